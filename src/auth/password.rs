@@ -1,0 +1,90 @@
+//! argon2id password hashing with OWASP parameters (19 MiB, t=2, p=1).
+//! Hashing is slow and memory-hungry on purpose, so at most a few run at
+//! once (each waits for a slot, never holding any other lock), and unknown
+//! users are checked against a dummy hash so timing does not reveal them.
+
+use std::sync::{Condvar, Mutex};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+
+pub struct Passwords {
+    in_use: Mutex<usize>,
+    freed: Condvar,
+    max: usize,
+    dummy: String,
+}
+
+impl Passwords {
+    /// `max` hashes may run at once.
+    pub fn new(max: usize) -> Passwords {
+        let mut p = Passwords {
+            in_use: Mutex::new(0),
+            freed: Condvar::new(),
+            max: max.max(1),
+            dummy: String::new(),
+        };
+        p.dummy = p.hash("dummy password for timing");
+        p
+    }
+
+    /// A PHC string for `password` with a fresh random salt.
+    pub fn hash(&self, password: &str) -> String {
+        let mut salt = [0u8; 16];
+        crate::util::random_bytes(&mut salt);
+        self.with_slot(|| {
+            Argon2::default()
+                .hash_password_with_salt(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                // Only fails for out-of-range parameters, which are fixed here.
+                .expect("argon2 with default parameters")
+        })
+    }
+
+    /// Whether `password` matches `phc`. With no stored hash (unknown user)
+    /// it checks against a dummy so the time taken is the same, and fails.
+    pub fn verify(&self, password: &str, phc: Option<&str>) -> bool {
+        let target = phc.unwrap_or(&self.dummy);
+        let ok = self.with_slot(|| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), target)
+                .is_ok()
+        });
+        ok && phc.is_some()
+    }
+
+    fn with_slot<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut n = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+            while *n >= self.max {
+                n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+            }
+            *n += 1;
+        }
+        struct Release<'a>(&'a Passwords);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut n = self.0.in_use.lock().unwrap_or_else(|e| e.into_inner());
+                *n -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify() {
+        let p = Passwords::new(2);
+        let h = p.hash("correct horse");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(p.verify("correct horse", Some(&h)));
+        assert!(!p.verify("wrong horse", Some(&h)));
+        assert!(!p.verify("dummy password for timing", None));
+        assert!(!p.verify("x", Some("not a phc string")));
+    }
+}

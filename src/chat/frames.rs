@@ -1,0 +1,124 @@
+//! Client frames on a group socket: `message` (validated, rate-limited,
+//! stored, then acked and fanned out) and `typing` (throttled relay).
+//! Anything else gets an `error` frame and the socket stays open.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::db::chat as store;
+use crate::util;
+use crate::web::App;
+use crate::ws::frame;
+use crate::ws::peer::Peer;
+
+use super::error_frame;
+use super::hub::Room;
+
+/// Longest `client_id` echoed back in acks.
+const MAX_CLIENT_ID: usize = 128;
+
+pub fn on_text(app: &App, room: &Room, peer: &Arc<Peer>, text: &str) {
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            peer.send(&error_frame("bad_request", "frames must be JSON objects"));
+            return;
+        }
+    };
+    match v.get("type").and_then(Value::as_str) {
+        Some("message") => on_message(app, room, peer, &v),
+        Some("typing") => on_typing(room, peer),
+        Some(_) => {
+            peer.send(&error_frame("bad_request", "unknown frame type"));
+        }
+        None => {
+            peer.send(&error_frame("bad_request", "frames need a string \"type\""));
+        }
+    }
+}
+
+fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
+    let client_id = match v.get("client_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= MAX_CLIENT_ID => Some(s.clone()),
+        Some(_) => {
+            peer.send(&error_frame(
+                "bad_request",
+                "client_id must be a string of at most 128 bytes",
+            ));
+            return;
+        }
+    };
+    let body = match super::body::from_request(room.group.e2e, v) {
+        Ok(b) => b,
+        Err((code, msg)) => {
+            peer.send(&error_frame(code, msg));
+            return;
+        }
+    };
+    if let Err(wait) = app.chat.messages.take(peer.who.user_id) {
+        peer.send(&frame::text(&json!({
+            "type": "error",
+            "code": "rate_limited",
+            "message": "You are sending messages too fast.",
+            "retry_after_ms": wait.as_millis().max(1) as u64,
+        })));
+        return;
+    }
+    {
+        let _order = room.sequence();
+        let stored = store::insert_message(
+            &app.chat_db,
+            room.group.id,
+            peer.who.user_id,
+            &peer.who.username,
+            &body,
+            util::now_ms(),
+        );
+        let msg = match stored {
+            Ok(m) => m,
+            Err(e) => {
+                crate::error!("storing a message: {e}");
+                peer.send(&error_frame(
+                    "internal",
+                    "the message could not be stored; please retry",
+                ));
+                return;
+            }
+        };
+        if let Some(cid) = client_id {
+            peer.send(&frame::text(
+                &json!({ "type": "ack", "client_id": cid, "id": msg.id }),
+            ));
+        }
+        let mut out = msg.to_json();
+        out["type"] = json!("message");
+        room.fan_out(&frame::text(&out));
+    }
+    if room.group.is_dm {
+        let note = frame::text(
+            &json!({ "type": "dm", "group_id": room.group.id, "from": peer.who.username }),
+        );
+        for &uid in room.dm_members.iter().filter(|&&u| u != peer.who.user_id) {
+            if !room.has_user(uid) {
+                app.chat.hub.notify_user(uid, &note);
+            }
+        }
+    }
+}
+
+fn on_typing(room: &Room, peer: &Arc<Peer>) {
+    if !room.typing_allowed(peer.who.user_id) {
+        return;
+    }
+    let f = frame::text(&json!({ "type": "typing", "username": peer.who.username }));
+    let _order = room.sequence();
+    for p in room
+        .peers()
+        .iter()
+        .filter(|p| p.who.user_id != peer.who.user_id)
+    {
+        p.send(&f);
+    }
+}

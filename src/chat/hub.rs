@@ -1,0 +1,314 @@
+//! The hub: live rooms (a group's open sockets), the `/ws` listeners, and
+//! global presence. Map locks are held only to look up or copy; socket
+//! sends happen on snapshots (`Arc<Vec<…>>`) outside them. Each room has a
+//! sequencing lock held across "store, then fan out" so that every socket
+//! sees a room's frames in one order, and live order is id order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::db::chat::Group;
+use crate::ws::frame::{self, Frame};
+use crate::ws::peer::{Identity, Peer};
+
+use super::presence::{Change, Presence};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Peers = Arc<Vec<Arc<Peer>>>;
+
+/// A group's open sockets.
+pub struct Room {
+    pub group: Group,
+    /// For DM rooms: both members' user ids.
+    pub dm_members: Vec<i64>,
+    seq: Mutex<()>,
+    inner: Mutex<RoomInner>,
+    typing: Mutex<HashMap<i64, Instant>>,
+}
+
+#[derive(Default)]
+struct RoomInner {
+    peers: Peers,
+    present: Presence,
+}
+
+/// Typing notices per user and room are relayed at most this often.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+impl Room {
+    /// Holds the room's order: frames sent while holding it reach every
+    /// socket in the same order.
+    pub fn sequence(&self) -> MutexGuard<'_, ()> {
+        lock(&self.seq)
+    }
+
+    pub fn peers(&self) -> Peers {
+        Arc::clone(&lock(&self.inner).peers)
+    }
+
+    /// Sends a frame to every socket in the room (call while sequenced).
+    pub fn fan_out(&self, frame: &Frame) {
+        for p in self.peers().iter() {
+            p.send(frame);
+        }
+    }
+
+    pub fn has_user(&self, user_id: i64) -> bool {
+        lock(&self.inner).present.has_user(user_id)
+    }
+
+    /// `[{"username","ips"}]` for the room's sockets.
+    pub fn presence(&self) -> Value {
+        lock(&self.inner).present.to_json()
+    }
+
+    /// Whether `user_id` may relay a typing notice now.
+    pub fn typing_allowed(&self, user_id: i64) -> bool {
+        let now = Instant::now();
+        let mut t = lock(&self.typing);
+        t.retain(|_, at| now.duration_since(*at) < TYPING_EVERY);
+        if t.contains_key(&user_id) {
+            return false;
+        }
+        t.insert(user_id, now);
+        true
+    }
+
+    fn add(&self, peer: Arc<Peer>) -> Change {
+        let mut inner = lock(&self.inner);
+        let mut next = Vec::with_capacity(inner.peers.len() + 1);
+        next.extend(inner.peers.iter().cloned());
+        let change = inner.present.add(&peer.who);
+        next.push(peer);
+        inner.peers = Arc::new(next);
+        change
+    }
+
+    /// Removes the sockets for which `keep` is false; returns them and
+    /// what their departure changed.
+    fn remove(&self, keep: impl Fn(&Peer) -> bool) -> (Vec<Arc<Peer>>, Change) {
+        let mut inner = lock(&self.inner);
+        let (kept, gone): (Vec<_>, Vec<_>) = inner.peers.iter().cloned().partition(|p| keep(p));
+        let mut change = Change::default();
+        if !gone.is_empty() {
+            inner.peers = Arc::new(kept);
+            for p in &gone {
+                let c = inner.present.remove(&p.who);
+                change.user |= c.user;
+                change.list |= c.list;
+            }
+        }
+        (gone, change)
+    }
+}
+
+fn system(text: String) -> Frame {
+    frame::text(&json!({ "type": "system", "text": text, "created_at": crate::util::now_ms() }))
+}
+
+#[derive(Default)]
+pub struct Hub {
+    next_id: AtomicU64,
+    rooms: Mutex<HashMap<i64, Arc<Room>>>,
+    listeners: Mutex<Peers>,
+    /// Every open socket, rooms and listeners alike.
+    online: Mutex<Presence>,
+}
+
+impl Hub {
+    pub fn new_peer_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The live room of a group, created on first use. Rooms stay for the
+    /// life of the process (one per group ever opened; an empty one holds
+    /// no sockets and costs a few hundred bytes).
+    pub fn room(&self, group: &Group, dm_members: Vec<i64>) -> Arc<Room> {
+        let mut rooms = lock(&self.rooms);
+        Arc::clone(rooms.entry(group.id).or_insert_with(|| {
+            Arc::new(Room {
+                group: group.clone(),
+                dm_members,
+                seq: Mutex::new(()),
+                inner: Mutex::new(RoomInner::default()),
+                typing: Mutex::new(HashMap::new()),
+            })
+        }))
+    }
+
+    pub fn existing_room(&self, group_id: i64) -> Option<Arc<Room>> {
+        lock(&self.rooms).get(&group_id).cloned()
+    }
+
+    /// Adds a socket to a room. `greet` runs first, under the room's order,
+    /// so the socket's hello and replay come before any live frame; then
+    /// the room hears "joined" (for a user's first socket) and presence.
+    pub fn enter(&self, room: &Room, peer: &Arc<Peer>, greet: impl FnOnce(&Arc<Peer>, Value)) {
+        {
+            let _order = room.sequence();
+            let change = room.add(Arc::clone(peer));
+            let now = room.presence();
+            greet(peer, now.clone());
+            if change.user {
+                room.fan_out(&system(format!("{} joined", peer.who.username)));
+            }
+            if change.list {
+                room.fan_out(&frame::text(&json!({ "type": "presence", "users": now })));
+            }
+        }
+        self.track(&peer.who);
+    }
+
+    /// Removes a socket from its room (idempotent).
+    pub fn exit(&self, room: &Room, peer: &Peer) {
+        let id = peer.id;
+        self.depart(room, |p| p.id != id, None);
+    }
+
+    /// Closes a user's sockets in a group (they left it).
+    pub fn kick(&self, group_id: i64, user_id: i64) {
+        if let Some(room) = self.existing_room(group_id) {
+            let why = "you are no longer a member of this group";
+            self.depart(&room, |p| p.who.user_id != user_id, Some(why));
+        }
+    }
+
+    fn depart(&self, room: &Room, keep: impl Fn(&Peer) -> bool, close: Option<&str>) {
+        let gone = {
+            let _order = room.sequence();
+            let (gone, change) = room.remove(keep);
+            if change.user {
+                let mut left: Vec<&str> = gone
+                    .iter()
+                    .filter(|p| !room.has_user(p.who.user_id))
+                    .map(|p| p.who.username.as_str())
+                    .collect();
+                left.dedup();
+                for name in left {
+                    room.fan_out(&system(format!("{name} left")));
+                }
+            }
+            if change.list {
+                room.fan_out(&frame::text(
+                    &json!({ "type": "presence", "users": room.presence() }),
+                ));
+            }
+            gone
+        };
+        for p in gone {
+            if let Some(why) = close {
+                p.close(1008, why);
+            }
+            self.untrack(&p.who);
+        }
+    }
+
+    /// Sends to every socket in a group's room, in the room's order.
+    pub fn broadcast(&self, group_id: i64, frame: &Frame) {
+        if let Some(room) = self.existing_room(group_id) {
+            let _order = room.sequence();
+            room.fan_out(frame);
+        }
+    }
+
+    /// Presence of a group's room (empty when nobody is there).
+    pub fn room_presence(&self, group_id: i64) -> Value {
+        self.existing_room(group_id)
+            .map_or_else(|| json!([]), |r| r.presence())
+    }
+
+    /// Adds a `/ws` listener and makes sure it has the current online list.
+    pub fn listen(&self, peer: &Arc<Peer>) {
+        {
+            let mut l = lock(&self.listeners);
+            let mut next = Vec::with_capacity(l.len() + 1);
+            next.extend(l.iter().cloned());
+            next.push(Arc::clone(peer));
+            *l = Arc::new(next);
+        }
+        if !self.track(&peer.who) {
+            peer.send(&self.online_frame());
+        }
+    }
+
+    pub fn unlisten(&self, peer: &Peer) {
+        let removed = {
+            let mut l = lock(&self.listeners);
+            let before = l.len();
+            let next: Vec<_> = l.iter().filter(|p| p.id != peer.id).cloned().collect();
+            let removed = next.len() != before;
+            *l = Arc::new(next);
+            removed
+        };
+        if removed {
+            self.untrack(&peer.who);
+        }
+    }
+
+    /// Sends to every `/ws` listener.
+    pub fn notify_all(&self, frame: &Frame) {
+        let listeners = Arc::clone(&lock(&self.listeners));
+        for p in listeners.iter() {
+            p.send(frame);
+        }
+    }
+
+    /// Sends to the `/ws` listeners whose user id passes `pred`.
+    pub fn notify_where(&self, pred: impl Fn(i64) -> bool, frame: &Frame) {
+        let listeners = Arc::clone(&lock(&self.listeners));
+        for p in listeners.iter().filter(|p| pred(p.who.user_id)) {
+            p.send(frame);
+        }
+    }
+
+    /// Sends to one user's `/ws` listeners.
+    pub fn notify_user(&self, user_id: i64, frame: &Frame) {
+        let listeners = Arc::clone(&lock(&self.listeners));
+        for p in listeners.iter().filter(|p| p.who.user_id == user_id) {
+            p.send(frame);
+        }
+    }
+
+    /// `[{"username","ips"}]` for every open socket.
+    pub fn online(&self) -> Value {
+        lock(&self.online).to_json()
+    }
+
+    fn online_frame(&self) -> Frame {
+        frame::text(&json!({ "type": "online", "users": self.online() }))
+    }
+
+    /// Records an open socket; tells listeners when the online list changed.
+    fn track(&self, who: &Identity) -> bool {
+        let changed = lock(&self.online).add(who).list;
+        if changed {
+            self.notify_all(&self.online_frame());
+        }
+        changed
+    }
+
+    fn untrack(&self, who: &Identity) {
+        let changed = lock(&self.online).remove(who).list;
+        if changed {
+            self.notify_all(&self.online_frame());
+        }
+    }
+
+    /// Every open socket (for pings and shutdown).
+    pub fn all_peers(&self) -> Vec<Arc<Peer>> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut all: Vec<Arc<Peer>> = Vec::new();
+        for r in rooms {
+            all.extend(r.peers().iter().cloned());
+        }
+        all.extend(lock(&self.listeners).iter().cloned());
+        all
+    }
+}

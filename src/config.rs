@@ -1,0 +1,187 @@
+//! Command-line flags (parsed with lexopt) and their defaults.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+SecureChat — a small self-hosted group chat server
+
+Usage: securechat [OPTIONS]
+
+Options:
+  --host ADDR            address to listen on (default 127.0.0.1)
+  --port PORT            port to listen on; 0 picks a free one (default 8000)
+  --tls                  serve HTTPS/WSS instead of HTTP
+  --certfile PATH        TLS certificate, PEM (default .tls/cert.pem)
+  --keyfile PATH         TLS private key, PEM (default .tls/key.pem)
+  --tls-config PATH      settings for generated certificates (default tls_config.json)
+  --data-dir PATH        where the databases live (default data)
+  --msg-rate N           messages per second per user, sustained; 0 = no limit (default 5)
+  --msg-burst N          message bucket size (default 20)
+  --login-rate N         login attempts per minute per IP and username after a
+                         burst of 10; 0 = no limit (default 6)
+  --register-rate N      registrations per minute per IP after a burst of 50;
+                         0 = no limit (default 12)
+  --max-connections N    open connections at most; more get 503 (default 10000)
+  -h, --help             print this help
+  -V, --version          print the version
+
+Environment:
+  ASSET_VERSION          cache-busting version for asset URLs (default: start time)
+  SECURECHAT_LOG         error | warn | info | debug | off (default info)
+";
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub tls: bool,
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    pub tls_config: PathBuf,
+    pub data_dir: PathBuf,
+    pub msg_rate: f64,
+    pub msg_burst: f64,
+    pub login_rate: f64,
+    pub register_rate: f64,
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8000,
+            tls: false,
+            certfile: PathBuf::from(".tls/cert.pem"),
+            keyfile: PathBuf::from(".tls/key.pem"),
+            tls_config: PathBuf::from("tls_config.json"),
+            data_dir: PathBuf::from("data"),
+            msg_rate: 5.0,
+            msg_burst: 20.0,
+            login_rate: 6.0,
+            register_rate: 12.0,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Serve(Config),
+    Help,
+    Version,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
+    use lexopt::prelude::*;
+    let mut cfg = Config::default();
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("host") => cfg.host = value(&mut parser, "--host")?,
+            Long("port") => cfg.port = value(&mut parser, "--port")?,
+            Long("tls") => cfg.tls = true,
+            Long("certfile") => cfg.certfile = path(&mut parser)?,
+            Long("keyfile") => cfg.keyfile = path(&mut parser)?,
+            Long("tls-config") => cfg.tls_config = path(&mut parser)?,
+            Long("data-dir") => cfg.data_dir = path(&mut parser)?,
+            Long("msg-rate") => cfg.msg_rate = non_negative(&mut parser, "--msg-rate")?,
+            Long("msg-burst") => {
+                cfg.msg_burst = non_negative(&mut parser, "--msg-burst")?;
+                if cfg.msg_burst < 1.0 {
+                    return Err("--msg-burst must be at least 1".into());
+                }
+            }
+            Long("login-rate") => cfg.login_rate = non_negative(&mut parser, "--login-rate")?,
+            Long("register-rate") => {
+                cfg.register_rate = non_negative(&mut parser, "--register-rate")?;
+            }
+            Long("max-connections") => {
+                cfg.max_connections = value(&mut parser, "--max-connections")?;
+                if cfg.max_connections == 0 {
+                    return Err("--max-connections must be at least 1".into());
+                }
+            }
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    Ok(Command::Serve(cfg))
+}
+
+fn value<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let raw = parser.value().map_err(|e| e.to_string())?;
+    let text = raw.to_string_lossy();
+    text.parse()
+        .map_err(|_| format!("invalid value '{text}' for {flag}"))
+}
+
+fn non_negative(parser: &mut lexopt::Parser, flag: &str) -> Result<f64, String> {
+    let v: f64 = value(parser, flag)?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{flag} must be a non-negative number"));
+    }
+    Ok(v)
+}
+
+fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, String> {
+    parser.value().map(PathBuf::from).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<Config, String> {
+        match parse(args.iter().copied())? {
+            Command::Serve(c) => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = serve(&[]).unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert!(!c.tls);
+    }
+
+    #[test]
+    fn flags() {
+        let c = serve(&[
+            "--port",
+            "0",
+            "--data-dir",
+            "/tmp/x",
+            "--msg-rate=0",
+            "--tls",
+        ])
+        .unwrap();
+        assert_eq!(c.port, 0);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.msg_rate, 0.0);
+        assert!(c.tls);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(serve(&["--port", "70000"]).unwrap_err().contains("--port"));
+        assert!(serve(&["--port"]).is_err());
+        assert!(serve(&["--host", "nope"]).is_err());
+        assert!(serve(&["--msg-rate", "-1"]).is_err());
+        assert!(serve(&["--msg-rate", "NaN"]).is_err());
+        assert!(serve(&["--bogus"]).is_err());
+        assert!(matches!(parse(["--help"]), Ok(Command::Help)));
+        assert!(matches!(parse(["-V"]), Ok(Command::Version)));
+    }
+}

@@ -1,0 +1,46 @@
+//! The `securechat` binary: parse the command line, then serve.
+
+mod auth;
+mod chat;
+mod config;
+mod db;
+mod http;
+mod log;
+mod net;
+mod server;
+mod util;
+mod web;
+mod ws;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    log::init_from_env();
+    match config::parse(std::env::args_os().skip(1)) {
+        Ok(config::Command::Help) => {
+            print!("{}", config::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(config::Command::Version) => {
+            println!("securechat {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(config::Command::Serve(cfg)) => {
+            if cfg.tls {
+                eprintln!("securechat: error: --tls is not built yet");
+                return ExitCode::from(2);
+            }
+            match server::run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("securechat: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("securechat: error: {e} (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}

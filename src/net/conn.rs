@@ -1,0 +1,118 @@
+//! One connection's life: read requests in a keep-alive loop under the
+//! limits of `http::request`, dispatch them with panics contained, write
+//! the responses, and log one line per request.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::http::request::{self, Limits, ReadError, Source};
+use crate::http::{Request, Response};
+use crate::web::{self, App, Outcome};
+
+/// Idle keep-alive connections close after this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request's head and body must arrive within this long of its first byte.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A response must be accepted by the client within this long.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads from a plain TCP socket with a per-read timeout.
+struct Plain<'a>(&'a TcpStream);
+
+impl Source for Plain<'_> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.0.set_read_timeout(Some(timeout))?;
+        self.0.read(buf)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes)
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
+    let Some(_entry) = app
+        .connections
+        .add(Arc::clone(&sock), app.config.max_connections)
+    else {
+        let resp =
+            Response::text(503, "Server busy, try again shortly.").with_header("Retry-After", "1");
+        let _ = (&*sock).write_all(&resp.serialize(false, false, false));
+        return;
+    };
+    let _ = sock.set_nodelay(true);
+    let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
+    let limits = Limits {
+        idle: IDLE_TIMEOUT,
+        request: REQUEST_TIMEOUT,
+    };
+    let secure = false;
+    let mut buf = Vec::new();
+    let mut src = Plain(&sock);
+    while !app.connections.stopping() {
+        let req = match request::read_request(&mut src, &mut buf, limits, peer.ip(), secure) {
+            Ok(req) => req,
+            Err(ReadError::Closed) => break,
+            Err(ReadError::Status(status, why)) => {
+                let resp = Response::text(status, why);
+                let _ = (&*sock).write_all(&resp.serialize(secure, false, false));
+                crate::info!("- - {status} 0ms {} ({why})", peer.ip());
+                break;
+            }
+        };
+        let started = Instant::now();
+        let resp = match dispatch(app, &req) {
+            Outcome::Respond(resp) => resp,
+            Outcome::Upgrade(up) => {
+                let head = crate::ws::handshake::switching_protocols(&up.accept);
+                if (&*sock).write_all(&head).is_ok() {
+                    log_request(&req, 101, started);
+                    let leftover = std::mem::take(&mut buf);
+                    let run = AssertUnwindSafe(|| {
+                        web::ws::run(app, Arc::clone(&sock), &req, leftover, *up)
+                    });
+                    if catch_unwind(run).is_err() {
+                        crate::error!("websocket handler panicked: {}", req.path);
+                    }
+                }
+                break;
+            }
+        };
+        let keep_alive = req.keep_alive() && !resp.close && !app.connections.stopping();
+        let bytes = resp.serialize(secure, keep_alive, req.method == "HEAD");
+        let written = (&*sock).write_all(&bytes);
+        log_request(&req, resp.status, started);
+        if written.is_err() || !keep_alive {
+            break;
+        }
+    }
+    let _ = sock.shutdown(std::net::Shutdown::Both);
+}
+
+/// Runs the handler; a panic becomes a `500` and the server carries on.
+fn dispatch(app: &App, req: &Request) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| web::handle(app, req))) {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            crate::error!("handler panicked: {} {}", req.method, req.path);
+            let mut resp = web::error(app, req, 500, "internal", "Internal server error.");
+            resp.close = true;
+            Outcome::Respond(resp)
+        }
+    }
+}
+
+fn log_request(req: &Request, status: u16, started: Instant) {
+    crate::info!(
+        "{} {} {} {}ms {}",
+        req.method,
+        req.path,
+        status,
+        started.elapsed().as_millis(),
+        req.peer
+    );
+}

@@ -1,0 +1,91 @@
+//! Start-up and shutdown: open the data, bind, print the address, accept
+//! until SIGINT/SIGTERM, then drain connections (bounded) and checkpoint
+//! both databases.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::net::listener;
+use crate::web::App;
+
+/// How long in-flight requests get to finish at shutdown.
+const GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(config: Config) -> Result<(), String> {
+    let signals = block_signals();
+    let addr = SocketAddr::new(config.host, config.port);
+    let app = Arc::new(App::open(config)?);
+    let listener = listener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if app.config.tls { "https" } else { "http" };
+    println!("SecureChat listening on {scheme}://{local}");
+    crate::info!("data in {}", app.config.data_dir.display());
+
+    let fd = listener::raw_fd(&listener);
+    let app2 = Arc::clone(&app);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let sig = wait_for_signal(&signals);
+            crate::info!("signal {sig}: shutting down");
+            for peer in app2.chat.hub.all_peers() {
+                peer.close(1001, "server shutting down");
+            }
+            app2.connections.drain(Duration::ZERO);
+            listener::interrupt(fd);
+        })
+        .map_err(|e| e.to_string())?;
+
+    let app3 = Arc::clone(&app);
+    std::thread::Builder::new()
+        .name("pinger".into())
+        .spawn(move || ping_loop(&app3))
+        .map_err(|e| e.to_string())?;
+
+    listener::accept_loop(&app, &listener);
+    drop(listener);
+    app.connections.drain(GRACE);
+    for db in [&app.users_db, &app.chat_db] {
+        if let Err(e) = db.checkpoint() {
+            crate::warn!("checkpoint failed: {e}");
+        }
+    }
+    crate::info!("stopped");
+    Ok(())
+}
+
+/// Pings every socket every 30 s; readers close sockets that stay silent.
+fn ping_loop(app: &App) {
+    let ping = crate::ws::frame::ping();
+    loop {
+        std::thread::sleep(Duration::from_secs(30));
+        for peer in app.chat.hub.all_peers() {
+            peer.send(&ping);
+        }
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so
+/// that only `wait_for_signal` receives them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-mask calls on a local, initialised sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: sigwait on an initialised set, writing into a local int.
+    unsafe {
+        libc::sigwait(set, &mut sig);
+    }
+    sig
+}

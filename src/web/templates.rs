@@ -1,0 +1,42 @@
+//! The minijinja environment with every page template embedded in the
+//! binary. Auto-escaping is on for `.html` templates.
+
+use minijinja::{Environment, Value};
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+macro_rules! template {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/", $name)),
+        )
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    template!("base.html"),
+    template!("login.html"),
+    template!("register.html"),
+    template!("chat.html"),
+    template!("error.html"),
+];
+
+impl Templates {
+    pub fn new() -> Result<Templates, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| format!("template {name}: {e}"))?;
+        }
+        Ok(Templates { env })
+    }
+
+    /// Renders `name` with `ctx`.
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}

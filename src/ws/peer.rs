@@ -1,0 +1,291 @@
+//! One WebSocket's send side. Frames go straight to the socket with a
+//! non-blocking send while nothing is queued (the fast path); whatever the
+//! kernel does not take is queued, and a writer thread exists only while
+//! that backlog does, flushing all pending frames with one `writev`. All of
+//! it happens under a small per-socket lock, so concurrent senders can never
+//! interleave or reorder frames. A socket whose backlog passes the byte
+//! budget is a slow consumer: it is closed (1008) without slowing anyone.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::frame::{self, Frame};
+
+/// Unsent bytes a socket may hold before it counts as a slow consumer.
+pub const BUDGET: usize = 4 * 1024 * 1024;
+/// A writer gives up on a client that accepts nothing for this long.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames per `writev`.
+const BATCH: usize = 64;
+const WRITER_STACK: usize = 64 * 1024;
+
+/// Who is on the other end.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: i64,
+    pub username: String,
+    pub ip: IpAddr,
+}
+
+pub struct Peer {
+    pub id: u64,
+    pub who: Identity,
+    sock: Arc<TcpStream>,
+    out: Mutex<Out>,
+}
+
+#[derive(Default)]
+struct Out {
+    queue: VecDeque<Frame>,
+    /// Bytes of `queue.front()` already written.
+    offset: usize,
+    /// Unwritten bytes in `queue`.
+    queued: usize,
+    /// A writer thread is running.
+    writer: bool,
+    /// A close frame is queued; nothing more is accepted.
+    closing: bool,
+    /// The socket is shut down.
+    dead: bool,
+}
+
+impl Peer {
+    pub fn new(id: u64, who: Identity, sock: Arc<TcpStream>) -> Arc<Peer> {
+        let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
+        Arc::new(Peer {
+            id,
+            who,
+            sock,
+            out: Mutex::new(Out::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Out> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    /// Queues a frame. Returns false when the socket is closing or was just
+    /// evicted as a slow consumer.
+    pub fn send(self: &Arc<Self>, frame: &Frame) -> bool {
+        let mut out = self.lock();
+        if out.closing || out.dead {
+            return false;
+        }
+        self.push(&mut out, frame.clone());
+        if out.queued > BUDGET {
+            crate::info!(
+                "ws {}: slow consumer evicted ({} bytes queued)",
+                self.id,
+                out.queued
+            );
+            self.evict(&mut out);
+            return false;
+        }
+        true
+    }
+
+    /// Bytes written by tungstenite itself (pongs, close replies).
+    fn send_raw(self: &Arc<Self>, bytes: &[u8]) -> io::Result<()> {
+        let mut out = self.lock();
+        if out.dead {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if !out.closing {
+            self.push(&mut out, Frame::from(bytes));
+        }
+        Ok(())
+    }
+
+    /// Sends a close frame after everything already queued; the socket is
+    /// shut down once it is written.
+    pub fn close(self: &Arc<Self>, code: u16, reason: &str) {
+        let mut out = self.lock();
+        if out.closing || out.dead {
+            return;
+        }
+        self.push(&mut out, frame::close(code, reason));
+        out.closing = true;
+        self.maybe_finish(&mut out);
+    }
+
+    /// Called when the reader is done: shut the socket once the queue is
+    /// written (at once if it is empty).
+    pub fn finish(self: &Arc<Self>) {
+        let mut out = self.lock();
+        out.closing = true;
+        self.maybe_finish(&mut out);
+        if !out.writer {
+            self.kill(&mut out);
+        }
+    }
+
+    fn push(self: &Arc<Self>, out: &mut Out, frame: Frame) {
+        if out.dead {
+            return;
+        }
+        if !out.queue.is_empty() || out.writer {
+            out.queued += frame.len();
+            out.queue.push_back(frame);
+            return;
+        }
+        match send_nonblocking(&self.sock, &frame) {
+            Ok(n) if n == frame.len() => return,
+            Ok(n) => {
+                out.offset = n;
+                out.queued += frame.len() - n;
+                out.queue.push_back(frame);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                out.offset = 0;
+                out.queued += frame.len();
+                out.queue.push_back(frame);
+            }
+            Err(_) => {
+                self.kill(out);
+                return;
+            }
+        }
+        self.start_writer(out);
+    }
+
+    fn start_writer(self: &Arc<Self>, out: &mut Out) {
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("ws-writer".into())
+            .stack_size(WRITER_STACK)
+            .spawn(move || me.write_backlog());
+        match spawned {
+            Ok(_) => out.writer = true,
+            Err(_) => self.kill(out),
+        }
+    }
+
+    /// The writer thread: flush the backlog, then exit.
+    fn write_backlog(self: Arc<Self>) {
+        let mut batch: Vec<Frame> = Vec::with_capacity(BATCH);
+        loop {
+            let offset;
+            {
+                let mut out = self.lock();
+                if out.queue.is_empty() || out.dead {
+                    out.writer = false;
+                    self.maybe_finish(&mut out);
+                    return;
+                }
+                batch.clear();
+                batch.extend(out.queue.iter().take(BATCH).cloned());
+                offset = out.offset;
+            }
+            let slices: Vec<IoSlice<'_>> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, f)| IoSlice::new(if i == 0 { &f[offset..] } else { &f[..] }))
+                .collect();
+            let written = (&*self.sock).write_vectored(&slices);
+            let mut out = self.lock();
+            match written {
+                Ok(n) if n > 0 => advance(&mut out, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => {
+                    out.writer = false;
+                    self.kill(&mut out);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Slow consumer: drop what is queued (keeping a partly written frame so
+    /// the stream stays well-formed), queue a 1008 close, and wake the
+    /// reader so the socket leaves its rooms now.
+    fn evict(self: &Arc<Self>, out: &mut Out) {
+        let keep = usize::from(out.offset > 0);
+        out.queue.truncate(keep);
+        out.queued = out.queue.front().map_or(0, |f| f.len() - out.offset);
+        let close = frame::close(1008, "too slow: messages were not read");
+        out.queued += close.len();
+        out.queue.push_back(close);
+        out.closing = true;
+        let _ = self.sock.shutdown(Shutdown::Read);
+    }
+
+    /// Once a closing socket has nothing left to write, end it.
+    fn maybe_finish(&self, out: &mut Out) {
+        if out.closing && out.queue.is_empty() && !out.dead {
+            let _ = self.sock.shutdown(Shutdown::Write);
+        }
+    }
+
+    fn kill(&self, out: &mut Out) {
+        out.dead = true;
+        out.queue.clear();
+        out.queued = 0;
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+fn advance(out: &mut Out, mut n: usize) {
+    while n > 0 {
+        let Some(front) = out.queue.front() else {
+            break;
+        };
+        let rest = front.len() - out.offset;
+        if n >= rest {
+            n -= rest;
+            out.queued -= rest;
+            out.queue.pop_front();
+            out.offset = 0;
+        } else {
+            out.offset += n;
+            out.queued -= n;
+            n = 0;
+        }
+    }
+}
+
+fn send_nonblocking(sock: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: send(2) reads `bytes.len()` bytes from a live slice.
+        let n = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The stream tungstenite reads from and writes its own control frames to.
+pub struct PeerIo(pub Arc<Peer>);
+
+impl io::Read for PeerIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut &*self.0.sock, buf)
+    }
+}
+
+impl io::Write for PeerIo {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.send_raw(buf).map(|_| buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,713 @@
+//! Real-time chat against the real server: groups, history, WebSocket
+//! frames, presence, DMs, replay, eviction, rate limits and bad input.
+
+mod common;
+mod wsutil;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tungstenite::Message;
+use wsutil::*;
+
+const T: Duration = Duration::from_secs(10);
+
+fn create_group(c: &mut Client, name: &str) -> i64 {
+    let r = c.json("POST", "/api/groups", &json!({ "name": name }));
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
+}
+
+fn join(c: &mut Client, id: i64) {
+    let r = c.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Opens a group socket and reads its hello.
+fn open(c: &Client, id: i64) -> (Ws, Value) {
+    let mut ws = connect(c, &format!("/ws/chat/{id}"));
+    let hello = expect(&mut ws, "hello");
+    (ws, hello)
+}
+
+fn usernames(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn groups_api_rules() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let id = create_group(&mut a, "  Rust Fans  ");
+    let list = b.get("/api/groups").json();
+    let g = &list["groups"][0];
+    assert_eq!(g["name"], "Rust Fans");
+    assert_eq!(g["member"], false);
+    assert_eq!(g["e2e"], false);
+    assert!(g["created_at"].as_i64().unwrap() > 1_600_000_000_000);
+    assert_eq!(a.get("/api/groups").json()["groups"][0]["member"], true);
+    // Case-insensitive uniqueness, name rules, types.
+    assert_eq!(
+        b.json("POST", "/api/groups", &json!({"name": "rust fans"}))
+            .status,
+        409
+    );
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "   "}),
+        json!({"name": "x".repeat(65)}),
+        json!({"name": "a\u{7}b"}),
+        json!({"name": 5}),
+        json!({"name": "ok", "e2e": "yes"}),
+        json!([1]),
+    ] {
+        let r = b.json("POST", "/api/groups", &bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.json()["error"].is_string() && r.json()["message"].is_string());
+    }
+    assert_eq!(
+        b.request(
+            "POST",
+            "/api/groups",
+            &[("X-CSRF-Token", b.csrf.clone().unwrap().as_str())],
+            b"not json"
+        )
+        .status,
+        400
+    );
+    // CSRF and Origin.
+    let mut no_csrf = b.clone();
+    no_csrf.csrf = None;
+    assert_eq!(
+        no_csrf
+            .json("POST", "/api/groups", &json!({"name": "x"}))
+            .status,
+        403
+    );
+    no_csrf.csrf = Some("0".repeat(64));
+    assert_eq!(
+        no_csrf
+            .json("POST", &format!("/api/groups/{id}/join"), &Value::Null)
+            .status,
+        403
+    );
+    let mut evil = b.clone();
+    evil.origin = Some("http://evil.example".into());
+    assert_eq!(
+        evil.json("POST", "/api/groups", &json!({"name": "x"}))
+            .status,
+        403
+    );
+    // Anonymous readers get nothing.
+    let mut anon = s.client();
+    for path in [
+        "/api/groups",
+        "/api/online",
+        &format!("/api/groups/{id}/messages"),
+        "/api/dms",
+        &format!("/api/groups/{id}/online"),
+    ] {
+        assert_eq!(anon.get(path).status, 401, "{path}");
+    }
+    // Join, then leave; unknown groups are 404.
+    join(&mut b, id);
+    assert_eq!(b.get("/api/groups").json()["groups"][0]["member"], true);
+    assert_eq!(
+        b.json("POST", &format!("/api/groups/{id}/leave"), &Value::Null)
+            .status,
+        204
+    );
+    assert_eq!(b.get(&format!("/api/groups/{id}/messages")).status, 403);
+    assert_eq!(
+        b.json("POST", "/api/groups/999/join", &Value::Null).status,
+        404
+    );
+    assert_eq!(b.get("/api/groups/999/messages").status, 404);
+}
+
+#[test]
+fn two_members_and_an_outsider() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let mut eve = user(&s, "eve");
+    let id = create_group(&mut a, "team");
+    join(&mut b, id);
+
+    let (mut wa, hello) = open(&a, id);
+    assert_eq!(hello["group"]["id"], id);
+    assert_eq!(hello["group"]["name"], "team");
+    assert_eq!(hello["you"]["username"], "alice");
+    assert_eq!(usernames(&hello["online"]), ["alice"]);
+    let (mut wb, _) = open(&b, id);
+    let joined = wait_for(&mut wa, T, |v| {
+        v["type"] == "system" && v["text"] == "bob joined"
+    })
+    .expect("bob joined");
+    assert!(joined["created_at"].is_i64());
+    let p = expect(&mut wa, "presence");
+    assert_eq!(usernames(&p["users"]), ["alice", "bob"]);
+    assert_eq!(p["users"][0]["ips"], json!(["127.0.0.1"]));
+
+    // The outsider can neither listen nor read.
+    assert_eq!(
+        try_connect(&eve, &format!("/ws/chat/{id}"), None).err(),
+        Some(403)
+    );
+    assert_eq!(eve.get(&format!("/api/groups/{id}/messages")).status, 403);
+    assert_eq!(eve.get(&format!("/api/groups/{id}/online")).status, 403);
+    assert_eq!(try_connect(&eve, "/ws/chat/999", None).err(), Some(404));
+    assert_eq!(
+        try_connect(&s.client(), &format!("/ws/chat/{id}"), None).err(),
+        Some(401)
+    );
+    assert_eq!(try_connect(&s.client(), "/ws", None).err(), Some(401));
+    assert_eq!(
+        try_connect(&a, &format!("/ws/chat/{id}"), Some("http://evil.example")).err(),
+        Some(403)
+    );
+    assert_eq!(try_connect(&a, "/ws", Some("null")).err(), Some(403));
+    assert_eq!(
+        try_connect(&a, &format!("/ws/chat/{id}?after=x"), None).err(),
+        Some(400)
+    );
+    // A plain GET on a socket route is refused, not upgraded.
+    assert_eq!(a.get(&format!("/ws/chat/{id}")).status, 400);
+
+    // A message: stored, acked to the sender, delivered to both in order.
+    send_text(&mut wa, "hello <b>bob</b>", "c1");
+    let ack = expect(&mut wa, "ack");
+    assert_eq!(ack["client_id"], "c1");
+    let mid = ack["id"].as_i64().unwrap();
+    let ma = expect(&mut wa, "message");
+    let mb = expect(&mut wb, "message");
+    for m in [&ma, &mb] {
+        assert_eq!(m["id"], mid);
+        assert_eq!(m["group_id"], id);
+        assert_eq!(m["author"], "alice");
+        assert_eq!(m["content"], "hello <b>bob</b>");
+        assert!(m["created_at"].as_i64().unwrap() > 1_600_000_000_000);
+        assert!(m["edited_at"].is_null());
+    }
+    let hist = b.get(&format!("/api/groups/{id}/messages")).json();
+    assert_eq!(hist["messages"][0]["id"], mid);
+    assert_eq!(hist["has_more"], false);
+
+    // Typing goes to others only.
+    send(&mut wb, json!({"type": "typing"}));
+    assert_eq!(expect(&mut wa, "typing")["username"], "bob");
+
+    // Edit and delete: author only, propagated to the room.
+    let path = format!("/api/messages/{mid}");
+    assert_eq!(
+        b.json("PATCH", &path, &json!({"content": "hijack"})).status,
+        403
+    );
+    assert_eq!(b.json("DELETE", &path, &Value::Null).status, 403);
+    assert_eq!(
+        eve.json("PATCH", &path, &json!({"content": "x"})).status,
+        404
+    );
+    assert_eq!(a.json("PATCH", &path, &json!({"content": ""})).status, 400);
+    let r = a.json("PATCH", &path, &json!({"content": "hello bob (edited)"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["edited_at"].as_i64().is_some());
+    let e = expect(&mut wb, "edited");
+    assert_eq!(e["id"], mid);
+    assert_eq!(e["content"], "hello bob (edited)");
+    assert!(e["edited_at"].is_i64());
+    assert_eq!(
+        b.get(&format!("/api/groups/{id}/messages")).json()["messages"][0]["content"],
+        "hello bob (edited)"
+    );
+    assert_eq!(a.json("DELETE", &path, &Value::Null).status, 204);
+    assert_eq!(expect(&mut wb, "deleted")["id"], mid);
+    assert_eq!(
+        b.get(&format!("/api/groups/{id}/messages")).json()["messages"],
+        json!([])
+    );
+    assert_eq!(
+        a.json("PATCH", &path, &json!({"content": "back?"})).status,
+        404
+    );
+
+    // Leaving closes the leaver's socket and tells the room.
+    assert_eq!(
+        b.json("POST", &format!("/api/groups/{id}/leave"), &Value::Null)
+            .status,
+        204
+    );
+    assert_eq!(close_code(&mut wb, T), Some(1008));
+    assert_eq!(expect(&mut wa, "system")["text"], "bob left");
+}
+
+#[test]
+fn presence_with_ips_and_two_tabs() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let id = create_group(&mut a, "room");
+    join(&mut b, id);
+    let mut notify = connect(&a, "/ws");
+    assert_eq!(
+        usernames(&expect(&mut notify, "online")["users"]),
+        ["alice"]
+    );
+
+    let (mut wa, _) = open(&a, id);
+    let (mut tab1, _) = open(&b, id);
+    expect(&mut wa, "system");
+    // A second tab from another address (127.0.0.2): bob's IPs grow, no new "joined".
+    let tab2 = {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(
+            &"127.0.0.2:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+        sock.connect(&s.addr.into()).unwrap();
+        let stream: TcpStream = sock.into();
+        let url = format!("ws://{}/ws/chat/{id}", s.addr);
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+        req.headers_mut()
+            .insert("Cookie", b.cookie_header().parse().unwrap());
+        tungstenite::client(req, stream).unwrap().0
+    };
+    let p = wait_for(&mut wa, T, |v| {
+        v["type"] == "presence"
+            && v["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["ips"].as_array().unwrap().len() == 2)
+    })
+    .expect("presence with two IPs");
+    let bob = p["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "bob")
+        .unwrap();
+    assert_eq!(bob["ips"], json!(["127.0.0.1", "127.0.0.2"]));
+    let online = a.get(&format!("/api/groups/{id}/online")).json();
+    assert_eq!(usernames(&online["users"]), ["alice", "bob"]);
+    let all = a.get("/api/online").json();
+    assert_eq!(usernames(&all["users"]), ["alice", "bob"]);
+    assert!(
+        wait_for(&mut notify, T, |v| v["type"] == "online"
+            && usernames(&v["users"]) == ["alice", "bob"])
+        .is_some()
+    );
+
+    // Closing one tab keeps bob online; closing both says he left.
+    drop(tab2);
+    let p = expect(&mut wa, "presence");
+    assert_eq!(p["users"][1]["ips"], json!(["127.0.0.1"]));
+    tab1.close(None).unwrap();
+    let _ = drain(&mut tab1, Duration::from_millis(200));
+    let left = wait_for(&mut wa, T, |v| v["type"] == "system").unwrap();
+    assert_eq!(left["text"], "bob left");
+    assert_eq!(usernames(&expect(&mut wa, "presence")["users"]), ["alice"]);
+    assert!(
+        wait_for(&mut notify, T, |v| v["type"] == "online"
+            && usernames(&v["users"]) == ["alice"])
+        .is_some()
+    );
+    assert_eq!(usernames(&a.get("/api/online").json()["users"]), ["alice"]);
+}
+
+#[test]
+fn history_pages_through_120_messages() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "history");
+    let (mut ws, _) = open(&a, id);
+    for i in 0..120 {
+        send_text(&mut ws, &format!("m{i}"), &format!("c{i}"));
+    }
+    let mut acked = Vec::new();
+    while acked.len() < 120 {
+        let v = expect(&mut ws, "ack");
+        acked.push(v["id"].as_i64().unwrap());
+    }
+    assert!(
+        acked.windows(2).all(|w| w[0] < w[1]),
+        "ids increase in send order"
+    );
+    let mut seen = Vec::new();
+    let mut before: Option<i64> = None;
+    let mut pages = 0;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/groups/{id}/messages?before={b}&limit=50"),
+            None => format!("/api/groups/{id}/messages?limit=50"),
+        };
+        let page = a.get(&path).json();
+        let msgs = page["messages"].as_array().unwrap().clone();
+        pages += 1;
+        for m in &msgs {
+            seen.push(m["content"].as_str().unwrap().to_string());
+        }
+        before = msgs.last().map(|m| m["id"].as_i64().unwrap());
+        if page["has_more"] == false {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..120).rev().map(|i| format!("m{i}")).collect();
+    assert_eq!(seen, expected, "newest first, nothing lost or repeated");
+    assert_eq!(
+        a.get(&format!("/api/groups/{id}/messages")).json()["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "before=0",
+        "before=-3",
+        "before=abc",
+    ] {
+        assert_eq!(
+            a.get(&format!("/api/groups/{id}/messages?{bad}")).status,
+            400,
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn reconnect_replays_what_was_missed() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let id = create_group(&mut a, "replay");
+    join(&mut b, id);
+    let (mut wa, _) = open(&a, id);
+    let (mut wb, _) = open(&b, id);
+    send_text(&mut wa, "before", "x");
+    let last_seen = expect(&mut wb, "message")["id"].as_i64().unwrap();
+    drop(wb);
+    for i in 0..5 {
+        send_text(&mut wa, &format!("missed {i}"), &format!("m{i}"));
+        expect(&mut wa, "ack");
+    }
+    let mut wb = connect(&b, &format!("/ws/chat/{id}?after={last_seen}"));
+    let frames = drain(&mut wb, Duration::from_millis(500));
+    assert_eq!(frames[0]["type"], "hello");
+    let replayed: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .map(|f| f["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        replayed,
+        ["missed 0", "missed 1", "missed 2", "missed 3", "missed 4"]
+    );
+    // Live messages continue after the replay.
+    send_text(&mut wa, "live", "l");
+    assert_eq!(expect(&mut wb, "message")["content"], "live");
+}
+
+#[test]
+fn direct_messages_and_notifications() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let mut nb = connect(&b, "/ws");
+    let r = a.json("POST", "/api/dm", &json!({"username": "BOB"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let gid = r.json()["group_id"].as_i64().unwrap();
+    let note = expect(&mut nb, "dm");
+    assert_eq!(note["group_id"], gid);
+    assert_eq!(note["from"], "alice");
+    // Reused, hidden from the group list, listed under DMs for both.
+    assert_eq!(
+        b.json("POST", "/api/dm", &json!({"username": "alice"}))
+            .json()["group_id"],
+        gid
+    );
+    assert_eq!(a.get("/api/groups").json()["groups"], json!([]));
+    assert_eq!(
+        a.get("/api/dms").json()["dms"],
+        json!([{"group_id": gid, "username": "bob"}])
+    );
+    assert_eq!(
+        b.get("/api/dms").json()["dms"],
+        json!([{"group_id": gid, "username": "alice"}])
+    );
+    assert_eq!(
+        a.json("POST", "/api/dm", &json!({"username": "nobody"}))
+            .status,
+        404
+    );
+    assert_eq!(
+        a.json("POST", "/api/dm", &json!({"username": "alice"}))
+            .status,
+        400
+    );
+    assert_eq!(
+        a.json("POST", "/api/dm", &json!({"user": "bob"})).status,
+        400
+    );
+    // Third parties cannot join or read it.
+    let mut eve = user(&s, "eve");
+    assert_eq!(
+        eve.json("POST", &format!("/api/groups/{gid}/join"), &Value::Null)
+            .status,
+        404
+    );
+    assert_eq!(
+        try_connect(&eve, &format!("/ws/chat/{gid}"), None).err(),
+        Some(403)
+    );
+    // Writing while bob has no socket on it notifies him; once he is in, not.
+    let (mut wa, _) = open(&a, gid);
+    send_text(&mut wa, "psst", "p");
+    let note = expect(&mut nb, "dm");
+    assert_eq!(note["from"], "alice");
+    let (mut wb, _) = open(&b, gid);
+    send_text(&mut wa, "you there?", "q");
+    assert_eq!(expect(&mut wb, "message")["content"], "you there?");
+    assert!(wait_for(&mut nb, Duration::from_millis(500), |v| v["type"] == "dm").is_none());
+}
+
+#[test]
+fn new_group_is_announced() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let b = user(&s, "bob");
+    let mut nb = connect(&b, "/ws");
+    let id = create_group(&mut a, "fresh");
+    let g = expect(&mut nb, "new_group");
+    assert_eq!(g["group"]["id"], id);
+    assert_eq!(g["group"]["name"], "fresh");
+    assert_eq!(g["group"]["member"], false);
+    // DMs are not announced as groups.
+    a.json("POST", "/api/dm", &json!({"username": "bob"}));
+    assert!(
+        wait_for(&mut nb, Duration::from_millis(300), |v| v["type"]
+            == "new_group")
+        .is_none()
+    );
+}
+
+#[test]
+fn hundred_sockets_of_one_user() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "many");
+    let mut socks: Vec<Ws> = (0..100).map(|_| open(&a, id).0).collect();
+    send_text(&mut socks[0], "to all tabs", "x");
+    for (i, ws) in socks.iter_mut().enumerate() {
+        let m = wait_for(ws, T, |v| v["type"] == "message")
+            .unwrap_or_else(|| panic!("socket {i} missed it"));
+        assert_eq!(m["content"], "to all tabs");
+    }
+    assert_eq!(
+        a.get(&format!("/api/groups/{id}/online")).json()["users"],
+        json!([{"username": "alice", "ips": ["127.0.0.1"]}])
+    );
+}
+
+#[test]
+fn slow_reader_is_evicted_and_others_get_everything() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let mut fast = user(&s, "fast");
+    let mut slow = user(&s, "slow");
+    let id = create_group(&mut a, "firehose");
+    join(&mut fast, id);
+    join(&mut slow, id);
+    let (mut ws_slow, _) = open(&slow, id);
+    let (mut ws_fast, _) = open(&fast, id);
+    let (mut wa, _) = open(&a, id);
+    let _ = drain(&mut wa, Duration::from_millis(200));
+    // The fast reader runs on its own thread; the slow one never reads.
+    let n = 5000;
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while got.len() < n {
+            match next(&mut ws_fast, T) {
+                Some(v) if v["type"] == "message" => got.push(v["id"].as_i64().unwrap()),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        got
+    });
+    let body = "x".repeat(3900);
+    for i in 0..n {
+        send(
+            &mut wa,
+            json!({"type": "message", "content": body, "client_id": i.to_string()}),
+        );
+        if i % 100 == 99 {
+            // Keep our own socket drained so we are not the slow one.
+            while let Some(v) = next(&mut wa, Duration::from_millis(1)) {
+                let _ = v;
+            }
+        }
+    }
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), n, "the fast reader got every message");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order");
+    let online = a.get(&format!("/api/groups/{id}/online")).json();
+    assert!(
+        !usernames(&online["users"]).contains(&"slow".to_string()),
+        "slow consumer evicted: {online}"
+    );
+    // What the slow client finally reads ends with a 1008 close (or a cut connection).
+    let code = close_code(&mut ws_slow, Duration::from_secs(20));
+    assert!(matches!(code, Some(1008) | Some(1006)), "{code:?}");
+}
+
+#[test]
+fn rate_limits() {
+    let s = Server::start(&["--msg-rate", "1", "--msg-burst", "3"]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "slowly");
+    // Creating the group took a token from the same bucket; let it refill.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (mut ws, _) = open(&a, id);
+    for i in 0..3 {
+        send_text(&mut ws, "ok", &i.to_string());
+        expect(&mut ws, "ack");
+    }
+    send_text(&mut ws, "too fast", "4");
+    let e = expect(&mut ws, "error");
+    assert_eq!(e["code"], "rate_limited");
+    let wait = e["retry_after_ms"].as_u64().unwrap();
+    assert!(wait > 0 && wait <= 1000, "{wait}");
+    std::thread::sleep(Duration::from_millis(wait + 50));
+    send_text(&mut ws, "patient", "5");
+    assert_eq!(expect(&mut ws, "ack")["client_id"], "5");
+    // Login attempts per IP and username.
+    let mut c = s.client();
+    let mut last = 0;
+    for _ in 0..12 {
+        last = c.login("alice", "wrong password").status;
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    let token = c.form_token("/login");
+    let r = c.post_form(
+        "/login",
+        &[
+            ("username", "alice"),
+            ("password", "wrong password"),
+            ("csrf_token", &token),
+        ],
+    );
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
+    // Another username from the same IP is not affected.
+    assert_eq!(c.login("nobody", "wrong password").status, 401);
+}
+
+#[test]
+fn registrations_are_throttled_per_ip() {
+    let s = Server::start(&["--register-rate", "1"]);
+    let mut statuses = Vec::new();
+    for i in 0..52 {
+        let mut c = s.client();
+        statuses.push(
+            c.register(&format!("user{i}"), "correct horse battery")
+                .status,
+        );
+    }
+    assert!(statuses[..50].iter().all(|&s| s == 303), "{statuses:?}");
+    assert_eq!(statuses[51], 429);
+}
+
+#[test]
+fn bad_frames_get_errors_and_the_socket_stays_usable() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "robust");
+    let r = a.json(
+        "POST",
+        "/api/groups",
+        &json!({"name": "secret", "e2e": true}),
+    );
+    let e2e = r.json()["id"].as_i64().unwrap();
+    let (mut ws, _) = open(&a, id);
+    let _ = drain(&mut ws, Duration::from_millis(200));
+    let cases: Vec<(Message, &str)> = vec![
+        (Message::text("not json"), "bad_request"),
+        (Message::text("[1,2]"), "bad_request"),
+        (Message::text("{}"), "bad_request"),
+        (Message::text(r#"{"type":"dance"}"#), "bad_request"),
+        (Message::text(r#"{"type":5}"#), "bad_request"),
+        (Message::text(r#"{"type":"message"}"#), "bad_request"),
+        (
+            Message::text(r#"{"type":"message","content":42}"#),
+            "bad_request",
+        ),
+        (
+            Message::text(r#"{"type":"message","content":""}"#),
+            "bad_request",
+        ),
+        (
+            Message::text(r#"{"type":"message","content":"hi","client_id":7}"#),
+            "bad_request",
+        ),
+        (
+            Message::text(json!({"type":"message","content":"x".repeat(4001)}).to_string()),
+            "too_large",
+        ),
+        (
+            Message::text(
+                r#"{"type":"message","envelope":{"iv":"AA","ciphertext":"AA","keys":{"a":"AA"}}}"#,
+            ),
+            "bad_request",
+        ),
+        (Message::binary(vec![1, 2, 3]), "bad_request"),
+    ];
+    for (msg, code) in cases {
+        let shown = format!("{msg:?}").chars().take(80).collect::<String>();
+        ws.send(msg).unwrap();
+        let e = expect(&mut ws, "error");
+        assert_eq!(e["code"], code, "{shown}");
+        assert!(e["message"].as_str().unwrap().len() > 3);
+    }
+    send_text(&mut ws, "still here", "ok");
+    assert_eq!(expect(&mut ws, "ack")["client_id"], "ok");
+    // Plaintext in an E2E group is refused and never stored.
+    let (mut we, _) = open(&a, e2e);
+    send_text(&mut we, "plaintext secret", "p");
+    assert_eq!(expect(&mut we, "error")["code"], "bad_request");
+    assert_eq!(
+        a.get(&format!("/api/groups/{e2e}/messages")).json()["messages"],
+        json!([])
+    );
+    // 4000 characters (multi-byte) are fine; a frame over 64 KiB closes with 1009.
+    send_text(&mut ws, &"é".repeat(4000), "big-ok");
+    assert_eq!(expect(&mut ws, "ack")["client_id"], "big-ok");
+    let _ = ws.send(Message::text("y".repeat(70 * 1024)));
+    assert_eq!(close_code(&mut ws, T), Some(1009));
+    let hist = a.get(&format!("/api/groups/{id}/messages")).json();
+    assert!(
+        hist["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["content"].as_str().unwrap().chars().count() <= 4000)
+    );
+    // The server is still fine.
+    assert_eq!(a.get("/healthz").status, 200);
+}
