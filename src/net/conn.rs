@@ -61,6 +61,7 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
                 let resp = Response::text(status, why);
                 let _ = (&*sock).write_all(&resp.serialize(secure, false, false));
                 crate::info!("- - {status} 0ms {} ({why})", peer.ip());
+                linger(&sock);
                 break;
             }
         };
@@ -91,6 +92,26 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
         }
     }
     let _ = sock.shutdown(std::net::Shutdown::Both);
+}
+
+/// Closes after an error answer without resetting the connection: stop
+/// writing, then read and discard what the client is still sending (a
+/// bounded amount, briefly), so our answer is not lost to a TCP reset.
+fn linger(sock: &TcpStream) {
+    let _ = sock.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + Duration::from_millis(500);
+    let mut scratch = [0u8; 4096];
+    let mut budget = 256 * 1024;
+    while budget > 0 {
+        let Some(left) = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+            break;
+        };
+        let _ = sock.set_read_timeout(Some(left));
+        match (&*sock).read(&mut scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => budget -= n.min(budget),
+        }
+    }
 }
 
 /// Runs the handler; a panic becomes a `500` and the server carries on.
