@@ -38,6 +38,8 @@ pub fn run(config: Config) -> Result<(), String> {
         })
         .map_err(|e| e.to_string())?;
 
+    let app4 = Arc::clone(&app);
+    std::thread::spawn(move || app4.passwords.warm_up());
     let app3 = Arc::clone(&app);
     std::thread::Builder::new()
         .name("pinger".into())

@@ -428,6 +428,7 @@ fn direct_messages_and_notifications() {
     let mut a = user(&s, "alice");
     let mut b = user(&s, "bob");
     let mut nb = connect(&b, "/ws");
+    expect(&mut nb, "online");
     let r = a.json("POST", "/api/dm", &json!({"username": "BOB"}));
     assert_eq!(r.status, 200, "{}", r.text());
     let gid = r.json()["group_id"].as_i64().unwrap();
@@ -491,6 +492,7 @@ fn new_group_is_announced() {
     let mut a = user(&s, "alice");
     let b = user(&s, "bob");
     let mut nb = connect(&b, "/ws");
+    expect(&mut nb, "online");
     let id = create_group(&mut a, "fresh");
     let g = expect(&mut nb, "new_group");
     assert_eq!(g["group"]["id"], id);

@@ -3,7 +3,7 @@
 //! once (each waits for a slot, never holding any other lock), and unknown
 //! users are checked against a dummy hash so timing does not reveal them.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
@@ -11,20 +11,30 @@ pub struct Passwords {
     in_use: Mutex<usize>,
     freed: Condvar,
     max: usize,
-    dummy: String,
+    /// A hash to check unknown users against, computed once in the
+    /// background at start so start-up does not wait for it.
+    dummy: OnceLock<String>,
 }
 
 impl Passwords {
     /// `max` hashes may run at once.
     pub fn new(max: usize) -> Passwords {
-        let mut p = Passwords {
+        Passwords {
             in_use: Mutex::new(0),
             freed: Condvar::new(),
             max: max.max(1),
-            dummy: String::new(),
-        };
-        p.dummy = p.hash("dummy password for timing");
-        p
+            dummy: OnceLock::new(),
+        }
+    }
+
+    fn dummy(&self) -> &str {
+        self.dummy
+            .get_or_init(|| self.hash("dummy password for timing"))
+    }
+
+    /// Computes the dummy hash now (call from a background thread at start).
+    pub fn warm_up(&self) {
+        self.dummy();
     }
 
     /// A PHC string for `password` with a fresh random salt.
@@ -43,7 +53,7 @@ impl Passwords {
     /// Whether `password` matches `phc`. With no stored hash (unknown user)
     /// it checks against a dummy so the time taken is the same, and fails.
     pub fn verify(&self, password: &str, phc: Option<&str>) -> bool {
-        let target = phc.unwrap_or(&self.dummy);
+        let target = phc.unwrap_or_else(|| self.dummy());
         let ok = self.with_slot(|| {
             Argon2::default()
                 .verify_password(password.as_bytes(), target)

@@ -103,7 +103,10 @@ fn linger(sock: &TcpStream) {
     let mut scratch = [0u8; 4096];
     let mut budget = 256 * 1024;
     while budget > 0 {
-        let Some(left) = until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+        let Some(left) = until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
             break;
         };
         let _ = sock.set_read_timeout(Some(left));
