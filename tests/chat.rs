@@ -713,3 +713,30 @@ fn bad_frames_get_errors_and_the_socket_stays_usable() {
     // The server is still fine.
     assert_eq!(a.get("/healthz").status, 200);
 }
+
+#[test]
+fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
+    let dir = TempDir::new("shutdown");
+    let data = dir.path().join("data");
+    let mut s = Server::start_in(&data, dir.path(), &[]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "durable");
+    let (mut ws, _) = open(&a, id);
+    send_text(&mut ws, "kept", "k");
+    let mid = expect(&mut ws, "ack")["id"].as_i64().unwrap();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(close_code(&mut ws, T), Some(1001));
+    let s2 = Server::start_in(&data, dir.path(), &[]);
+    a.addr = s2.addr;
+    let (mut ws, _) = {
+        let mut ws = connect(&a, &format!("/ws/chat/{id}?after=0"));
+        let hello = expect(&mut ws, "hello");
+        (ws, hello)
+    };
+    let m = expect(&mut ws, "message");
+    assert_eq!(
+        (m["id"].as_i64().unwrap(), m["content"].as_str().unwrap()),
+        (mid, "kept")
+    );
+}

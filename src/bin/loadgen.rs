@@ -1,0 +1,1734 @@
+//! `loadgen`: the SecureChat load benchmark (`make bench`).
+//!
+//! It starts the release server itself on 127.0.0.1 (`--port 0`, a fresh
+//! temporary data directory, rate limits off) once per scenario run, talks
+//! only to that server, and stops it again. Scenarios:
+//!
+//! - `idle`: server RSS per idle WebSocket at 1,000 and 5,000 sockets
+//!   (VmRSS after a warm-up, then again ~2 s after the sockets are open).
+//! - `burst`: one sender sends 2,000 ~100-byte messages as fast as it can
+//!   into a 1,000-socket room; deliveries/s, send→receive p50/p99, lost.
+//! - `paced`: the same room at 50 messages/s; p50/p99 and lost.
+//!
+//! Sockets are spread over a few users so presence frames do not dominate.
+//! Receivers are a few threads, each polling many non-blocking sockets with
+//! epoll and parsing the (unmasked) server frames by hand; each message's
+//! content carries its send time (`t=<ns since start> i=<index> ...`).
+//!
+//! Prints a table (medians with `--runs N`) and appends every run as one
+//! JSON line to `target/bench-results.jsonl`. Everything is bounded: every
+//! wait has a deadline and a watchdog ends the process after `--timeout`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+const USAGE: &str = "\
+loadgen — SecureChat load benchmark (starts its own server on 127.0.0.1)
+
+Usage: loadgen [OPTIONS]
+
+Options:
+  --server PATH          server binary (default: securechat next to loadgen,
+                         else target/release/securechat)
+  --scenario LIST        idle,burst,paced or all (default all); repeatable
+  --idle-sockets LIST    socket counts for the idle scenario (default 1000,5000)
+  --users N              users the sockets are spread over (default 20)
+  --sockets N            receiving sockets in the fan-out room (default 1000)
+  --messages N           messages in the burst scenario (default 2000)
+  --paced-messages N     messages in the paced scenario (default 500)
+  --rate N               messages/s in the paced scenario (default 50)
+  --size N               message content bytes (default 100)
+  --recv-threads N       receiver threads (default 2)
+  --runs N               repeat each scenario N times, report medians (default 1)
+  --results PATH         JSON lines output (default target/bench-results.jsonl)
+  --timeout SECS         hard limit for the whole benchmark (default 900)
+  --quick                small numbers for a smoke test
+  -h, --help             print this help
+";
+
+/// Targets printed beside the measurements.
+const TARGET_IDLE_KIB: f64 = 32.0;
+const TARGET_DELIVERIES: f64 = 250_000.0;
+const TARGET_PACED_P99_MS: f64 = 50.0;
+
+const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const PASSWORD: &str = "bench-password-123";
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// A fan-out run ends when nothing arrives for this long after the last send.
+const QUIET: Duration = Duration::from_secs(5);
+
+static T0: OnceLock<Instant> = OnceLock::new();
+/// The server being benchmarked, for the watchdog.
+static SERVER_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Nanoseconds since the benchmark started (one clock for senders and receivers).
+fn now_ns() -> u64 {
+    T0.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+// ---------------------------------------------------------------- options
+
+#[derive(Debug, Clone)]
+struct Opts {
+    server: PathBuf,
+    idle: bool,
+    burst: bool,
+    paced: bool,
+    idle_sizes: Vec<usize>,
+    users: usize,
+    sockets: usize,
+    messages: usize,
+    paced_messages: usize,
+    rate: f64,
+    size: usize,
+    recv_threads: usize,
+    runs: usize,
+    results: PathBuf,
+    timeout: u64,
+}
+
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        let dir = exe_dir();
+        let server = dir
+            .as_ref()
+            .map(|d| d.join("securechat"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("target/release/securechat"));
+        let results = dir
+            .as_ref()
+            .and_then(|d| d.parent().map(|t| t.join("bench-results.jsonl")))
+            .filter(|p| p.parent().is_some_and(Path::is_dir))
+            .unwrap_or_else(|| PathBuf::from("target/bench-results.jsonl"));
+        Opts {
+            server,
+            idle: true,
+            burst: true,
+            paced: true,
+            idle_sizes: vec![1000, 5000],
+            users: 20,
+            sockets: 1000,
+            messages: 2000,
+            paced_messages: 500,
+            rate: 50.0,
+            size: 100,
+            recv_threads: 2,
+            runs: 1,
+            results,
+            timeout: 900,
+        }
+    }
+}
+
+fn parse_args() -> Result<Option<Opts>, String> {
+    use lexopt::prelude::*;
+    let mut o = Opts::default();
+    let mut scenarios: Vec<String> = Vec::new();
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("server") => o.server = PathBuf::from(p.value().map_err(|e| e.to_string())?),
+            Long("scenario") => {
+                let v = string(&mut p)?;
+                scenarios.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()));
+            }
+            Long("idle-sockets") => {
+                let v = string(&mut p)?;
+                o.idle_sizes = v
+                    .split(',')
+                    .map(|s| s.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("invalid --idle-sockets '{v}'"))?;
+            }
+            Long("users") => o.users = number(&mut p, "--users")?,
+            Long("sockets") => o.sockets = number(&mut p, "--sockets")?,
+            Long("messages") => o.messages = number(&mut p, "--messages")?,
+            Long("paced-messages") => o.paced_messages = number(&mut p, "--paced-messages")?,
+            Long("rate") => o.rate = number(&mut p, "--rate")?,
+            Long("size") => o.size = number(&mut p, "--size")?,
+            Long("recv-threads") => o.recv_threads = number(&mut p, "--recv-threads")?,
+            Long("runs") => o.runs = number(&mut p, "--runs")?,
+            Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
+            Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
+            Long("quick") => {
+                o.idle_sizes = vec![200, 1000];
+                o.sockets = 200;
+                o.messages = 300;
+                o.paced_messages = 100;
+                o.users = 5;
+            }
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if !scenarios.is_empty() && !scenarios.iter().any(|s| s == "all") {
+        o.idle = false;
+        o.burst = false;
+        o.paced = false;
+        for s in &scenarios {
+            match s.as_str() {
+                "idle" => o.idle = true,
+                "burst" | "fanout" => o.burst = true,
+                "paced" => o.paced = true,
+                other => {
+                    return Err(format!(
+                        "unknown scenario '{other}' (idle, burst, paced, all)"
+                    ));
+                }
+            }
+        }
+    }
+    if o.users == 0 || o.recv_threads == 0 || o.runs == 0 || o.sockets == 0 {
+        return Err("--users, --sockets, --recv-threads and --runs must be at least 1".into());
+    }
+    if !(o.rate > 0.0 && o.rate.is_finite()) {
+        return Err("--rate must be positive".into());
+    }
+    if o.size < 40 || o.size > 3900 {
+        return Err("--size must be 40..=3900".into());
+    }
+    if o.users > 100 || o.sockets > 8000 || o.idle_sizes.iter().any(|&n| n == 0 || n > 8000) {
+        return Err("at most 100 users and 8000 sockets".into());
+    }
+    if o.messages > 100_000 || o.paced_messages > 100_000 {
+        return Err("at most 100000 messages".into());
+    }
+    Ok(Some(o))
+}
+
+fn string(p: &mut lexopt::Parser) -> Result<String, String> {
+    p.value()
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|_| "arguments must be UTF-8".to_string())
+}
+
+fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let v = string(p)?;
+    v.parse()
+        .map_err(|_| format!("invalid value '{v}' for {flag}"))
+}
+
+// ---------------------------------------------------------------- system
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (the server inherits it).
+fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit on a local, initialised struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        if r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        }
+        r.rlim_cur
+    }
+}
+
+/// CPU seconds (user + system) used by this process so far.
+fn self_cpu() -> f64 {
+    // SAFETY: getrusage writes into a local, zeroed struct.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn git_commit() -> Option<String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn kill(pid: i32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: kill(2) on the pid of our own child process.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- server
+
+struct Server {
+    child: Child,
+    pid: i32,
+    port: u16,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+/// How the server ended and what its log says.
+#[derive(Debug, Default)]
+struct StopReport {
+    graceful: bool,
+    stop_ms: u64,
+    evictions_logged: usize,
+    warnings: usize,
+    errors: usize,
+    samples: Vec<String>,
+}
+
+impl Server {
+    fn start(bin: &Path) -> Result<Server, String> {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("securechat-bench-{}-{stamp}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let log = dir.join("server.log");
+        let logf = File::create(&log).map_err(|e| e.to_string())?;
+        let mut child = Command::new(bin)
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg("0")
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args([
+                "--msg-rate",
+                "0",
+                "--register-rate",
+                "0",
+                "--login-rate",
+                "0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(logf)
+            .spawn()
+            .map_err(|e| {
+                let _ = fs::remove_dir_all(&dir);
+                format!(
+                    "cannot start {} ({e}); run `cargo build --release` first",
+                    bin.display()
+                )
+            })?;
+        let pid = child.id() as i32;
+        SERVER_PID.store(pid, Ordering::SeqCst);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::Builder::new()
+            .name("server-stdout".into())
+            .spawn(move || {
+                let mut r = BufReader::new(stdout);
+                let mut line = String::new();
+                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                    let _ = tx.send(std::mem::take(&mut line));
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let mut server = Server {
+            child,
+            pid,
+            port: 0,
+            dir,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).map_err(|_| {
+                format!(
+                    "server did not print its address within 20 s; log:\n{}",
+                    server.log_tail(20)
+                )
+            })?;
+            if let Some(rest) = line.trim().strip_prefix("SecureChat listening on http://") {
+                let (host, port) = rest.rsplit_once(':').unwrap_or(("", ""));
+                if host != "127.0.0.1" {
+                    return Err(format!("server listens on {rest}, expected 127.0.0.1"));
+                }
+                server.port = port
+                    .parse()
+                    .map_err(|_| format!("bad address line: {line}"))?;
+                break;
+            }
+        }
+        let r = http(server.port, "GET", "/healthz", &[], b"")?;
+        if r.status != 200 {
+            return Err(format!("/healthz answered {}", r.status));
+        }
+        Ok(server)
+    }
+
+    fn status_field(&self, key: &str) -> Option<u64> {
+        let s = fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn rss_kib(&self) -> Result<u64, String> {
+        self.status_field("VmRSS")
+            .ok_or_else(|| format!("cannot read VmRSS of pid {}", self.pid))
+    }
+
+    fn threads(&self) -> u64 {
+        self.status_field("Threads").unwrap_or(0)
+    }
+
+    /// User + system CPU seconds of the server.
+    fn cpu(&self) -> f64 {
+        let Ok(s) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return 0.0;
+        };
+        // Fields after the ")" that ends the command name; utime and stime
+        // are fields 14 and 15 of the whole line.
+        let Some((_, rest)) = s.rsplit_once(')') else {
+            return 0.0;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // SAFETY: sysconf has no memory effects.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        (ticks(11) + ticks(12)) / hz
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        let s = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// SIGTERM, wait up to 15 s (then SIGKILL), and scan the log.
+    fn stop(&mut self) -> StopReport {
+        let mut rep = StopReport::default();
+        let started = Instant::now();
+        kill(self.pid, libc::SIGTERM);
+        let deadline = started + Duration::from_secs(15);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    rep.graceful = status.success();
+                    break;
+                }
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    rep.samples
+                        .push("server did not exit within 15 s of SIGTERM; killed".into());
+                    break;
+                }
+            }
+        }
+        rep.stop_ms = started.elapsed().as_millis() as u64;
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        for line in log.lines() {
+            let evicted = line.contains("slow consumer evicted");
+            let warn = line.contains(" WARN ");
+            let error = line.contains(" ERROR ") || line.contains("panicked");
+            rep.evictions_logged += usize::from(evicted);
+            rep.warnings += usize::from(warn);
+            rep.errors += usize::from(error);
+            if (evicted || warn || error) && rep.samples.len() < 5 {
+                rep.samples.push(line.to_string());
+            }
+        }
+        rep
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ---------------------------------------------------------------- HTTP
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    /// A cookie set by this response.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .filter_map(|(_, v)| v.split(';').next()?.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+type Head = (usize, u16, Vec<(String, String)>);
+
+/// Parses a response head: (head length, status, lower-cased headers).
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hs);
+    match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => Ok(Some((
+            n,
+            r.code.unwrap_or(0),
+            r.headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+        ))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("bad response head: {e}")),
+    }
+}
+
+fn connect(port: u16) -> Result<TcpStream, String> {
+    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    let _ = s.set_nodelay(true);
+    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+    Ok(s)
+}
+
+/// One request on its own connection (`Connection: close`).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Resp, String> {
+    let mut s = connect(port)?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut out = req.into_bytes();
+    out.extend_from_slice(body);
+    s.write_all(&out)
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut head: Option<Head> = None;
+    loop {
+        if head.is_none() {
+            head = parse_head(&buf)?;
+        }
+        if let Some((n, _, h)) = &head {
+            let len = h
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|l| buf.len() >= n + l) {
+                buf.truncate(n + len.unwrap_or(0));
+                break;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("{method} {path}: {e}")),
+        }
+    }
+    let (n, status, headers) =
+        head.ok_or_else(|| format!("{method} {path}: connection closed before a response"))?;
+    Ok(Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&buf[n..]).into_owned(),
+    })
+}
+
+/// The text between `prefix` and the next `"`.
+fn attr(body: &str, prefix: &str) -> Option<String> {
+    let start = body.find(prefix)? + prefix.len();
+    let len = body[start..].find('"')?;
+    Some(body[start..start + len].to_string())
+}
+
+#[derive(Clone)]
+struct User {
+    session: String,
+    csrf: String,
+}
+
+fn register(port: u16, name: &str) -> Result<User, String> {
+    let form = http(port, "GET", "/register", &[], b"")?;
+    let cookie = form
+        .cookie("csrf")
+        .ok_or("GET /register set no csrf cookie")?;
+    let token = attr(&form.body, "name=\"csrf_token\" value=\"")
+        .ok_or("GET /register has no csrf_token input")?;
+    let body = format!("username={name}&password={PASSWORD}&csrf_token={token}");
+    let r = http(
+        port,
+        "POST",
+        "/register",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &format!("csrf={cookie}")),
+            ("Origin", &format!("http://127.0.0.1:{port}")),
+        ],
+        body.as_bytes(),
+    )?;
+    let session = r
+        .cookie("session")
+        .filter(|_| r.status == 303)
+        .ok_or_else(|| format!("POST /register for {name} answered {}", r.status))?;
+    let chat = http(
+        port,
+        "GET",
+        "/chat",
+        &[("Cookie", &format!("session={session}"))],
+        b"",
+    )?;
+    let csrf = attr(&chat.body, "<meta name=\"csrf-token\" content=\"")
+        .ok_or_else(|| format!("GET /chat answered {} without a csrf-token", chat.status))?;
+    Ok(User { session, csrf })
+}
+
+fn api_post(port: u16, user: &User, path: &str, body: &str) -> Result<(u16, Value), String> {
+    let r = http(
+        port,
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/json"),
+            ("Cookie", &format!("session={}", user.session)),
+            ("X-CSRF-Token", &user.csrf),
+            ("Origin", &format!("http://127.0.0.1:{port}")),
+        ],
+        body.as_bytes(),
+    )?;
+    let v = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+    Ok((r.status, v))
+}
+
+/// Registers `n` users, creates group "bench" and has everyone join it.
+fn setup_room(port: u16, n: usize) -> Result<(i64, Vec<User>), String> {
+    let users: Vec<Result<User, String>> = thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                s.spawn(move || {
+                    (w..n)
+                        .step_by(4)
+                        .map(|i| (i, register(port, &format!("bench{i:03}"))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Result<User, String>)> = workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, u)| u).collect()
+    });
+    let users: Vec<User> = users.into_iter().collect::<Result<_, _>>()?;
+    if users.len() != n {
+        return Err("a registration thread failed".into());
+    }
+    let (status, g) = api_post(port, &users[0], "/api/groups", r#"{"name":"bench"}"#)?;
+    let id = g["id"]
+        .as_i64()
+        .filter(|_| status == 201)
+        .ok_or_else(|| format!("POST /api/groups answered {status}: {g}"))?;
+    for u in &users[1..] {
+        let (status, v) = api_post(port, u, &format!("/api/groups/{id}/join"), "")?;
+        if status != 200 {
+            return Err(format!("join answered {status}: {v}"));
+        }
+    }
+    Ok((id, users))
+}
+
+// ---------------------------------------------------------------- WebSockets
+
+/// A handshaken WebSocket: the socket and any bytes read past the 101 head.
+struct Ws {
+    sock: TcpStream,
+    leftover: Vec<u8>,
+}
+
+fn ws_connect(port: u16, group: i64, user: &User) -> Result<Ws, String> {
+    let mut s = connect(port)?;
+    let req = format!(
+        "GET /ws/chat/{group} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\
+         Origin: http://127.0.0.1:{port}\r\nCookie: session={}\r\n\r\n",
+        user.session
+    );
+    s.write_all(req.as_bytes())
+        .map_err(|e| format!("ws handshake: {e}"))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    let (n, status, headers) = loop {
+        if let Some(h) = parse_head(&buf)? {
+            break h;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return Err("ws handshake: closed before a response".into()),
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("ws handshake: {e}")),
+        }
+    };
+    if status != 101 {
+        return Err(format!("ws handshake answered {status}"));
+    }
+    let want = tungstenite::handshake::derive_accept_key(WS_KEY.as_bytes());
+    if !headers
+        .iter()
+        .any(|(k, v)| k == "sec-websocket-accept" && v.trim() == want)
+    {
+        return Err("ws handshake: wrong Sec-WebSocket-Accept".into());
+    }
+    let _ = s.set_read_timeout(None);
+    Ok(Ws {
+        sock: s,
+        leftover: buf.split_off(n),
+    })
+}
+
+/// Opens `n` sockets on `group`, socket i for user i % users, from a few
+/// threads at once.
+fn open_many(port: u16, group: i64, users: &[User], n: usize) -> Result<Vec<Ws>, String> {
+    const THREADS: usize = 4;
+    let results: Vec<Vec<(usize, Result<Ws, String>)>> = thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for i in (t..n).step_by(THREADS) {
+                        let r = ws_connect(port, group, &users[i % users.len()]);
+                        let failed = r.is_err();
+                        out.push((i, r));
+                        if failed {
+                            break;
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut all: Vec<(usize, Result<Ws, String>)> = results.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    let total = all.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, r) in all {
+        match r {
+            Ok(ws) => out.push(ws),
+            Err(e) => return Err(format!("socket {i} of {n} failed ({total} tried): {e}")),
+        }
+    }
+    if out.len() != n {
+        return Err(format!("opened only {} of {n} sockets", out.len()));
+    }
+    Ok(out)
+}
+
+/// A masked client text frame.
+fn client_frame(opcode: u8, payload: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
+    out.push(0x80 | opcode);
+    let len = payload.len();
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= u16::MAX as usize {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+}
+
+/// One server frame.
+enum Event<'a> {
+    Text(&'a [u8]),
+    Ping(&'a [u8]),
+    Close(u16),
+    Other,
+}
+
+/// Parses whole frames from `buf`, calling `f` for each; returns the bytes
+/// used. Server frames are unmasked and unfragmented.
+fn parse_frames(buf: &[u8], mut f: impl FnMut(Event<'_>)) -> usize {
+    let mut pos = 0;
+    loop {
+        let rest = &buf[pos..];
+        if rest.len() < 2 {
+            return pos;
+        }
+        let (b0, b1) = (rest[0], rest[1]);
+        let (mut hdr, len) = match b1 & 0x7f {
+            126 if rest.len() >= 4 => (4, u16::from_be_bytes([rest[2], rest[3]]) as usize),
+            127 if rest.len() >= 10 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&rest[2..10]);
+                (10, u64::from_be_bytes(b) as usize)
+            }
+            126 | 127 => return pos,
+            l => (2, l as usize),
+        };
+        let masked = b1 & 0x80 != 0;
+        if masked {
+            hdr += 4;
+        }
+        if rest.len() < hdr + len {
+            return pos;
+        }
+        let payload = &rest[hdr..hdr + len];
+        match b0 & 0x0f {
+            0x1 => f(Event::Text(payload)),
+            0x8 => f(Event::Close(if len >= 2 {
+                u16::from_be_bytes([payload[0], payload[1]])
+            } else {
+                1005
+            })),
+            0x9 => f(Event::Ping(payload)),
+            _ => f(Event::Other),
+        }
+        pos += hdr + len;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_u64(b: &[u8]) -> Option<(u64, usize)> {
+    let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 || n > 19 {
+        return None;
+    }
+    let v = b[..n]
+        .iter()
+        .fold(0u64, |acc, c| acc * 10 + u64::from(c - b'0'));
+    Some((v, n))
+}
+
+const CONTENT_MARK: &[u8] = b"\"content\":\"t=";
+
+/// (send time, message index) from a `message` frame of this benchmark.
+fn stamp(payload: &[u8]) -> Option<(u64, u64)> {
+    let at = find(payload, CONTENT_MARK)? + CONTENT_MARK.len();
+    let (t, n) = parse_u64(&payload[at..])?;
+    let rest = payload[at + n..].strip_prefix(b" i=")?;
+    let (i, _) = parse_u64(rest)?;
+    Some((t, i))
+}
+
+fn pong(sock: &TcpStream, payload: &[u8]) {
+    let mut f = Vec::with_capacity(payload.len() + 6);
+    client_frame(
+        0xA,
+        &payload[..payload.len().min(125)],
+        [7, 1, 3, 9],
+        &mut f,
+    );
+    let _ = (&*sock).write(&f);
+}
+
+// ---------------------------------------------------------------- receivers
+
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    received: AtomicU64,
+}
+
+struct Conn {
+    sock: TcpStream,
+    pending: Vec<u8>,
+    msgs: u64,
+    next: u64,
+    close: Option<u16>,
+    eof: bool,
+}
+
+#[derive(Default)]
+struct RecvResult {
+    lat_ns: Vec<u64>,
+    msgs: u64,
+    last_ns: u64,
+    per_conn: Vec<u64>,
+    out_of_order: u64,
+    evicted: u64,
+    closed_other: u64,
+    eof: u64,
+    frames_other: u64,
+}
+
+#[derive(Default)]
+struct Tally {
+    lat_ns: Vec<u64>,
+    out_of_order: u64,
+    frames_other: u64,
+}
+
+/// Handles the frames in `c.pending` + `chunk` that arrived at `now`;
+/// returns the message frames counted.
+fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
+    let mut data = std::mem::take(&mut c.pending);
+    let from_chunk = data.is_empty();
+    if !from_chunk {
+        data.extend_from_slice(chunk);
+    }
+    let buf: &[u8] = if from_chunk { chunk } else { &data };
+    let before = c.msgs;
+    let (sock, msgs, next, close) = (&c.sock, &mut c.msgs, &mut c.next, &mut c.close);
+    let used = parse_frames(buf, |ev| match ev {
+        Event::Text(p) => match stamp(p) {
+            Some((sent, idx)) => {
+                *msgs += 1;
+                t.lat_ns.push(now.saturating_sub(sent));
+                if idx != *next {
+                    t.out_of_order += 1;
+                }
+                *next = idx + 1;
+            }
+            None => t.frames_other += 1,
+        },
+        Event::Ping(p) => pong(sock, p),
+        Event::Close(code) => *close = Some(code),
+        Event::Other => t.frames_other += 1,
+    });
+    if from_chunk {
+        c.pending.extend_from_slice(&chunk[used..]);
+    } else {
+        data.drain(..used);
+        c.pending = data;
+    }
+    c.msgs - before
+}
+
+fn epoll_ctl(ep: i32, op: i32, fd: i32, idx: usize) {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+        u64: idx as u64,
+    };
+    // SAFETY: epoll_ctl on our epoll fd with a live event struct.
+    unsafe {
+        libc::epoll_ctl(ep, op, fd, &mut ev);
+    }
+}
+
+/// One receiver thread: epoll over its sockets until `stop`.
+fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize) -> RecvResult {
+    let mut tally = Tally {
+        lat_ns: Vec::with_capacity(expect),
+        ..Tally::default()
+    };
+    let mut res = RecvResult::default();
+    // SAFETY: creates a new epoll descriptor, closed below.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        eprintln!("epoll_create1: {}", io::Error::last_os_error());
+        return res;
+    }
+    let mut conns: Vec<Conn> = Vec::with_capacity(socks.len());
+    for (i, ws) in socks.into_iter().enumerate() {
+        let _ = ws.sock.set_nonblocking(true);
+        epoll_ctl(ep, libc::EPOLL_CTL_ADD, ws.sock.as_raw_fd(), i);
+        let mut c = Conn {
+            sock: ws.sock,
+            pending: Vec::new(),
+            msgs: 0,
+            next: 0,
+            close: None,
+            eof: false,
+        };
+        let n = consume(&mut c, &ws.leftover, now_ns(), &mut tally);
+        shared.received.fetch_add(n, Ordering::Relaxed);
+        conns.push(c);
+    }
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
+    let mut buf = vec![0u8; 256 * 1024];
+    while !shared.stop.load(Ordering::Relaxed) {
+        // SAFETY: the events buffer outlives the call and its length is passed.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 50) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            eprintln!("epoll_wait: {}", io::Error::last_os_error());
+            break;
+        }
+        let mut got = 0;
+        for ev in &events[..n as usize] {
+            let idx = ev.u64 as usize;
+            let c = &mut conns[idx];
+            match (&c.sock).read(&mut buf) {
+                Ok(0) => {
+                    c.eof = true;
+                    epoll_ctl(ep, libc::EPOLL_CTL_DEL, c.sock.as_raw_fd(), idx);
+                }
+                Ok(k) => {
+                    let now = now_ns();
+                    got += consume(c, &buf[..k], now, &mut tally);
+                    res.last_ns = res.last_ns.max(now);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => {
+                    c.eof = true;
+                    epoll_ctl(ep, libc::EPOLL_CTL_DEL, c.sock.as_raw_fd(), idx);
+                }
+            }
+        }
+        if got > 0 {
+            shared.received.fetch_add(got, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: closes the epoll descriptor created above.
+    unsafe {
+        libc::close(ep);
+    }
+    for c in &conns {
+        res.msgs += c.msgs;
+        res.per_conn.push(c.msgs);
+        match c.close {
+            Some(1008) => res.evicted += 1,
+            Some(_) => res.closed_other += 1,
+            None if c.eof => res.eof += 1,
+            None => {}
+        }
+    }
+    res.lat_ns = tally.lat_ns;
+    res.out_of_order = tally.out_of_order;
+    res.frames_other = tally.frames_other;
+    res
+}
+
+// ---------------------------------------------------------------- sender
+
+#[derive(Default)]
+struct SenderResult {
+    first_ns: u64,
+    last_ns: u64,
+    sent: usize,
+    acks: u64,
+    errors: u64,
+    first_error: Option<String>,
+    close: Option<u16>,
+    write_error: Option<String>,
+}
+
+/// Sends `n` messages (as fast as possible, or at `rate`/s) and reads the
+/// sender's own socket (acks, errors) on a second thread.
+fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instant) -> SenderResult {
+    let mut res = SenderResult::default();
+    let reader_sock = match ws.sock.try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            res.write_error = Some(format!("try_clone: {e}"));
+            return res;
+        }
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let done2 = Arc::clone(&done);
+    let acks_target = n as u64;
+    let reader = thread::spawn(move || {
+        let _ = reader_sock.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut pending = ws.leftover;
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut acks, mut errors, mut first_error, mut close) = (0u64, 0u64, None, None);
+        let mut quiet_since: Option<Instant> = None;
+        loop {
+            if done2.load(Ordering::Relaxed) {
+                // Sending is over: stop once every ack is in or it went quiet.
+                let q = *quiet_since.get_or_insert_with(Instant::now);
+                if acks >= acks_target || q.elapsed() > QUIET || close.is_some() {
+                    break;
+                }
+            }
+            let used = parse_frames(&pending, |ev| match ev {
+                Event::Text(p) => {
+                    if find(p, b"\"type\":\"ack\"").is_some() {
+                        acks += 1;
+                    } else if find(p, b"\"type\":\"error\"").is_some() {
+                        errors += 1;
+                        if first_error.is_none() {
+                            first_error = Some(String::from_utf8_lossy(p).into_owned());
+                        }
+                    }
+                }
+                Event::Ping(p) => pong(&reader_sock, p),
+                Event::Close(c) => close = Some(c),
+                Event::Other => {}
+            });
+            pending.drain(..used);
+            match (&reader_sock).read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => {
+                    pending.extend_from_slice(&buf[..k]);
+                    quiet_since = None;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        (acks, errors, first_error, close)
+    });
+
+    let mut sock = ws.sock;
+    let mut frame = Vec::with_capacity(size + 128);
+    let mut mask_state: u32 = 0x9E37_79B9;
+    let start = now_ns();
+    for i in 0..n {
+        if let Some(r) = rate {
+            let due = start + (i as f64 * 1e9 / r) as u64;
+            let now = now_ns();
+            if due > now {
+                thread::sleep(Duration::from_nanos(due - now));
+            }
+        }
+        if Instant::now() > limit {
+            res.write_error = Some(format!("time limit reached after {i} messages"));
+            break;
+        }
+        let t = now_ns();
+        let mut content = format!("t={t} i={i} ");
+        while content.len() < size {
+            content.push('x');
+        }
+        let payload = format!(r#"{{"type":"message","content":"{content}","client_id":"c{i}"}}"#);
+        mask_state ^= mask_state << 13;
+        mask_state ^= mask_state >> 17;
+        mask_state ^= mask_state << 5;
+        frame.clear();
+        client_frame(
+            0x1,
+            payload.as_bytes(),
+            mask_state.to_be_bytes(),
+            &mut frame,
+        );
+        if let Err(e) = sock.write_all(&frame) {
+            res.write_error = Some(format!("write after {i} messages: {e}"));
+            break;
+        }
+        if i == 0 {
+            res.first_ns = t;
+        }
+        res.last_ns = t;
+        res.sent = i + 1;
+    }
+    done.store(true, Ordering::Relaxed);
+    if let Ok((acks, errors, first_error, close)) = reader.join() {
+        res.acks = acks;
+        res.errors = errors;
+        res.first_error = first_error;
+        res.close = close;
+    }
+    res
+}
+
+// ---------------------------------------------------------------- scenarios
+
+fn pct(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i] as f64 / 1e6
+}
+
+/// (a) Server RSS per idle WebSocket.
+fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
+    let mut srv = Server::start(&o.server)?;
+    let (group, users) = setup_room(srv.port, o.users)?;
+    // Warm-up: one socket per user stays open, so every user is already
+    // present and the measured sockets change no presence.
+    let warm = open_many(srv.port, group, &users, users.len())?;
+    thread::sleep(Duration::from_secs(1));
+    let rss_before = srv.rss_kib()?;
+    let threads_before = srv.threads();
+    let t = Instant::now();
+    let socks = open_many(srv.port, group, &users, n)?;
+    let open_s = t.elapsed().as_secs_f64();
+    thread::sleep(Duration::from_secs(2));
+    let rss_after = srv.rss_kib()?;
+    let threads_after = srv.threads();
+    // Are they all still open? (Read what is waiting; look for closes.)
+    let (mut closed, mut pending_bytes) = (0usize, 0usize);
+    let mut buf = vec![0u8; 64 * 1024];
+    for ws in &socks {
+        let _ = ws.sock.set_nonblocking(true);
+        let mut data = ws.leftover.clone();
+        let mut eof = false;
+        loop {
+            match (&ws.sock).read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(k) => data.extend_from_slice(&buf[..k]),
+                Err(_) => break,
+            }
+        }
+        pending_bytes += data.len();
+        let mut c = eof;
+        parse_frames(&data, |ev| c |= matches!(ev, Event::Close(_)));
+        closed += usize::from(c);
+    }
+    let stop = srv.stop();
+    drop(socks);
+    drop(warm);
+    let delta = rss_after.saturating_sub(rss_before);
+    Ok(json!({
+        "scenario": "idle",
+        "sockets": n,
+        "users": o.users,
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "rss_per_socket_kib": delta as f64 / n as f64,
+        "threads_before": threads_before,
+        "threads_after": threads_after,
+        "open_seconds": open_s,
+        "closed_sockets": closed,
+        "client_bytes_per_socket": pending_bytes as f64 / n as f64,
+        "server": stop_json(&stop),
+    }))
+}
+
+fn stop_json(s: &StopReport) -> Value {
+    json!({
+        "graceful_exit": s.graceful,
+        "stop_ms": s.stop_ms,
+        "evictions_logged": s.evictions_logged,
+        "warnings": s.warnings,
+        "errors": s.errors,
+        "log_samples": s.samples,
+    })
+}
+
+/// (b)/(c) Fan-out into a room of `o.sockets` receivers.
+fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, String> {
+    let mut srv = Server::start(&o.server)?;
+    let (group, users) = setup_room(srv.port, o.users)?;
+    let sender = ws_connect(srv.port, group, &users[0])?;
+    let socks = open_many(srv.port, group, &users, o.sockets)?;
+    // Deal the sockets out to the receiver threads.
+    let nthreads = o.recv_threads.min(socks.len());
+    let mut parts: Vec<Vec<Ws>> = (0..nthreads).map(|_| Vec::new()).collect();
+    for (i, ws) in socks.into_iter().enumerate() {
+        parts[i % nthreads].push(ws);
+    }
+    let shared = Arc::new(Shared::default());
+    let per_thread = messages * o.sockets.div_ceil(nthreads);
+    let handles: Vec<_> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let sh = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("recv-{i}"))
+                .spawn(move || receive(part, sh, per_thread))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    thread::sleep(Duration::from_millis(500)); // hello/presence frames drain
+    let expected = (messages * o.sockets) as u64;
+    let send_span = rate.map_or(0.0, |r| messages as f64 / r);
+    let limit = Instant::now() + Duration::from_secs_f64(send_span + 120.0);
+
+    let cpu_srv0 = srv.cpu();
+    let cpu_me0 = self_cpu();
+    let sender_thread = {
+        let size = o.size;
+        thread::Builder::new()
+            .name("sender".into())
+            .spawn(move || send_messages(sender, messages, size, rate, limit))
+            .map_err(|e| e.to_string())?
+    };
+    // Wait: all delivered, or quiet for QUIET after sending ended, or limit.
+    let mut max_threads = srv.threads();
+    let mut last = 0;
+    let mut last_change = Instant::now();
+    let outcome = loop {
+        thread::sleep(Duration::from_millis(20));
+        max_threads = max_threads.max(srv.threads());
+        let got = shared.received.load(Ordering::Relaxed);
+        if got >= expected {
+            break "complete";
+        }
+        if got != last {
+            last = got;
+            last_change = Instant::now();
+        }
+        if sender_thread.is_finished() && last_change.elapsed() > QUIET {
+            break "quiet";
+        }
+        if Instant::now() > limit {
+            break "time limit";
+        }
+    };
+    // Give stragglers (and any duplicate) a brief moment, then stop.
+    thread::sleep(Duration::from_millis(100));
+    let cpu_srv = srv.cpu() - cpu_srv0;
+    shared.stop.store(true, Ordering::Relaxed);
+    let snd = sender_thread
+        .join()
+        .map_err(|_| "sender thread panicked".to_string())?;
+    let cpu_me = self_cpu() - cpu_me0;
+    let mut rs = RecvResult::default();
+    for h in handles {
+        let r = h
+            .join()
+            .map_err(|_| "receiver thread panicked".to_string())?;
+        rs.lat_ns.extend(r.lat_ns);
+        rs.msgs += r.msgs;
+        rs.last_ns = rs.last_ns.max(r.last_ns);
+        rs.per_conn.extend(r.per_conn);
+        rs.out_of_order += r.out_of_order;
+        rs.evicted += r.evicted;
+        rs.closed_other += r.closed_other;
+        rs.eof += r.eof;
+        rs.frames_other += r.frames_other;
+    }
+    let stop = srv.stop();
+    rs.lat_ns.sort_unstable();
+    let span_s = rs.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9;
+    let short = rs.per_conn.iter().filter(|&&m| m < messages as u64).count();
+    let min_per_conn = rs.per_conn.iter().copied().min().unwrap_or(0);
+    Ok(json!({
+        "scenario": if rate.is_some() { "paced" } else { "burst" },
+        "sockets": o.sockets,
+        "users": o.users,
+        "messages": messages,
+        "rate": rate,
+        "size": o.size,
+        "recv_threads": nthreads,
+        "outcome": outcome,
+        "sent": snd.sent,
+        "send_seconds": snd.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9,
+        "acks": snd.acks,
+        "sender_errors": snd.errors,
+        "sender_first_error": snd.first_error,
+        "sender_close": snd.close,
+        "sender_write_error": snd.write_error,
+        "expected": expected,
+        "received": rs.msgs,
+        "lost": expected as i64 - rs.msgs as i64,
+        "sockets_short": short,
+        "min_per_socket": min_per_conn,
+        "evicted_sockets": rs.evicted,
+        "closed_sockets_other": rs.closed_other,
+        "eof_sockets": rs.eof,
+        "out_of_order": rs.out_of_order,
+        "seconds": span_s,
+        "deliveries_per_s": if span_s > 0.0 { rs.msgs as f64 / span_s } else { 0.0 },
+        "p50_ms": pct(&rs.lat_ns, 0.50),
+        "p99_ms": pct(&rs.lat_ns, 0.99),
+        "max_ms": pct(&rs.lat_ns, 1.0),
+        "server_cpu_s": cpu_srv,
+        "client_cpu_s": cpu_me,
+        "server_max_threads": max_threads,
+        "server": stop_json(&stop),
+    }))
+}
+
+// ---------------------------------------------------------------- report
+
+fn median(v: &[f64]) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        "n/a".into()
+    } else if x.abs() >= 10_000.0 {
+        let s = format!("{:.0}", x);
+        // Thousands separators.
+        let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// One table row: the label, the runs' values, and an optional target.
+struct Row {
+    label: String,
+    values: Vec<f64>,
+    target: Option<(&'static str, f64)>,
+}
+
+fn rows_for(
+    group: &str,
+    runs: &[Value],
+    metrics: &[(&str, &str, Option<(&'static str, f64)>)],
+) -> Vec<Row> {
+    metrics
+        .iter()
+        .map(|(key, name, target)| Row {
+            label: format!("{group:<22} {name}"),
+            values: runs
+                .iter()
+                .map(|r| r[*key].as_f64().unwrap_or(f64::NAN))
+                .collect(),
+            target: *target,
+        })
+        .collect()
+}
+
+fn print_table(rows: &[Row], runs: usize) -> Vec<String> {
+    let mut missed = Vec::new();
+    println!();
+    println!(
+        "{:<50} {:>12}  {:<12} {}",
+        "measurement",
+        if runs > 1 { "median" } else { "value" },
+        "target",
+        if runs > 1 { "runs" } else { "" }
+    );
+    println!("{}", "-".repeat(96));
+    for r in rows {
+        let m = median(&r.values);
+        let (target, verdict) = match r.target {
+            Some((op, t)) => {
+                let ok = match op {
+                    "<=" => m <= t,
+                    ">=" => m >= t,
+                    _ => m == t,
+                };
+                if !ok {
+                    missed.push(format!(
+                        "{}: {} (target {op} {})",
+                        r.label.trim(),
+                        fmt_num(m),
+                        fmt_num(t)
+                    ));
+                }
+                (
+                    format!("{op} {}", fmt_num(t)),
+                    if ok { "ok" } else { "MISSED" },
+                )
+            }
+            None => (String::new(), ""),
+        };
+        let all = if runs > 1 {
+            let v: Vec<String> = r.values.iter().map(|x| fmt_num(*x)).collect();
+            format!("[{}]", v.join(", "))
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<50} {:>12}  {:<12} {:<6} {}",
+            r.label,
+            fmt_num(m),
+            target,
+            verdict,
+            all
+        );
+    }
+    missed
+}
+
+fn append_results(path: &Path, lines: &[Value]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&l.to_string());
+        out.push('\n');
+    }
+    f.write_all(out.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn main() {
+    T0.get_or_init(Instant::now);
+    let o = match parse_args() {
+        Ok(Some(o)) => o,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("loadgen: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let nofile = raise_nofile();
+    let need = o
+        .idle_sizes
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(o.sockets)
+        + 200;
+    if (nofile as usize) < need {
+        eprintln!("loadgen: RLIMIT_NOFILE is {nofile}, need about {need}; raise the hard limit");
+        std::process::exit(2);
+    }
+    // Watchdog: the benchmark always ends.
+    let timeout = o.timeout;
+    thread::spawn(move || {
+        thread::sleep(Duration::from_secs(timeout));
+        eprintln!("loadgen: --timeout of {timeout} s reached; stopping");
+        kill(SERVER_PID.load(Ordering::SeqCst), libc::SIGKILL);
+        std::process::exit(3);
+    });
+
+    let started = Instant::now();
+    let run_id = format!("{}-{}", unix_ms(), std::process::id());
+    let commit = git_commit();
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "SecureChat load benchmark: server {}, {cores} cores, RLIMIT_NOFILE {nofile}, {} run(s)",
+        o.server.display(),
+        o.runs
+    );
+
+    let mut plan: Vec<(String, Box<dyn Fn() -> Result<Value, String>>)> = Vec::new();
+    if o.idle {
+        for &n in &o.idle_sizes {
+            let oo = o.clone();
+            plan.push((format!("idle {n}"), Box::new(move || idle_run(&oo, n))));
+        }
+    }
+    if o.burst {
+        let oo = o.clone();
+        plan.push((
+            format!("burst {}x{}", o.sockets, o.messages),
+            Box::new(move || fanout_run(&oo, oo.messages, None)),
+        ));
+    }
+    if o.paced {
+        let oo = o.clone();
+        plan.push((
+            format!("paced {}x{}@{}/s", o.sockets, o.paced_messages, o.rate),
+            Box::new(move || fanout_run(&oo, oo.paced_messages, Some(oo.rate))),
+        ));
+    }
+
+    let mut results: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut failures = 0;
+    for (name, run) in &plan {
+        let mut runs = Vec::new();
+        for r in 1..=o.runs {
+            let t = Instant::now();
+            eprint!(
+                "[{:>5.1}s] {name} run {r}/{} ... ",
+                started.elapsed().as_secs_f64(),
+                o.runs
+            );
+            match run() {
+                Ok(mut v) => {
+                    v["run_id"] = json!(run_id);
+                    v["run"] = json!(r);
+                    v["time_unix_ms"] = json!(unix_ms());
+                    v["commit"] = json!(commit);
+                    v["cores"] = json!(cores);
+                    v["wall_seconds"] = json!(t.elapsed().as_secs_f64());
+                    eprintln!("done in {:.1}s", t.elapsed().as_secs_f64());
+                    if let Err(e) = append_results(&o.results, std::slice::from_ref(&v)) {
+                        eprintln!("loadgen: cannot write results: {e}");
+                    }
+                    runs.push(v);
+                }
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("FAILED: {e}");
+                }
+            }
+        }
+        results.push((name.clone(), runs));
+    }
+
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for (name, runs) in &results {
+        if runs.is_empty() {
+            continue;
+        }
+        let kind = runs[0]["scenario"].as_str().unwrap_or("");
+        let metrics: &[(&str, &str, Option<(&'static str, f64)>)] = match kind {
+            "idle" => &[
+                (
+                    "rss_per_socket_kib",
+                    "RSS per idle socket (KiB)",
+                    Some(("<=", TARGET_IDLE_KIB)),
+                ),
+                ("rss_before_kib", "server RSS before (KiB)", None),
+                ("rss_after_kib", "server RSS after (KiB)", None),
+                ("threads_after", "server threads after", None),
+                (
+                    "closed_sockets",
+                    "sockets closed by server",
+                    Some(("==", 0.0)),
+                ),
+            ],
+            "burst" => &[
+                (
+                    "deliveries_per_s",
+                    "deliveries/s",
+                    Some((">=", TARGET_DELIVERIES)),
+                ),
+                ("p50_ms", "latency p50 (ms)", None),
+                ("p99_ms", "latency p99 (ms)", None),
+                ("lost", "lost deliveries", Some(("==", 0.0))),
+                (
+                    "evicted_sockets",
+                    "sockets evicted (1008)",
+                    Some(("==", 0.0)),
+                ),
+                ("server_cpu_s", "server CPU (s)", None),
+                ("client_cpu_s", "loadgen CPU (s)", None),
+            ],
+            _ => &[
+                ("p50_ms", "latency p50 (ms)", None),
+                (
+                    "p99_ms",
+                    "latency p99 (ms)",
+                    Some(("<=", TARGET_PACED_P99_MS)),
+                ),
+                ("lost", "lost deliveries", Some(("==", 0.0))),
+                (
+                    "evicted_sockets",
+                    "sockets evicted (1008)",
+                    Some(("==", 0.0)),
+                ),
+            ],
+        };
+        rows.extend(rows_for(name, runs, metrics));
+        for v in runs {
+            let srv = &v["server"];
+            let run = v["run"].as_u64().unwrap_or(0);
+            if srv["evictions_logged"].as_u64().unwrap_or(0) > 0
+                || srv["errors"].as_u64().unwrap_or(0) > 0
+                || srv["warnings"].as_u64().unwrap_or(0) > 0
+                || !srv["graceful_exit"].as_bool().unwrap_or(true)
+            {
+                notes.push(format!("{name} run {run}: server {srv}"));
+            }
+            for key in [
+                "out_of_order",
+                "sender_errors",
+                "closed_sockets_other",
+                "eof_sockets",
+            ] {
+                if v[key].as_u64().unwrap_or(0) > 0 {
+                    notes.push(format!("{name} run {run}: {key} = {}", v[key]));
+                }
+            }
+            if let Some(o) = v["outcome"].as_str().filter(|o| *o != "complete") {
+                notes.push(format!(
+                    "{name} run {run}: ended by {o}; acks {}/{}, sockets short {}, min per socket {}",
+                    v["acks"], v["sent"], v["sockets_short"], v["min_per_socket"]
+                ));
+            }
+            if let Some(e) = v["sender_write_error"].as_str() {
+                notes.push(format!("{name} run {run}: sender: {e}"));
+            }
+        }
+    }
+    let missed = print_table(&rows, o.runs);
+    println!();
+    for n in &notes {
+        println!("note: {n}");
+    }
+    if missed.is_empty() && failures == 0 {
+        println!("all targets met");
+    } else {
+        for m in &missed {
+            println!("MISSED: {m}");
+        }
+        if failures > 0 {
+            println!("{failures} run(s) failed (see above)");
+        }
+    }
+    println!(
+        "raw results appended to {} ({:.0} s total)",
+        o.results.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
