@@ -7,6 +7,7 @@ pub const USAGE: &str = "\
 SecureChat — a small self-hosted group chat server
 
 Usage: securechat [OPTIONS]
+       securechat gen-cert [--certfile PATH] [--keyfile PATH] [--tls-config PATH] [--force]
 
 Options:
   --host ADDR            address to listen on (default 127.0.0.1)
@@ -15,6 +16,8 @@ Options:
   --certfile PATH        TLS certificate, PEM (default .tls/cert.pem)
   --keyfile PATH         TLS private key, PEM (default .tls/key.pem)
   --tls-config PATH      settings for generated certificates (default tls_config.json)
+  --redirect-http PORT   with --tls: also listen on PORT for plain HTTP and redirect
+                         every request to the HTTPS origin
   --data-dir PATH        where the databases live (default data)
   --msg-rate N           messages per second per user, sustained; 0 = no limit (default 5)
   --msg-burst N          message bucket size (default 20)
@@ -46,6 +49,7 @@ pub struct Config {
     pub login_rate: f64,
     pub register_rate: f64,
     pub max_connections: usize,
+    pub redirect_http: Option<u16>,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             login_rate: 6.0,
             register_rate: 12.0,
             max_connections: 10_000,
+            redirect_http: None,
         }
     }
 }
@@ -71,6 +76,11 @@ impl Default for Config {
 #[derive(Debug)]
 pub enum Command {
     Serve(Config),
+    /// Generate a self-signed certificate (overwriting only with `force`).
+    GenCert {
+        config: Config,
+        force: bool,
+    },
     Help,
     Version,
 }
@@ -84,8 +94,17 @@ where
     use lexopt::prelude::*;
     let mut cfg = Config::default();
     let mut parser = lexopt::Parser::from_args(args);
+    let mut gen_cert = false;
+    let mut force = false;
+    let mut first = true;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let was_first = std::mem::replace(&mut first, false);
         match arg {
+            Value(v) if was_first && v == "gen-cert" => gen_cert = true,
+            Long("force") if gen_cert => force = true,
+            Long("redirect-http") => {
+                cfg.redirect_http = Some(value(&mut parser, "--redirect-http")?)
+            }
             Long("host") => cfg.host = value(&mut parser, "--host")?,
             Long("port") => cfg.port = value(&mut parser, "--port")?,
             Long("tls") => cfg.tls = true,
@@ -114,6 +133,12 @@ where
             Short('V') | Long("version") => return Ok(Command::Version),
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if gen_cert {
+        return Ok(Command::GenCert { config: cfg, force });
+    }
+    if cfg.redirect_http.is_some() && !cfg.tls {
+        return Err("--redirect-http needs --tls".into());
     }
     Ok(Command::Serve(cfg))
 }
@@ -183,5 +208,12 @@ mod tests {
         assert!(serve(&["--bogus"]).is_err());
         assert!(matches!(parse(["--help"]), Ok(Command::Help)));
         assert!(matches!(parse(["-V"]), Ok(Command::Version)));
+        assert!(serve(&["--redirect-http", "8080"]).is_err());
+        assert!(serve(&["gen-cert"]).is_err());
+        assert!(matches!(
+            parse(["gen-cert", "--force"]),
+            Ok(Command::GenCert { force: true, .. })
+        ));
+        assert!(parse(["serve", "gen-cert"]).is_err());
     }
 }

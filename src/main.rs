@@ -8,6 +8,7 @@ mod http;
 mod log;
 mod net;
 mod server;
+mod tls;
 mod util;
 mod web;
 mod ws;
@@ -25,19 +26,20 @@ fn main() -> ExitCode {
             println!("securechat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(config::Command::Serve(cfg)) => {
-            if cfg.tls {
-                eprintln!("securechat: error: --tls is not built yet");
-                return ExitCode::from(2);
+        Ok(config::Command::GenCert { config, force }) => match tls::gen_cert(&config, force) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("securechat: error: {e}");
+                ExitCode::FAILURE
             }
-            match server::run(cfg) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("securechat: error: {e}");
-                    ExitCode::FAILURE
-                }
+        },
+        Ok(config::Command::Serve(cfg)) => match server::run(cfg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("securechat: error: {e}");
+                ExitCode::FAILURE
             }
-        }
+        },
         Err(e) => {
             eprintln!("securechat: error: {e} (see --help)");
             ExitCode::from(2)

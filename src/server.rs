@@ -19,10 +19,22 @@ pub fn run(config: Config) -> Result<(), String> {
     let app = Arc::new(App::open(config)?);
     let listener = listener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let scheme = if app.config.tls { "https" } else { "http" };
-    println!("SecureChat listening on {scheme}://{local}");
     crate::info!("data in {}", app.config.data_dir.display());
 
+    if let Some(port) = app.config.redirect_http {
+        let addr = SocketAddr::new(app.config.host, port);
+        let plain = listener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = plain.local_addr().map_err(|e| e.to_string())?;
+        println!("Redirecting http://{local} to HTTPS");
+        let (tls_port, host) = (local_port(&listener), app.config.host.to_string());
+        std::thread::Builder::new()
+            .name("redirect-accept".into())
+            .spawn(move || crate::net::redirect::serve(plain, tls_port, host))
+            .map_err(|e| e.to_string())?;
+    }
+
+    let scheme = if app.config.tls { "https" } else { "http" };
+    println!("SecureChat listening on {scheme}://{local}");
     let fd = listener::raw_fd(&listener);
     let app2 = Arc::clone(&app);
     std::thread::Builder::new()
@@ -56,6 +68,10 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     crate::info!("stopped");
     Ok(())
+}
+
+fn local_port(l: &std::net::TcpListener) -> u16 {
+    l.local_addr().map_or(0, |a| a.port())
 }
 
 /// Pings every socket every 30 s; readers close sockets that stay silent.

@@ -42,6 +42,8 @@ pub struct Request {
     pub peer: IpAddr,
     /// Whether this request arrived over TLS.
     pub secure: bool,
+    /// The negotiated TLS version and suite, under TLS.
+    pub tls_info: Option<String>,
 }
 
 impl Request {
@@ -266,6 +268,7 @@ fn parse_head(head: &[u8], peer: IpAddr, secure: bool) -> Result<Request, ReadEr
         minor_version,
         peer,
         secure,
+        tls_info: None,
     })
 }
 

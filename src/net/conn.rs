@@ -2,14 +2,15 @@
 //! limits of `http::request`, dispatch them with panics contained, write
 //! the responses, and log one line per request.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::http::request::{self, Limits, ReadError, Source};
+use crate::http::request::{self, Limits, ReadError};
 use crate::http::{Request, Response};
+use crate::net::transport::{Conn, HttpSource};
 use crate::web::{self, App, Outcome};
 
 /// Idle keep-alive connections close after this long.
@@ -18,20 +19,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response must be accepted by the client within this long.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Reads from a plain TCP socket with a per-read timeout.
-struct Plain<'a>(&'a TcpStream);
-
-impl Source for Plain<'_> {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        self.0.set_read_timeout(Some(timeout))?;
-        self.0.read(buf)
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes)
-    }
-}
 
 /// Serves one accepted connection until it closes.
 pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
@@ -50,32 +37,53 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
         idle: IDLE_TIMEOUT,
         request: REQUEST_TIMEOUT,
     };
-    let secure = false;
+    let tls = match &app.tls {
+        None => None,
+        Some(cfg) => match rustls::ServerConnection::new(Arc::clone(cfg)) {
+            Ok(c) => Some(Arc::new(std::sync::Mutex::new(c))),
+            Err(e) => {
+                crate::warn!("TLS session setup failed: {e}");
+                return;
+            }
+        },
+    };
+    let secure = tls.is_some();
+    let conn = Conn {
+        sock: Arc::clone(&sock),
+        tls,
+    };
+    // The handshake shares the first request's deadline, counted from accept.
+    if let Err(e) = conn.handshake(Instant::now() + REQUEST_TIMEOUT) {
+        crate::debug!("TLS handshake with {} failed: {e}", peer.ip());
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    let tls_info = conn.describe_tls();
     let mut buf = Vec::new();
-    let mut src = Plain(&sock);
+    let mut src = HttpSource(&conn);
     while !app.connections.stopping() {
-        let req = match request::read_request(&mut src, &mut buf, limits, peer.ip(), secure) {
+        let mut req = match request::read_request(&mut src, &mut buf, limits, peer.ip(), secure) {
             Ok(req) => req,
             Err(ReadError::Closed) => break,
             Err(ReadError::Status(status, why)) => {
                 let resp = Response::text(status, why);
-                let _ = (&*sock).write_all(&resp.serialize(secure, false, false));
+                let _ = conn.write_all(&resp.serialize(secure, false, false));
                 crate::info!("- - {status} 0ms {} ({why})", peer.ip());
+                conn.close_notify();
                 linger(&sock);
                 break;
             }
         };
+        req.tls_info = tls_info.clone();
         let started = Instant::now();
         let resp = match dispatch(app, &req) {
             Outcome::Respond(resp) => resp,
             Outcome::Upgrade(up) => {
                 let head = crate::ws::handshake::switching_protocols(&up.accept);
-                if (&*sock).write_all(&head).is_ok() {
+                if conn.write_all(&head).is_ok() {
                     log_request(&req, 101, started);
                     let leftover = std::mem::take(&mut buf);
-                    let run = AssertUnwindSafe(|| {
-                        web::ws::run(app, Arc::clone(&sock), &req, leftover, *up)
-                    });
+                    let run = AssertUnwindSafe(|| web::ws::run(app, &conn, &req, leftover, *up));
                     if catch_unwind(run).is_err() {
                         crate::error!("websocket handler panicked: {}", req.path);
                     }
@@ -85,12 +93,13 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
         };
         let keep_alive = req.keep_alive() && !resp.close && !app.connections.stopping();
         let bytes = resp.serialize(secure, keep_alive, req.method == "HEAD");
-        let written = (&*sock).write_all(&bytes);
+        let written = conn.write_all(&bytes);
         log_request(&req, resp.status, started);
         if written.is_err() || !keep_alive {
             break;
         }
     }
+    conn.close_notify();
     let _ = sock.shutdown(std::net::Shutdown::Both);
 }
 

@@ -3,4 +3,6 @@
 
 pub mod conn;
 pub mod listener;
+pub mod redirect;
 pub mod registry;
+pub mod transport;

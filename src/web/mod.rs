@@ -26,6 +26,8 @@ pub struct App {
     pub templates: templates::Templates,
     pub asset_version: String,
     pub connections: crate::net::registry::Registry,
+    /// The TLS configuration under `--tls`.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl App {
@@ -37,6 +39,11 @@ impl App {
         let users = Db::open(&path("users.sqlite3"), db::users::MIGRATIONS)?;
         let chat_db = Db::open(&path("chat.sqlite3"), db::chat::MIGRATIONS)?;
         let chat = crate::chat::Chat::new(&config);
+        let tls = if config.tls {
+            Some(crate::tls::server_config(&config)?)
+        } else {
+            None
+        };
         let asset_version = std::env::var("ASSET_VERSION")
             .ok()
             .filter(|v| {
@@ -56,6 +63,7 @@ impl App {
             templates: templates::Templates::new()?,
             asset_version,
             connections: Default::default(),
+            tls,
         })
     }
 }

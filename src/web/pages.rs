@@ -34,6 +34,7 @@ pub fn chat(app: &App, req: &Request) -> Response {
             user_id => s.user.id,
             csrf_token => s.csrf_token(),
             secure => req.secure,
+            tls => req.tls_info.clone().unwrap_or_default(),
         },
     )
 }

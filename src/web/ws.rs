@@ -3,7 +3,6 @@
 //! membership (403) and the upgrade headers (400); then the connection's
 //! thread becomes the socket's reader.
 
-use std::net::TcpStream;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -12,6 +11,7 @@ use crate::chat;
 use crate::db::chat::{self as store, Group};
 use crate::db::users::User;
 use crate::http::{Request, Response};
+use crate::net::transport::Conn;
 use crate::ws::frame;
 use crate::ws::handshake;
 use crate::ws::peer::{Identity, Peer};
@@ -106,14 +106,14 @@ pub fn notify_upgrade(app: &App, req: &Request) -> Result<Upgrade, Response> {
 }
 
 /// Runs an upgraded socket until it closes (on the connection's thread).
-pub fn run(app: &Arc<App>, sock: Arc<TcpStream>, req: &Request, leftover: Vec<u8>, up: Upgrade) {
+pub fn run(app: &Arc<App>, conn: &Conn, req: &Request, leftover: Vec<u8>, up: Upgrade) {
     let hub = &app.chat.hub;
     let who = Identity {
         user_id: up.user.id,
         username: up.user.username.clone(),
         ip: req.peer,
     };
-    let peer = Peer::new(hub.new_peer_id(), who, sock);
+    let peer = Peer::new(hub.new_peer_id(), who, conn);
     match up.target {
         Target::Chat {
             group,

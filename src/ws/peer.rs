@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::frame::{self, Frame};
+use crate::net::transport::{Conn, Tls, lock_tls};
 
 /// Unsent bytes a socket may hold before it counts as a slow consumer.
 pub const BUDGET: usize = 4 * 1024 * 1024;
@@ -34,6 +35,9 @@ pub struct Peer {
     pub id: u64,
     pub who: Identity,
     sock: Arc<TcpStream>,
+    /// Under TLS, every frame is encrypted for this socket under `out`'s
+    /// lock, so records are queued in the order they were sealed.
+    tls: Option<Tls>,
     out: Mutex<Out>,
 }
 
@@ -53,14 +57,26 @@ struct Out {
 }
 
 impl Peer {
-    pub fn new(id: u64, who: Identity, sock: Arc<TcpStream>) -> Arc<Peer> {
-        let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
+    pub fn new(id: u64, who: Identity, conn: &Conn) -> Arc<Peer> {
+        let _ = conn.sock.set_write_timeout(Some(WRITE_TIMEOUT));
         Arc::new(Peer {
             id,
             who,
-            sock,
+            sock: Arc::clone(&conn.sock),
+            tls: conn.tls.clone(),
             out: Mutex::new(Out::default()),
         })
+    }
+
+    /// The bytes to put on the wire for `frame`: itself, or under TLS its
+    /// encryption (call with `out` locked).
+    fn seal(&self, frame: &Frame) -> Option<Frame> {
+        let Some(tls) = &self.tls else {
+            return Some(frame.clone());
+        };
+        let mut c = lock_tls(tls);
+        c.writer().write_all(frame).ok()?;
+        Some(drain_tls(&mut c).into())
     }
 
     fn lock(&self) -> MutexGuard<'_, Out> {
@@ -78,7 +94,10 @@ impl Peer {
         if out.closing || out.dead {
             return false;
         }
-        self.push(&mut out, frame.clone());
+        match self.seal(frame) {
+            Some(sealed) => self.push(&mut out, sealed),
+            None => self.kill(&mut out),
+        }
         if out.queued > BUDGET {
             crate::info!(
                 "ws {}: slow consumer evicted ({} bytes queued)",
@@ -98,9 +117,36 @@ impl Peer {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         if !out.closing {
-            self.push(&mut out, Frame::from(bytes));
+            match self.seal(&Frame::from(bytes)) {
+                Some(sealed) => self.push(&mut out, sealed),
+                None => self.kill(&mut out),
+            }
         }
         Ok(())
+    }
+
+    /// Feeds bytes read from the socket to rustls; anything rustls must
+    /// send in answer (alerts, key updates) joins the send queue in order.
+    fn feed_tls(self: &Arc<Self>, tls: &Tls, mut bytes: &[u8]) -> io::Result<()> {
+        let mut out = self.lock();
+        let mut c = lock_tls(tls);
+        let mut result = Ok(());
+        while !bytes.is_empty() {
+            if let Err(e) = c.read_tls(&mut bytes) {
+                result = Err(e);
+                break;
+            }
+            if let Err(e) = c.process_new_packets() {
+                result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                break;
+            }
+        }
+        if c.wants_write() {
+            let records: Frame = drain_tls(&mut c).into();
+            drop(c);
+            self.push(&mut out, records);
+        }
+        result
     }
 
     /// Sends a close frame after everything already queued; the socket is
@@ -110,7 +156,17 @@ impl Peer {
         if out.closing || out.dead {
             return;
         }
-        self.push(&mut out, frame::close(code, reason));
+        match self.seal(&frame::close(code, reason)) {
+            Some(sealed) => self.push(&mut out, sealed),
+            None => self.kill(&mut out),
+        }
+        if let Some(tls) = &self.tls {
+            let mut c = lock_tls(tls);
+            c.send_close_notify();
+            let records: Frame = drain_tls(&mut c).into();
+            drop(c);
+            self.push(&mut out, records);
+        }
         out.closing = true;
         self.maybe_finish(&mut out);
     }
@@ -209,7 +265,9 @@ impl Peer {
         let keep = usize::from(out.offset > 0);
         out.queue.truncate(keep);
         out.queued = out.queue.front().map_or(0, |f| f.len() - out.offset);
-        let close = frame::close(1008, "too slow: messages were not read");
+        let close = self
+            .seal(&frame::close(1008, "too slow: messages were not read"))
+            .unwrap_or_else(|| Frame::from(&b""[..]));
         out.queued += close.len();
         out.queue.push_back(close);
         out.closing = true;
@@ -229,6 +287,17 @@ impl Peer {
         out.queued = 0;
         let _ = self.sock.shutdown(Shutdown::Both);
     }
+}
+
+/// Everything rustls has ready to send.
+fn drain_tls(c: &mut rustls::ServerConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while c.wants_write() {
+        if c.write_tls(&mut out).is_err() {
+            break;
+        }
+    }
+    out
 }
 
 fn advance(out: &mut Out, mut n: usize) {
@@ -277,7 +346,28 @@ pub struct PeerIo(pub Arc<Peer>);
 
 impl io::Read for PeerIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        io::Read::read(&mut &*self.0.sock, buf)
+        let peer = &self.0;
+        let Some(tls) = &peer.tls else {
+            return io::Read::read(&mut &*peer.sock, buf);
+        };
+        let mut raw = [0u8; 4096];
+        loop {
+            match lock_tls(tls).reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            // Wait for the socket without holding the TLS lock.
+            let n = io::Read::read(&mut &*peer.sock, &mut raw)?;
+            if n == 0 {
+                let mut c = lock_tls(tls);
+                let _ = c.read_tls(&mut &[][..]);
+                let _ = c.process_new_packets();
+                return Ok(c.reader().read(buf).unwrap_or(0));
+            }
+            peer.feed_tls(tls, &raw[..n])?;
+        }
     }
 }
 

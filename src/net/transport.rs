@@ -1,0 +1,177 @@
+//! A connection's byte stream: plain TCP, or TLS split the DESIGN way. The
+//! rustls session sits in a mutex next to the shared socket; a reader waits
+//! on the raw socket *without* the lock and takes it only to feed records in
+//! and plaintext out. Before a WebSocket upgrade only the connection thread
+//! writes; after it, every TLS record goes out through the socket's send
+//! queue (see `ws::peer`), so records always reach the wire in order.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustls::ServerConnection;
+
+use crate::http::request::Source;
+
+pub type Tls = Arc<Mutex<ServerConnection>>;
+
+pub fn lock_tls(tls: &Tls) -> MutexGuard<'_, ServerConnection> {
+    tls.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One accepted connection.
+pub struct Conn {
+    pub sock: Arc<TcpStream>,
+    pub tls: Option<Tls>,
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
+}
+
+impl Conn {
+    /// Runs the TLS handshake to completion before `deadline` (no-op for
+    /// plain TCP). A client that stalls or sends garbage is cut off.
+    pub fn handshake(&self, deadline: Instant) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        let mut raw = [0u8; 4096];
+        loop {
+            let (handshaking, wants_write) = {
+                let c = lock_tls(tls);
+                (c.is_handshaking(), c.wants_write())
+            };
+            if wants_write {
+                self.flush_tls()?;
+            }
+            if !handshaking {
+                return Ok(());
+            }
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(timed_out)?;
+            self.sock.set_read_timeout(Some(left))?;
+            let n = (&*self.sock).read(&mut raw)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.feed(&raw[..n])?;
+        }
+    }
+
+    /// Feeds received bytes to rustls; on a TLS error the alert is sent
+    /// before the error is returned.
+    fn feed(&self, mut bytes: &[u8]) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        let result = {
+            let mut c = lock_tls(tls);
+            let mut r = Ok(());
+            while !bytes.is_empty() {
+                if let Err(e) = c.read_tls(&mut bytes) {
+                    r = Err(e);
+                    break;
+                }
+                if let Err(e) = c.process_new_packets() {
+                    r = Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    break;
+                }
+            }
+            r
+        };
+        self.flush_tls()?;
+        result
+    }
+
+    /// Writes whatever rustls has to send (connection thread only).
+    fn flush_tls(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        let mut out = Vec::new();
+        {
+            let mut c = lock_tls(tls);
+            while c.wants_write() {
+                c.write_tls(&mut out)?;
+            }
+        }
+        (&*self.sock).write_all(&out)
+    }
+
+    /// Sends bytes (encrypting them under TLS). Connection thread only.
+    pub fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        match &self.tls {
+            None => (&*self.sock).write_all(bytes),
+            Some(tls) => {
+                lock_tls(tls).writer().write_all(bytes)?;
+                self.flush_tls()
+            }
+        }
+    }
+
+    /// Sends TLS close_notify (no-op for plain TCP).
+    pub fn close_notify(&self) {
+        if let Some(tls) = &self.tls {
+            lock_tls(tls).send_close_notify();
+            let _ = self.flush_tls();
+        }
+    }
+
+    /// "TLS 1.3 · TLS13_AES_128_GCM_SHA256" for the connection badge.
+    pub fn describe_tls(&self) -> Option<String> {
+        let c = lock_tls(self.tls.as_ref()?);
+        let version = match c.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".to_string(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let suite = c
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default();
+        Some(format!("{version} · {suite}"))
+    }
+
+    /// Reads plaintext, waiting at most `timeout` for more bytes. `Ok(0)`
+    /// is end of stream (for TLS: close_notify or a bare FIN).
+    fn read_plain(&self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        let Some(tls) = &self.tls else {
+            self.sock.set_read_timeout(Some(timeout))?;
+            return (&*self.sock).read(buf);
+        };
+        let deadline = Instant::now() + timeout;
+        let mut raw = [0u8; 4096];
+        loop {
+            match lock_tls(tls).reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(timed_out)?;
+            self.sock.set_read_timeout(Some(left))?;
+            let n = (&*self.sock).read(&mut raw)?;
+            if n == 0 {
+                let mut c = lock_tls(tls);
+                let _ = c.read_tls(&mut &[][..]);
+                let _ = c.process_new_packets();
+                return Ok(c.reader().read(buf).unwrap_or(0));
+            }
+            self.feed(&raw[..n])?;
+        }
+    }
+}
+
+/// `Conn` as a source of HTTP requests.
+pub struct HttpSource<'a>(pub &'a Conn);
+
+impl Source for HttpSource<'_> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.0.read_plain(buf, timeout)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes)
+    }
+}
