@@ -56,9 +56,49 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Decodes standard or URL-safe base64 (padding optional). `None` for
+/// anything else.
+pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    let s = input.trim_end_matches('=');
+    if input.len() - s.len() > 2 || s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(base64_decode("+/8=").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64_decode("-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert!(base64_decode("a").is_none());
+        assert!(base64_decode("ab!c").is_none());
+        assert!(base64_decode("ab===").is_none());
+    }
 
     #[test]
     fn hex_and_sha256() {

@@ -49,6 +49,8 @@ Options:
   --rate N               messages/s in the paced scenario (default 50)
   --size N               message content bytes (default 100)
   --recv-threads N       receiver threads (default 2)
+  --poll-us N            receivers sleep this long between polls while data
+                         flows (default 1000; 0 = block in epoll_wait)
   --runs N               repeat each scenario N times, report medians (default 1)
   --results PATH         JSON lines output (default target/bench-results.jsonl)
   --timeout SECS         hard limit for the whole benchmark (default 900)
@@ -92,6 +94,7 @@ struct Opts {
     rate: f64,
     size: usize,
     recv_threads: usize,
+    poll_us: u64,
     runs: usize,
     results: PathBuf,
     timeout: u64,
@@ -129,6 +132,7 @@ impl Default for Opts {
             rate: 50.0,
             size: 100,
             recv_threads: 2,
+            poll_us: 1000,
             runs: 1,
             results,
             timeout: 900,
@@ -163,6 +167,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("rate") => o.rate = number(&mut p, "--rate")?,
             Long("size") => o.size = number(&mut p, "--size")?,
             Long("recv-threads") => o.recv_threads = number(&mut p, "--recv-threads")?,
+            Long("poll-us") => o.poll_us = number(&mut p, "--poll-us")?,
             Long("runs") => o.runs = number(&mut p, "--runs")?,
             Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
             Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
@@ -912,6 +917,8 @@ struct RecvResult {
     closed_other: u64,
     eof: u64,
     frames_other: u64,
+    reads: u64,
+    polls: u64,
 }
 
 #[derive(Default)]
@@ -969,7 +976,12 @@ fn epoll_ctl(ep: i32, op: i32, fd: i32, idx: usize) {
 }
 
 /// One receiver thread: epoll over its sockets until `stop`.
-fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize) -> RecvResult {
+///
+/// While data is flowing the thread sleeps `poll_us` between polls instead
+/// of blocking in `epoll_wait`: frames pile up per socket, every `read`
+/// takes many of them at once, and the server's sends do not have to wake
+/// a sleeping thread each time. This adds at most `poll_us` of latency.
+fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64) -> RecvResult {
     let mut tally = Tally {
         lat_ns: Vec::with_capacity(expect),
         ..Tally::default()
@@ -997,11 +1009,16 @@ fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize) -> RecvResult {
         shared.received.fetch_add(n, Ordering::Relaxed);
         conns.push(c);
     }
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.len().clamp(16, 4096)];
     let mut buf = vec![0u8; 256 * 1024];
+    let mut busy = false;
     while !shared.stop.load(Ordering::Relaxed) {
+        if busy && poll_us > 0 {
+            thread::sleep(Duration::from_micros(poll_us));
+        }
+        let timeout = if busy { 0 } else { 50 };
         // SAFETY: the events buffer outlives the call and its length is passed.
-        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 50) };
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, timeout) };
         if n < 0 {
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -1009,10 +1026,13 @@ fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize) -> RecvResult {
             eprintln!("epoll_wait: {}", io::Error::last_os_error());
             break;
         }
+        busy = n > 0;
+        res.polls += 1;
         let mut got = 0;
         for ev in &events[..n as usize] {
             let idx = ev.u64 as usize;
             let c = &mut conns[idx];
+            res.reads += 1;
             match (&c.sock).read(&mut buf) {
                 Ok(0) => {
                     c.eof = true;
@@ -1280,6 +1300,7 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
     }
     let shared = Arc::new(Shared::default());
     let per_thread = messages * o.sockets.div_ceil(nthreads);
+    let poll_us = o.poll_us;
     let handles: Vec<_> = parts
         .into_iter()
         .enumerate()
@@ -1287,7 +1308,7 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
             let sh = Arc::clone(&shared);
             thread::Builder::new()
                 .name(format!("recv-{i}"))
-                .spawn(move || receive(part, sh, per_thread))
+                .spawn(move || receive(part, sh, per_thread, poll_us))
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
@@ -1349,6 +1370,8 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         rs.closed_other += r.closed_other;
         rs.eof += r.eof;
         rs.frames_other += r.frames_other;
+        rs.reads += r.reads;
+        rs.polls += r.polls;
     }
     let stop = srv.stop();
     rs.lat_ns.sort_unstable();
@@ -1363,6 +1386,10 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         "rate": rate,
         "size": o.size,
         "recv_threads": nthreads,
+        "poll_us": o.poll_us,
+        "client_reads": rs.reads,
+        "client_polls": rs.polls,
+        "frames_per_read": if rs.reads > 0 { rs.msgs as f64 / rs.reads as f64 } else { 0.0 },
         "outcome": outcome,
         "sent": snd.sent,
         "send_seconds": snd.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9,

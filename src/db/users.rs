@@ -137,3 +137,52 @@ pub fn get(db: &Db, id: i64) -> rusqlite::Result<Option<User>> {
         .optional()
     })
 }
+
+/// Most device keys kept per user; registering more drops the oldest.
+pub const MAX_DEVICE_KEYS: i64 = 20;
+
+/// Registers (or refreshes) a device key for a user.
+pub fn put_device_key(
+    db: &Db,
+    user_id: i64,
+    fingerprint: &str,
+    public_key: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    db.write(|c| {
+        let tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO device_keys (user_id, fingerprint, public_key, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (user_id, fingerprint) DO UPDATE SET created_at = excluded.created_at",
+            params![user_id, fingerprint, public_key, now],
+        )?;
+        tx.execute(
+            "DELETE FROM device_keys WHERE user_id = ?1 AND id NOT IN
+             (SELECT id FROM device_keys WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)",
+            params![user_id, MAX_DEVICE_KEYS],
+        )?;
+        tx.commit()
+    })
+}
+
+/// A user's name and device keys `(fingerprint, public_key)`, oldest first.
+pub fn device_keys(
+    db: &Db,
+    user_id: i64,
+) -> rusqlite::Result<Option<(String, Vec<(String, String)>)>> {
+    db.read(|c| {
+        let Some(name) = c
+            .query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| r.get::<_, String>(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut st = c.prepare_cached(
+            "SELECT fingerprint, public_key FROM device_keys WHERE user_id = ?1 ORDER BY created_at, id",
+        )?;
+        let keys = st
+            .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Some((name, keys)))
+    })
+}

@@ -320,3 +320,76 @@ pub fn delete_message(app: &App, req: &Request, id: i64) -> Response {
         Ok(Response::no_content())
     })())
 }
+
+/// The DER `AlgorithmIdentifier` OID of rsaEncryption (1.2.840.113549.1.1.1).
+const RSA_OID: &[u8] = &[
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+];
+
+/// Whether `der` looks like an RSA SubjectPublicKeyInfo of 2048–4096 bits.
+fn is_rsa_spki(der: &[u8]) -> bool {
+    (280..=560).contains(&der.len())
+        && der[0] == 0x30
+        && der.windows(RSA_OID.len()).take(16).any(|w| w == RSA_OID)
+}
+
+/// `PUT /api/keys` `{"public_key": "<base64 SPKI>"}`
+pub fn put_key(app: &App, req: &Request) -> Response {
+    respond((|| {
+        let s = writer(app, req)?;
+        let v = json_body(req)?;
+        let bad = || {
+            err(
+                400,
+                "bad_request",
+                "public_key must be a base64 RSA-OAEP SubjectPublicKeyInfo (2048-4096 bits).",
+            )
+        };
+        let b64 = v
+            .get("public_key")
+            .and_then(Value::as_str)
+            .ok_or_else(bad)?;
+        if b64.len() > 1024 {
+            return Err(bad());
+        }
+        let der = util::base64_decode(b64).ok_or_else(bad)?;
+        if !is_rsa_spki(&der) {
+            return Err(bad());
+        }
+        let fingerprint = util::hex(&util::sha256(&der));
+        let canonical = b64
+            .trim_end_matches('=')
+            .replace('-', "+")
+            .replace('_', "/");
+        let canonical = format!("{canonical}{}", "=".repeat((4 - canonical.len() % 4) % 4));
+        rate_limit(app, &s)?;
+        users::put_device_key(
+            &app.users_db,
+            s.user.id,
+            &fingerprint,
+            &canonical,
+            util::now_ms(),
+        )
+        .map_err(db_err)?;
+        Ok(Response::json(200, &json!({ "fingerprint": fingerprint })))
+    })())
+}
+
+/// `GET /api/groups/{id}/keys`
+pub fn group_keys(app: &App, req: &Request, id: i64) -> Response {
+    respond((|| {
+        let s = reader(app, req)?;
+        member_group(app, &s, id)?;
+        let mut keys = Vec::new();
+        for uid in store::members(&app.chat_db, id).map_err(db_err)? {
+            if let Some((username, list)) =
+                users::device_keys(&app.users_db, uid).map_err(db_err)?
+            {
+                for (fingerprint, public_key) in list {
+                    keys.push(json!({ "username": username, "fingerprint": fingerprint, "public_key": public_key }));
+                }
+            }
+        }
+        Ok(Response::json(200, &json!({ "keys": keys })))
+    })())
+}

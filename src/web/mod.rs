@@ -129,7 +129,8 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
         Route::Dms => api::dms(app, req),
         Route::EditMessage(id) => api::edit_message(app, req, id),
         Route::DeleteMessage(id) => api::delete_message(app, req, id),
-        Route::PutKey | Route::GroupKeys(_) => error(app, req, 404, "not_found", "Not built yet."),
+        Route::PutKey => api::put_key(app, req),
+        Route::GroupKeys(id) => api::group_keys(app, req, id),
         Route::WsChat(_) | Route::WsNotify => unreachable_upgrade(app, req),
     })
 }

@@ -1,0 +1,224 @@
+//! The server side of end-to-end encrypted groups: device key registration
+//! and lookup, envelope validation, and ciphertext-only storage.
+
+mod common;
+mod wsutil;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use wsutil::*;
+
+/// Two RSA-2048 SubjectPublicKeyInfo keys (public; generated for tests).
+const KEY_A: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAyc2QGhPBHqJsYh2wLG+uCRS0gn4/GMNvjfsdC6FVwPrbXD/PACq+DCwgxAFYLjKKYWXoHqu+rpinBnu7I6xVBdusV/7tfgU92tAaiSqdUJ2vfIQf/Pfw19m5xSNph5xhOOgjSeWz0z7H+y3hXU/mNKTCB7c6t6TlXRxVWsDL5IBs52inJ1KILifZrMed1NA41VxVPgg3zNI0y7r9ESsMWOfJ3rLyvm7wf+q/q0eAbx9DOvVIRrkjf3jfSC2QpSKrldJx2vRQYzZSTabByRS2Vp7FuP3q3+ifCzfLHwn59FHFRiPs+oXiroq4BAtFVs2vHY4/qeB0ZtepfWJQZt1WxwIDAQAB";
+const KEY_B: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAw2HgyNzYaFhxczhdxZX16dZmfVddiOUgLPrgG4aKrJEsfvTXFwZcA6bCKbRauqV8tRY7ZCm2O/0+1Ig8tkKmZzikdG8nzrtwQ9Op0CpRbBrwcPwW0HJvOgNVN5ni8Ki2N3MjnH7fHHDg1Y1p3vjGRMMIlOlAQlD5pC8cmJbEk4+NuwxOb8+tCaDutQSxcYFjpnGyFv73i47QzGUmGVIT+pjmWombukulVrlmnoPCco5Ubgl7rf5ti+cVJum+B8sYL1PkOFcuYIesRUnZpfQIkW3vibX1RtfY/r9N/2xWmLrU/rtNIjrBGWA3OcY+/ycraIlBL0T8A0Xq3dCwjKMLDwIDAQAB";
+/// An EC P-256 key: not RSA-OAEP, refused.
+const EC_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEzmoVg7/prH/PI5ZGn8y13PhSU3eUwMBQCdtO/RvGM680x3D64X+P94g4WUB+c6ZPlbQihDiswvmLlYVgz/iEkw==";
+
+fn sha256_hex(b64: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("echo {b64} | base64 -d | sha256sum"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn device_keys_register_and_list_for_members_only() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let mut eve = user(&s, "eve");
+    let r = a.json("PUT", "/api/keys", &json!({ "public_key": KEY_A }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let fp_a = r.json()["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(
+        fp_a,
+        sha256_hex(KEY_A),
+        "fingerprint is SHA-256 of the SPKI"
+    );
+    // Idempotent; a second device gets its own entry.
+    assert_eq!(
+        a.json("PUT", "/api/keys", &json!({ "public_key": KEY_A }))
+            .json()["fingerprint"],
+        fp_a
+    );
+    let fp_b = b
+        .json("PUT", "/api/keys", &json!({ "public_key": KEY_B }))
+        .json()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        a.json("PUT", "/api/keys", &json!({ "public_key": KEY_B }))
+            .status,
+        200,
+        "alice's second device"
+    );
+
+    let g = a
+        .json(
+            "POST",
+            "/api/groups",
+            &json!({ "name": "vault", "e2e": true }),
+        )
+        .json();
+    assert_eq!(g["e2e"], true);
+    let id = g["id"].as_i64().unwrap();
+    b.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    let keys = b.get(&format!("/api/groups/{id}/keys")).json()["keys"].clone();
+    let mut got: Vec<(String, String)> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["username"].as_str().unwrap().to_string(),
+                k["fingerprint"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = vec![
+        ("alice".into(), fp_a.clone()),
+        ("alice".into(), fp_b.clone()),
+        ("bob".into(), fp_b.clone()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["public_key"].as_str().unwrap().len() > 300)
+    );
+    // Outsiders and anonymous users see nothing.
+    assert_eq!(eve.get(&format!("/api/groups/{id}/keys")).status, 403);
+    assert_eq!(
+        s.client().get(&format!("/api/groups/{id}/keys")).status,
+        401
+    );
+    assert_eq!(eve.get("/api/groups/999/keys").status, 404);
+    // Bad keys and missing CSRF are refused.
+    for bad in [
+        json!({}),
+        json!({"public_key": 5}),
+        json!({"public_key": "not base64!"}),
+        json!({"public_key": EC_KEY}),
+        json!({"public_key": "QUJD"}),
+    ] {
+        assert_eq!(eve.json("PUT", "/api/keys", &bad).status, 400, "{bad}");
+    }
+    let mut no_csrf = eve.clone();
+    no_csrf.csrf = None;
+    assert_eq!(
+        no_csrf
+            .json("PUT", "/api/keys", &json!({ "public_key": KEY_A }))
+            .status,
+        403
+    );
+    // Keys register only for the session's own user: eve registering alice's
+    // key does not add it to alice.
+    eve.json("PUT", "/api/keys", &json!({ "public_key": KEY_A }));
+    eve.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    let keys = a.get(&format!("/api/groups/{id}/keys")).json()["keys"].clone();
+    let alice_keys = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["username"] == "alice")
+        .count();
+    assert_eq!(alice_keys, 2);
+}
+
+#[test]
+fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let id = a
+        .json(
+            "POST",
+            "/api/groups",
+            &json!({ "name": "cipher", "e2e": true }),
+        )
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let mut ws = connect(&a, &format!("/ws/chat/{id}"));
+    expect(&mut ws, "hello");
+    let envelope = json!({ "iv": "AAECAwQFBgcICQoL", "ciphertext": "c2VjcmV0IGJ5dGVz", "keys": { "abcdef": "d3JhcHBlZA==" } });
+    send(
+        &mut ws,
+        json!({ "type": "message", "envelope": envelope, "client_id": "e1" }),
+    );
+    let id1 = expect(&mut ws, "ack")["id"].as_i64().unwrap();
+    let m = expect(&mut ws, "message");
+    assert_eq!(m["envelope"], envelope);
+    assert!(
+        m.get("content").is_none(),
+        "no content field in E2E messages: {m}"
+    );
+    let hist = a.get(&format!("/api/groups/{id}/messages")).json();
+    assert_eq!(hist["messages"][0]["envelope"], envelope);
+    assert!(hist["messages"][0].get("content").is_none());
+    // Shape checks: each refused with an error frame; the socket stays usable.
+    let bad = [
+        json!({ "type": "message", "content": "plaintext" }),
+        json!({ "type": "message", "envelope": "str" }),
+        json!({ "type": "message", "envelope": { "iv": "AA", "ciphertext": "AA" } }),
+        json!({ "type": "message", "envelope": { "iv": "AA", "ciphertext": "AA", "keys": {} } }),
+        json!({ "type": "message", "envelope": { "iv": "AA", "ciphertext": "<script>", "keys": { "f": "AA" } } }),
+        json!({ "type": "message", "envelope": { "iv": "AA", "ciphertext": "AA", "keys": { "f": 1 } } }),
+        json!({ "type": "message", "envelope": { "iv": "AA", "ciphertext": "AA", "keys": { "f": "AA" }, "extra": 1 } }),
+    ];
+    for b in bad {
+        send(&mut ws, b.clone());
+        assert_eq!(expect(&mut ws, "error")["code"], "bad_request", "{b}");
+    }
+    let big = json!({ "type": "message", "envelope": { "iv": "AA", "ciphertext": "A".repeat(64 * 1024), "keys": { "f": "AA" } } });
+    send(&mut ws, big);
+    assert_eq!(expect(&mut ws, "error")["code"], "too_large");
+    // Edits re-encrypt: an envelope is required, plaintext refused.
+    let path = format!("/api/messages/{id1}");
+    assert_eq!(
+        a.json("PATCH", &path, &json!({ "content": "plain edit" }))
+            .status,
+        400
+    );
+    let env2 = json!({ "iv": "AAECAwQFBgcICQoM", "ciphertext": "bmV3IGJ5dGVz", "keys": { "abcdef": "d3JhcA==" } });
+    let r = a.json("PATCH", &path, &json!({ "envelope": env2 }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(expect(&mut ws, "edited")["envelope"], env2);
+    // The e2e flag cannot be changed: there is no route for it, and a
+    // plaintext group refuses envelopes.
+    let plain = a
+        .json("POST", "/api/groups", &json!({ "name": "open" }))
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let mut wp = connect(&a, &format!("/ws/chat/{plain}"));
+    expect(&mut wp, "hello");
+    send(&mut wp, json!({ "type": "message", "envelope": env2 }));
+    assert_eq!(expect(&mut wp, "error")["code"], "bad_request");
+    // Nothing but ciphertext reached the database or the log.
+    let _ = drain(&mut ws, Duration::from_millis(200));
+    drop(ws);
+    let mut stored = Vec::new();
+    for f in ["chat.sqlite3", "chat.sqlite3-wal"] {
+        stored.extend(std::fs::read(s.data.join(f)).unwrap_or_default());
+    }
+    let hay = String::from_utf8_lossy(&stored);
+    assert!(hay.contains("bmV3IGJ5dGVz"), "the envelope is stored");
+    assert!(!hay.contains("plaintext") && !hay.contains("plain edit"));
+    assert!(
+        !s.log_text().contains("bmV3IGJ5dGVz"),
+        "envelopes are never logged"
+    );
+}
