@@ -26,6 +26,8 @@ Options:
   --register-rate N      registrations per minute per IP after a burst of 50;
                          0 = no limit (default 12)
   --max-connections N    open connections at most; more get 503 (default 10000)
+  --max-per-ip N         open connections from one address at most; more get 429;
+                         0 = no limit (default 256)
   -h, --help             print this help
   -V, --version          print the version
 
@@ -49,6 +51,7 @@ pub struct Config {
     pub login_rate: f64,
     pub register_rate: f64,
     pub max_connections: usize,
+    pub max_per_ip: usize,
     pub redirect_http: Option<u16>,
 }
 
@@ -67,6 +70,7 @@ impl Default for Config {
             login_rate: 6.0,
             register_rate: 12.0,
             max_connections: 10_000,
+            max_per_ip: 256,
             redirect_http: None,
         }
     }
@@ -123,6 +127,7 @@ where
             Long("register-rate") => {
                 cfg.register_rate = non_negative(&mut parser, "--register-rate")?;
             }
+            Long("max-per-ip") => cfg.max_per_ip = value(&mut parser, "--max-per-ip")?,
             Long("max-connections") => {
                 cfg.max_connections = value(&mut parser, "--max-connections")?;
                 if cfg.max_connections == 0 {

@@ -1,17 +1,6 @@
 //! The `securechat` binary: parse the command line, then serve.
 
-mod auth;
-mod chat;
-mod config;
-mod db;
-mod http;
-mod log;
-mod net;
-mod server;
-mod tls;
-mod util;
-mod web;
-mod ws;
+use securechat::{config, log, server, tls};
 
 use std::process::ExitCode;
 

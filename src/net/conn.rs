@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::request::{self, Limits, ReadError};
 use crate::http::{Request, Response};
+use crate::net::registry::Refused;
 use crate::net::transport::{Conn, HttpSource};
 use crate::web::{self, App, Outcome};
 
@@ -22,14 +23,27 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one accepted connection until it closes.
 pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
-    let Some(_entry) = app
-        .connections
-        .add(Arc::clone(&sock), app.config.max_connections)
-    else {
-        let resp =
-            Response::text(503, "Server busy, try again shortly.").with_header("Retry-After", "1");
-        let _ = (&*sock).write_all(&resp.serialize(false, false, false));
-        return;
+    let cfg = &app.config;
+    let admitted = app.connections.add(
+        Arc::clone(&sock),
+        peer.ip(),
+        cfg.max_connections,
+        cfg.max_per_ip,
+    );
+    let _entry = match admitted {
+        Ok(entry) => entry,
+        Err(why) => {
+            let (status, text) = match why {
+                Refused::Full => (503, "Server busy, try again shortly."),
+                Refused::TooManyFromIp => (429, "Too many connections from your address."),
+            };
+            let resp = Response::text(status, text).with_header("Retry-After", "5");
+            let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = (&*sock).write_all(&resp.serialize(false, false, false));
+            crate::debug!("refused a connection from {}: {why:?}", peer.ip());
+            linger(&sock);
+            return;
+        }
     };
     let _ = sock.set_nodelay(true);
     let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));

@@ -2,7 +2,7 @@
 //! for in-flight requests, and so the connection cap can be enforced.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,8 +10,23 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub struct Registry {
     next_id: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<TcpStream>>>,
+    open: Mutex<Open>,
     stopping: AtomicBool,
+}
+
+#[derive(Default)]
+struct Open {
+    socks: HashMap<u64, (IpAddr, Arc<TcpStream>)>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The server holds `--max-connections` already.
+    Full,
+    /// This address holds `--max-per-ip` already.
+    TooManyFromIp,
 }
 
 /// Removes its connection from the registry when dropped.
@@ -22,28 +37,48 @@ pub struct Entry<'a> {
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+        let mut open = self.registry.lock();
+        if let Some((ip, _)) = open.socks.remove(&self.id) {
+            if let Some(n) = open.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    open.per_ip.remove(&ip);
+                }
+            }
+        }
     }
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<TcpStream>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a connection unless `max` are already open.
-    pub fn add(&self, sock: Arc<TcpStream>, max: usize) -> Option<Entry<'_>> {
+    /// Registers a connection unless `max` are open in all, or `max_per_ip`
+    /// (0 = no limit) from this address.
+    pub fn add(
+        &self,
+        sock: Arc<TcpStream>,
+        ip: IpAddr,
+        max: usize,
+        max_per_ip: usize,
+    ) -> Result<Entry<'_>, Refused> {
         let mut open = self.lock();
-        if open.len() >= max {
-            return None;
+        if open.socks.len() >= max {
+            return Err(Refused::Full);
+        }
+        let from_ip = open.per_ip.get(&ip).copied().unwrap_or(0);
+        if max_per_ip > 0 && from_ip >= max_per_ip {
+            return Err(Refused::TooManyFromIp);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        open.insert(id, sock);
-        Some(Entry { registry: self, id })
+        open.socks.insert(id, (ip, sock));
+        open.per_ip.insert(ip, from_ip + 1);
+        Ok(Entry { registry: self, id })
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().socks.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,14 +94,14 @@ impl Registry {
     /// Returns once every connection has closed or `grace` has passed.
     pub fn drain(&self, grace: Duration) {
         self.stopping.store(true, Ordering::Release);
-        for sock in self.lock().values() {
+        for (_, sock) in self.lock().socks.values() {
             let _ = sock.shutdown(Shutdown::Read);
         }
         let until = Instant::now() + grace;
         while !self.is_empty() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
-        for sock in self.lock().values() {
+        for (_, sock) in self.lock().socks.values() {
             let _ = sock.shutdown(Shutdown::Both);
         }
     }
