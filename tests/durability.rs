@@ -48,7 +48,7 @@ fn acknowledged_messages_survive_kill_9() {
                 i += 1;
                 // Collect whatever acks have arrived.
                 loop {
-                    match next(&mut ws, Duration::from_millis(if i % 20 == 0 { 5 } else { 0 })) {
+                    match next(&mut ws, Duration::from_millis(if i.is_multiple_of(20) { 5 } else { 0 })) {
                         Some(v) if v["type"] == "ack" => acked.lock().unwrap().push(v["id"].as_i64().unwrap()),
                         Some(_) => continue,
                         None => break,

@@ -48,10 +48,12 @@ Options:
   --paced-messages N     messages in the paced scenario (default 500)
   --rate N               messages/s in the paced scenario (default 50)
   --size N               message content bytes (default 100)
-  --recv-threads N       receiver threads (default 2)
-  --poll-us N            receivers sleep this long between polls while data
-                         flows (default 1000; 0 = block in epoll_wait)
-  --runs N               repeat each scenario N times, report medians (default 1)
+  --recv-threads N       receiver threads (default 1)
+  --burst-poll-us N      in the burst, receivers sleep this long between polls
+                         while data flows, so each read takes many frames
+                         (default 20000; 0 = always block in epoll_wait)
+  --paced-poll-us N      the same for the paced scenario (default 0)
+  --runs N               repeat each scenario N times, report medians (default 3)
   --results PATH         JSON lines output (default target/bench-results.jsonl)
   --timeout SECS         hard limit for the whole benchmark (default 900)
   --quick                small numbers for a smoke test
@@ -94,7 +96,8 @@ struct Opts {
     rate: f64,
     size: usize,
     recv_threads: usize,
-    poll_us: u64,
+    burst_poll_us: u64,
+    paced_poll_us: u64,
     runs: usize,
     results: PathBuf,
     timeout: u64,
@@ -131,9 +134,10 @@ impl Default for Opts {
             paced_messages: 500,
             rate: 50.0,
             size: 100,
-            recv_threads: 2,
-            poll_us: 1000,
-            runs: 1,
+            recv_threads: 1,
+            burst_poll_us: 20_000,
+            paced_poll_us: 0,
+            runs: 3,
             results,
             timeout: 900,
         }
@@ -167,7 +171,8 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("rate") => o.rate = number(&mut p, "--rate")?,
             Long("size") => o.size = number(&mut p, "--size")?,
             Long("recv-threads") => o.recv_threads = number(&mut p, "--recv-threads")?,
-            Long("poll-us") => o.poll_us = number(&mut p, "--poll-us")?,
+            Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
+            Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
             Long("runs") => o.runs = number(&mut p, "--runs")?,
             Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
             Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
@@ -213,6 +218,9 @@ fn parse_args() -> Result<Option<Opts>, String> {
     }
     if o.users > 100 || o.sockets > 8000 || o.idle_sizes.iter().any(|&n| n == 0 || n > 8000) {
         return Err("at most 100 users and 8000 sockets".into());
+    }
+    if o.burst_poll_us > 200_000 || o.paced_poll_us > 200_000 {
+        return Err("poll intervals are at most 200000 us".into());
     }
     if o.messages > 100_000 || o.paced_messages > 100_000 {
         return Err("at most 100000 messages".into());
@@ -1300,7 +1308,11 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
     }
     let shared = Arc::new(Shared::default());
     let per_thread = messages * o.sockets.div_ceil(nthreads);
-    let poll_us = o.poll_us;
+    let poll_us = if rate.is_some() {
+        o.paced_poll_us
+    } else {
+        o.burst_poll_us
+    };
     let handles: Vec<_> = parts
         .into_iter()
         .enumerate()
@@ -1386,7 +1398,7 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         "rate": rate,
         "size": o.size,
         "recv_threads": nthreads,
-        "poll_us": o.poll_us,
+        "poll_us": poll_us,
         "client_reads": rs.reads,
         "client_polls": rs.polls,
         "frames_per_read": if rs.reads > 0 { rs.msgs as f64 / rs.reads as f64 } else { 0.0 },

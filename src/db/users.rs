@@ -166,10 +166,9 @@ pub fn put_device_key(
 }
 
 /// A user's name and device keys `(fingerprint, public_key)`, oldest first.
-pub fn device_keys(
-    db: &Db,
-    user_id: i64,
-) -> rusqlite::Result<Option<(String, Vec<(String, String)>)>> {
+pub type DeviceKeys = (String, Vec<(String, String)>);
+
+pub fn device_keys(db: &Db, user_id: i64) -> rusqlite::Result<Option<DeviceKeys>> {
     db.read(|c| {
         let Some(name) = c
             .query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| r.get::<_, String>(0))

@@ -38,20 +38,24 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// A form or query string that could not be decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadForm;
+
 /// Parses `a=1&b=2` into decoded pairs. Errors on bad escapes, invalid
 /// UTF-8, or more than 64 fields.
-pub fn parse_urlencoded(input: &[u8]) -> Result<Vec<(String, String)>, ()> {
+pub fn parse_urlencoded(input: &[u8]) -> Result<Vec<(String, String)>, BadForm> {
     let mut out = Vec::new();
     for part in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         if out.len() == MAX_FIELDS {
-            return Err(());
+            return Err(BadForm);
         }
         let (k, v) = match part.iter().position(|&b| b == b'=') {
             Some(i) => (&part[..i], &part[i + 1..]),
             None => (part, &b""[..]),
         };
-        let k = String::from_utf8(percent_decode(k, true).ok_or(())?).map_err(|_| ())?;
-        let v = String::from_utf8(percent_decode(v, true).ok_or(())?).map_err(|_| ())?;
+        let k = String::from_utf8(percent_decode(k, true).ok_or(BadForm)?).map_err(|_| BadForm)?;
+        let v = String::from_utf8(percent_decode(v, true).ok_or(BadForm)?).map_err(|_| BadForm)?;
         out.push((k, v));
     }
     Ok(out)
@@ -61,7 +65,7 @@ pub fn parse_urlencoded(input: &[u8]) -> Result<Vec<(String, String)>, ()> {
 pub struct Form(Vec<(String, String)>);
 
 impl Form {
-    pub fn parse(body: &[u8]) -> Result<Form, ()> {
+    pub fn parse(body: &[u8]) -> Result<Form, BadForm> {
         parse_urlencoded(body).map(Form)
     }
 

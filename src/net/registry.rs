@@ -38,12 +38,12 @@ pub struct Entry<'a> {
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
         let mut open = self.registry.lock();
-        if let Some((ip, _)) = open.socks.remove(&self.id) {
-            if let Some(n) = open.per_ip.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    open.per_ip.remove(&ip);
-                }
+        if let Some((ip, _)) = open.socks.remove(&self.id)
+            && let Some(n) = open.per_ip.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                open.per_ip.remove(&ip);
             }
         }
     }
