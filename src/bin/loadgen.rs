@@ -19,7 +19,11 @@
 //! JSON line to `target/bench-results.jsonl`. Everything is bounded: every
 //! wait has a deadline and a watchdog ends the process after `--timeout`.
 
-use std::fs::{self, File, OpenOptions};
+// serde_json's `json!` recurses once per field; the run records are wide.
+#![recursion_limit = "256"]
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -53,6 +57,9 @@ Options:
                          while data flows, so each read takes many frames
                          (default 20000; 0 = always block in epoll_wait)
   --paced-poll-us N      the same for the paced scenario (default 0)
+  --idle-no-restart      measure idle RSS on the process that registered the
+                         users (normally a fresh process on the same data is
+                         measured: argon2's freed buffers would hide RSS)
   --runs N               repeat each scenario N times, report medians (default 3)
   --results PATH         JSON lines output (default target/bench-results.jsonl)
   --timeout SECS         hard limit for the whole benchmark (default 900)
@@ -99,6 +106,7 @@ struct Opts {
     burst_poll_us: u64,
     paced_poll_us: u64,
     runs: usize,
+    no_restart: bool,
     results: PathBuf,
     timeout: u64,
 }
@@ -138,6 +146,7 @@ impl Default for Opts {
             burst_poll_us: 20_000,
             paced_poll_us: 0,
             runs: 3,
+            no_restart: false,
             results,
             timeout: 900,
         }
@@ -173,6 +182,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("recv-threads") => o.recv_threads = number(&mut p, "--recv-threads")?,
             Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
             Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
+            Long("idle-no-restart") => o.no_restart = true,
             Long("runs") => o.runs = number(&mut p, "--runs")?,
             Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
             Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
@@ -271,6 +281,48 @@ fn self_cpu() -> f64 {
     }
 }
 
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf has no memory effects.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
+}
+
+/// CPU seconds all processes have used (every core, idle and iowait excluded).
+fn system_busy() -> f64 {
+    let s = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = s.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle) / clk_tck()
+}
+
+/// The 1-minute load average (other work on the box shows up here).
+fn loadavg() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The server's `--help`, to pass only flags this build knows.
+fn server_help(bin: &Path) -> &'static str {
+    static HELP: OnceLock<String> = OnceLock::new();
+    HELP.get_or_init(|| {
+        Command::new(bin)
+            .arg("--help")
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    })
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -299,6 +351,98 @@ fn kill(pid: i32, sig: i32) {
 
 // ---------------------------------------------------------------- server
 
+/// Spawns the server on `dir/data`, logging to `log`; waits for its
+/// address line and a healthy `/healthz`. Returns (child, pid, port).
+fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), String> {
+    let logf = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    // Every socket comes from 127.0.0.1: lift a per-address cap if this
+    // build has one.
+    let mut extra: Vec<&str> = Vec::new();
+    if server_help(bin).contains("--max-per-ip") {
+        extra.extend(["--max-per-ip", "0"]);
+    }
+    let mut child = Command::new(bin)
+        .arg("--host")
+        .arg("127.0.0.1")
+        .arg("--port")
+        .arg("0")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args([
+            "--msg-rate",
+            "0",
+            "--register-rate",
+            "0",
+            "--login-rate",
+            "0",
+        ])
+        .args(&extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(logf)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} ({e}); run `cargo build --release` first",
+                bin.display()
+            )
+        })?;
+    let pid = child.id() as i32;
+    SERVER_PID.store(pid, Ordering::SeqCst);
+    let fail = |child: &mut Child, msg: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let tail = fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = tail.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        Err(format!("{msg}; server log:\n{tail}"))
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return fail(&mut child, "no stdout pipe".into());
+    };
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = thread::Builder::new()
+        .name("server-stdout".into())
+        .spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                let _ = tx.send(std::mem::take(&mut line));
+            }
+        });
+    if let Err(e) = reader {
+        return fail(&mut child, e.to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            return fail(
+                &mut child,
+                "server did not print its address within 20 s".into(),
+            );
+        };
+        if let Some(rest) = line.trim().strip_prefix("SecureChat listening on http://") {
+            match rest.rsplit_once(':') {
+                Some(("127.0.0.1", port)) if port.parse::<u16>().is_ok() => {
+                    break port.parse::<u16>().unwrap_or(0);
+                }
+                _ => return fail(&mut child, format!("unexpected address line: {line}")),
+            }
+        }
+    };
+    match http(port, "GET", "/healthz", &[], b"") {
+        Ok(r) if r.status == 200 => Ok((child, pid, port)),
+        Ok(r) => fail(&mut child, format!("/healthz answered {}", r.status)),
+        Err(e) => fail(&mut child, format!("/healthz: {e}")),
+    }
+}
+
 struct Server {
     child: Child,
     pid: i32,
@@ -319,6 +463,7 @@ struct StopReport {
 }
 
 impl Server {
+    /// Starts the server with a fresh temporary data directory.
     fn start(bin: &Path) -> Result<Server, String> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -327,79 +472,34 @@ impl Server {
             std::env::temp_dir().join(format!("securechat-bench-{}-{stamp}", std::process::id()));
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let log = dir.join("server.log");
-        let logf = File::create(&log).map_err(|e| e.to_string())?;
-        let mut child = Command::new(bin)
-            .arg("--host")
-            .arg("127.0.0.1")
-            .arg("--port")
-            .arg("0")
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args([
-                "--msg-rate",
-                "0",
-                "--register-rate",
-                "0",
-                "--login-rate",
-                "0",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(logf)
-            .spawn()
-            .map_err(|e| {
+        match launch(bin, &dir, &log) {
+            Ok((child, pid, port)) => Ok(Server {
+                child,
+                pid,
+                port,
+                dir,
+                log,
+            }),
+            Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
-                format!(
-                    "cannot start {} ({e}); run `cargo build --release` first",
-                    bin.display()
-                )
-            })?;
-        let pid = child.id() as i32;
-        SERVER_PID.store(pid, Ordering::SeqCst);
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        thread::Builder::new()
-            .name("server-stdout".into())
-            .spawn(move || {
-                let mut r = BufReader::new(stdout);
-                let mut line = String::new();
-                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                    let _ = tx.send(std::mem::take(&mut line));
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        let mut server = Server {
-            child,
-            pid,
-            port: 0,
-            dir,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).map_err(|_| {
-                format!(
-                    "server did not print its address within 20 s; log:\n{}",
-                    server.log_tail(20)
-                )
-            })?;
-            if let Some(rest) = line.trim().strip_prefix("SecureChat listening on http://") {
-                let (host, port) = rest.rsplit_once(':').unwrap_or(("", ""));
-                if host != "127.0.0.1" {
-                    return Err(format!("server listens on {rest}, expected 127.0.0.1"));
-                }
-                server.port = port
-                    .parse()
-                    .map_err(|_| format!("bad address line: {line}"))?;
-                break;
+                Err(e)
             }
         }
-        let r = http(server.port, "GET", "/healthz", &[], b"")?;
-        if r.status != 200 {
-            return Err(format!("/healthz answered {}", r.status));
+    }
+
+    /// Stops the server and starts a new process on the same data (users,
+    /// sessions and groups survive), so that the new process has done no
+    /// password hashing and holds none of its freed memory.
+    fn restart(&mut self, bin: &Path) -> Result<(), String> {
+        let rep = self.stop();
+        if !rep.graceful {
+            return Err(format!("server did not stop cleanly: {:?}", rep.samples));
         }
-        Ok(server)
+        let (child, pid, port) = launch(bin, &self.dir, &self.log)?;
+        self.child = child;
+        self.pid = pid;
+        self.port = port;
+        Ok(())
     }
 
     fn status_field(&self, key: &str) -> Option<u64> {
@@ -413,6 +513,30 @@ impl Server {
     fn rss_kib(&self) -> Result<u64, String> {
         self.status_field("VmRSS")
             .ok_or_else(|| format!("cannot read VmRSS of pid {}", self.pid))
+    }
+
+    /// Resident KiB by mapping size: {size_kib: (mappings, rss_kib)}.
+    /// Thread stacks show up as one size class with a mapping per thread.
+    fn smaps_by_size(&self) -> BTreeMap<u64, (i64, i64)> {
+        let mut out: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+        let Ok(s) = fs::read_to_string(format!("/proc/{}/smaps", self.pid)) else {
+            return out;
+        };
+        let mut size = 0u64;
+        for line in s.lines() {
+            let mut it = line.split_whitespace();
+            match it.next() {
+                Some("Size:") => size = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+                Some("Rss:") => {
+                    let rss: i64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let e = out.entry(size).or_default();
+                    e.0 += 1;
+                    e.1 += rss;
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     fn threads(&self) -> u64 {
@@ -431,15 +555,7 @@ impl Server {
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // SAFETY: sysconf has no memory effects.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        (ticks(11) + ticks(12)) / hz
-    }
-
-    fn log_tail(&self, n: usize) -> String {
-        let s = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        (ticks(11) + ticks(12)) / clk_tck()
     }
 
     /// SIGTERM, wait up to 15 s (then SIGKILL), and scan the log.
@@ -1094,6 +1210,7 @@ struct SenderResult {
     last_ns: u64,
     sent: usize,
     acks: u64,
+    ack_lat_ns: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
     close: Option<u16>,
@@ -1119,19 +1236,19 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
         let mut pending = ws.leftover;
         let mut buf = vec![0u8; 64 * 1024];
         let (mut acks, mut errors, mut first_error, mut close) = (0u64, 0u64, None, None);
+        let mut acked: Vec<(usize, u64)> = Vec::with_capacity(acks_target as usize);
         let mut quiet_since: Option<Instant> = None;
+        let mut now = now_ns();
         loop {
-            if done2.load(Ordering::Relaxed) {
-                // Sending is over: stop once every ack is in or it went quiet.
-                let q = *quiet_since.get_or_insert_with(Instant::now);
-                if acks >= acks_target || q.elapsed() > QUIET || close.is_some() {
-                    break;
-                }
-            }
             let used = parse_frames(&pending, |ev| match ev {
                 Event::Text(p) => {
                     if find(p, b"\"type\":\"ack\"").is_some() {
                         acks += 1;
+                        const CID: &[u8] = b"\"client_id\":\"c";
+                        let at = find(p, CID).map(|i| i + CID.len());
+                        if let Some((i, _)) = at.and_then(|at| parse_u64(&p[at..])) {
+                            acked.push((i as usize, now));
+                        }
                     } else if find(p, b"\"type\":\"error\"").is_some() {
                         errors += 1;
                         if first_error.is_none() {
@@ -1144,9 +1261,17 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
                 Event::Other => {}
             });
             pending.drain(..used);
+            if done2.load(Ordering::Relaxed) {
+                // Sending is over: stop once every ack is in or it went quiet.
+                let q = *quiet_since.get_or_insert_with(Instant::now);
+                if acks >= acks_target || q.elapsed() > QUIET || close.is_some() {
+                    break;
+                }
+            }
             match (&reader_sock).read(&mut buf) {
                 Ok(0) => break,
                 Ok(k) => {
+                    now = now_ns();
                     pending.extend_from_slice(&buf[..k]);
                     quiet_since = None;
                 }
@@ -1160,12 +1285,13 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
                 Err(_) => break,
             }
         }
-        (acks, errors, first_error, close)
+        (acks, errors, first_error, close, acked)
     });
 
     let mut sock = ws.sock;
     let mut frame = Vec::with_capacity(size + 128);
     let mut mask_state: u32 = 0x9E37_79B9;
+    let mut sent_at: Vec<u64> = Vec::with_capacity(n);
     let start = now_ns();
     for i in 0..n {
         if let Some(r) = rate {
@@ -1199,6 +1325,7 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
             res.write_error = Some(format!("write after {i} messages: {e}"));
             break;
         }
+        sent_at.push(t);
         if i == 0 {
             res.first_ns = t;
         }
@@ -1206,7 +1333,12 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
         res.sent = i + 1;
     }
     done.store(true, Ordering::Relaxed);
-    if let Ok((acks, errors, first_error, close)) = reader.join() {
+    if let Ok((acks, errors, first_error, close, acked)) = reader.join() {
+        res.ack_lat_ns = acked
+            .iter()
+            .filter_map(|&(i, t)| Some(t.saturating_sub(*sent_at.get(i)?)))
+            .collect();
+        res.ack_lat_ns.sort_unstable();
         res.acks = acks;
         res.errors = errors;
         res.first_error = first_error;
@@ -1227,20 +1359,52 @@ fn pct(sorted: &[u64], q: f64) -> f64 {
 
 /// (a) Server RSS per idle WebSocket.
 fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
+    let load = loadavg();
     let mut srv = Server::start(&o.server)?;
     let (group, users) = setup_room(srv.port, o.users)?;
+    // Measure a process that has hashed no passwords (registration's
+    // argon2 buffers would leave freed, resident memory for sockets to
+    // reuse and hide part of their cost).
+    let restart = !o.no_restart;
+    if restart {
+        srv.restart(&o.server)?;
+    }
     // Warm-up: one socket per user stays open, so every user is already
     // present and the measured sockets change no presence.
     let warm = open_many(srv.port, group, &users, users.len())?;
     thread::sleep(Duration::from_secs(1));
     let rss_before = srv.rss_kib()?;
     let threads_before = srv.threads();
+    let maps_before = srv.smaps_by_size();
     let t = Instant::now();
     let socks = open_many(srv.port, group, &users, n)?;
     let open_s = t.elapsed().as_secs_f64();
     thread::sleep(Duration::from_secs(2));
     let rss_after = srv.rss_kib()?;
     let threads_after = srv.threads();
+    let maps_after = srv.smaps_by_size();
+    // Where the growth went, by mapping size (largest RSS growth first).
+    let mut growth: Vec<(u64, i64, i64)> = maps_after
+        .iter()
+        .map(|(&size, &(c, r))| {
+            let (c0, r0) = maps_before.get(&size).copied().unwrap_or((0, 0));
+            (size, c - c0, r - r0)
+        })
+        .filter(|&(_, c, r)| c != 0 || r != 0)
+        .collect();
+    growth.sort_by_key(|&(_, _, r)| std::cmp::Reverse(r));
+    let breakdown: Vec<Value> = growth
+        .iter()
+        .take(4)
+        .map(|&(size, c, r)| {
+            json!({
+                "mapping_kib": size,
+                "mappings_added": c,
+                "rss_added_kib": r,
+                "rss_per_socket_kib": r as f64 / n as f64,
+            })
+        })
+        .collect();
     // Are they all still open? (Read what is waiting; look for closes.)
     let (mut closed, mut pending_bytes) = (0usize, 0usize);
     let mut buf = vec![0u8; 64 * 1024];
@@ -1279,6 +1443,9 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
         "open_seconds": open_s,
         "closed_sockets": closed,
         "client_bytes_per_socket": pending_bytes as f64 / n as f64,
+        "loadavg_before": load,
+        "restarted_before_measuring": restart,
+        "rss_growth_by_mapping_size": breakdown,
         "server": stop_json(&stop),
     }))
 }
@@ -1329,8 +1496,11 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
     let send_span = rate.map_or(0.0, |r| messages as f64 / r);
     let limit = Instant::now() + Duration::from_secs_f64(send_span + 120.0);
 
+    let load = loadavg();
     let cpu_srv0 = srv.cpu();
     let cpu_me0 = self_cpu();
+    let busy0 = system_busy();
+    let window = Instant::now();
     let sender_thread = {
         let size = o.size;
         thread::Builder::new()
@@ -1363,11 +1533,14 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
     // Give stragglers (and any duplicate) a brief moment, then stop.
     thread::sleep(Duration::from_millis(100));
     let cpu_srv = srv.cpu() - cpu_srv0;
+    let busy = system_busy() - busy0;
+    let window_s = window.elapsed().as_secs_f64();
     shared.stop.store(true, Ordering::Relaxed);
     let snd = sender_thread
         .join()
         .map_err(|_| "sender thread panicked".to_string())?;
     let cpu_me = self_cpu() - cpu_me0;
+    let foreign = (busy - cpu_srv - cpu_me).max(0.0);
     let mut rs = RecvResult::default();
     for h in handles {
         let r = h
@@ -1406,6 +1579,8 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         "sent": snd.sent,
         "send_seconds": snd.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9,
         "acks": snd.acks,
+        "ack_p50_ms": pct(&snd.ack_lat_ns, 0.50),
+        "ack_p99_ms": pct(&snd.ack_lat_ns, 0.99),
         "sender_errors": snd.errors,
         "sender_first_error": snd.first_error,
         "sender_close": snd.close,
@@ -1425,7 +1600,11 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         "p99_ms": pct(&rs.lat_ns, 0.99),
         "max_ms": pct(&rs.lat_ns, 1.0),
         "server_cpu_s": cpu_srv,
+        "server_us_per_delivery": if rs.msgs > 0 { cpu_srv * 1e6 / rs.msgs as f64 } else { f64::NAN },
         "client_cpu_s": cpu_me,
+        "other_cpu_s": foreign,
+        "window_seconds": window_s,
+        "loadavg_before": load,
         "server_max_threads": max_threads,
         "server": stop_json(&stop),
     }))
@@ -1700,7 +1879,13 @@ fn main() {
                     "sockets evicted (1008)",
                     Some(("==", 0.0)),
                 ),
+                ("ack_p50_ms", "sender ack p50 (ms)", None),
                 ("server_cpu_s", "server CPU (s)", None),
+                (
+                    "server_us_per_delivery",
+                    "server CPU per delivery (us)",
+                    None,
+                ),
                 ("client_cpu_s", "loadgen CPU (s)", None),
             ],
             _ => &[
@@ -1743,6 +1928,15 @@ fn main() {
                 notes.push(format!(
                     "{name} run {run}: ended by {o}; acks {}/{}, sockets short {}, min per socket {}",
                     v["acks"], v["sent"], v["sockets_short"], v["min_per_socket"]
+                ));
+            }
+            let other = v["other_cpu_s"].as_f64().unwrap_or(0.0);
+            let secs = v["window_seconds"].as_f64().unwrap_or(0.0);
+            if other > 0.1 * secs {
+                notes.push(format!(
+                    "{name} run {run}: other processes used {other:.1} CPU-s during the \
+                     measurement (load average {:.2} before it): the box was shared",
+                    v["loadavg_before"].as_f64().unwrap_or(f64::NAN)
                 ));
             }
             if let Some(e) = v["sender_write_error"].as_str() {
