@@ -1393,6 +1393,12 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
         .filter(|&(_, c, r)| c != 0 || r != 0)
         .collect();
     growth.sort_by_key(|&(_, _, r)| std::cmp::Reverse(r));
+    // The size class that gained about one mapping per socket: thread stacks.
+    let stacks = growth
+        .iter()
+        .filter(|&&(_, c, _)| c as f64 >= 0.9 * n as f64 && c as f64 <= 1.1 * n as f64)
+        .map(|&(_, _, r)| r)
+        .max();
     let breakdown: Vec<Value> = growth
         .iter()
         .take(4)
@@ -1446,6 +1452,7 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
         "loadavg_before": load,
         "restarted_before_measuring": restart,
         "rss_growth_by_mapping_size": breakdown,
+        "stack_rss_per_socket_kib": stacks.map(|r| r as f64 / n as f64),
         "server": stop_json(&stop),
     }))
 }
@@ -1855,6 +1862,11 @@ fn main() {
                     "rss_per_socket_kib",
                     "RSS per idle socket (KiB)",
                     Some(("<=", TARGET_IDLE_KIB)),
+                ),
+                (
+                    "stack_rss_per_socket_kib",
+                    "  of which thread stacks (KiB)",
+                    None,
                 ),
                 ("rss_before_kib", "server RSS before (KiB)", None),
                 ("rss_after_kib", "server RSS after (KiB)", None),

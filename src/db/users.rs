@@ -185,3 +185,36 @@ pub fn device_keys(db: &Db, user_id: i64) -> rusqlite::Result<Option<DeviceKeys>
         Ok(Some((name, keys)))
     })
 }
+
+/// Replaces a user's password hash.
+pub fn set_password(db: &Db, user_id: i64, password_hash: &str) -> rusqlite::Result<()> {
+    db.write(|c| {
+        c.execute(
+            "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+            params![user_id, password_hash],
+        )
+        .map(|_| ())
+    })
+}
+
+/// Ends every session of a user except `keep` (a token hash); returns how many.
+pub fn revoke_other_sessions(db: &Db, user_id: i64, keep: &str) -> rusqlite::Result<usize> {
+    db.write(|c| {
+        c.execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
+            params![user_id, keep],
+        )
+    })
+}
+
+/// The password hash of a user.
+pub fn password_hash(db: &Db, user_id: i64) -> rusqlite::Result<Option<String>> {
+    db.read(|c| {
+        c.query_row(
+            "SELECT password_hash FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .optional()
+    })
+}

@@ -12,6 +12,8 @@ pub enum Route {
     Login,
     Logout,
     Chat,
+    Account,
+    ChangePassword,
     Healthz,
     /// An asset under `/static/`, by its path below that folder.
     Static(String),
@@ -55,6 +57,10 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     ("POST", &[Lit("login")], |_, _| Route::Login),
     ("POST", &[Lit("logout")], |_, _| Route::Logout),
     ("GET", &[Lit("chat")], |_, _| Route::Chat),
+    ("GET", &[Lit("account")], |_, _| Route::Account),
+    ("POST", &[Lit("account"), Lit("password")], |_, _| {
+        Route::ChangePassword
+    }),
     ("GET", &[Lit("healthz")], |_, _| Route::Healthz),
     ("GET", &[Lit("static"), Rest], |_, rest| {
         Route::Static(rest.to_string())

@@ -112,6 +112,8 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
         Route::Login => pages::login(app, req),
         Route::Logout => pages::logout(app, req),
         Route::Chat => pages::chat(app, req),
+        Route::Account => pages::account(app, req),
+        Route::ChangePassword => pages::change_password(app, req),
         Route::Healthz => Response::text(200, "ok"),
         Route::Static(path) => {
             let versioned = req.query_param("v").is_some();

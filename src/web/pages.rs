@@ -256,6 +256,104 @@ pub fn logout(app: &App, req: &Request) -> Response {
     Response::redirect("/login").with_header("Set-Cookie", clear)
 }
 
+/// `GET /account`: the password-change form.
+pub fn account(app: &App, req: &Request) -> Response {
+    match session::current(app, req) {
+        Some(s) => account_page_for(app, &s, 200, None, None),
+        None => Response::redirect("/login"),
+    }
+}
+
+fn account_page_for(
+    app: &App,
+    s: &Session,
+    status: u16,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Response {
+    render(
+        app,
+        status,
+        "account.html",
+        context! {
+            v => &app.asset_version,
+            username => &s.user.username,
+            csrf_token => s.csrf_token(),
+            error => error,
+            notice => notice,
+        },
+    )
+}
+
+/// `POST /account/password`: needs the current password; ends every other
+/// session of the user.
+pub fn change_password(app: &App, req: &Request) -> Response {
+    let Some(s) = session::current(app, req) else {
+        return Response::redirect("/login");
+    };
+    let Ok(form) = Form::parse(&req.body) else {
+        return account_page_for(app, &s, 400, Some("The form could not be read."), None);
+    };
+    if !csrf::matches(&s.csrf_token(), form.get("csrf_token")) {
+        return account_page_for(
+            app,
+            &s,
+            403,
+            Some("This form expired. Please try again."),
+            None,
+        );
+    }
+    let current = form.get("current_password").unwrap_or("");
+    let new = form.get("new_password").unwrap_or("");
+    if let Err(msg) = auth::validate_password(new) {
+        return account_page_for(app, &s, 400, Some(msg), None);
+    }
+    if let Err(wait) = app
+        .chat
+        .logins
+        .take((req.peer, s.user.username.to_lowercase()))
+    {
+        let msg = format!(
+            "Too many attempts. Please wait {} seconds.",
+            wait.as_secs() + 1
+        );
+        return account_page_for(app, &s, 429, Some(&msg), None);
+    }
+    let stored = match users::password_hash(&app.users_db, s.user.id) {
+        Ok(h) => h,
+        Err(e) => return db_error(app, e),
+    };
+    if current.len() > 1024 || !app.passwords.verify(current, stored.as_deref()) {
+        return account_page_for(
+            app,
+            &s,
+            401,
+            Some("The current password is not right."),
+            None,
+        );
+    }
+    let hash = app.passwords.hash(new);
+    let revoked = users::set_password(&app.users_db, s.user.id, &hash).and_then(|_| {
+        users::revoke_other_sessions(&app.users_db, s.user.id, &tokens::token_hash(&s.token))
+    });
+    match revoked {
+        Ok(n) => {
+            crate::info!(
+                "password changed for user id={}; {n} other sessions ended",
+                s.user.id
+            );
+            account_page_for(
+                app,
+                &s,
+                200,
+                None,
+                Some("Password changed. You were logged out everywhere else."),
+            )
+        }
+        Err(e) => db_error(app, e),
+    }
+}
+
 fn end_session(app: &App, s: &Session) {
     if let Err(e) = users::delete_session(&app.users_db, &tokens::token_hash(&s.token)) {
         crate::error!("logout: {e}");

@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     template!("register.html"),
     template!("chat.html"),
     template!("error.html"),
+    template!("account.html"),
 ];
 
 impl Templates {

@@ -1,0 +1,168 @@
+//! Web security review checks: password change revokes other sessions,
+//! failed logins look the same for unknown users and wrong passwords, and
+//! every response path (errors, redirects, refusals) carries the headers.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn change_password(c: &mut Client, current: &str, new: &str) -> Resp {
+    let page = c.get("/account").text();
+    let token = hidden_value(&page, "csrf_token").expect("account form has csrf_token");
+    c.post_form(
+        "/account/password",
+        &[
+            ("current_password", current),
+            ("new_password", new),
+            ("csrf_token", &token),
+        ],
+    )
+}
+
+#[test]
+fn password_change_revokes_other_sessions() {
+    let s = Server::start(&[]);
+    let mut laptop = user(&s, "alice");
+    let mut phone = s.client();
+    assert_eq!(phone.login("alice", "correct horse battery").status, 303);
+    assert_eq!(phone.get("/api/me").status, 200);
+    // Wrong current password, short new one, missing CSRF: refused.
+    assert_eq!(
+        change_password(&mut laptop, "wrong password!", "new password 1").status,
+        401
+    );
+    assert_eq!(
+        change_password(&mut laptop, "correct horse battery", "short").status,
+        400
+    );
+    let r = laptop.post_form(
+        "/account/password",
+        &[
+            ("current_password", "correct horse battery"),
+            ("new_password", "new password 1"),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(phone.get("/api/me").status, 200, "nothing changed yet");
+    let r = change_password(&mut laptop, "correct horse battery", "new password 1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Password changed"));
+    assert_eq!(laptop.get("/api/me").status, 200, "this session stays");
+    assert_eq!(phone.get("/api/me").status, 401, "other sessions end");
+    let mut c = s.client();
+    assert_eq!(c.login("alice", "correct horse battery").status, 401);
+    assert_eq!(c.login("alice", "new password 1").status, 303);
+    assert_eq!(
+        s.client().get("/account").status,
+        303,
+        "account page needs a session"
+    );
+}
+
+#[test]
+fn failed_logins_do_not_reveal_whether_a_user_exists() {
+    let s = Server::start(&["--login-rate", "0"]);
+    user(&s, "realuser");
+    let mut times = |name: &str| {
+        let mut c = s.client();
+        let token = c.form_token("/login");
+        let mut t = Vec::new();
+        let mut bodies = Vec::new();
+        for _ in 0..7 {
+            let t0 = Instant::now();
+            let r = c.post_form(
+                "/login",
+                &[
+                    ("username", name),
+                    ("password", "wrong password"),
+                    ("csrf_token", &token),
+                ],
+            );
+            t.push(t0.elapsed());
+            assert_eq!(r.status, 401);
+            let text = r.text();
+            let at = text.find("role=\"alert\"").unwrap();
+            bodies.push(text[at..at + 60].to_string());
+        }
+        t.sort();
+        (t[3], bodies[0].clone())
+    };
+    let (known, msg_known) = times("realuser");
+    let (unknown, msg_unknown) = times("nosuchuser");
+    assert_eq!(msg_known, msg_unknown, "same message");
+    let ratio = known.as_secs_f64() / unknown.as_secs_f64();
+    println!(
+        "median failed login: existing user {known:?}, unknown user {unknown:?} (ratio {ratio:.2})"
+    );
+    assert!(
+        (0.6..1.6).contains(&ratio),
+        "timing differs: {known:?} vs {unknown:?}"
+    );
+    assert!(
+        unknown > Duration::from_millis(2),
+        "unknown users are hashed too"
+    );
+}
+
+#[test]
+fn headers_on_every_response_path() {
+    let s = Server::start(&["--max-per-ip", "3"]);
+    let mut c = s.client();
+    let mut responses = vec![
+        c.get("/"),
+        c.get("/nope"),
+        c.request("DELETE", "/login", &[], b""),
+        c.post_form("/login", &[("username", "x")]),
+        c.get("/api/me"),
+    ];
+    responses.push(
+        read_response(&mut &raw(s.addr, b"garbage\r\n\r\n", Duration::from_secs(3))[..]).unwrap(),
+    );
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    responses.push(
+        read_response(&mut &raw(s.addr, big.as_bytes(), Duration::from_secs(3))[..]).unwrap(),
+    );
+    // Error answers linger up to 0.5 s to drain the client; let them end.
+    std::thread::sleep(Duration::from_millis(700));
+    let held: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    responses.push(
+        read_response(
+            &mut &raw(
+                s.addr,
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                Duration::from_secs(3),
+            )[..],
+        )
+        .unwrap(),
+    );
+    drop(held);
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [303, 404, 405, 403, 401, 400, 431, 429]);
+    for r in &responses {
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("no CSP on {}", r.status));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{}",
+            r.status
+        );
+        assert_eq!(
+            r.header("referrer-policy"),
+            Some("same-origin"),
+            "{}",
+            r.status
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{}", r.status);
+    }
+}
