@@ -60,10 +60,12 @@ Options:
   --idle-no-restart      measure idle RSS on the process that registered the
                          users (normally a fresh process on the same data is
                          measured: argon2's freed buffers would hide RSS)
+  --wait-idle SECS       before each run, wait up to SECS for the CPUs to be
+                         idle (other work on a shared box skews results)
   --runs N               repeat each scenario N times, report medians (default 3)
   --results PATH         JSON lines output (default target/bench-results.jsonl)
   --timeout SECS         hard limit for the whole benchmark (default 900)
-  --quick                small numbers for a smoke test
+  --quick                small numbers for a smoke test (flags after it override)
   -h, --help             print this help
 ";
 
@@ -106,6 +108,7 @@ struct Opts {
     burst_poll_us: u64,
     paced_poll_us: u64,
     runs: usize,
+    wait_idle: u64,
     no_restart: bool,
     results: PathBuf,
     timeout: u64,
@@ -147,6 +150,7 @@ impl Default for Opts {
             paced_poll_us: 0,
             runs: 3,
             no_restart: false,
+            wait_idle: 0,
             results,
             timeout: 900,
         }
@@ -183,6 +187,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
             Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
             Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
             Long("idle-no-restart") => o.no_restart = true,
+            Long("wait-idle") => o.wait_idle = number(&mut p, "--wait-idle")?,
             Long("runs") => o.runs = number(&mut p, "--runs")?,
             Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
             Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
@@ -232,8 +237,8 @@ fn parse_args() -> Result<Option<Opts>, String> {
     if o.burst_poll_us > 200_000 || o.paced_poll_us > 200_000 {
         return Err("poll intervals are at most 200000 us".into());
     }
-    if o.messages > 100_000 || o.paced_messages > 100_000 {
-        return Err("at most 100000 messages".into());
+    if o.messages.max(o.paced_messages) * o.sockets > 20_000_000 {
+        return Err("messages x sockets is at most 20,000,000 (latencies are kept)".into());
     }
     Ok(Some(o))
 }
@@ -308,6 +313,21 @@ fn loadavg() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(f64::NAN)
+}
+
+/// Waits (at most `limit`) until other processes leave the CPUs nearly
+/// idle for a whole second; returns the busy fraction last seen.
+fn wait_for_quiet(limit: Duration) -> f64 {
+    let until = Instant::now() + limit;
+    let cores = thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    loop {
+        let b0 = system_busy();
+        thread::sleep(Duration::from_secs(1));
+        let busy = (system_busy() - b0) / cores;
+        if busy < 0.15 || Instant::now() >= until {
+            return busy;
+        }
+    }
 }
 
 /// The server's `--help`, to pass only flags this build knows.
@@ -1021,6 +1041,15 @@ struct Shared {
     received: AtomicU64,
 }
 
+/// Stops the receiver threads however the run ends.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 struct Conn {
     sock: TcpStream,
     pending: Vec<u8>,
@@ -1164,8 +1193,11 @@ fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64) -> 
                 }
                 Ok(k) => {
                     let now = now_ns();
-                    got += consume(c, &buf[..k], now, &mut tally);
-                    res.last_ns = res.last_ns.max(now);
+                    let msgs = consume(c, &buf[..k], now, &mut tally);
+                    if msgs > 0 {
+                        got += msgs;
+                        res.last_ns = res.last_ns.max(now);
+                    }
                 }
                 Err(e)
                     if matches!(
@@ -1481,6 +1513,7 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         parts[i % nthreads].push(ws);
     }
     let shared = Arc::new(Shared::default());
+    let _stop_receivers = StopOnDrop(Arc::clone(&shared));
     let per_thread = messages * o.sockets.div_ceil(nthreads);
     let poll_us = if rate.is_some() {
         o.paced_poll_us
@@ -1659,14 +1692,17 @@ fn fmt_num(x: f64) -> String {
 struct Row {
     label: String,
     values: Vec<f64>,
-    target: Option<(&'static str, f64)>,
+    target: Target,
 }
 
-fn rows_for(
-    group: &str,
-    runs: &[Value],
-    metrics: &[(&str, &str, Option<(&'static str, f64)>)],
-) -> Vec<Row> {
+/// A target: comparison ("<=", ">=", "==") and value.
+type Target = Option<(&'static str, f64)>;
+/// A table metric: JSON key, label, target.
+type Metric = (&'static str, &'static str, Target);
+/// A scenario to run: its name and the run itself.
+type Plan = Vec<(String, Box<dyn Fn() -> Result<Value, String>>)>;
+
+fn rows_for(group: &str, runs: &[Value], metrics: &[Metric]) -> Vec<Row> {
     metrics
         .iter()
         .map(|(key, name, target)| Row {
@@ -1793,7 +1829,7 @@ fn main() {
         o.runs
     );
 
-    let mut plan: Vec<(String, Box<dyn Fn() -> Result<Value, String>>)> = Vec::new();
+    let mut plan: Plan = Vec::new();
     if o.idle {
         for &n in &o.idle_sizes {
             let oo = o.clone();
@@ -1820,6 +1856,16 @@ fn main() {
     for (name, run) in &plan {
         let mut runs = Vec::new();
         for r in 1..=o.runs {
+            if o.wait_idle > 0 {
+                let busy = wait_for_quiet(Duration::from_secs(o.wait_idle));
+                if busy >= 0.15 {
+                    eprintln!(
+                        "loadgen: the box is still {:.0}% busy after {} s; running anyway",
+                        busy * 100.0,
+                        o.wait_idle
+                    );
+                }
+            }
             let t = Instant::now();
             eprint!(
                 "[{:>5.1}s] {name} run {r}/{} ... ",
@@ -1856,7 +1902,7 @@ fn main() {
             continue;
         }
         let kind = runs[0]["scenario"].as_str().unwrap_or("");
-        let metrics: &[(&str, &str, Option<(&'static str, f64)>)] = match kind {
+        let metrics: &[Metric] = match kind {
             "idle" => &[
                 (
                     "rss_per_socket_kib",

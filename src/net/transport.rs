@@ -30,6 +30,57 @@ fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
 }
 
+/// Feeds received TLS bytes to a session. On error, the alert rustls wants
+/// to send is left for the caller's next drain.
+pub fn ingest(c: &mut ServerConnection, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        c.read_tls(&mut bytes)?;
+        c.process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    }
+    Ok(())
+}
+
+/// Everything the session has ready to send.
+pub fn drain(c: &mut ServerConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while c.wants_write() {
+        if c.write_tls(&mut out).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// Takes plaintext the session already holds: `Some(n)` (0 = closed), or
+/// `None` when more bytes must be read from the socket.
+pub fn take_plain(c: &mut ServerConnection, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    match c.reader().read(buf) {
+        Ok(n) => Some(Ok(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Some(Ok(0)),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// The socket reached end of stream: tell the session, and return what
+/// plaintext remains (0 once it is all read).
+pub fn end_of_stream(c: &mut ServerConnection, buf: &mut [u8]) -> usize {
+    let _ = c.read_tls(&mut &[][..]);
+    let _ = c.process_new_packets();
+    c.reader().read(buf).unwrap_or(0)
+}
+
+/// Reads from the socket, waiting no later than `deadline`.
+fn read_by(sock: &TcpStream, deadline: Instant, raw: &mut [u8]) -> io::Result<usize> {
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(timed_out)?;
+    sock.set_read_timeout(Some(left))?;
+    (&*sock).read(raw)
+}
+
 impl Conn {
     /// Runs the TLS handshake to completion before `deadline` (no-op for
     /// plain TCP). A client that stalls or sends garbage is cut off.
@@ -47,12 +98,7 @@ impl Conn {
             if !handshaking {
                 return Ok(());
             }
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(timed_out)?;
-            self.sock.set_read_timeout(Some(left))?;
-            let n = (&*self.sock).read(&mut raw)?;
+            let n = read_by(&self.sock, deadline, &mut raw)?;
             if n == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
@@ -62,23 +108,9 @@ impl Conn {
 
     /// Feeds received bytes to rustls; on a TLS error the alert is sent
     /// before the error is returned.
-    fn feed(&self, mut bytes: &[u8]) -> io::Result<()> {
+    fn feed(&self, bytes: &[u8]) -> io::Result<()> {
         let Some(tls) = &self.tls else { return Ok(()) };
-        let result = {
-            let mut c = lock_tls(tls);
-            let mut r = Ok(());
-            while !bytes.is_empty() {
-                if let Err(e) = c.read_tls(&mut bytes) {
-                    r = Err(e);
-                    break;
-                }
-                if let Err(e) = c.process_new_packets() {
-                    r = Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                    break;
-                }
-            }
-            r
-        };
+        let result = ingest(&mut lock_tls(tls), bytes);
         self.flush_tls()?;
         result
     }
@@ -86,13 +118,7 @@ impl Conn {
     /// Writes whatever rustls has to send (connection thread only).
     fn flush_tls(&self) -> io::Result<()> {
         let Some(tls) = &self.tls else { return Ok(()) };
-        let mut out = Vec::new();
-        {
-            let mut c = lock_tls(tls);
-            while c.wants_write() {
-                c.write_tls(&mut out)?;
-            }
-        }
+        let out = drain(&mut lock_tls(tls));
         (&*self.sock).write_all(&out)
     }
 
@@ -140,23 +166,12 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         let mut raw = [0u8; 4096];
         loop {
-            match lock_tls(tls).reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
+            if let Some(r) = take_plain(&mut lock_tls(tls), buf) {
+                return r;
             }
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(timed_out)?;
-            self.sock.set_read_timeout(Some(left))?;
-            let n = (&*self.sock).read(&mut raw)?;
+            let n = read_by(&self.sock, deadline, &mut raw)?;
             if n == 0 {
-                let mut c = lock_tls(tls);
-                let _ = c.read_tls(&mut &[][..]);
-                let _ = c.process_new_packets();
-                return Ok(c.reader().read(buf).unwrap_or(0));
+                return Ok(end_of_stream(&mut lock_tls(tls), buf));
             }
             self.feed(&raw[..n])?;
         }

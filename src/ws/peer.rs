@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::frame::{self, Frame};
-use crate::net::transport::{Conn, Tls, lock_tls};
+use crate::net::transport::{self, Conn, Tls, lock_tls};
 
 /// Unsent bytes a socket may hold before it counts as a slow consumer.
 pub const BUDGET: usize = 4 * 1024 * 1024;
@@ -76,7 +76,7 @@ impl Peer {
         };
         let mut c = lock_tls(tls);
         c.writer().write_all(frame).ok()?;
-        Some(drain_tls(&mut c).into())
+        Some(transport::drain(&mut c).into())
     }
 
     fn lock(&self) -> MutexGuard<'_, Out> {
@@ -127,22 +127,12 @@ impl Peer {
 
     /// Feeds bytes read from the socket to rustls; anything rustls must
     /// send in answer (alerts, key updates) joins the send queue in order.
-    fn feed_tls(self: &Arc<Self>, tls: &Tls, mut bytes: &[u8]) -> io::Result<()> {
+    fn feed_tls(self: &Arc<Self>, tls: &Tls, bytes: &[u8]) -> io::Result<()> {
         let mut out = self.lock();
         let mut c = lock_tls(tls);
-        let mut result = Ok(());
-        while !bytes.is_empty() {
-            if let Err(e) = c.read_tls(&mut bytes) {
-                result = Err(e);
-                break;
-            }
-            if let Err(e) = c.process_new_packets() {
-                result = Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                break;
-            }
-        }
+        let result = transport::ingest(&mut c, bytes);
         if c.wants_write() {
-            let records: Frame = drain_tls(&mut c).into();
+            let records: Frame = transport::drain(&mut c).into();
             drop(c);
             self.push(&mut out, records);
         }
@@ -163,7 +153,7 @@ impl Peer {
         if let Some(tls) = &self.tls {
             let mut c = lock_tls(tls);
             c.send_close_notify();
-            let records: Frame = drain_tls(&mut c).into();
+            let records: Frame = transport::drain(&mut c).into();
             drop(c);
             self.push(&mut out, records);
         }
@@ -289,17 +279,6 @@ impl Peer {
     }
 }
 
-/// Everything rustls has ready to send.
-fn drain_tls(c: &mut rustls::ServerConnection) -> Vec<u8> {
-    let mut out = Vec::new();
-    while c.wants_write() {
-        if c.write_tls(&mut out).is_err() {
-            break;
-        }
-    }
-    out
-}
-
 fn advance(out: &mut Out, mut n: usize) {
     while n > 0 {
         let Some(front) = out.queue.front() else {
@@ -352,19 +331,13 @@ impl io::Read for PeerIo {
         };
         let mut raw = [0u8; 4096];
         loop {
-            match lock_tls(tls).reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(e),
+            if let Some(r) = transport::take_plain(&mut lock_tls(tls), buf) {
+                return r;
             }
             // Wait for the socket without holding the TLS lock.
             let n = io::Read::read(&mut &*peer.sock, &mut raw)?;
             if n == 0 {
-                let mut c = lock_tls(tls);
-                let _ = c.read_tls(&mut &[][..]);
-                let _ = c.process_new_packets();
-                return Ok(c.reader().read(buf).unwrap_or(0));
+                return Ok(transport::end_of_stream(&mut lock_tls(tls), buf));
             }
             peer.feed_tls(tls, &raw[..n])?;
         }
