@@ -65,7 +65,7 @@ fn password_change_revokes_other_sessions() {
 fn failed_logins_do_not_reveal_whether_a_user_exists() {
     let s = Server::start(&["--login-rate", "0"]);
     user(&s, "realuser");
-    let mut times = |name: &str| {
+    let times = |name: &str| {
         let mut c = s.client();
         let token = c.form_token("/login");
         let mut t = Vec::new();
