@@ -8,6 +8,18 @@ SecureChat — a small self-hosted group chat server
 
 Usage: securechat [OPTIONS]
        securechat gen-cert [--certfile PATH] [--keyfile PATH] [--tls-config PATH] [--force]
+       securechat [--data-dir PATH] COMMAND
+
+Admin commands (the server may be running, except for restore):
+  user list                  users with their creation date and live sessions
+  user add NAME              new user; the password is read from the terminal or stdin
+  user reset-password NAME   new password (terminal or stdin); ends the user's sessions
+  user delete NAME           deletes the account; messages stay as 'NAME (deleted)'
+  session list [NAME]        live sessions (id = start of the token's SHA-256)
+  session revoke ID|NAME     ends one session, or all of a user's
+  backup DEST_DIR            consistent copy of both databases (safe while running)
+  restore SRC_DIR            replaces the data with a backup (server stopped)
+  export GROUP               a group's messages (id or name) as JSON Lines on stdout
 
 Options:
   --host ADDR            address to listen on (default 127.0.0.1)
@@ -25,6 +37,10 @@ Options:
                          burst of 10; 0 = no limit (default 6)
   --register-rate N      registrations per minute per IP after a burst of 50;
                          0 = no limit (default 12)
+  --metrics              serve Prometheus metrics at /metrics to loopback clients
+                         (or anywhere with `Authorization: Bearer $SECURECHAT_METRICS_TOKEN`)
+  --trust-proxy CIDR     trust X-Forwarded-For/-Proto from these peers
+                         (comma-separated or repeated; e.g. 127.0.0.1/32)
   --max-connections N    open connections at most; more get 503 (default 10000)
   --max-per-ip N         open connections from one address at most; more get 429;
                          0 = no limit (default 256)
@@ -53,6 +69,8 @@ pub struct Config {
     pub max_connections: usize,
     pub max_per_ip: usize,
     pub redirect_http: Option<u16>,
+    pub metrics: bool,
+    pub trusted_proxies: crate::net::proxy::TrustedProxies,
 }
 
 impl Default for Config {
@@ -72,6 +90,8 @@ impl Default for Config {
             max_connections: 10_000,
             max_per_ip: 256,
             redirect_http: None,
+            metrics: false,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -84,6 +104,11 @@ pub enum Command {
     GenCert {
         config: Config,
         force: bool,
+    },
+    /// An admin subcommand on a data directory.
+    Admin {
+        data_dir: PathBuf,
+        action: crate::admin::Action,
     },
     Help,
     Version,
@@ -98,20 +123,23 @@ where
     use lexopt::prelude::*;
     let mut cfg = Config::default();
     let mut parser = lexopt::Parser::from_args(args);
-    let mut gen_cert = false;
+    let mut words: Vec<String> = Vec::new();
     let mut force = false;
-    let mut first = true;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let was_first = std::mem::replace(&mut first, false);
         match arg {
-            Value(v) if was_first && v == "gen-cert" => gen_cert = true,
-            Long("force") if gen_cert => force = true,
+            Value(v) => words.push(v.to_string_lossy().into_owned()),
+            Long("force") => force = true,
             Long("redirect-http") => {
                 cfg.redirect_http = Some(value(&mut parser, "--redirect-http")?)
             }
             Long("host") => cfg.host = value(&mut parser, "--host")?,
             Long("port") => cfg.port = value(&mut parser, "--port")?,
             Long("tls") => cfg.tls = true,
+            Long("metrics") => cfg.metrics = true,
+            Long("trust-proxy") => {
+                let list: String = value(&mut parser, "--trust-proxy")?;
+                cfg.trusted_proxies.add(&list)?;
+            }
             Long("certfile") => cfg.certfile = path(&mut parser)?,
             Long("keyfile") => cfg.keyfile = path(&mut parser)?,
             Long("tls-config") => cfg.tls_config = path(&mut parser)?,
@@ -139,8 +167,19 @@ where
             other => return Err(other.unexpected().to_string()),
         }
     }
-    if gen_cert {
-        return Ok(Command::GenCert { config: cfg, force });
+    match words.first().map(String::as_str) {
+        None => {}
+        Some("gen-cert") if words.len() == 1 => return Ok(Command::GenCert { config: cfg, force }),
+        Some(_) => {
+            let action = crate::admin::parse(&words)?;
+            return Ok(Command::Admin {
+                data_dir: cfg.data_dir,
+                action,
+            });
+        }
+    }
+    if force {
+        return Err("--force only goes with gen-cert".into());
     }
     if cfg.redirect_http.is_some() && !cfg.tls {
         return Err("--redirect-http needs --tls".into());

@@ -3,12 +3,14 @@
 //! modules are a library so that fuzz targets and tools can reach the
 //! parsers directly.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod tls;

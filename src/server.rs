@@ -23,6 +23,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let signals = block_signals();
     let addr = SocketAddr::new(config.host, config.port);
+    let _lock = crate::admin::DirLock::acquire(&config.data_dir)?;
     let app = Arc::new(App::open(config)?);
     let listener = listener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;

@@ -34,8 +34,8 @@ fn acknowledged_messages_survive_kill_9() {
             &serde_json::Value::Null,
         );
         let acked = Arc::clone(&acked);
+        let mut ws = connect(&c, &format!("/ws/chat/{id}"));
         senders.push(std::thread::spawn(move || {
-            let mut ws = connect(&c, &format!("/ws/chat/{id}"));
             let until = Instant::now() + Duration::from_secs(20);
             let mut i = 0u64;
             while Instant::now() < until {

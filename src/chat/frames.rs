@@ -58,6 +58,7 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
         }
     };
     if let Err(wait) = app.chat.messages.take(peer.who.user_id) {
+        crate::metrics::inc(&crate::metrics::RATE_LIMITED);
         peer.send(&frame::text(&json!({
             "type": "error",
             "code": "rate_limited",
@@ -87,6 +88,7 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
                 return;
             }
         };
+        crate::metrics::inc(&crate::metrics::MESSAGES_STORED);
         if let Some(cid) = client_id {
             peer.send(&frame::text(
                 &json!({ "type": "ack", "client_id": cid, "id": msg.id }),

@@ -301,6 +301,12 @@ impl Hub {
         }
     }
 
+    /// Rooms with at least one open socket.
+    pub fn active_rooms(&self) -> usize {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        rooms.iter().filter(|r| !r.peers().is_empty()).count()
+    }
+
     /// Every open socket (for pings and shutdown).
     pub fn all_peers(&self) -> Vec<Arc<Peer>> {
         let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();

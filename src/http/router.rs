@@ -15,6 +15,7 @@ pub enum Route {
     Account,
     ChangePassword,
     Healthz,
+    Metrics,
     /// An asset under `/static/`, by its path below that folder.
     Static(String),
     Me,
@@ -62,6 +63,7 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
         Route::ChangePassword
     }),
     ("GET", &[Lit("healthz")], |_, _| Route::Healthz),
+    ("GET", &[Lit("metrics")], |_, _| Route::Metrics),
     ("GET", &[Lit("static"), Rest], |_, rest| {
         Route::Static(rest.to_string())
     }),

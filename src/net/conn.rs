@@ -24,15 +24,20 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves one accepted connection until it closes.
 pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
     let cfg = &app.config;
-    let admitted = app.connections.add(
-        Arc::clone(&sock),
-        peer.ip(),
-        cfg.max_connections,
-        cfg.max_per_ip,
-    );
+    // Behind a trusted proxy every connection comes from the proxy: its cap
+    // would throttle everyone, so it does not apply there.
+    let per_ip = if cfg.trusted_proxies.contains(peer.ip()) {
+        0
+    } else {
+        cfg.max_per_ip
+    };
+    let admitted = app
+        .connections
+        .add(Arc::clone(&sock), peer.ip(), cfg.max_connections, per_ip);
     let _entry = match admitted {
         Ok(entry) => entry,
         Err(why) => {
+            crate::metrics::inc(&crate::metrics::CONNECTIONS_REFUSED);
             let (status, text) = match why {
                 Refused::Full => (503, "Server busy, try again shortly."),
                 Refused::TooManyFromIp => (429, "Too many connections from your address."),
@@ -45,6 +50,7 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
             return;
         }
     };
+    crate::metrics::inc(&crate::metrics::CONNECTIONS_TOTAL);
     let _ = sock.set_nodelay(true);
     let _ = sock.set_write_timeout(Some(WRITE_TIMEOUT));
     let limits = Limits {
@@ -89,6 +95,7 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
             }
         };
         req.tls_info = tls_info.clone();
+        app.config.trusted_proxies.apply(&mut req);
         let started = Instant::now();
         let resp = match dispatch(app, &req) {
             Outcome::Respond(resp) => resp,
@@ -109,6 +116,7 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
         let bytes = resp.serialize(secure, keep_alive, req.method == "HEAD");
         let written = conn.write_all(&bytes);
         log_request(&req, resp.status, started);
+        crate::metrics::observe(class_of(&req), started.elapsed());
         if written.is_err() || !keep_alive {
             break;
         }
@@ -150,6 +158,17 @@ fn dispatch(app: &App, req: &Request) -> Outcome {
             resp.close = true;
             Outcome::Respond(resp)
         }
+    }
+}
+
+fn class_of(req: &Request) -> crate::metrics::Class {
+    use crate::metrics::Class;
+    match req.segments.first().map(String::as_str) {
+        Some("api") => Class::Api,
+        Some("static") => Class::Static,
+        Some("ws") => Class::WebSocket,
+        Some("login" | "register" | "logout" | "chat" | "account") | None => Class::Page,
+        _ => Class::Other,
     }
 }
 

@@ -90,6 +90,7 @@ fn spawn(app: &Arc<App>, stream: std::net::TcpStream, peer: SocketAddr) {
 
 /// Answers `503` without blocking the accept loop, then closes.
 fn refuse(sock: &std::net::TcpStream) {
+    crate::metrics::inc(&crate::metrics::CONNECTIONS_REFUSED);
     let _ = sock.set_nonblocking(true);
     let body = "Server busy, try again shortly.";
     let resp = crate::http::Response::text(503, body).with_header("Retry-After", "1");

@@ -3,6 +3,7 @@
 
 pub mod conn;
 pub mod listener;
+pub mod proxy;
 pub mod redirect;
 pub mod registry;
 pub mod transport;

@@ -52,6 +52,7 @@ fn json_body(req: &Request) -> Result<Value> {
 
 fn rate_limit(app: &App, s: &Session) -> Result<()> {
     app.chat.messages.take(s.user.id).map_err(|wait| {
+        crate::metrics::inc(&crate::metrics::RATE_LIMITED);
         let secs = wait.as_secs() + 1;
         err(429, "rate_limited", "Too many requests; slow down.")
             .with_header("Retry-After", secs.to_string())

@@ -115,6 +115,7 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
         Route::Account => pages::account(app, req),
         Route::ChangePassword => pages::change_password(app, req),
         Route::Healthz => Response::text(200, "ok"),
+        Route::Metrics => metrics(app, req),
         Route::Static(path) => {
             let versioned = req.query_param("v").is_some();
             assets::serve(&path, versioned).unwrap_or_else(|| not_found(app, req))
@@ -135,6 +136,32 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
         Route::GroupKeys(id) => api::group_keys(app, req, id),
         Route::WsChat(_) | Route::WsNotify => unreachable_upgrade(app, req),
     })
+}
+
+/// `GET /metrics`, when enabled: loopback clients, or the bearer token.
+fn metrics(app: &App, req: &Request) -> Response {
+    if !app.config.metrics {
+        return not_found(app, req);
+    }
+    let token = std::env::var("SECURECHAT_METRICS_TOKEN").unwrap_or_default();
+    let bearer = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let allowed =
+        req.peer.is_loopback() || (!token.is_empty() && crate::auth::csrf::matches(&token, bearer));
+    if !allowed {
+        return Response::text(403, "metrics are for loopback clients or token holders");
+    }
+    let gauges = crate::metrics::Gauges {
+        connections_open: app.connections.len(),
+        websockets_open: app.chat.hub.all_peers().len(),
+        rooms_active: app.chat.hub.active_rooms(),
+    };
+    Response::new(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        crate::metrics::render(&gauges).into_bytes(),
+    )
 }
 
 fn is_api(req: &Request) -> bool {

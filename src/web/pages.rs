@@ -209,6 +209,7 @@ fn too_many(
     wait: std::time::Duration,
     username: &str,
 ) -> Response {
+    crate::metrics::inc(&crate::metrics::RATE_LIMITED);
     let secs = wait.as_secs() + 1;
     let msg = format!("Too many attempts. Please wait {secs} seconds and try again.");
     account_page(app, req, which, 429, Some(&msg), username)

@@ -98,6 +98,7 @@ impl Peer {
             Some(sealed) => self.push(&mut out, sealed),
             None => self.kill(&mut out),
         }
+        crate::metrics::inc(&crate::metrics::DELIVERIES);
         if out.queued > BUDGET {
             crate::info!(
                 "ws {}: slow consumer evicted ({} bytes queued)",
@@ -252,6 +253,7 @@ impl Peer {
     /// the stream stays well-formed), queue a 1008 close, and wake the
     /// reader so the socket leaves its rooms now.
     fn evict(self: &Arc<Self>, out: &mut Out) {
+        crate::metrics::inc(&crate::metrics::SLOW_CONSUMERS);
         let keep = usize::from(out.offset > 0);
         out.queue.truncate(keep);
         out.queued = out.queue.front().map_or(0, |f| f.len() - out.offset);
