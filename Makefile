@@ -1,8 +1,9 @@
 # SecureChat — `make run` starts the server, `make test` runs every test.
+SHELL := /bin/bash
 CARGO ?= cargo
 HOST ?= 127.0.0.1
 
-.PHONY: run run-tls test unit fmt lint release bench clean
+.PHONY: run run-tls test browser-test browser-deps unit fmt lint release bench clean fuzz abuse audit
 
 run:
 	$(CARGO) run --release -- --host $(HOST) --port 8000
@@ -12,6 +13,25 @@ run-tls:
 
 test:
 	$(CARGO) test --all-targets
+	$(MAKE) browser-test
+
+# Browser tests: the real server binary driven through Debian's headless
+# Chromium by playwright-core (tests/browser, Node's built-in test runner).
+BROWSER_DIR := tests/browser
+
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Chromium from Debian's packages"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y chromium; \
+	fi
+	@if [ ! -d $(BROWSER_DIR)/node_modules ]; then \
+		cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
+	fi
+
+browser-test: browser-deps
+	$(CARGO) build
+	cd $(BROWSER_DIR) && node --test --test-concurrency=1 *.test.mjs
 
 fmt:
 	$(CARGO) fmt
@@ -24,5 +44,37 @@ release:
 	$(CARGO) build --release
 	@ls -l target/release/securechat
 
+# Load benchmark (src/bin/loadgen.rs): starts its own server on 127.0.0.1,
+# prints a table, appends JSON lines to target/bench-results.jsonl.
+# e.g. make bench BENCH_ARGS="--runs 1 --scenario burst"
+bench:
+	$(CARGO) build --release
+	target/release/loadgen $(BENCH_ARGS)
+
 clean:
 	$(CARGO) clean
+
+# Fuzzing (cargo-fuzz, libFuzzer) on stable with `-s none`; each target runs
+# for FUZZ_SECONDS. Crashes land in fuzz/artifacts/ and fail the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := request_head path_routing cookies_forms ws_frames tls_config
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; \
+		$(CARGO) fuzz run -s none $$t -- -max_total_time=$(FUZZ_SECONDS) 2>&1 | grep -E '^(Done|INFO: -max_total|==[0-9]+==|SUMMARY)|panicked' ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+# Slow and abusive clients against a real server, with Debian's slowhttptest.
+abuse:
+	$(CARGO) build
+	tests/abuse/slowhttptest.sh target/debug/securechat
+
+# Supply chain: RustSec advisories (offline snapshot) and cargo-deny policy.
+ADVISORY_DB ?= ../shared/advisory-db
+audit:
+	@command -v cargo-audit >/dev/null || $(CARGO) install --locked cargo-audit
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny
+	$(CARGO) audit --no-fetch --db $(ADVISORY_DB)
+	$(CARGO) deny --offline check --config deny.toml bans licenses sources

@@ -1,10 +1,762 @@
-// The chat client entry point (the full client arrives with the browser-client step).
-const toggle = document.getElementById('theme-toggle');
-if (toggle) {
-  toggle.addEventListener('click', () => {
-    const root = document.documentElement;
-    const next = root.getAttribute('data-theme') === 'dark' ? 'light' : 'dark';
-    root.setAttribute('data-theme', next);
-    try { localStorage.setItem('theme', next); } catch (e) { /* storage blocked */ }
-  });
+// The chat page: sidebar (groups, direct messages, who is online), routing
+// by `#group-ID`, the notifications socket, the theme and the connection
+// status. The open conversation lives in conversation.js.
+
+import { h, icon, avatar, avatarClass, initials, lockMark, renderList } from './dom.js';
+import { api, wsUrl } from './api.js';
+import { LiveSocket } from './socket.js';
+import { Conversation, autosize } from './conversation.js';
+import { E2E_PENDING } from './e2e.js';
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  log: $('messages'),
+  pill: $('new-pill'),
+  typing: $('typing'),
+  members: $('group-online'),
+  membersCount: $('members-count'),
+  membersPanel: $('members'),
+  membersToggle: $('members-toggle'),
+  composer: $('composer'),
+  input: $('composer-input'),
+  sendBtn: $('send-btn'),
+  note: $('composer-note'),
+  title: $('conv-title'),
+  sub: $('conv-sub'),
+  leave: $('leave-group'),
+  alerts: $('alerts'),
+  empty: $('empty-state'),
+  emptyTitle: $('empty-title'),
+  emptyText: $('empty-text'),
+  emptyAction: $('empty-action'),
+  status: $('conn-status'),
+  groups: $('groups'),
+  dms: $('dms'),
+  dmsEmpty: $('dms-empty'),
+  online: $('online'),
+  onlineCount: $('online-count'),
+  sidebarToggle: $('sidebar-toggle'),
+  scrim: $('scrim'),
+};
+
+const meEl = $('me');
+
+const app = {
+  ui,
+  me: { id: Number(meEl.dataset.userId), username: meEl.querySelector('.me-name').textContent.trim() },
+  /** id → {id, name, e2e, member, created_at, unread} */
+  groups: new Map(),
+  /** group_id → {group_id, username, unread} */
+  dms: new Map(),
+  onlineUsers: [],
+  current: null,
+  currentId: null,
+  sockets: {},
+  onlineInGroup: 0,
+};
+
+// ----------------------------------------------------------------- theme
+
+$('theme-toggle').addEventListener('click', () => {
+  const root = document.documentElement;
+  const next = root.getAttribute('data-theme') === 'dark' ? 'light' : 'dark';
+  root.setAttribute('data-theme', next);
+  try {
+    localStorage.setItem('theme', next);
+  } catch {
+    /* storage blocked: the theme lasts for this page only */
+  }
+});
+
+const meAvatar = $('me-avatar');
+meAvatar.textContent = initials(app.me.username);
+meAvatar.classList.add(avatarClass(app.me.username));
+
+// ---------------------------------------------------------- side drawers
+
+const narrow = window.matchMedia('(max-width: 760px)');
+const medium = window.matchMedia('(max-width: 1100px)');
+
+function setSidebar(open) {
+  document.body.classList.toggle('sidebar-open', open);
+  ui.sidebarToggle.setAttribute('aria-expanded', String(open));
+  ui.sidebarToggle.setAttribute('aria-label', open ? 'Hide sidebar' : 'Show sidebar');
+  updateScrim();
+  if (open) {
+    const first = $('sidebar').querySelector('a, button, input');
+    if (first) first.focus();
+  }
 }
+
+function setMembers(open) {
+  document.body.classList.toggle('members-open', open);
+  ui.membersToggle.setAttribute('aria-expanded', String(open));
+  updateScrim();
+}
+
+function updateScrim() {
+  const body = document.body.classList;
+  ui.scrim.hidden = !((body.contains('sidebar-open') && narrow.matches)
+    || (body.contains('members-open') && medium.matches));
+}
+
+ui.sidebarToggle.addEventListener('click', () => setSidebar(!document.body.classList.contains('sidebar-open')));
+ui.membersToggle.addEventListener('click', () => setMembers(!document.body.classList.contains('members-open')));
+ui.scrim.addEventListener('click', () => {
+  setSidebar(false);
+  setMembers(false);
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  if (document.body.classList.contains('sidebar-open') && narrow.matches) {
+    setSidebar(false);
+    ui.sidebarToggle.focus();
+  } else if (document.body.classList.contains('members-open') && medium.matches) {
+    setMembers(false);
+    ui.membersToggle.focus();
+  }
+});
+narrow.addEventListener('change', updateScrim);
+medium.addEventListener('change', updateScrim);
+
+// ---------------------------------------------------------------- alerts
+
+/** Shows a message to the user in a `role="alert"` toast. */
+app.alert = (text, kind = 'error') => {
+  if (!text) return;
+  for (const old of ui.alerts.children) {
+    if (old.dataset.text === text) old.remove();
+  }
+  const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss' }, icon('close', { size: 14 }));
+  const toast = h('div', { class: `toast ${kind}`, role: 'alert', dataset: { text } },
+    icon('alert', { size: 16 }), h('span', { class: 'toast-text' }, text), close);
+  const remove = () => toast.remove();
+  close.addEventListener('click', remove);
+  ui.alerts.append(toast);
+  while (ui.alerts.children.length > 3) ui.alerts.firstElementChild.remove();
+  setTimeout(remove, 7000);
+};
+
+// ----------------------------------------------------- connection status
+
+let countdown = null;
+
+/** Records a socket's state and shows "Reconnecting…" while any is down. */
+app.socketState = (which, state, info) => {
+  app.sockets[which] = { state, info, at: Date.now() };
+  renderStatus();
+};
+
+function renderStatus() {
+  const states = Object.values(app.sockets);
+  const waiting = states.filter((s) => s.state === 'waiting');
+  const retrying = states.some((s) => s.state === 'connecting' && s.info && s.info.attempt > 0);
+  clearInterval(countdown);
+  countdown = null;
+  if (!waiting.length && !retrying) {
+    ui.status.replaceChildren();
+    ui.status.classList.remove('shown');
+    return;
+  }
+  const retryAt = Math.min(...waiting.map((s) => s.info.retryAt || 0).filter(Boolean));
+  const secs = h('span', { class: 'status-secs', 'aria-hidden': 'true' });
+  const tick = () => {
+    const left = Math.ceil((retryAt - Date.now()) / 1000);
+    secs.textContent = Number.isFinite(left) && left > 0 ? ` · retrying in ${left} s` : ' · connecting';
+  };
+  tick();
+  if (waiting.length) countdown = setInterval(tick, 1000);
+  const now = h('button', { type: 'button', class: 'link-btn' }, 'Retry now');
+  now.addEventListener('click', retryAll);
+  ui.status.replaceChildren(h('span', { class: 'status-dot', 'aria-hidden': 'true' }),
+    h('strong', {}, 'Reconnecting…'), secs, ' ', now);
+  ui.status.classList.add('shown');
+}
+
+function retryAll() {
+  notify.retryNow();
+  if (app.current && app.current.socket) app.current.socket.retryNow();
+}
+
+window.addEventListener('online', retryAll);
+
+// ------------------------------------------------------------ the lists
+
+function badge(n) {
+  return n > 0 ? h('span', { class: 'badge' }, String(n > 99 ? '99+' : n), h('span', { class: 'sr-only' }, ' unread')) : null;
+}
+
+function onlineNames() {
+  return new Set(app.onlineUsers.map((u) => u.username.toLowerCase()));
+}
+
+function renderGroups() {
+  const list = [...app.groups.values()].sort((a, b) => (Number(b.member) - Number(a.member))
+    || a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
+  renderList(ui.groups, list, (g) => {
+    const active = g.id === app.currentId;
+    const label = [
+      h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '#'),
+      h('span', { class: 'name' }, g.name),
+      g.e2e ? lockMark() : null,
+      badge(g.unread),
+    ];
+    if (g.member) {
+      return h('li', { class: `nav-item${active ? ' active' : ''}${g.unread ? ' unread' : ''}` },
+        h('a', {
+          class: 'nav-link',
+          href: `#group-${g.id}`,
+          'aria-current': active ? 'page' : null,
+          dataset: { fk: `g${g.id}` },
+        }, label));
+    }
+    return h('li', { class: 'nav-item not-member' },
+      h('span', { class: 'nav-link' }, label),
+      h('button', {
+        type: 'button',
+        class: 'join-btn',
+        title: `Join ${g.name}`,
+        dataset: { fk: `j${g.id}` },
+        onclick: () => joinGroup(g.id),
+      }, 'Join'));
+  });
+  if (!list.length) ui.groups.replaceChildren(h('li', { class: 'side-empty' }, 'No groups yet. Create the first one below.'));
+}
+
+function renderDms() {
+  const online = onlineNames();
+  const list = [...app.dms.values()].sort((a, b) => a.username.localeCompare(b.username, undefined, { sensitivity: 'base' }));
+  renderList(ui.dms, list, (d) => {
+    const active = d.group_id === app.currentId;
+    const isOn = online.has(d.username.toLowerCase());
+    return h('li', { class: `nav-item${active ? ' active' : ''}${d.unread ? ' unread' : ''}` },
+      h('a', {
+        class: 'nav-link',
+        href: `#group-${d.group_id}`,
+        'aria-current': active ? 'page' : null,
+        dataset: { fk: `d${d.group_id}` },
+      },
+      h('span', { class: 'avatar-wrap' }, avatar(d.username, 'avatar-xs'),
+        h('span', { class: `presence-dot${isOn ? ' on' : ''}`, 'aria-hidden': 'true' })),
+      h('span', { class: 'name' }, d.username),
+      isOn ? h('span', { class: 'sr-only' }, ' (online)') : null,
+      badge(d.unread)));
+  });
+  ui.dmsEmpty.hidden = app.dms.size > 0;
+}
+
+/** Fills a people list (`Online` or `In this group`): name, IPs, DM button. */
+app.renderPeople = (list, users) => {
+  const sorted = users.slice().sort((a, b) => {
+    const am = a.username === app.me.username ? 0 : 1;
+    const bm = b.username === app.me.username ? 0 : 1;
+    return am - bm || a.username.localeCompare(b.username, undefined, { sensitivity: 'base' });
+  });
+  renderList(list, sorted, (u) => {
+    const isMe = u.username === app.me.username;
+    const ips = Array.isArray(u.ips) ? u.ips : [];
+    return h('li', { class: 'person' },
+      h('span', { class: 'avatar-wrap' }, avatar(u.username, 'avatar-sm'), h('span', { class: 'presence-dot on', 'aria-hidden': 'true' })),
+      h('span', { class: 'person-main' },
+        h('span', { class: 'person-name' }, h('span', { class: 'uname' }, u.username), isMe ? h('span', { class: 'you' }, ' (you)') : null),
+        h('span', { class: 'ips' }, ips.join(', '))),
+      isMe ? null : h('button', {
+        type: 'button',
+        class: 'icon-btn dm-btn',
+        'aria-label': `Start DM with ${u.username}`,
+        title: `Start DM with ${u.username}`,
+        dataset: { fk: `dm:${u.username}` },
+        onclick: () => startDm(u.username),
+      }, icon('chat', { size: 16 })));
+  });
+  if (!sorted.length) list.replaceChildren(h('li', { class: 'side-empty' }, 'Nobody is here right now.'));
+};
+
+function renderOnline(users) {
+  app.onlineUsers = users;
+  app.renderPeople(ui.online, users);
+  ui.onlineCount.textContent = String(users.length);
+  renderDms();
+}
+
+function updateTitle() {
+  let unread = 0;
+  for (const g of app.groups.values()) unread += g.unread || 0;
+  for (const d of app.dms.values()) unread += d.unread || 0;
+  unread += app.hiddenUnread || 0;
+  const t = targetFor(app.currentId);
+  const name = t ? (t.kind === 'dm' ? t.name : `#${t.name}`) : '';
+  document.title = `${unread ? `(${unread}) ` : ''}${name ? `${name} · ` : ''}SecureChat`;
+}
+
+/** A new message arrived in the open conversation. */
+app.noteActivity = () => {
+  if (document.hidden) {
+    app.hiddenUnread = (app.hiddenUnread || 0) + 1;
+    updateTitle();
+  }
+};
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && app.hiddenUnread) {
+    app.hiddenUnread = 0;
+    updateTitle();
+  }
+});
+
+// ------------------------------------------------------------- loading
+
+function mergeGroup(g) {
+  const old = app.groups.get(g.id);
+  app.groups.set(g.id, { ...g, member: !!(g.member || (old && old.member)), unread: old ? old.unread : 0 });
+}
+
+async function refreshLists() {
+  const [groups, dms] = await Promise.all([
+    api('GET', '/api/groups').catch(() => null),
+    api('GET', '/api/dms').catch(() => null),
+  ]);
+  if (groups) {
+    const seen = new Set();
+    for (const g of groups.groups) {
+      if (g.kind === 'dm') continue;
+      seen.add(g.id);
+      const old = app.groups.get(g.id);
+      app.groups.set(g.id, { ...g, unread: old ? old.unread : 0 });
+    }
+    for (const id of [...app.groups.keys()]) if (!seen.has(id)) app.groups.delete(id);
+    renderGroups();
+  }
+  if (dms) {
+    for (const d of dms.dms) {
+      const old = app.dms.get(d.group_id);
+      app.dms.set(d.group_id, { ...d, unread: old ? old.unread : 0 });
+    }
+    renderDms();
+  }
+  updateTitle();
+  return !!(groups && dms);
+}
+
+// ------------------------------------------------- notifications socket
+
+let notifyOpened = false;
+
+const notify = new LiveSocket({
+  url: () => wsUrl('/ws'),
+  onOpen: () => {
+    // After a reconnect, catch up on what changed while we were away.
+    if (notifyOpened) {
+      refreshLists();
+      api('GET', '/api/online').then((r) => renderOnline(r.users || []), () => {});
+    }
+    notifyOpened = true;
+  },
+  onFrame: (f) => {
+    if (f.type === 'online') renderOnline(f.users || []);
+    else if (f.type === 'new_group' && f.group) {
+      if (f.group.kind === 'dm') return;
+      mergeGroup(f.group);
+      renderGroups();
+    } else if (f.type === 'dm') onDmNotice(f);
+  },
+  onState: (state, info) => app.socketState('notify', state, info),
+  onFailures: (n) => {
+    // Possibly logged out: /api/me answers 401 and api() goes to the login page.
+    if (n % 5 === 0) api('GET', '/api/me').catch(() => {});
+  },
+});
+
+function onDmNotice(f) {
+  const id = Number(f.group_id);
+  if (!id) return;
+  const d = app.dms.get(id);
+  if (!d) {
+    // A conversation we did not know: someone just opened it with us (the
+    // list was loaded at start and after every reconnect), so nothing is
+    // unread yet; every later notice is a message.
+    app.dms.set(id, { group_id: id, username: f.from, unread: 0 });
+  } else if (id !== app.currentId || document.hidden) {
+    d.unread = (d.unread || 0) + 1;
+  }
+  renderDms();
+  updateTitle();
+}
+
+// --------------------------------------------------------------- actions
+
+async function joinGroup(id) {
+  try {
+    const g = await api('POST', `/api/groups/${id}/join`);
+    app.groups.set(g.id, { ...g, member: true, unread: 0 });
+    renderGroups();
+    navigate(g.id, true);
+  } catch (e) {
+    app.alert(e.message);
+  }
+}
+
+async function startDm(username) {
+  try {
+    const r = await api('POST', '/api/dm', { username });
+    if (!app.dms.has(r.group_id)) app.dms.set(r.group_id, { group_id: r.group_id, username, unread: 0 });
+    renderDms();
+    navigate(r.group_id);
+  } catch (e) {
+    app.alert(e.message);
+  }
+}
+
+const createForm = $('create-group');
+const createName = $('new-group-name');
+const createE2e = $('new-group-e2e');
+const createError = $('create-group-error');
+
+function createProblem(text) {
+  createError.textContent = text;
+  createError.hidden = !text;
+  if (text) createName.setAttribute('aria-invalid', 'true');
+  else createName.removeAttribute('aria-invalid');
+}
+
+createName.addEventListener('input', () => createProblem(''));
+
+createForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const name = createName.value.trim();
+  if (!name) {
+    createProblem('Enter a name for the group.');
+    createName.focus();
+    return;
+  }
+  if ([...name].length > 64) {
+    createProblem('Group names are 64 characters at most.');
+    return;
+  }
+  const taken = [...app.groups.values()].some((g) => g.name.toLowerCase() === name.toLowerCase());
+  if (taken) {
+    createProblem('A group with that name already exists.');
+    return;
+  }
+  const btn = $('create-group-btn');
+  btn.disabled = true;
+  try {
+    const g = await api('POST', '/api/groups', { name, e2e: createE2e.checked });
+    app.groups.set(g.id, { ...g, member: true, unread: 0 });
+    createName.value = '';
+    createE2e.checked = false;
+    createProblem('');
+    renderGroups();
+    navigate(g.id, true);
+  } catch (err) {
+    createProblem(err.code === 'name_taken' ? 'A group with that name already exists.' : err.message);
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+ui.leave.addEventListener('click', async () => {
+  const id = app.currentId;
+  const g = app.groups.get(id);
+  if (!g) return;
+  ui.leave.disabled = true;
+  try {
+    await api('POST', `/api/groups/${id}/leave`);
+    g.member = false;
+    closeCurrent();
+    renderGroups();
+    history.replaceState(null, '', window.location.pathname);
+    app.currentId = null;
+    showEmpty(`You left #${g.name}`, 'You can join it again at any time from the Groups list.');
+    app.alert(`You left #${g.name}.`, 'info');
+  } catch (e) {
+    app.alert(e.message);
+  } finally {
+    ui.leave.disabled = false;
+  }
+});
+
+/** The server says we are no longer a member (socket closed with 1008, or 403). */
+app.onRemoved = (id) => {
+  if (app.currentId !== id) return;
+  const g = app.groups.get(id);
+  closeCurrent();
+  if (g) {
+    g.member = false;
+    renderGroups();
+    showJoinPrompt(g, 'You are no longer a member of this group.');
+  } else showEmpty('Conversation unavailable', 'You are not a member of this conversation.');
+};
+
+// --------------------------------------------------------------- routing
+
+function targetFor(id) {
+  if (id == null) return null;
+  const g = app.groups.get(id);
+  if (g) return { id, name: g.name, e2e: !!g.e2e, kind: 'group', member: !!g.member };
+  const d = app.dms.get(id);
+  if (d) return { id, name: d.username, e2e: false, kind: 'dm', member: true, dmWith: d.username };
+  return null;
+}
+
+function navigate(id, focus = false) {
+  app.focusNext = focus;
+  const hash = `#group-${id}`;
+  if (window.location.hash === hash) route();
+  else window.location.hash = hash;
+}
+
+function route() {
+  const m = /^#group-(\d+)$/.exec(window.location.hash);
+  if (m) openGroup(Number(m[1]));
+  else if (!app.currentId) openDefault();
+}
+
+function openDefault() {
+  let last = null;
+  try {
+    last = Number(localStorage.getItem('lastGroup')) || null;
+  } catch {
+    last = null;
+  }
+  const t = targetFor(last);
+  let id = t && t.member ? last : null;
+  if (!id) {
+    const first = [...app.groups.values()].filter((g) => g.member)
+      .sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }))[0];
+    id = first ? first.id : null;
+  }
+  if (id) {
+    history.replaceState(null, '', `#group-${id}`);
+    openGroup(id);
+  } else {
+    showEmpty(`Welcome, ${app.me.username}`, 'Pick a group from the sidebar, or create one to start chatting.');
+  }
+}
+
+function closeCurrent() {
+  if (app.current) app.current.close();
+  app.current = null;
+  ui.pill.hidden = true;
+  ui.typing.replaceChildren();
+  app.socketState('chat', 'stopped', {});
+}
+
+async function openGroup(id) {
+  if (app.currentId === id && app.current) {
+    closeDrawersOnPhone();
+    return;
+  }
+  closeCurrent();
+  app.currentId = id;
+  let target = targetFor(id);
+  if (!target || !target.member) {
+    await refreshLists();
+    if (app.currentId !== id) return;
+    target = targetFor(id);
+  }
+  renderGroups();
+  renderDms();
+  closeDrawersOnPhone();
+  if (!target) {
+    showEmpty('Conversation not found', 'This group does not exist, or it is a private conversation you are not part of.');
+    updateTitle();
+    return;
+  }
+  if (!target.member) {
+    showJoinPrompt(app.groups.get(id));
+    updateTitle();
+    return;
+  }
+  const entry = target.kind === 'dm' ? app.dms.get(id) : app.groups.get(id);
+  entry.unread = 0;
+  renderGroups();
+  renderDms();
+  try {
+    localStorage.setItem('lastGroup', String(id));
+  } catch {
+    /* not remembered */
+  }
+  app.current = new Conversation(app, target);
+  showConversation(target, app.current.codec);
+  updateTitle();
+  app.current.start();
+  if (app.focusNext || !narrow.matches) {
+    if (!ui.input.disabled) ui.input.focus();
+  }
+  app.focusNext = false;
+}
+
+function closeDrawersOnPhone() {
+  if (narrow.matches) setSidebar(false);
+}
+
+function setHeader(target) {
+  const parts = [];
+  if (target.kind === 'dm') parts.push(avatar(target.name, 'avatar-sm'));
+  else parts.push(h('span', { class: 'conv-hash', 'aria-hidden': 'true' }, '#'));
+  parts.push(h('span', { class: 'conv-name' }, target.name));
+  if (target.e2e) parts.push(lockMark());
+  ui.title.replaceChildren(...parts);
+}
+
+app.setOnlineCount = (n) => {
+  app.onlineInGroup = n;
+  const t = targetFor(app.currentId);
+  if (!t) return;
+  const bits = [];
+  if (t.kind === 'dm') bits.push('Direct message');
+  bits.push(`${n} online`);
+  if (t.e2e) bits.push('End-to-end encrypted');
+  ui.sub.textContent = bits.join(' · ');
+};
+
+function showConversation(target, codec) {
+  setHeader(target);
+  ui.sub.textContent = target.kind === 'dm' ? 'Direct message' : (target.e2e ? 'End-to-end encrypted' : '');
+  document.body.classList.add('has-conversation');
+  ui.empty.hidden = true;
+  ui.log.hidden = false;
+  ui.membersPanel.hidden = false;
+  ui.membersToggle.hidden = false;
+  ui.leave.hidden = target.kind !== 'group';
+  ui.composer.hidden = false;
+  ui.members.replaceChildren();
+  ui.membersCount.textContent = '';
+  ui.input.placeholder = target.kind === 'dm' ? `Message ${target.name}` : `Message #${target.name}`;
+  app.updateComposer(codec);
+  ui.input.value = drafts.get(target.id) || '';
+  autosize(ui.input);
+}
+
+/**
+ * Enables the composer when the conversation's codec (e2e.js) can send;
+ * otherwise disables it and says why. Called again once the codec is ready.
+ */
+app.updateComposer = (codec) => {
+  const wasDisabled = ui.input.disabled;
+  ui.input.disabled = !codec.canSend;
+  ui.sendBtn.disabled = !codec.canSend;
+  if (!codec.canSend) {
+    const more = codec.e2e && codec.reason === E2E_PENDING ? '. Messages in this group cannot be read or sent yet.' : '';
+    ui.note.replaceChildren(lockMark(), ` ${codec.reason}${more}`);
+    ui.note.hidden = false;
+    ui.input.setAttribute('aria-describedby', 'composer-note');
+  } else {
+    ui.note.hidden = true;
+    ui.input.removeAttribute('aria-describedby');
+    if (wasDisabled && !narrow.matches) ui.input.focus();
+  }
+};
+
+function showEmpty(title, text, action = null) {
+  document.body.classList.remove('has-conversation');
+  setMembers(false);
+  ui.title.replaceChildren(h('span', { class: 'conv-name' }, 'SecureChat'));
+  ui.sub.textContent = '';
+  ui.log.replaceChildren();
+  ui.log.hidden = true;
+  ui.membersPanel.hidden = true;
+  ui.membersToggle.hidden = true;
+  ui.leave.hidden = true;
+  ui.composer.hidden = true;
+  ui.empty.hidden = false;
+  ui.emptyTitle.textContent = title;
+  ui.emptyText.textContent = text;
+  const btn = ui.emptyAction.cloneNode(false);
+  ui.emptyAction.replaceWith(btn);
+  ui.emptyAction = btn;
+  if (action) {
+    btn.textContent = action.label;
+    btn.hidden = false;
+    btn.addEventListener('click', action.run);
+  } else btn.hidden = true;
+  updateTitle();
+}
+
+function showJoinPrompt(g, why = null) {
+  showEmpty(`#${g.name}`, why || 'You are not a member of this group yet. Join it to read and send messages.',
+    { label: 'Join group', run: () => joinGroup(g.id) });
+  setHeader({ kind: 'group', name: g.name, e2e: g.e2e });
+}
+
+window.addEventListener('hashchange', route);
+
+// -------------------------------------------------------------- composer
+
+const drafts = new Map();
+
+async function submitComposer() {
+  const c = app.current;
+  if (!c) return;
+  const text = ui.input.value;
+  if (!text.trim()) return;
+  ui.input.value = '';
+  drafts.delete(c.t.id);
+  autosize(ui.input);
+  const ok = await c.send(text);
+  if (!ok && !ui.input.value) {
+    ui.input.value = text;
+    autosize(ui.input);
+  }
+}
+
+ui.composer.addEventListener('submit', (e) => {
+  e.preventDefault();
+  submitComposer();
+  ui.input.focus();
+});
+
+ui.input.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    e.preventDefault();
+    submitComposer();
+  } else if (e.key === 'ArrowUp' && !ui.input.value && app.current) {
+    if (app.current.editLast()) e.preventDefault();
+  }
+});
+
+ui.input.addEventListener('input', () => {
+  autosize(ui.input);
+  if (app.current) {
+    drafts.set(app.current.t.id, ui.input.value);
+    app.current.onInput();
+  }
+});
+
+ui.log.addEventListener('scroll', () => {
+  if (app.current) app.current.onScroll();
+}, { passive: true });
+
+ui.pill.addEventListener('click', () => {
+  if (app.current) app.current.scrollToBottom();
+  ui.input.focus();
+});
+
+// Keep the newest message in view when the log box changes size (phone
+// keyboards, window resizes, the composer growing).
+let wasAtBottom = true;
+ui.log.addEventListener('scroll', () => {
+  if (app.current) wasAtBottom = app.current.atBottom();
+}, { passive: true });
+new ResizeObserver(() => {
+  if (app.current && wasAtBottom) app.current.scrollToBottom();
+}).observe(ui.log);
+
+// ----------------------------------------------------------------- start
+
+async function init() {
+  renderGroups();
+  renderDms();
+  const [ok, online] = await Promise.all([
+    refreshLists(),
+    api('GET', '/api/online').catch(() => null),
+  ]);
+  if (online) renderOnline(online.users || []);
+  if (!ok) app.alert('The server could not be reached. Retrying…');
+  notify.start();
+  route();
+}
+
+init();

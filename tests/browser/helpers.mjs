@@ -1,0 +1,210 @@
+// Shared helpers for the browser tests: start the real server binary,
+// launch Debian's Chromium through playwright-core, register users through
+// the UI, and collect console errors.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(here, '..', '..');
+export const BIN = process.env.SECURECHAT_BIN || path.join(ROOT, 'target', 'debug', 'securechat');
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const SCREENSHOTS = path.join(ROOT, 'target', 'screenshots');
+
+/** A fresh data directory. */
+export function tempDir(tag = 'data') {
+  return mkdtempSync(path.join(tmpdir(), `securechat-browser-${tag}-`));
+}
+
+/**
+ * Starts `securechat` and resolves once it prints its address.
+ * `port` 0 picks a free one; pass the same port and dataDir to restart.
+ */
+export function startServer({ port = 0, dataDir = tempDir(), args = [] } = {}) {
+  const argv = ['--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
+    '--register-rate', '0', '--login-rate', '0', ...args];
+  const child = spawn(BIN, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SECURECHAT_LOG: process.env.SECURECHAT_LOG || 'warn' },
+  });
+  let out = '';
+  let err = '';
+  const keep = (s, d) => (s + d).slice(-20000);
+  child.stderr.on('data', (d) => { err = keep(err, d); });
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (e) => resolve({ code: e.message, signal: null }));
+  });
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in time\n${out}\n${err}`)), 20000);
+    child.stdout.on('data', (d) => {
+      out = keep(out, d);
+      const m = /SecureChat listening on (https?:\/\/[\d.]+:(\d+))/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1], port: Number(m[2]) });
+      }
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code ?? signal}) before listening\n${out}\n${err}`));
+    });
+  });
+  return ready.then(({ url, port: bound }) => ({
+    url,
+    port: bound,
+    dataDir,
+    child,
+    /** SIGTERM, then SIGKILL if it lingers; resolves when the process is gone. */
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+      await exited;
+      clearTimeout(t);
+    },
+    logs: () => `${out}\n${err}`,
+  }));
+}
+
+export function removeDir(dir) {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    /* best effort */
+  }
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage'],
+  });
+}
+
+/**
+ * Collects console errors and uncaught exceptions of a page. `ignore`:
+ * regular expressions for expected messages.
+ */
+export function watchErrors(page, errors, ignore = []) {
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const text = msg.text();
+    if (ignore.some((re) => re.test(text))) return;
+    errors.push(`[console] ${page.url()}: ${text}`);
+  });
+  page.on('pageerror', (e) => errors.push(`[pageerror] ${page.url()}: ${e.message}`));
+  return errors;
+}
+
+/** Fails when any page logged an error. */
+export function assertNoErrors(errors) {
+  assert.deepEqual(errors, [], `console errors:\n${errors.join('\n')}`);
+}
+
+/**
+ * A new browser context whose user registered through the register form,
+ * on the chat page once it is live (the Online list shows the user).
+ */
+export async function registerUser(browser, baseURL, username, { errors, ignore = [], viewport, colorScheme = 'light', password = 'correct horse battery' } = {}) {
+  const context = await browser.newContext({ baseURL, viewport: viewport || { width: 1280, height: 800 }, colorScheme });
+  const page = await context.newPage();
+  if (errors) watchErrors(page, errors, ignore);
+  await page.goto('/register');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Register' }).click();
+  await page.waitForURL(/\/chat/);
+  await waitLive(page, username);
+  return { context, page, username };
+}
+
+/** Waits until the chat page is up and its notifications socket delivered the online list. */
+export async function waitLive(page, username) {
+  await page.getByRole('list', { name: 'Online', exact: true }).getByText(username, { exact: true }).waitFor();
+}
+
+export const log = (page) => page.getByRole('log', { name: 'Messages' });
+export const composer = (page) => page.getByRole('textbox', { name: 'Message', exact: true });
+export const groupsNav = (page) => page.getByRole('navigation', { name: 'Groups' });
+export const dmsNav = (page) => page.getByRole('navigation', { name: 'Direct messages' });
+
+/** Creates a group through the sidebar form; resolves to its id (from the URL hash). */
+export async function createGroup(page, name, { e2e = false } = {}) {
+  await page.getByLabel('New group name').fill(name);
+  if (e2e) await page.getByLabel('End-to-end encrypted', { exact: true }).check();
+  await page.getByRole('button', { name: 'Create group' }).click();
+  await page.waitForFunction((n) => document.querySelector('#conv-title .conv-name')?.textContent === n
+    && /^#group-\d+$/.test(window.location.hash), name);
+  return Number(new URL(page.url()).hash.replace('#group-', ''));
+}
+
+/** Types a message and presses Enter; waits until the server acknowledged it. */
+export async function send(page, text) {
+  await composer(page).fill(text);
+  await composer(page).press('Enter');
+  await log(page).locator('.msg:not(.pending) .text', { hasText: text }).last().waitFor();
+}
+
+/** Locator for message texts in the log equal to `text`. */
+export function messageTexts(page, text) {
+  return log(page).locator('.msg .text').filter({ hasText: new RegExp(`^${escapeRe(text)}$`) });
+}
+
+export function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Sends many messages to a group from inside a page over its own WebSocket
+ * (the page's session cookie authenticates it); resolves when all are acked.
+ */
+export function sendViaSocket(page, groupId, messages) {
+  return page.evaluate(([id, list]) => new Promise((resolve, reject) => {
+    const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${window.location.host}/ws/chat/${id}`);
+    const waiting = new Set();
+    const timer = setTimeout(() => reject(new Error(`only ${list.length - waiting.size} of ${list.length} acked`)), 30000);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello') {
+        list.forEach((m, i) => {
+          const cid = `seed-${i}-${Math.random()}`;
+          waiting.add(cid);
+          ws.send(JSON.stringify({ type: 'message', ...(typeof m === 'string' ? { content: m } : m), client_id: cid }));
+        });
+        if (!list.length) {
+          clearTimeout(timer);
+          ws.close();
+          resolve();
+        }
+      } else if (f.type === 'ack') {
+        waiting.delete(f.client_id);
+        if (!waiting.size) {
+          clearTimeout(timer);
+          ws.close();
+          resolve();
+        }
+      } else if (f.type === 'error') {
+        clearTimeout(timer);
+        reject(new Error(`${f.code}: ${f.message}`));
+      }
+    };
+    ws.onerror = () => reject(new Error('socket error'));
+  }), [groupId, messages]);
+}
+
+export function screenshotPath(name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return path.join(SCREENSHOTS, name);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
