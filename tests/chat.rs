@@ -740,3 +740,38 @@ fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
         (mid, "kept")
     );
 }
+
+#[test]
+fn a_resent_client_id_is_acked_again_not_stored_twice() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "once");
+    let (mut ws, _) = open(&a, id);
+    send_text(&mut ws, "only once", "same-id");
+    let first = expect(&mut ws, "ack")["id"].as_i64().unwrap();
+    drop(ws);
+    // The client reconnects and resends because it never saw the ack.
+    let (mut ws, _) = open(&a, id);
+    send_text(&mut ws, "only once", "same-id");
+    assert_eq!(expect(&mut ws, "ack")["id"], first);
+    let hist = a.get(&format!("/api/groups/{id}/messages")).json();
+    assert_eq!(hist["messages"].as_array().unwrap().len(), 1);
+    // Errors answering a message name its client_id.
+    send(&mut ws, json!({"type": "message", "content": "", "client_id": "bad-1"}));
+    let e = expect(&mut ws, "error");
+    assert_eq!((e["code"].as_str(), e["client_id"].as_str()), (Some("bad_request"), Some("bad-1")));
+}
+
+#[test]
+fn unversioned_assets_revalidate_with_etag() {
+    let s = Server::start_env(&[], &[("ASSET_VERSION", "etag-test")]);
+    let mut c = s.client();
+    let r = c.get("/static/js/app.js");
+    assert_eq!(r.status, 200);
+    let etag = r.header("etag").unwrap().to_string();
+    assert_eq!(etag, "\"etag-test\"");
+    let r = c.request("GET", "/static/js/app.js", &[("If-None-Match", &etag)], b"");
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(c.request("GET", "/static/js/app.js", &[("If-None-Match", "\"old\"")], b"").status, 200);
+}

@@ -27,6 +27,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -385,7 +386,16 @@ fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), Strin
     if server_help(bin).contains("--max-per-ip") {
         extra.extend(["--max-per-ip", "0"]);
     }
-    let mut child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to send
+    // SIGTERM to the server if loadgen dies first (Ctrl-C, kill).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .arg("--host")
         .arg("127.0.0.1")
         .arg("--port")

@@ -43,36 +43,40 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.len() <= MAX_CLIENT_ID => Some(s.clone()),
         Some(_) => {
-            peer.send(&error_frame(
-                "bad_request",
-                "client_id must be a string of at most 128 bytes",
-            ));
+            let msg = "client_id must be a string of at most 128 bytes";
+            peer.send(&refusal("bad_request", msg, None));
             return;
         }
     };
+    let cid = client_id.as_deref();
+    let (user, group) = (peer.who.user_id, room.group.id);
     let body = match super::body::from_request(room.group.e2e, v) {
         Ok(b) => b,
         Err((code, msg)) => {
-            peer.send(&error_frame(code, msg));
+            peer.send(&refusal(code, msg, cid));
             return;
         }
     };
-    if let Err(wait) = app.chat.messages.take(peer.who.user_id) {
+    // A resend of a message we already stored (its ack was lost): ack again.
+    if let Some(id) = cid.and_then(|c| app.chat.recent.get(user, group, c)) {
+        peer.send(&frame::text(
+            &json!({ "type": "ack", "client_id": cid, "id": id }),
+        ));
+        return;
+    }
+    if let Err(wait) = app.chat.messages.take(user) {
         crate::metrics::inc(&crate::metrics::RATE_LIMITED);
-        peer.send(&frame::text(&json!({
-            "type": "error",
-            "code": "rate_limited",
-            "message": "You are sending messages too fast.",
-            "retry_after_ms": wait.as_millis().max(1) as u64,
-        })));
+        let mut e = refusal_json("rate_limited", "You are sending messages too fast.", cid);
+        e["retry_after_ms"] = json!(wait.as_millis().max(1) as u64);
+        peer.send(&frame::text(&e));
         return;
     }
     {
         let _order = room.sequence();
         let stored = store::insert_message(
             &app.chat_db,
-            room.group.id,
-            peer.who.user_id,
+            group,
+            user,
             &peer.who.username,
             &body,
             util::now_ms(),
@@ -81,15 +85,17 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
             Ok(m) => m,
             Err(e) => {
                 crate::error!("storing a message: {e}");
-                peer.send(&error_frame(
+                peer.send(&refusal(
                     "internal",
                     "the message could not be stored; please retry",
+                    cid,
                 ));
                 return;
             }
         };
         crate::metrics::inc(&crate::metrics::MESSAGES_STORED);
-        if let Some(cid) = client_id {
+        if let Some(cid) = cid {
+            app.chat.recent.insert(user, group, cid, msg.id);
             peer.send(&frame::text(
                 &json!({ "type": "ack", "client_id": cid, "id": msg.id }),
             ));
@@ -108,6 +114,20 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
             }
         }
     }
+}
+
+/// An `error` frame answering a message, carrying its `client_id` (if any)
+/// so the client knows which message it refers to.
+fn refusal_json(code: &str, message: &str, client_id: Option<&str>) -> Value {
+    let mut v = json!({ "type": "error", "code": code, "message": message });
+    if let Some(cid) = client_id {
+        v["client_id"] = json!(cid);
+    }
+    v
+}
+
+fn refusal(code: &str, message: &str, client_id: Option<&str>) -> frame::Frame {
+    frame::text(&refusal_json(code, message, client_id))
 }
 
 fn on_typing(room: &Room, peer: &Arc<Peer>) {

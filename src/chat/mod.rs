@@ -6,6 +6,7 @@ pub mod frames;
 pub mod hub;
 pub mod limits;
 pub mod presence;
+pub mod recent;
 
 use std::net::IpAddr;
 
@@ -20,6 +21,9 @@ pub struct Chat {
     pub logins: limits::Limiter<(IpAddr, String)>,
     /// Registrations per IP.
     pub registrations: limits::Limiter<IpAddr>,
+    /// Recently stored `client_id`s, so a resend after a lost ack is
+    /// acknowledged again instead of stored twice.
+    pub recent: recent::RecentIds,
 }
 
 impl Chat {
@@ -29,6 +33,7 @@ impl Chat {
             messages: limits::Limiter::new(config.msg_rate, config.msg_burst),
             logins: limits::Limiter::new(config.login_rate / 60.0, 10.0),
             registrations: limits::Limiter::new(config.register_rate / 60.0, 50.0),
+            recent: recent::RecentIds::default(),
         }
     }
 }

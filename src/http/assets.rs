@@ -26,15 +26,32 @@ pub fn content_type(path: &str) -> &'static str {
 }
 
 /// The response for `GET /static/{path}`; `versioned` when the URL carries
-/// `?v=` (then the content can be cached forever).
-pub fn serve(path: &str, versioned: bool) -> Option<Response> {
+/// `?v=` (then the content can be cached forever). Unversioned URLs (such
+/// as modules imported by other modules) revalidate with the `etag`, which
+/// is the asset version: `if_none_match` equal to it is a `304`.
+pub fn serve(
+    path: &str,
+    versioned: bool,
+    etag: &str,
+    if_none_match: Option<&str>,
+) -> Option<Response> {
     let body = get(path)?;
+    let etag = format!("\"{etag}\"");
     let cache = if versioned {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
     };
-    Some(Response::new(200, content_type(path), body).with_header("Cache-Control", cache))
+    if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+        let mut r = Response::new(304, content_type(path), &b""[..]);
+        r.headers.push(("ETag", etag));
+        return Some(r.with_header("Cache-Control", cache));
+    }
+    Some(
+        Response::new(200, content_type(path), body)
+            .with_header("Cache-Control", cache)
+            .with_header("ETag", etag),
+    )
 }
 
 #[cfg(test)]
@@ -43,11 +60,25 @@ mod tests {
 
     #[test]
     fn embedded_files_are_served() {
-        let r = serve("css/app.css", true).unwrap();
+        let r = serve("css/app.css", true, "v1", None).unwrap();
         assert_eq!(r.header("content-type"), Some("text/css; charset=utf-8"));
         assert!(r.header("cache-control").unwrap().contains("immutable"));
-        assert!(serve("css/app.css", false).unwrap().header("cache-control") == Some("no-cache"));
-        assert!(serve("../Cargo.toml", true).is_none());
-        assert!(serve("nope.css", true).is_none());
+        let plain = serve("css/app.css", false, "v1", None).unwrap();
+        assert_eq!(plain.header("cache-control"), Some("no-cache"));
+        assert_eq!(plain.header("etag"), Some("\"v1\""));
+        assert_eq!(
+            serve("css/app.css", false, "v1", Some("\"v1\""))
+                .unwrap()
+                .status,
+            304
+        );
+        assert_eq!(
+            serve("css/app.css", false, "v2", Some("\"v1\""))
+                .unwrap()
+                .status,
+            200
+        );
+        assert!(serve("../Cargo.toml", true, "v1", None).is_none());
+        assert!(serve("nope.css", true, "v1", None).is_none());
     }
 }

@@ -102,7 +102,7 @@ impl Response {
         if secure {
             line("Strict-Transport-Security: max-age=31536000");
         }
-        if self.status != 204 && self.status >= 200 {
+        if self.status != 204 && self.status != 304 && self.status >= 200 {
             line(&format!("Content-Length: {}", self.body.len()));
         }
         if !keep_alive || self.close {

@@ -118,7 +118,13 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
         Route::Metrics => metrics(app, req),
         Route::Static(path) => {
             let versioned = req.query_param("v").is_some();
-            assets::serve(&path, versioned).unwrap_or_else(|| not_found(app, req))
+            assets::serve(
+                &path,
+                versioned,
+                &app.asset_version,
+                req.header("if-none-match"),
+            )
+            .unwrap_or_else(|| not_found(app, req))
         }
         Route::Me => api::me(app, req),
         Route::Groups => api::groups(app, req),
