@@ -1434,6 +1434,7 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
         })
         .filter(|&(_, c, r)| c != 0 || r != 0)
         .collect();
+    let vmas_added: i64 = growth.iter().map(|&(_, c, _)| c).sum();
     growth.sort_by_key(|&(_, _, r)| std::cmp::Reverse(r));
     // The size class that gained about one mapping per socket: thread stacks.
     let stacks = growth
@@ -1495,6 +1496,7 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
         "restarted_before_measuring": restart,
         "rss_growth_by_mapping_size": breakdown,
         "stack_rss_per_socket_kib": stacks.map(|r| r as f64 / n as f64),
+        "mappings_per_socket": vmas_added as f64 / n as f64,
         "server": stop_json(&stop),
     }))
 }
@@ -1927,6 +1929,7 @@ fn main() {
                 ("rss_before_kib", "server RSS before (KiB)", None),
                 ("rss_after_kib", "server RSS after (KiB)", None),
                 ("threads_after", "server threads after", None),
+                ("mappings_per_socket", "memory mappings per socket", None),
                 (
                     "closed_sockets",
                     "sockets closed by server",

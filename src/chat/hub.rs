@@ -21,7 +21,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-type Peers = Arc<Vec<Arc<Peer>>>;
+use super::fanout::{Fanout, Peers};
 
 /// A group's open sockets.
 pub struct Room {
@@ -31,6 +31,7 @@ pub struct Room {
     seq: Mutex<()>,
     inner: Mutex<RoomInner>,
     typing: Mutex<HashMap<i64, Instant>>,
+    fanout: Arc<Fanout>,
 }
 
 #[derive(Default)]
@@ -53,11 +54,10 @@ impl Room {
         Arc::clone(&lock(&self.inner).peers)
     }
 
-    /// Sends a frame to every socket in the room (call while sequenced).
+    /// Sends a frame to every socket now in the room (call while
+    /// sequenced); delivery happens on the room's flusher.
     pub fn fan_out(&self, frame: &Frame) {
-        for p in self.peers().iter() {
-            p.send(frame);
-        }
+        self.fanout.push(self.peers(), frame.clone());
     }
 
     pub fn has_user(&self, user_id: i64) -> bool {
@@ -139,6 +139,7 @@ impl Hub {
                 seq: Mutex::new(()),
                 inner: Mutex::new(RoomInner::default()),
                 typing: Mutex::new(HashMap::new()),
+                fanout: Arc::default(),
             })
         }))
     }

@@ -2,6 +2,7 @@
 //! message validation, and handling of client frames.
 
 pub mod body;
+pub mod fanout;
 pub mod frames;
 pub mod hub;
 pub mod limits;

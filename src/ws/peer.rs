@@ -111,6 +111,62 @@ impl Peer {
         true
     }
 
+    /// Queues several frames at once: with nothing queued, they go out in
+    /// one non-blocking vectored write (one TLS seal under TLS).
+    pub fn send_many(self: &Arc<Self>, frames: &[Frame]) -> bool {
+        if frames.len() == 1 {
+            return self.send(&frames[0]);
+        }
+        let mut out = self.lock();
+        if out.closing || out.dead {
+            return false;
+        }
+        if let Some(tls) = &self.tls {
+            let mut c = lock_tls(tls);
+            let ok = frames.iter().all(|f| c.writer().write_all(f).is_ok());
+            let sealed: Frame = transport::drain(&mut c).into();
+            drop(c);
+            if ok {
+                self.push(&mut out, sealed);
+            } else {
+                self.kill(&mut out);
+            }
+        } else if out.queue.is_empty() && !out.writer {
+            match writev_nonblocking(&self.sock, frames) {
+                Ok(mut n) => {
+                    for f in frames {
+                        if n >= f.len() {
+                            n -= f.len();
+                            continue;
+                        }
+                        out.queued += f.len() - n;
+                        if out.queue.is_empty() {
+                            out.offset = n;
+                        }
+                        out.queue.push_back(f.clone());
+                        n = 0;
+                    }
+                    if !out.queue.is_empty() {
+                        self.start_writer(&mut out);
+                    }
+                }
+                Err(_) => self.kill(&mut out),
+            }
+        } else {
+            for f in frames {
+                out.queued += f.len();
+                out.queue.push_back(f.clone());
+            }
+        }
+        crate::metrics::DELIVERIES.fetch_add(frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if out.queued > BUDGET {
+            crate::info!("ws {}: slow consumer evicted ({} bytes queued)", self.id, out.queued);
+            self.evict(&mut out);
+            return false;
+        }
+        true
+    }
+
     /// Bytes written by tungstenite itself (pongs, close replies).
     fn send_raw(self: &Arc<Self>, bytes: &[u8]) -> io::Result<()> {
         let mut out = self.lock();
@@ -320,6 +376,41 @@ fn send_nonblocking(sock: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
             return Err(e);
         }
     }
+}
+
+/// Writes as much of `frames` as the socket takes now (`MSG_DONTWAIT`);
+/// `WouldBlock` counts as 0 bytes.
+fn writev_nonblocking(sock: &TcpStream, frames: &[Frame]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut total = 0;
+    for chunk in frames.chunks(BATCH) {
+        let mut iov: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|f| libc::iovec { iov_base: f.as_ptr() as *mut libc::c_void, iov_len: f.len() })
+            .collect();
+        let want: usize = chunk.iter().map(|f| f.len()).sum();
+        // SAFETY: a zeroed msghdr with only the iovec array set; the
+        // iovecs point into frames that outlive the call.
+        let n = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = iov.as_mut_ptr();
+            msg.msg_iovlen = iov.len() as _;
+            libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(total),
+                _ if total > 0 => Ok(total),
+                _ => Err(e),
+            };
+        }
+        total += n as usize;
+        if (n as usize) < want {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// The stream tungstenite reads from and writes its own control frames to.
