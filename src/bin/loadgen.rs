@@ -332,16 +332,42 @@ fn wait_for_quiet(limit: Duration) -> f64 {
 }
 
 /// The server's `--help`, to pass only flags this build knows.
-fn server_help(bin: &Path) -> &'static str {
-    static HELP: OnceLock<String> = OnceLock::new();
-    HELP.get_or_init(|| {
-        Command::new(bin)
-            .arg("--help")
-            .stderr(Stdio::null())
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    })
+fn server_help(bin: &Path) -> String {
+    Command::new(bin)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A private copy of the server binary: the cargo target directory is
+/// shared, and a rebuild there must not swap the server between runs.
+struct BinCopy(PathBuf);
+
+impl BinCopy {
+    fn new(src: &Path) -> Result<BinCopy, String> {
+        let dir = std::env::temp_dir().join(format!("securechat-bench-bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let dst = dir.join("securechat");
+        fs::copy(src, &dst).map_err(|e| {
+            let _ = fs::remove_dir_all(&dir);
+            format!(
+                "cannot copy {} ({e}); run `cargo build --release` first",
+                src.display()
+            )
+        })?;
+        Ok(BinCopy(dst))
+    }
+}
+
+impl Drop for BinCopy {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
 }
 
 fn unix_ms() -> u64 {
@@ -1822,22 +1848,42 @@ fn main() {
         eprintln!("loadgen: RLIMIT_NOFILE is {nofile}, need about {need}; raise the hard limit");
         std::process::exit(2);
     }
+    let server_src = o.server.clone();
+    let bin = match BinCopy::new(&o.server) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let built = fs::metadata(&o.server)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    let o = Opts {
+        server: bin.0.clone(),
+        ..o
+    };
     // Watchdog: the benchmark always ends.
     let timeout = o.timeout;
+    let copy_dir = bin.0.parent().map(Path::to_path_buf);
     thread::spawn(move || {
         thread::sleep(Duration::from_secs(timeout));
         eprintln!("loadgen: --timeout of {timeout} s reached; stopping");
         kill(SERVER_PID.load(Ordering::SeqCst), libc::SIGKILL);
+        if let Some(dir) = copy_dir {
+            let _ = fs::remove_dir_all(dir);
+        }
         std::process::exit(3);
     });
-
     let started = Instant::now();
     let run_id = format!("{}-{}", unix_ms(), std::process::id());
     let commit = git_commit();
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "SecureChat load benchmark: server {}, {cores} cores, RLIMIT_NOFILE {nofile}, {} run(s)",
-        o.server.display(),
+        "SecureChat load benchmark: server {} (copied), {cores} cores, RLIMIT_NOFILE {nofile}, {} run(s)",
+        server_src.display(),
         o.runs
     );
 
@@ -1890,6 +1936,8 @@ fn main() {
                     v["run"] = json!(r);
                     v["time_unix_ms"] = json!(unix_ms());
                     v["commit"] = json!(commit);
+                    v["server_binary"] = json!(server_src.display().to_string());
+                    v["server_binary_mtime"] = json!(built);
                     v["cores"] = json!(cores);
                     v["wall_seconds"] = json!(t.elapsed().as_secs_f64());
                     eprintln!("done in {:.1}s", t.elapsed().as_secs_f64());

@@ -101,15 +101,29 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
             Outcome::Respond(resp) => resp,
             Outcome::Upgrade(up) => {
                 let head = crate::ws::handshake::switching_protocols(&up.accept);
-                if conn.write_all(&head).is_ok() {
-                    log_request(&req, 101, started);
-                    let leftover = std::mem::take(&mut buf);
-                    let run = AssertUnwindSafe(|| web::ws::run(app, &conn, &req, leftover, *up));
-                    if catch_unwind(run).is_err() {
-                        crate::error!("websocket handler panicked: {}", req.path);
-                    }
+                if conn.write_all(&head).is_err() {
+                    break;
                 }
-                break;
+                log_request(&req, 101, started);
+                // The socket lives on in a fresh thread whose stack holds
+                // only what the WebSocket needs; this one (with the pages
+                // its HTTP work touched) exits and returns them.
+                let job = WsJob {
+                    app: Arc::clone(app),
+                    conn,
+                    ip: req.peer,
+                    leftover: buf[..].to_vec(),
+                    up: *up,
+                    _entry,
+                };
+                let spawned = std::thread::Builder::new()
+                    .name("ws".into())
+                    .stack_size(crate::net::listener::WS_STACK_SIZE)
+                    .spawn(move || job.run());
+                if spawned.is_err() {
+                    crate::warn!("cannot start a WebSocket thread; closing");
+                }
+                return;
             }
         };
         let keep_alive = req.keep_alive() && !resp.close && !app.connections.stopping();
@@ -123,6 +137,36 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
     }
     conn.close_notify();
     let _ = sock.shutdown(std::net::Shutdown::Both);
+}
+
+/// An upgraded connection handed to its own thread.
+struct WsJob {
+    app: Arc<App>,
+    conn: Conn,
+    ip: std::net::IpAddr,
+    leftover: Vec<u8>,
+    up: web::ws::Upgrade,
+    /// Keeps the connection registered while the socket lives.
+    _entry: crate::net::registry::Entry,
+}
+
+impl WsJob {
+    fn run(self) {
+        let WsJob {
+            app,
+            conn,
+            ip,
+            leftover,
+            up,
+            _entry,
+        } = self;
+        let run = AssertUnwindSafe(|| web::ws::run(&app, &conn, ip, leftover, up));
+        if catch_unwind(run).is_err() {
+            crate::error!("websocket handler panicked");
+        }
+        conn.close_notify();
+        let _ = conn.sock.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 /// Closes after an error answer without resetting the connection: stop

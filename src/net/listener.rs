@@ -16,6 +16,12 @@ use crate::web::App;
 /// enough that thousands of threads cost little (only touched pages count).
 pub const STACK_SIZE: usize = 256 * 1024;
 
+/// Stack for WebSocket reader threads. Deliberately a different size from
+/// `STACK_SIZE`: glibc reuses a cached stack only for a request of similar
+/// size, and a stack left by an exited HTTP thread keeps ~16 KiB resident,
+/// which every idle socket would then carry.
+pub const WS_STACK_SIZE: usize = 1024 * 1024;
+
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;

@@ -30,12 +30,12 @@ pub enum Refused {
 }
 
 /// Removes its connection from the registry when dropped.
-pub struct Entry<'a> {
-    registry: &'a Registry,
+pub struct Entry {
+    registry: Arc<Registry>,
     id: u64,
 }
 
-impl Drop for Entry<'_> {
+impl Drop for Entry {
     fn drop(&mut self) {
         let mut open = self.registry.lock();
         if let Some((ip, _)) = open.socks.remove(&self.id)
@@ -57,12 +57,12 @@ impl Registry {
     /// Registers a connection unless `max` are open in all, or `max_per_ip`
     /// (0 = no limit) from this address.
     pub fn add(
-        &self,
+        self: &Arc<Self>,
         sock: Arc<TcpStream>,
         ip: IpAddr,
         max: usize,
         max_per_ip: usize,
-    ) -> Result<Entry<'_>, Refused> {
+    ) -> Result<Entry, Refused> {
         let mut open = self.lock();
         if open.socks.len() >= max {
             return Err(Refused::Full);
@@ -74,7 +74,10 @@ impl Registry {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         open.socks.insert(id, (ip, sock));
         open.per_ip.insert(ip, from_ip + 1);
-        Ok(Entry { registry: self, id })
+        Ok(Entry {
+            registry: Arc::clone(self),
+            id,
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -25,7 +25,7 @@ pub struct App {
     pub passwords: Passwords,
     pub templates: templates::Templates,
     pub asset_version: String,
-    pub connections: crate::net::registry::Registry,
+    pub connections: std::sync::Arc<crate::net::registry::Registry>,
     /// The TLS configuration under `--tls`.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }

@@ -106,12 +106,12 @@ pub fn notify_upgrade(app: &App, req: &Request) -> Result<Upgrade, Response> {
 }
 
 /// Runs an upgraded socket until it closes (on the connection's thread).
-pub fn run(app: &Arc<App>, conn: &Conn, req: &Request, leftover: Vec<u8>, up: Upgrade) {
+pub fn run(app: &Arc<App>, conn: &Conn, ip: std::net::IpAddr, leftover: Vec<u8>, up: Upgrade) {
     let hub = &app.chat.hub;
     let who = Identity {
         user_id: up.user.id,
         username: up.user.username.clone(),
-        ip: req.peer,
+        ip,
     };
     let peer = Peer::new(hub.new_peer_id(), who, conn);
     match up.target {

@@ -158,9 +158,14 @@ impl Peer {
                 out.queue.push_back(f.clone());
             }
         }
-        crate::metrics::DELIVERIES.fetch_add(frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::DELIVERIES
+            .fetch_add(frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if out.queued > BUDGET {
-            crate::info!("ws {}: slow consumer evicted ({} bytes queued)", self.id, out.queued);
+            crate::info!(
+                "ws {}: slow consumer evicted ({} bytes queued)",
+                self.id,
+                out.queued
+            );
             self.evict(&mut out);
             return false;
         }
@@ -386,7 +391,10 @@ fn writev_nonblocking(sock: &TcpStream, frames: &[Frame]) -> io::Result<usize> {
     for chunk in frames.chunks(BATCH) {
         let mut iov: Vec<libc::iovec> = chunk
             .iter()
-            .map(|f| libc::iovec { iov_base: f.as_ptr() as *mut libc::c_void, iov_len: f.len() })
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr() as *mut libc::c_void,
+                iov_len: f.len(),
+            })
             .collect();
         let want: usize = chunk.iter().map(|f| f.len()).sum();
         // SAFETY: a zeroed msghdr with only the iovec array set; the
@@ -395,7 +403,11 @@ fn writev_nonblocking(sock: &TcpStream, frames: &[Frame]) -> io::Result<usize> {
             let mut msg: libc::msghdr = std::mem::zeroed();
             msg.msg_iov = iov.as_mut_ptr();
             msg.msg_iovlen = iov.len() as _;
-            libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            libc::sendmsg(
+                sock.as_raw_fd(),
+                &msg,
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
         };
         if n < 0 {
             let e = io::Error::last_os_error();
