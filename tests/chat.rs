@@ -757,9 +757,15 @@ fn a_resent_client_id_is_acked_again_not_stored_twice() {
     let hist = a.get(&format!("/api/groups/{id}/messages")).json();
     assert_eq!(hist["messages"].as_array().unwrap().len(), 1);
     // Errors answering a message name its client_id.
-    send(&mut ws, json!({"type": "message", "content": "", "client_id": "bad-1"}));
+    send(
+        &mut ws,
+        json!({"type": "message", "content": "", "client_id": "bad-1"}),
+    );
     let e = expect(&mut ws, "error");
-    assert_eq!((e["code"].as_str(), e["client_id"].as_str()), (Some("bad_request"), Some("bad-1")));
+    assert_eq!(
+        (e["code"].as_str(), e["client_id"].as_str()),
+        (Some("bad_request"), Some("bad-1"))
+    );
 }
 
 #[test]
@@ -773,5 +779,14 @@ fn unversioned_assets_revalidate_with_etag() {
     let r = c.request("GET", "/static/js/app.js", &[("If-None-Match", &etag)], b"");
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
-    assert_eq!(c.request("GET", "/static/js/app.js", &[("If-None-Match", "\"old\"")], b"").status, 200);
+    assert_eq!(
+        c.request(
+            "GET",
+            "/static/js/app.js",
+            &[("If-None-Match", "\"old\"")],
+            b""
+        )
+        .status,
+        200
+    );
 }
