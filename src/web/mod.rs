@@ -94,17 +94,13 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
             "Cross-origin request refused.",
         ));
     }
-    let upgrade = match &route {
-        Route::WsChat(id) => Some(ws::chat_upgrade(app, req, *id)),
-        Route::WsNotify => Some(ws::notify_upgrade(app, req)),
-        _ => None,
+    let upgrade = |r: Result<ws::Upgrade, Response>| match r {
+        Ok(up) => Outcome::Upgrade(Box::new(up)),
+        Err(resp) => Outcome::Respond(resp),
     };
-    match upgrade {
-        Some(Ok(up)) => return Outcome::Upgrade(Box::new(up)),
-        Some(Err(resp)) => return Outcome::Respond(resp),
-        None => {}
-    }
     Outcome::Respond(match route {
+        Route::WsChat(id) => return upgrade(ws::chat_upgrade(app, req, id)),
+        Route::WsNotify => return upgrade(ws::notify_upgrade(app, req)),
         Route::Root => pages::root(app, req),
         Route::RegisterForm => pages::register_form(app, req),
         Route::Register => pages::register(app, req),
@@ -140,7 +136,6 @@ pub fn handle(app: &App, req: &Request) -> Outcome {
         Route::DeleteMessage(id) => api::delete_message(app, req, id),
         Route::PutKey => api::put_key(app, req),
         Route::GroupKeys(id) => api::group_keys(app, req, id),
-        Route::WsChat(_) | Route::WsNotify => unreachable_upgrade(app, req),
     })
 }
 
@@ -187,8 +182,4 @@ pub fn error(app: &App, req: &Request, status: u16, code: &str, message: &str) -
 
 fn not_found(app: &App, req: &Request) -> Response {
     error(app, req, 404, "not_found", "Not found.")
-}
-
-fn unreachable_upgrade(app: &App, req: &Request) -> Response {
-    error(app, req, 500, "internal", "Internal server error.")
 }
