@@ -77,4 +77,4 @@ audit:
 	@command -v cargo-audit >/dev/null || $(CARGO) install --locked cargo-audit
 	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny
 	$(CARGO) audit --no-fetch --db $(ADVISORY_DB)
-	$(CARGO) deny --offline check --config deny.toml bans licenses sources
+	$(CARGO) deny --offline check bans licenses sources
