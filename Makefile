@@ -47,6 +47,8 @@ release:
 # Load benchmark (src/bin/loadgen.rs): starts its own server on 127.0.0.1,
 # prints a table, appends JSON lines to target/bench-results.jsonl.
 # e.g. make bench BENCH_ARGS="--runs 1 --scenario burst"
+# idle and burst also run over TLS (HTTPS/WSS, verified); --tls runs only the
+# TLS variants, --plain only plain text (default: both, for the TLS/plain ratio).
 bench:
 	$(CARGO) build --release
 	target/release/loadgen $(BENCH_ARGS)

@@ -499,3 +499,38 @@ fn plain_http_to_the_tls_port_is_dropped_quickly() {
             .replace("127.0.0.1", &redirect_addr.ip().to_string())
     );
 }
+
+#[test]
+fn large_responses_and_frame_batches_over_tls() {
+    let s = start_tls(&["--msg-rate", "0"]);
+    let mut a = Https::new(&s);
+    let mut b = Https::new(&s);
+    assert_eq!(a.register("alice").status, 303);
+    assert_eq!(b.register("bob").status, 303);
+    let id = a
+        .json("POST", "/api/groups", &json!({"name": "big"}))
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    b.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    let mut wb = b.wss(&format!("/ws/chat/{id}"));
+    next_json(&mut wb, "hello");
+    let mut wa = a.wss(&format!("/ws/chat/{id}"));
+    next_json(&mut wa, "hello");
+    // 80 frames of ~4 KB sent at once pile up for bob and go out as batches
+    // far larger than rustls' 64 KiB record buffer.
+    let body = "é".repeat(2000);
+    for i in 0..80 {
+        wa.send(Message::text(json!({"type": "message", "content": format!("{i} {body}"), "client_id": i.to_string()}).to_string()))
+            .unwrap();
+    }
+    for i in 0..80 {
+        let m = next_json(&mut wb, "message");
+        assert!(m["content"].as_str().unwrap().starts_with(&format!("{i} ")));
+    }
+    // A 300 KB JSON answer over HTTPS arrives whole.
+    let r = b.get(&format!("/api/groups/{id}/messages?limit=80"));
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() > 300_000, "{}", r.body.len());
+    assert_eq!(r.json()["messages"].as_array().unwrap().len(), 80);
+}

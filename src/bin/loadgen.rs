@@ -10,6 +10,13 @@
 //!   into a 1,000-socket room; deliveries/s, send→receive p50/p99, lost.
 //! - `paced`: the same room at 50 messages/s; p50/p99 and lost.
 //!
+//! `idle` and `burst` also run over TLS (`--transport`, `--tls`): the
+//! server gets `--tls` with a certificate it generates into the temporary
+//! directory, and every client connection (HTTP and WebSocket) is a rustls
+//! `ClientConnection` that trusts exactly that certificate (server name
+//! `localhost`). The receivers feed the raw bytes through the connection
+//! before the frame parser.
+//!
 //! Sockets are spread over a few users so presence frames do not dominate.
 //! Receivers are a few threads, each polling many non-blocking sockets with
 //! epoll and parsing the (unmasked) server frames by hand; each message's
@@ -31,10 +38,13 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use serde_json::{Value, json};
 
 const USAGE: &str = "\
@@ -46,6 +56,10 @@ Options:
   --server PATH          server binary (default: securechat next to loadgen,
                          else target/release/securechat)
   --scenario LIST        idle,burst,paced or all (default all); repeatable
+  --transport LIST       plain,tls or all (default all): TLS variants exist
+                         for idle and burst (paced is plain only)
+  --tls                  TLS variants only (= --transport tls)
+  --plain                plain-text only (= --transport plain)
   --idle-sockets LIST    socket counts for the idle scenario (default 1000,5000)
   --users N              users the sockets are spread over (default 20)
   --sockets N            receiving sockets in the fan-out room (default 1000)
@@ -74,6 +88,11 @@ Options:
 const TARGET_IDLE_KIB: f64 = 32.0;
 const TARGET_DELIVERIES: f64 = 250_000.0;
 const TARGET_PACED_P99_MS: f64 = 50.0;
+const TARGET_IDLE_TLS_KIB: f64 = 60.0;
+/// TLS burst deliveries/s, as a fraction of the plain burst's (same invocation).
+const TARGET_TLS_BURST_RATIO: f64 = 0.5;
+/// The name the client verifies the server's certificate against.
+const TLS_SERVER_NAME: &str = "localhost";
 
 const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const PASSWORD: &str = "bench-password-123";
@@ -98,6 +117,8 @@ struct Opts {
     idle: bool,
     burst: bool,
     paced: bool,
+    plain: bool,
+    tls: bool,
     idle_sizes: Vec<usize>,
     users: usize,
     sockets: usize,
@@ -139,6 +160,8 @@ impl Default for Opts {
             idle: true,
             burst: true,
             paced: true,
+            plain: true,
+            tls: true,
             idle_sizes: vec![1000, 5000],
             users: 20,
             sockets: 1000,
@@ -162,6 +185,7 @@ fn parse_args() -> Result<Option<Opts>, String> {
     use lexopt::prelude::*;
     let mut o = Opts::default();
     let mut scenarios: Vec<String> = Vec::new();
+    let mut transports: Vec<String> = Vec::new();
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -170,6 +194,12 @@ fn parse_args() -> Result<Option<Opts>, String> {
                 let v = string(&mut p)?;
                 scenarios.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()));
             }
+            Long("transport") => {
+                let v = string(&mut p)?;
+                transports.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()));
+            }
+            Long("tls") => transports.push("tls".into()),
+            Long("plain") => transports.push("plain".into()),
             Long("idle-sockets") => {
                 let v = string(&mut p)?;
                 o.idle_sizes = v
@@ -220,6 +250,17 @@ fn parse_args() -> Result<Option<Opts>, String> {
                         "unknown scenario '{other}' (idle, burst, paced, all)"
                     ));
                 }
+            }
+        }
+    }
+    if !transports.is_empty() && !transports.iter().any(|s| s == "all") {
+        o.plain = false;
+        o.tls = false;
+        for t in &transports {
+            match t.as_str() {
+                "plain" | "http" => o.plain = true,
+                "tls" | "https" => o.tls = true,
+                other => return Err(format!("unknown transport '{other}' (plain, tls, all)")),
             }
         }
     }
@@ -398,9 +439,49 @@ fn kill(pid: i32, sig: i32) {
 
 // ---------------------------------------------------------------- server
 
-/// Spawns the server on `dir/data`, logging to `log`; waits for its
-/// address line and a healthy `/healthz`. Returns (child, pid, port).
-fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), String> {
+/// Where the server listens, and (for TLS) the client configuration that
+/// trusts exactly its certificate.
+#[derive(Clone)]
+struct Ep {
+    port: u16,
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl Ep {
+    fn origin(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A rustls client configuration whose only trust anchor is the
+/// certificate in `cert` (the one the server generated); verification on.
+fn client_config(cert: &Path) -> Result<Arc<ClientConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let mut roots = RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("{}: {e}", cert.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate", cert.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+/// Spawns the server on `dir/data` (with `tls`: HTTPS/WSS, certificate in
+/// `dir`), logging to `log`; waits for its address line and a healthy
+/// `/healthz`. Returns (child, pid, endpoint).
+fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, Ep), String> {
     let logf = OpenOptions::new()
         .create(true)
         .append(true)
@@ -421,8 +502,7 @@ fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), Strin
             Ok(())
         });
     }
-    let mut child = cmd
-        .arg("--host")
+    cmd.arg("--host")
         .arg("127.0.0.1")
         .arg("--port")
         .arg("0")
@@ -436,7 +516,15 @@ fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), Strin
             "--login-rate",
             "0",
         ])
-        .args(&extra)
+        .args(&extra);
+    if tls {
+        cmd.arg("--tls")
+            .arg("--certfile")
+            .arg(dir.join("cert.pem"))
+            .arg("--keyfile")
+            .arg(dir.join("key.pem"));
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(logf)
@@ -483,7 +571,9 @@ fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), Strin
                 "server did not print its address within 20 s".into(),
             );
         };
-        if let Some(rest) = line.trim().strip_prefix("SecureChat listening on http://") {
+        let scheme = if tls { "https://" } else { "http://" };
+        let prefix = format!("SecureChat listening on {scheme}");
+        if let Some(rest) = line.trim().strip_prefix(prefix.as_str()) {
             match rest.rsplit_once(':') {
                 Some(("127.0.0.1", port)) if port.parse::<u16>().is_ok() => {
                     break port.parse::<u16>().unwrap_or(0);
@@ -492,8 +582,19 @@ fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), Strin
             }
         }
     };
-    match http(port, "GET", "/healthz", &[], b"") {
-        Ok(r) if r.status == 200 => Ok((child, pid, port)),
+    let ep = Ep {
+        port,
+        tls: if tls {
+            match client_config(&dir.join("cert.pem")) {
+                Ok(c) => Some(c),
+                Err(e) => return fail(&mut child, e),
+            }
+        } else {
+            None
+        },
+    };
+    match http(&ep, "GET", "/healthz", &[], b"") {
+        Ok(r) if r.status == 200 => Ok((child, pid, ep)),
         Ok(r) => fail(&mut child, format!("/healthz answered {}", r.status)),
         Err(e) => fail(&mut child, format!("/healthz: {e}")),
     }
@@ -502,7 +603,8 @@ fn launch(bin: &Path, dir: &Path, log: &Path) -> Result<(Child, i32, u16), Strin
 struct Server {
     child: Child,
     pid: i32,
-    port: u16,
+    ep: Ep,
+    tls: bool,
     dir: PathBuf,
     log: PathBuf,
 }
@@ -520,7 +622,7 @@ struct StopReport {
 
 impl Server {
     /// Starts the server with a fresh temporary data directory.
-    fn start(bin: &Path) -> Result<Server, String> {
+    fn start(bin: &Path, tls: bool) -> Result<Server, String> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -528,11 +630,12 @@ impl Server {
             std::env::temp_dir().join(format!("securechat-bench-{}-{stamp}", std::process::id()));
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let log = dir.join("server.log");
-        match launch(bin, &dir, &log) {
-            Ok((child, pid, port)) => Ok(Server {
+        match launch(bin, &dir, &log, tls) {
+            Ok((child, pid, ep)) => Ok(Server {
                 child,
                 pid,
-                port,
+                ep,
+                tls,
                 dir,
                 log,
             }),
@@ -551,10 +654,10 @@ impl Server {
         if !rep.graceful {
             return Err(format!("server did not stop cleanly: {:?}", rep.samples));
         }
-        let (child, pid, port) = launch(bin, &self.dir, &self.log)?;
+        let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls)?;
         self.child = child;
         self.pid = pid;
-        self.port = port;
+        self.ep = ep;
         Ok(())
     }
 
@@ -710,25 +813,119 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
     }
 }
 
-fn connect(port: u16) -> Result<TcpStream, String> {
-    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+/// A blocking client connection: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The socket and, for TLS, its connection (with no plaintext left
+    /// buffered: that is appended to `leftover`).
+    fn into_parts(self, leftover: &mut Vec<u8>) -> (TcpStream, Option<Box<ClientConnection>>) {
+        match self {
+            Stream::Plain(s) => (s, None),
+            Stream::Tls(t) => {
+                let rustls::StreamOwned { mut conn, sock } = *t;
+                // Err(WouldBlock) once the buffered plaintext is taken.
+                let _ = conn.reader().read_to_end(leftover);
+                (sock, Some(Box::new(conn)))
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
+fn connect(ep: &Ep) -> Result<Stream, String> {
+    let s = TcpStream::connect(("127.0.0.1", ep.port)).map_err(|e| format!("connect: {e}"))?;
     let _ = s.set_nodelay(true);
     let _ = s.set_read_timeout(Some(IO_TIMEOUT));
     let _ = s.set_write_timeout(Some(IO_TIMEOUT));
-    Ok(s)
+    match &ep.tls {
+        None => Ok(Stream::Plain(s)),
+        Some(cfg) => {
+            let name = ServerName::try_from(TLS_SERVER_NAME).map_err(|e| e.to_string())?;
+            let conn = ClientConnection::new(Arc::clone(cfg), name)
+                .map_err(|e| format!("tls client: {e}"))?;
+            Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
+        }
+    }
+}
+
+/// Feeds raw TLS bytes through `conn` and appends the plaintext to `out`.
+/// Returns whether the peer has closed (close_notify); errors are TLS errors.
+fn tls_feed(conn: &mut ClientConnection, mut raw: &[u8], out: &mut Vec<u8>) -> io::Result<bool> {
+    let mut closed = false;
+    while !raw.is_empty() {
+        if conn.read_tls(&mut raw)? == 0 {
+            break;
+        }
+        let state = conn
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if state.plaintext_bytes_to_read() > 0 {
+            match conn.reader().read_to_end(out) {
+                Ok(_) => closed = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        closed |= state.peer_has_closed();
+    }
+    Ok(closed)
+}
+
+/// Writes `data` on a WebSocket's socket, through its TLS connection if it
+/// has one. (Non-blocking sockets: best effort, as for pongs.)
+fn ws_write(sock: &TcpStream, tls: Option<&mut ClientConnection>, data: &[u8]) -> io::Result<()> {
+    match tls {
+        None => (&*sock).write_all(data),
+        Some(c) => {
+            c.writer().write_all(data)?;
+            while c.wants_write() {
+                c.write_tls(&mut &*sock)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// One request on its own connection (`Connection: close`).
 fn http(
-    port: u16,
+    ep: &Ep,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Resp, String> {
-    let mut s = connect(port)?;
+    let mut s = connect(ep)?;
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        ep.port,
         body.len()
     );
     for (k, v) in headers {
@@ -738,6 +935,7 @@ fn http(
     let mut out = req.into_bytes();
     out.extend_from_slice(body);
     s.write_all(&out)
+        .and_then(|()| s.flush())
         .map_err(|e| format!("{method} {path}: {e}"))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -760,6 +958,8 @@ fn http(
             Ok(0) => break,
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A TLS peer that closed without close_notify.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(format!("{method} {path}: {e}")),
         }
     }
@@ -785,8 +985,8 @@ struct User {
     csrf: String,
 }
 
-fn register(port: u16, name: &str) -> Result<User, String> {
-    let form = http(port, "GET", "/register", &[], b"")?;
+fn register(ep: &Ep, name: &str) -> Result<User, String> {
+    let form = http(ep, "GET", "/register", &[], b"")?;
     let cookie = form
         .cookie("csrf")
         .ok_or("GET /register set no csrf cookie")?;
@@ -794,13 +994,13 @@ fn register(port: u16, name: &str) -> Result<User, String> {
         .ok_or("GET /register has no csrf_token input")?;
     let body = format!("username={name}&password={PASSWORD}&csrf_token={token}");
     let r = http(
-        port,
+        ep,
         "POST",
         "/register",
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Cookie", &format!("csrf={cookie}")),
-            ("Origin", &format!("http://127.0.0.1:{port}")),
+            ("Origin", &ep.origin()),
         ],
         body.as_bytes(),
     )?;
@@ -809,7 +1009,7 @@ fn register(port: u16, name: &str) -> Result<User, String> {
         .filter(|_| r.status == 303)
         .ok_or_else(|| format!("POST /register for {name} answered {}", r.status))?;
     let chat = http(
-        port,
+        ep,
         "GET",
         "/chat",
         &[("Cookie", &format!("session={session}"))],
@@ -820,16 +1020,16 @@ fn register(port: u16, name: &str) -> Result<User, String> {
     Ok(User { session, csrf })
 }
 
-fn api_post(port: u16, user: &User, path: &str, body: &str) -> Result<(u16, Value), String> {
+fn api_post(ep: &Ep, user: &User, path: &str, body: &str) -> Result<(u16, Value), String> {
     let r = http(
-        port,
+        ep,
         "POST",
         path,
         &[
             ("Content-Type", "application/json"),
             ("Cookie", &format!("session={}", user.session)),
             ("X-CSRF-Token", &user.csrf),
-            ("Origin", &format!("http://127.0.0.1:{port}")),
+            ("Origin", &ep.origin()),
         ],
         body.as_bytes(),
     )?;
@@ -838,14 +1038,14 @@ fn api_post(port: u16, user: &User, path: &str, body: &str) -> Result<(u16, Valu
 }
 
 /// Registers `n` users, creates group "bench" and has everyone join it.
-fn setup_room(port: u16, n: usize) -> Result<(i64, Vec<User>), String> {
+fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), String> {
     let users: Vec<Result<User, String>> = thread::scope(|s| {
         let workers: Vec<_> = (0..4)
             .map(|w| {
                 s.spawn(move || {
                     (w..n)
                         .step_by(4)
-                        .map(|i| (i, register(port, &format!("bench{i:03}"))))
+                        .map(|i| (i, register(ep, &format!("bench{i:03}"))))
                         .collect::<Vec<_>>()
                 })
             })
@@ -861,13 +1061,13 @@ fn setup_room(port: u16, n: usize) -> Result<(i64, Vec<User>), String> {
     if users.len() != n {
         return Err("a registration thread failed".into());
     }
-    let (status, g) = api_post(port, &users[0], "/api/groups", r#"{"name":"bench"}"#)?;
+    let (status, g) = api_post(ep, &users[0], "/api/groups", r#"{"name":"bench"}"#)?;
     let id = g["id"]
         .as_i64()
         .filter(|_| status == 201)
         .ok_or_else(|| format!("POST /api/groups answered {status}: {g}"))?;
     for u in &users[1..] {
-        let (status, v) = api_post(port, u, &format!("/api/groups/{id}/join"), "")?;
+        let (status, v) = api_post(ep, u, &format!("/api/groups/{id}/join"), "")?;
         if status != 200 {
             return Err(format!("join answered {status}: {v}"));
         }
@@ -880,18 +1080,23 @@ fn setup_room(port: u16, n: usize) -> Result<(i64, Vec<User>), String> {
 /// A handshaken WebSocket: the socket and any bytes read past the 101 head.
 struct Ws {
     sock: TcpStream,
+    /// The TLS connection over `sock` (TLS runs only).
+    tls: Option<Box<ClientConnection>>,
     leftover: Vec<u8>,
 }
 
-fn ws_connect(port: u16, group: i64, user: &User) -> Result<Ws, String> {
-    let mut s = connect(port)?;
+fn ws_connect(ep: &Ep, group: i64, user: &User) -> Result<Ws, String> {
+    let mut s = connect(ep)?;
     let req = format!(
-        "GET /ws/chat/{group} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+        "GET /ws/chat/{group} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\
-         Origin: http://127.0.0.1:{port}\r\nCookie: session={}\r\n\r\n",
+         Origin: {}\r\nCookie: session={}\r\n\r\n",
+        ep.port,
+        ep.origin(),
         user.session
     );
     s.write_all(req.as_bytes())
+        .and_then(|()| s.flush())
         .map_err(|e| format!("ws handshake: {e}"))?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -916,16 +1121,19 @@ fn ws_connect(port: u16, group: i64, user: &User) -> Result<Ws, String> {
     {
         return Err("ws handshake: wrong Sec-WebSocket-Accept".into());
     }
-    let _ = s.set_read_timeout(None);
+    let mut leftover = buf.split_off(n);
+    let (sock, tls) = s.into_parts(&mut leftover);
+    let _ = sock.set_read_timeout(None);
     Ok(Ws {
-        sock: s,
-        leftover: buf.split_off(n),
+        sock,
+        tls,
+        leftover,
     })
 }
 
 /// Opens `n` sockets on `group`, socket i for user i % users, from a few
 /// threads at once.
-fn open_many(port: u16, group: i64, users: &[User], n: usize) -> Result<Vec<Ws>, String> {
+fn open_many(ep: &Ep, group: i64, users: &[User], n: usize) -> Result<Vec<Ws>, String> {
     const THREADS: usize = 4;
     let results: Vec<Vec<(usize, Result<Ws, String>)>> = thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
@@ -933,7 +1141,7 @@ fn open_many(port: u16, group: i64, users: &[User], n: usize) -> Result<Vec<Ws>,
                 s.spawn(move || {
                     let mut out = Vec::new();
                     for i in (t..n).step_by(THREADS) {
-                        let r = ws_connect(port, group, &users[i % users.len()]);
+                        let r = ws_connect(ep, group, &users[i % users.len()]);
                         let failed = r.is_err();
                         out.push((i, r));
                         if failed {
@@ -1058,7 +1266,7 @@ fn stamp(payload: &[u8]) -> Option<(u64, u64)> {
     Some((t, i))
 }
 
-fn pong(sock: &TcpStream, payload: &[u8]) {
+fn pong_frame(payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(payload.len() + 6);
     client_frame(
         0xA,
@@ -1066,7 +1274,11 @@ fn pong(sock: &TcpStream, payload: &[u8]) {
         [7, 1, 3, 9],
         &mut f,
     );
-    let _ = (&*sock).write(&f);
+    f
+}
+
+fn pong(sock: &TcpStream, tls: Option<&mut ClientConnection>, payload: &[u8]) {
+    let _ = ws_write(sock, tls, &pong_frame(payload));
 }
 
 // ---------------------------------------------------------------- receivers
@@ -1088,6 +1300,7 @@ impl Drop for StopOnDrop {
 
 struct Conn {
     sock: TcpStream,
+    tls: Option<Box<ClientConnection>>,
     pending: Vec<u8>,
     msgs: u64,
     next: u64,
@@ -1108,6 +1321,8 @@ struct RecvResult {
     frames_other: u64,
     reads: u64,
     polls: u64,
+    tls_errors: u64,
+    first_tls_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -1127,7 +1342,8 @@ fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
     }
     let buf: &[u8] = if from_chunk { chunk } else { &data };
     let before = c.msgs;
-    let (sock, msgs, next, close) = (&c.sock, &mut c.msgs, &mut c.next, &mut c.close);
+    let mut ping: Option<Vec<u8>> = None;
+    let (msgs, next, close) = (&mut c.msgs, &mut c.next, &mut c.close);
     let used = parse_frames(buf, |ev| match ev {
         Event::Text(p) => match stamp(p) {
             Some((sent, idx)) => {
@@ -1140,10 +1356,13 @@ fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
             }
             None => t.frames_other += 1,
         },
-        Event::Ping(p) => pong(sock, p),
+        Event::Ping(p) => ping = Some(p.to_vec()),
         Event::Close(code) => *close = Some(code),
         Event::Other => t.frames_other += 1,
     });
+    if let Some(p) = ping {
+        pong(&c.sock, c.tls.as_deref_mut(), &p);
+    }
     if from_chunk {
         c.pending.extend_from_slice(&chunk[used..]);
     } else {
@@ -1188,6 +1407,7 @@ fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64) -> 
         epoll_ctl(ep, libc::EPOLL_CTL_ADD, ws.sock.as_raw_fd(), i);
         let mut c = Conn {
             sock: ws.sock,
+            tls: ws.tls,
             pending: Vec::new(),
             msgs: 0,
             next: 0,
@@ -1200,6 +1420,8 @@ fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64) -> 
     }
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.len().clamp(16, 4096)];
     let mut buf = vec![0u8; 256 * 1024];
+    // Decrypted bytes of one read (TLS runs).
+    let mut plain: Vec<u8> = Vec::with_capacity(256 * 1024);
     let mut busy = false;
     while !shared.stop.load(Ordering::Relaxed) {
         if busy && poll_us > 0 {
@@ -1229,7 +1451,25 @@ fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64) -> 
                 }
                 Ok(k) => {
                     let now = now_ns();
-                    let msgs = consume(c, &buf[..k], now, &mut tally);
+                    let data: &[u8] = match c.tls.as_deref_mut() {
+                        None => &buf[..k],
+                        Some(conn) => {
+                            plain.clear();
+                            match tls_feed(conn, &buf[..k], &mut plain) {
+                                Ok(closed) => c.eof |= closed,
+                                Err(e) => {
+                                    res.tls_errors += 1;
+                                    if res.first_tls_error.is_none() {
+                                        res.first_tls_error = Some(e.to_string());
+                                    }
+                                    c.eof = true;
+                                    epoll_ctl(ep, libc::EPOLL_CTL_DEL, c.sock.as_raw_fd(), idx);
+                                }
+                            }
+                            &plain
+                        }
+                    };
+                    let msgs = consume(c, data, now, &mut tally);
                     if msgs > 0 {
                         got += msgs;
                         res.last_ns = res.last_ns.max(now);
@@ -1285,10 +1525,52 @@ struct SenderResult {
     write_error: Option<String>,
 }
 
+/// The sender's TLS connection, shared by its writer and reader threads.
+struct SharedTls {
+    conn: Mutex<Box<ClientConnection>>,
+    /// Held from sealing a record until it is on the socket, so records
+    /// reach the wire in sequence-number order.
+    write: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes `data` on the sender's (blocking) socket, through TLS if any.
+/// The connection lock is not held while the socket write blocks.
+fn send_on(
+    sock: &TcpStream,
+    tls: Option<&SharedTls>,
+    data: &[u8],
+    sealed: &mut Vec<u8>,
+) -> io::Result<()> {
+    let Some(t) = tls else {
+        return (&*sock).write_all(data);
+    };
+    let _order = lock(&t.write);
+    sealed.clear();
+    {
+        let mut c = lock(&t.conn);
+        c.writer().write_all(data)?;
+        while c.wants_write() {
+            c.write_tls(sealed)?;
+        }
+    }
+    (&*sock).write_all(sealed)
+}
+
 /// Sends `n` messages (as fast as possible, or at `rate`/s) and reads the
 /// sender's own socket (acks, errors) on a second thread.
 fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instant) -> SenderResult {
     let mut res = SenderResult::default();
+    let tls: Option<Arc<SharedTls>> = ws.tls.map(|c| {
+        Arc::new(SharedTls {
+            conn: Mutex::new(c),
+            write: Mutex::new(()),
+        })
+    });
+    let reader_tls = tls.clone();
     let reader_sock = match ws.sock.try_clone() {
         Ok(s) => s,
         Err(e) => {
@@ -1307,7 +1589,10 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
         let mut acked: Vec<(usize, u64)> = Vec::with_capacity(acks_target as usize);
         let mut quiet_since: Option<Instant> = None;
         let mut now = now_ns();
+        let mut sealed = Vec::new();
+        let mut tls_error: Option<String> = None;
         loop {
+            let mut ping: Option<Vec<u8>> = None;
             let used = parse_frames(&pending, |ev| match ev {
                 Event::Text(p) => {
                     if find(p, b"\"type\":\"ack\"").is_some() {
@@ -1324,11 +1609,19 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
                         }
                     }
                 }
-                Event::Ping(p) => pong(&reader_sock, p),
+                Event::Ping(p) => ping = Some(p.to_vec()),
                 Event::Close(c) => close = Some(c),
                 Event::Other => {}
             });
             pending.drain(..used);
+            if let Some(p) = ping {
+                let _ = send_on(
+                    &reader_sock,
+                    reader_tls.as_deref(),
+                    &pong_frame(&p),
+                    &mut sealed,
+                );
+            }
             if done2.load(Ordering::Relaxed) {
                 // Sending is over: stop once every ack is in or it went quiet.
                 let q = *quiet_since.get_or_insert_with(Instant::now);
@@ -1340,7 +1633,15 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
                 Ok(0) => break,
                 Ok(k) => {
                     now = now_ns();
-                    pending.extend_from_slice(&buf[..k]);
+                    match reader_tls.as_deref() {
+                        None => pending.extend_from_slice(&buf[..k]),
+                        Some(t) => {
+                            if let Err(e) = tls_feed(&mut lock(&t.conn), &buf[..k], &mut pending) {
+                                tls_error = Some(format!("tls: {e}"));
+                                break;
+                            }
+                        }
+                    }
                     quiet_since = None;
                 }
                 Err(e)
@@ -1353,10 +1654,14 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
                 Err(_) => break,
             }
         }
+        if first_error.is_none() {
+            first_error = tls_error;
+        }
         (acks, errors, first_error, close, acked)
     });
 
-    let mut sock = ws.sock;
+    let sock = ws.sock;
+    let mut sealed = Vec::with_capacity(size + 256);
     let mut frame = Vec::with_capacity(size + 128);
     let mut mask_state: u32 = 0x9E37_79B9;
     let mut sent_at: Vec<u64> = Vec::with_capacity(n);
@@ -1389,7 +1694,7 @@ fn send_messages(ws: Ws, n: usize, size: usize, rate: Option<f64>, limit: Instan
             mask_state.to_be_bytes(),
             &mut frame,
         );
-        if let Err(e) = sock.write_all(&frame) {
+        if let Err(e) = send_on(&sock, tls.as_deref(), &frame, &mut sealed) {
             res.write_error = Some(format!("write after {i} messages: {e}"));
             break;
         }
@@ -1426,10 +1731,10 @@ fn pct(sorted: &[u64], q: f64) -> f64 {
 }
 
 /// (a) Server RSS per idle WebSocket.
-fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
+fn idle_run(o: &Opts, n: usize, tls: bool) -> Result<Value, String> {
     let load = loadavg();
-    let mut srv = Server::start(&o.server)?;
-    let (group, users) = setup_room(srv.port, o.users)?;
+    let mut srv = Server::start(&o.server, tls)?;
+    let (group, users) = setup_room(&srv.ep, o.users)?;
     // Measure a process that has hashed no passwords (registration's
     // argon2 buffers would leave freed, resident memory for sockets to
     // reuse and hide part of their cost).
@@ -1439,13 +1744,13 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
     }
     // Warm-up: one socket per user stays open, so every user is already
     // present and the measured sockets change no presence.
-    let warm = open_many(srv.port, group, &users, users.len())?;
+    let warm = open_many(&srv.ep, group, &users, users.len())?;
     thread::sleep(Duration::from_secs(1));
     let rss_before = srv.rss_kib()?;
     let threads_before = srv.threads();
     let maps_before = srv.smaps_by_size();
     let t = Instant::now();
-    let socks = open_many(srv.port, group, &users, n)?;
+    let mut socks = open_many(&srv.ep, group, &users, n)?;
     let open_s = t.elapsed().as_secs_f64();
     thread::sleep(Duration::from_secs(2));
     let rss_after = srv.rss_kib()?;
@@ -1483,7 +1788,8 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
     // Are they all still open? (Read what is waiting; look for closes.)
     let (mut closed, mut pending_bytes) = (0usize, 0usize);
     let mut buf = vec![0u8; 64 * 1024];
-    for ws in &socks {
+    let mut tls_errors = 0usize;
+    for ws in &mut socks {
         let _ = ws.sock.set_nonblocking(true);
         let mut data = ws.leftover.clone();
         let mut eof = false;
@@ -1493,7 +1799,17 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
                     eof = true;
                     break;
                 }
-                Ok(k) => data.extend_from_slice(&buf[..k]),
+                Ok(k) => match ws.tls.as_deref_mut() {
+                    None => data.extend_from_slice(&buf[..k]),
+                    Some(conn) => match tls_feed(conn, &buf[..k], &mut data) {
+                        Ok(closed) => eof |= closed,
+                        Err(_) => {
+                            tls_errors += 1;
+                            eof = true;
+                            break;
+                        }
+                    },
+                },
                 Err(_) => break,
             }
         }
@@ -1508,6 +1824,7 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
     let delta = rss_after.saturating_sub(rss_before);
     Ok(json!({
         "scenario": "idle",
+        "tls": tls,
         "sockets": n,
         "users": o.users,
         "rss_before_kib": rss_before,
@@ -1517,6 +1834,7 @@ fn idle_run(o: &Opts, n: usize) -> Result<Value, String> {
         "threads_after": threads_after,
         "open_seconds": open_s,
         "closed_sockets": closed,
+        "tls_errors": tls_errors,
         "client_bytes_per_socket": pending_bytes as f64 / n as f64,
         "loadavg_before": load,
         "restarted_before_measuring": restart,
@@ -1539,11 +1857,11 @@ fn stop_json(s: &StopReport) -> Value {
 }
 
 /// (b)/(c) Fan-out into a room of `o.sockets` receivers.
-fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, String> {
-    let mut srv = Server::start(&o.server)?;
-    let (group, users) = setup_room(srv.port, o.users)?;
-    let sender = ws_connect(srv.port, group, &users[0])?;
-    let socks = open_many(srv.port, group, &users, o.sockets)?;
+fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>, tls: bool) -> Result<Value, String> {
+    let mut srv = Server::start(&o.server, tls)?;
+    let (group, users) = setup_room(&srv.ep, o.users)?;
+    let sender = ws_connect(&srv.ep, group, &users[0])?;
+    let socks = open_many(&srv.ep, group, &users, o.sockets)?;
     // Deal the sockets out to the receiver threads.
     let nthreads = o.recv_threads.min(socks.len());
     let mut parts: Vec<Vec<Ws>> = (0..nthreads).map(|_| Vec::new()).collect();
@@ -1635,6 +1953,10 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         rs.frames_other += r.frames_other;
         rs.reads += r.reads;
         rs.polls += r.polls;
+        rs.tls_errors += r.tls_errors;
+        if rs.first_tls_error.is_none() {
+            rs.first_tls_error = r.first_tls_error;
+        }
     }
     let stop = srv.stop();
     rs.lat_ns.sort_unstable();
@@ -1643,6 +1965,7 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
     let min_per_conn = rs.per_conn.iter().copied().min().unwrap_or(0);
     Ok(json!({
         "scenario": if rate.is_some() { "paced" } else { "burst" },
+        "tls": tls,
         "sockets": o.sockets,
         "users": o.users,
         "messages": messages,
@@ -1671,6 +1994,8 @@ fn fanout_run(o: &Opts, messages: usize, rate: Option<f64>) -> Result<Value, Str
         "evicted_sockets": rs.evicted,
         "closed_sockets_other": rs.closed_other,
         "eof_sockets": rs.eof,
+        "tls_errors": rs.tls_errors,
+        "first_tls_error": rs.first_tls_error,
         "out_of_order": rs.out_of_order,
         "seconds": span_s,
         "deliveries_per_s": if span_s > 0.0 { rs.msgs as f64 / span_s } else { 0.0 },
@@ -1888,25 +2213,40 @@ fn main() {
     );
 
     let mut plan: Plan = Vec::new();
+    let transports: Vec<(bool, &str)> = [(false, ""), (true, " tls")]
+        .into_iter()
+        .filter(|&(tls, _)| if tls { o.tls } else { o.plain })
+        .collect();
     if o.idle {
-        for &n in &o.idle_sizes {
-            let oo = o.clone();
-            plan.push((format!("idle {n}"), Box::new(move || idle_run(&oo, n))));
+        for &(tls, sfx) in &transports {
+            for &n in &o.idle_sizes {
+                let oo = o.clone();
+                plan.push((
+                    format!("idle {n}{sfx}"),
+                    Box::new(move || idle_run(&oo, n, tls)),
+                ));
+            }
         }
     }
     if o.burst {
-        let oo = o.clone();
-        plan.push((
-            format!("burst {}x{}", o.sockets, o.messages),
-            Box::new(move || fanout_run(&oo, oo.messages, None)),
-        ));
+        for &(tls, sfx) in &transports {
+            let oo = o.clone();
+            plan.push((
+                format!("burst {}x{}{sfx}", o.sockets, o.messages),
+                Box::new(move || fanout_run(&oo, oo.messages, None, tls)),
+            ));
+        }
     }
-    if o.paced {
+    if o.paced && o.plain {
         let oo = o.clone();
         plan.push((
             format!("paced {}x{}@{}/s", o.sockets, o.paced_messages, o.rate),
-            Box::new(move || fanout_run(&oo, oo.paced_messages, Some(oo.rate))),
+            Box::new(move || fanout_run(&oo, oo.paced_messages, Some(oo.rate), false)),
         ));
+    }
+    if plan.is_empty() {
+        eprintln!("loadgen: nothing to run (paced has no TLS variant)");
+        std::process::exit(2);
     }
 
     let mut results: Vec<(String, Vec<Value>)> = Vec::new();
@@ -1957,13 +2297,22 @@ fn main() {
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    // The plain burst's deliveries/s (median), for the TLS burst's target.
+    let plain_burst: Vec<f64> = results
+        .iter()
+        .flat_map(|(_, runs)| runs)
+        .filter(|v| v["scenario"] == "burst" && v["tls"] == false)
+        .filter_map(|v| v["deliveries_per_s"].as_f64())
+        .collect();
+    let plain_burst = (!plain_burst.is_empty()).then(|| median(&plain_burst));
     for (name, runs) in &results {
         if runs.is_empty() {
             continue;
         }
         let kind = runs[0]["scenario"].as_str().unwrap_or("");
-        let metrics: &[Metric] = match kind {
-            "idle" => &[
+        let tls = runs[0]["tls"].as_bool().unwrap_or(false);
+        let mut metrics: Vec<Metric> = match kind {
+            "idle" => vec![
                 (
                     "rss_per_socket_kib",
                     "RSS per idle socket (KiB)",
@@ -1984,7 +2333,7 @@ fn main() {
                     Some(("==", 0.0)),
                 ),
             ],
-            "burst" => &[
+            "burst" => vec![
                 (
                     "deliveries_per_s",
                     "deliveries/s",
@@ -2007,7 +2356,7 @@ fn main() {
                 ),
                 ("client_cpu_s", "loadgen CPU (s)", None),
             ],
-            _ => &[
+            _ => vec![
                 ("p50_ms", "latency p50 (ms)", None),
                 (
                     "p99_ms",
@@ -2022,7 +2371,35 @@ fn main() {
                 ),
             ],
         };
-        rows.extend(rows_for(name, runs, metrics));
+        if tls {
+            match kind {
+                "idle" => metrics[0].2 = Some(("<=", TARGET_IDLE_TLS_KIB)),
+                "burst" => {
+                    metrics[0] = match plain_burst {
+                        Some(p) => (
+                            "deliveries_per_s",
+                            "deliveries/s (>= 50% plain)",
+                            Some((">=", TARGET_TLS_BURST_RATIO * p)),
+                        ),
+                        None => ("deliveries_per_s", "deliveries/s (no plain run)", None),
+                    };
+                    if let Some(p) = plain_burst.filter(|p| *p > 0.0) {
+                        let tls_dps: Vec<f64> = runs
+                            .iter()
+                            .filter_map(|v| v["deliveries_per_s"].as_f64())
+                            .collect();
+                        notes.push(format!(
+                            "{name}: {:.0}% of the plain burst's deliveries/s ({} vs {})",
+                            100.0 * median(&tls_dps) / p,
+                            fmt_num(median(&tls_dps)),
+                            fmt_num(p)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        rows.extend(rows_for(name, runs, &metrics));
         for v in runs {
             let srv = &v["server"];
             let run = v["run"].as_u64().unwrap_or(0);
@@ -2038,6 +2415,7 @@ fn main() {
                 "sender_errors",
                 "closed_sockets_other",
                 "eof_sockets",
+                "tls_errors",
             ] {
                 if v[key].as_u64().unwrap_or(0) > 0 {
                     notes.push(format!("{name} run {run}: {key} = {}", v[key]));
@@ -2051,7 +2429,7 @@ fn main() {
             }
             let other = v["other_cpu_s"].as_f64().unwrap_or(0.0);
             let secs = v["window_seconds"].as_f64().unwrap_or(0.0);
-            if other > 0.1 * secs {
+            if other > (0.1 * secs).max(0.5) {
                 notes.push(format!(
                     "{name} run {run}: other processes used {other:.1} CPU-s during the \
                      measurement (load average {:.2} before it): the box was shared",

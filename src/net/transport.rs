@@ -41,6 +41,21 @@ pub fn ingest(c: &mut ServerConnection, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Encrypts `bytes` and appends the records to `out`. rustls buffers at
+/// most 64 KiB of records, so this drains as it goes; a large response or
+/// a batch of frames would otherwise be cut short.
+pub fn seal(c: &mut ServerConnection, mut bytes: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = c.writer().write(bytes)?;
+        out.extend_from_slice(&drain(c));
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
 /// Everything the session has ready to send.
 pub fn drain(c: &mut ServerConnection) -> Vec<u8> {
     let mut out = Vec::new();
@@ -127,8 +142,9 @@ impl Conn {
         match &self.tls {
             None => (&*self.sock).write_all(bytes),
             Some(tls) => {
-                lock_tls(tls).writer().write_all(bytes)?;
-                self.flush_tls()
+                let mut out = Vec::with_capacity(bytes.len() + 64);
+                seal(&mut lock_tls(tls), bytes, &mut out)?;
+                (&*self.sock).write_all(&out)
             }
         }
     }

@@ -74,9 +74,14 @@ impl Peer {
         let Some(tls) = &self.tls else {
             return Some(frame.clone());
         };
-        let mut c = lock_tls(tls);
-        c.writer().write_all(frame).ok()?;
-        Some(transport::drain(&mut c).into())
+        let mut out = Vec::with_capacity(frame.len() + 64);
+        match transport::seal(&mut lock_tls(tls), frame, &mut out) {
+            Ok(()) => Some(out.into()),
+            Err(e) => {
+                crate::warn!("ws {}: TLS encryption failed: {e}", self.id);
+                None
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Out> {
@@ -122,13 +127,16 @@ impl Peer {
             return false;
         }
         if let Some(tls) = &self.tls {
+            let mut sealed = Vec::with_capacity(frames.iter().map(|f| f.len() + 32).sum());
             let mut c = lock_tls(tls);
-            let ok = frames.iter().all(|f| c.writer().write_all(f).is_ok());
-            let sealed: Frame = transport::drain(&mut c).into();
+            let ok = frames
+                .iter()
+                .all(|f| transport::seal(&mut c, f, &mut sealed).is_ok());
             drop(c);
             if ok {
-                self.push(&mut out, sealed);
+                self.push(&mut out, sealed.into());
             } else {
+                crate::warn!("ws {}: TLS encryption failed", self.id);
                 self.kill(&mut out);
             }
         } else if out.queue.is_empty() && !out.writer {
