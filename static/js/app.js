@@ -6,7 +6,9 @@ import { h, icon, avatar, avatarClass, initials, lockMark, renderList } from './
 import { api, wsUrl } from './api.js';
 import { LiveSocket } from './socket.js';
 import { Conversation, autosize } from './conversation.js';
-import { E2E_PENDING } from './e2e.js';
+import { KeyTrust } from './trust.js';
+import { hasWebCrypto, registerDevice, groupFingerprint } from './keys.js';
+import './e2e-codec.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -68,6 +70,12 @@ $('theme-toggle').addEventListener('click', () => {
     /* storage blocked: the theme lasts for this page only */
   }
 });
+
+/** Trust on first use of members' device keys; warnings go above the conversation. */
+app.trust = new KeyTrust(app.me, $('key-alerts'));
+app.trust.onChange = () => {
+  if (app.current) app.current.renderPresence(app.current.presence);
+};
 
 const meAvatar = $('me-avatar');
 meAvatar.textContent = initials(app.me.username);
@@ -246,8 +254,25 @@ function renderDms() {
   ui.dmsEmpty.hidden = app.dms.size > 0;
 }
 
-/** Fills a people list (`Online` or `In this group`): name, IPs, DM button. */
-app.renderPeople = (list, users) => {
+/** The key fingerprints of one user in an E2E group's `In this group` list. */
+function fingerprints(username, keys, self) {
+  const fps = keys.get(username) || [];
+  if (!fps.length) {
+    return h('span', { class: 'fp-none' }, 'No encryption key yet: cannot read messages here');
+  }
+  return h('ul', { class: 'fps', 'aria-label': `${username}'s key fingerprints` },
+    fps.map((fp) => h('li', { class: 'fp-item' },
+      h('span', { class: 'sr-only' }, 'Key fingerprint '),
+      h('code', { class: 'fp', title: 'SHA-256 fingerprint of this device key. Compare it with the one shown on their device.' }, groupFingerprint(fp)),
+      fp === self ? h('span', { class: 'fp-this' }, 'this device') : null)));
+}
+
+/**
+ * Fills a people list (`Online` or `In this group`): name, IPs, DM button.
+ * `e2e` ({keys: Map username → [fingerprint], self}) adds each user's key
+ * fingerprints; users marked `offline` are members who are not connected.
+ */
+app.renderPeople = (list, users, e2e = null) => {
   const sorted = users.slice().sort((a, b) => {
     const am = a.username === app.me.username ? 0 : 1;
     const bm = b.username === app.me.username ? 0 : 1;
@@ -256,11 +281,14 @@ app.renderPeople = (list, users) => {
   renderList(list, sorted, (u) => {
     const isMe = u.username === app.me.username;
     const ips = Array.isArray(u.ips) ? u.ips : [];
-    return h('li', { class: 'person' },
-      h('span', { class: 'avatar-wrap' }, avatar(u.username, 'avatar-sm'), h('span', { class: 'presence-dot on', 'aria-hidden': 'true' })),
+    const warned = e2e && app.trust.pending(u.username);
+    return h('li', { class: `person${e2e ? ' with-keys' : ''}${u.offline ? ' offline' : ''}` },
+      h('span', { class: 'avatar-wrap' }, avatar(u.username, 'avatar-sm'), h('span', { class: `presence-dot${u.offline ? '' : ' on'}`, 'aria-hidden': 'true' })),
       h('span', { class: 'person-main' },
         h('span', { class: 'person-name' }, h('span', { class: 'uname' }, u.username), isMe ? h('span', { class: 'you' }, ' (you)') : null),
-        h('span', { class: 'ips' }, ips.join(', '))),
+        u.offline ? h('span', { class: 'ips away' }, 'offline') : h('span', { class: 'ips' }, ips.join(', ')),
+        warned ? h('span', { class: 'fp-warn' }, 'Keys changed') : null,
+        e2e ? fingerprints(u.username, e2e.keys, e2e.self) : null),
       isMe ? null : h('button', {
         type: 'button',
         class: 'icon-btn dm-btn',
@@ -639,8 +667,8 @@ app.updateComposer = (codec) => {
   ui.input.disabled = !codec.canSend;
   ui.sendBtn.disabled = !codec.canSend;
   if (!codec.canSend) {
-    const more = codec.e2e && codec.reason === E2E_PENDING ? '. Messages in this group cannot be read or sent yet.' : '';
-    ui.note.replaceChildren(lockMark(), ` ${codec.reason}${more}`);
+    ui.note.replaceChildren(lockMark(), h('span', {}, codec.reason));
+    ui.note.classList.toggle('warn', !!codec.e2e);
     ui.note.hidden = false;
     ui.input.setAttribute('aria-describedby', 'composer-note');
   } else {
@@ -747,6 +775,9 @@ new ResizeObserver(() => {
 // ----------------------------------------------------------------- start
 
 async function init() {
+  // Register this browser's encryption key early, so members can encrypt
+  // for it before it opens an encrypted group (errors show there).
+  if (hasWebCrypto()) registerDevice(app.me).catch(() => {});
   renderGroups();
   renderDms();
   const [ok, online] = await Promise.all([

@@ -36,7 +36,11 @@ export class Conversation {
     this.ui = app.ui;
     this.t = target;
     this.me = app.me.username;
-    this.codec = codecFor(target, { api, me: app.me });
+    this.codec = codecFor(target, { api, me: app.me, trust: app.trust, alert: app.alert });
+    /** The group's online users from the last hello/presence frame. */
+    this.presence = [];
+    /** Message text element → number of its latest decode (late results lose). */
+    this.decodes = new WeakMap();
     /** id → {msg, el} for every message in the log. */
     this.byId = new Map();
     this.oldestId = null;
@@ -68,10 +72,11 @@ export class Conversation {
     this.setTop('loading');
     this.hidePill();
     this.renderTyping();
+    if (this.codec.onChange) this.codec.onChange(() => this.renderPresence(this.presence));
     try {
       await this.codec.ready();
     } catch (e) {
-      this.app.alert(e.message || 'Encryption keys could not be loaded.');
+      if (!this.closed) this.app.alert(e.message || 'Encryption keys could not be loaded.');
     }
     if (this.closed) return;
     this.app.updateComposer(this.codec);
@@ -88,6 +93,7 @@ export class Conversation {
 
   close() {
     this.closed = true;
+    if (this.codec.close) this.codec.close();
     if (this.socket) this.socket.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -152,8 +158,12 @@ export class Conversation {
       case 'ack': return this.onAck(f);
       case 'edited': return this.onEdited(f);
       case 'deleted': return this.removeMessage(f.id);
-      case 'presence': return this.renderPresence(f.users || []);
-      case 'system': return this.addSystem(f);
+      case 'presence':
+        this.keysMayHaveChanged();
+        return this.renderPresence(f.users || []);
+      case 'system':
+        if (/ joined$/u.test(f.text || '')) this.keysMayHaveChanged();
+        return this.addSystem(f);
       case 'typing': return this.onTyping(f.username);
       case 'error': return this.onError(f);
       default: return undefined;
@@ -166,6 +176,7 @@ export class Conversation {
     this.helloSeen = true;
     if (f.you && f.you.username) this.me = f.you.username;
     this.renderPresence(f.online || []);
+    if (reconnect) this.keysMayHaveChanged();
     if (!this.historyLoaded) this.loadLatest();
     this.flush();
     if (reconnect || this.outbox.some((i) => i.state === 'uncertain')) {
@@ -178,6 +189,7 @@ export class Conversation {
   onMessage(m) {
     if (typeof m.id !== 'number') return;
     if (m.id > this.newestId) this.newestId = m.id;
+    if (this.codec.observe) this.codec.observe(m);
     const known = this.byId.get(m.id);
     if (known) {
       this.updateMessage(known, m);
@@ -189,6 +201,7 @@ export class Conversation {
       if (item) {
         this.confirm(item, m.id);
         this.updateMessage(this.byId.get(m.id), m);
+        this.flush();
         return;
       }
     }
@@ -208,6 +221,7 @@ export class Conversation {
     if (!item || typeof f.id !== 'number') return;
     if (f.id > this.newestId) this.newestId = f.id;
     this.confirm(item, f.id);
+    this.flush();
   }
 
   onEdited(m) {
@@ -232,9 +246,11 @@ export class Conversation {
       this.app.alert(`You are sending messages too fast. ${item ? `Sending again in ${Math.ceil(wait / 1000)} s.` : ''}`.trim(), 'warn');
       return;
     }
-    const text = ERROR_TEXT[f.code] || f.message || 'Something went wrong.';
+    const text = (f.code === 'too_large' && this.codec.e2e ? 'That encrypted message is too large for the server.' : null)
+      || ERROR_TEXT[f.code] || f.message || 'Something went wrong.';
     if (item) this.fail(item, text);
     this.app.alert(text);
+    this.flush();
   }
 
   // ------------------------------------------------------------- history
@@ -244,6 +260,8 @@ export class Conversation {
     log.setAttribute('aria-busy', 'true');
     try {
       const data = await api('GET', `/api/groups/${this.t.id}/messages?limit=${PAGE}`);
+      if (this.closed) return;
+      await this.predecode(data.messages);
       if (this.closed) return;
       const fresh = !this.historyLoaded;
       this.historyLoaded = true;
@@ -289,6 +307,8 @@ export class Conversation {
     try {
       const data = await api('GET', `/api/groups/${this.t.id}/messages?before=${this.oldestId}&limit=${PAGE}`);
       if (this.closed) return false;
+      await this.predecode(data.messages);
+      if (this.closed) return false;
       const anchor = this.firstVisible();
       const before = anchor ? anchor.getBoundingClientRect().top : 0;
       this.hasMore = !!data.has_more;
@@ -319,6 +339,21 @@ export class Conversation {
     }
   }
 
+  /**
+   * Decrypts a page of messages before it is shown, so the texts do not
+   * change size (and move the scroll position) after they are placed.
+   */
+  async predecode(msgs) {
+    if (!this.codec.e2e || !Array.isArray(msgs)) return;
+    await Promise.all(msgs.map(async (m) => {
+      try {
+        await this.codec.decode(m);
+      } catch {
+        /* shown as undecryptable when rendered */
+      }
+    }));
+  }
+
   /** The text of the first message at least partly visible (scroll anchor). */
   firstVisible() {
     const top = this.ui.log.getBoundingClientRect().top;
@@ -338,7 +373,7 @@ export class Conversation {
       const title = t.kind === 'dm' ? t.name : `#${t.name}`;
       const text = t.kind === 'dm'
         ? `This is the beginning of your direct messages with ${t.name}.`
-        : `This is the very beginning of the ${title} group.${t.e2e ? ' Messages here are end-to-end encrypted.' : ''}`;
+        : `This is the very beginning of the ${title} group.${t.e2e ? ' Messages here are end-to-end encrypted: only the devices of its members can read them, and a device can read only what was sent after its key joined.' : ''}`;
       parts.push(h('div', { class: 'log-start' },
         h('div', { class: 'log-start-icon', 'aria-hidden': 'true' }, t.kind === 'dm' ? avatar(t.name, 'avatar-lg') : icon(t.e2e ? 'lock' : 'hash', { size: 26 })),
         h('h2', {}, title),
@@ -374,6 +409,8 @@ export class Conversation {
     }
     if (this.closed) return;
     const msgs = data.messages;
+    await this.predecode(msgs);
+    if (this.closed) return;
     for (const item of this.outbox.filter((i) => i.state === 'uncertain')) {
       const hit = msgs.find((m) => m.author === this.me && !this.byId.has(m.id) && sameBody(m, item.body));
       if (hit) {
@@ -430,16 +467,22 @@ export class Conversation {
     return true;
   }
 
-  /** Sends queued messages, in order, when the socket is ready. */
+  /**
+   * Sends the next queued message when the socket is ready. One message is
+   * in flight at a time (the next goes on its ack or error): with several in
+   * flight, the server could refuse one under its rate limit and accept a
+   * later one after its bucket refilled, storing them out of order.
+   */
   flush() {
     if (this.closed || !this.helloSeen || !this.socket || !this.socket.isOpen) return;
     for (const item of this.outbox) {
-      if (item.state === 'held') break;
+      if (item.state === 'held' || item.state === 'inflight') break;
       if (item.state !== 'queued') continue;
       if (!this.socket.send({ type: 'message', ...item.body, client_id: item.cid })) return;
       item.state = 'inflight';
       this.inflight.push(item);
       this.setStatus(item.el, 'sending…');
+      break;
     }
   }
 
@@ -535,9 +578,29 @@ export class Conversation {
 
   // ------------------------------------------------------------ presence
 
+  /** In an E2E group the member keys may have changed: fetch them again soon. */
+  keysMayHaveChanged() {
+    if (this.codec.refreshSoon) this.codec.refreshSoon();
+  }
+
+  /**
+   * The `In this group` list: who is here, and in an E2E group every
+   * member's key fingerprints (members with keys who are offline too: they
+   * are the devices each message is encrypted for).
+   */
   renderPresence(users) {
-    this.app.renderPeople(this.ui.members, users);
-    this.ui.membersCount.textContent = String(users.length);
+    if (this.closed) return;
+    this.presence = users;
+    const keys = this.codec.e2e && this.codec.keysByUser ? this.codec.keysByUser() : null;
+    let list = users;
+    if (keys) {
+      const here = new Set(users.map((u) => u.username.toLowerCase()));
+      const away = [...keys.keys()].filter((name) => !here.has(name.toLowerCase()))
+        .map((username) => ({ username, ips: [], offline: true }));
+      list = users.concat(away);
+    }
+    this.app.renderPeople(this.ui.members, list, keys ? { keys, self: this.codec.myFingerprint } : null);
+    this.ui.membersCount.textContent = String(list.length);
     this.app.setOnlineCount(users.length);
   }
 
@@ -572,21 +635,31 @@ export class Conversation {
 
   fillText(el, m) {
     const textEl = el.querySelector('.text');
-    const apply = (r) => {
-      textEl.textContent = r.text;
+    const seq = (this.decodes.get(textEl) || 0) + 1;
+    this.decodes.set(textEl, seq);
+    const apply = (r, late) => {
+      if (this.decodes.get(textEl) !== seq) return;
+      const stick = late && this.atBottom();
+      if (r.failed) textEl.replaceChildren(icon(r.icon || 'lock', { size: 13, cls: 'text-icon' }), ' ', r.text);
+      else textEl.textContent = r.text;
+      if (r.title) textEl.title = r.title;
+      else textEl.removeAttribute('title');
       el.classList.toggle('encrypted', !!r.encrypted);
       el.classList.toggle('undecryptable', !!r.failed);
+      if (stick) this.scrollToBottom();
     };
+    const broken = { text: 'This message could not be decrypted', encrypted: true, failed: true };
     let r;
     try {
       r = this.codec.decode(m);
     } catch {
-      r = { text: '🔒 This message could not be decrypted', encrypted: true, failed: true };
+      r = broken;
     }
     if (r && typeof r.then === 'function') {
       textEl.textContent = 'Decrypting…';
-      r.then(apply, () => apply({ text: '🔒 This message could not be decrypted', encrypted: true, failed: true }));
-    } else apply(r);
+      el.classList.add('encrypted');
+      r.then((v) => apply(v, true), () => apply(broken, true));
+    } else apply(r, false);
   }
 
   addActions(el, id) {
@@ -611,7 +684,7 @@ export class Conversation {
       this.reflow(el);
       this.reflow(el.nextElementSibling);
     }
-    if (old.edited_at !== m.edited_at || old.content !== m.content) {
+    if (old.edited_at !== m.edited_at || !sameBody(old, m)) {
       if (!el.classList.contains('editing')) this.fillText(el, entry.msg);
       const edited = el.querySelector('.edited');
       edited.hidden = !m.edited_at;
@@ -720,8 +793,13 @@ export class Conversation {
     if (!entry || entry.el.classList.contains('editing')) return;
     const el = entry.el;
     const textEl = el.querySelector('.text');
+    if (el.classList.contains('undecryptable') || (this.codec.e2e && el.classList.contains('encrypted'))) {
+      this.app.alert('This message cannot be read on this device, so it cannot be edited here.', 'warn');
+      return;
+    }
     const input = h('textarea', { class: 'edit-input', 'aria-label': 'Edit text', rows: '1', maxlength: String(MAX_LENGTH) });
-    input.value = typeof entry.msg.content === 'string' ? entry.msg.content : textEl.textContent;
+    const original = typeof entry.msg.content === 'string' ? entry.msg.content : textEl.textContent;
+    input.value = original;
     const cancel = () => {
       form.remove();
       textEl.hidden = false;
@@ -736,7 +814,7 @@ export class Conversation {
         this.app.alert('A message cannot be empty. Use Delete to remove it.');
         return;
       }
-      if (text === entry.msg.content) {
+      if (text === original) {
         cancel();
         return;
       }

@@ -2,19 +2,21 @@
 // body and an incoming message becomes displayable text.
 //
 // Plain groups pass text through as `content`. End-to-end encrypted groups
-// will encrypt into an `envelope` ({iv, ciphertext, keys}) and decrypt
-// incoming envelopes; until that module lands, E2E groups show incoming
-// envelopes as "🔒 Encrypted message" and cannot send.
+// use the codec that e2e-codec.js registers: it encrypts into an `envelope`
+// ({iv, ciphertext, keys}) and decrypts incoming envelopes.
 //
 // A codec: {
 //   e2e: boolean,
 //   canSend: boolean, reason: string (why not, shown beside the composer),
 //   ready(): Promise<void>                       // fetch keys etc.
 //   encode(text): Promise<{content} | {envelope}> // the body of a message frame / PATCH
-//   decode(message): {text, encrypted, failed} | Promise<same>
+//   decode(message): {text, encrypted, failed, title?, icon?} | Promise<same>
+//     (failed results are shown with a lock icon, or `icon`)
+//   E2E codecs also: refreshSoon(), observe(message), onChange(fn),
+//   keysByUser(), myFingerprint, close()
 // }
 
-export const E2E_PENDING = 'End-to-end encryption arrives in the next version';
+export const E2E_UNAVAILABLE = 'End-to-end encryption is not available in this client';
 
 const plain = {
   e2e: false,
@@ -29,17 +31,18 @@ const plain = {
   },
 };
 
-const pendingE2E = {
+/** Used only if no encryption module registered itself. */
+const unavailableE2E = {
   e2e: true,
   canSend: false,
-  reason: E2E_PENDING,
+  reason: E2E_UNAVAILABLE,
   async ready() {},
   async encode() {
-    throw new Error(E2E_PENDING);
+    throw new Error(E2E_UNAVAILABLE);
   },
   decode(message) {
     if (typeof message.content === 'string') return plain.decode(message);
-    return { text: '🔒 Encrypted message', encrypted: true, failed: true };
+    return { text: 'Encrypted message', encrypted: true, failed: true };
   },
 };
 
@@ -54,7 +57,7 @@ export function registerE2E(factory) {
 /** The codec for a group (`{id, e2e}`). */
 export function codecFor(group, ctx) {
   if (!group.e2e) return plain;
-  return e2eFactory ? e2eFactory(group, ctx) : pendingE2E;
+  return e2eFactory ? e2eFactory(group, ctx) : unavailableE2E;
 }
 
 /** Whether a stored message carries the same body as `body` (for matching unacked sends). */

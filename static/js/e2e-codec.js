@@ -1,0 +1,291 @@
+// End-to-end encryption for groups created with "End-to-end encrypted":
+// the codec that e2e.js plugs in with registerE2E().
+//
+// Sending: a fresh AES-256-GCM key and 96-bit random IV per message; the
+// AES key is wrapped with RSA-OAEP (SHA-256) for every device key of every
+// current member (GET /api/groups/{id}/keys), the sender's own devices
+// included. The envelope is {iv, ciphertext, keys: {fingerprint: wrapped}}.
+// The additional authenticated data binds the ciphertext to its group and
+// author, so the server cannot move a message to another group or another
+// name without it failing to decrypt.
+//
+// Receiving: keys[this device's fingerprint] is unwrapped with the
+// non-extractable private key (keys.js) and the text decrypted; the page
+// shows it with textContent only. Nothing here logs plaintext or keys.
+
+import { registerE2E } from './e2e.js';
+import { hasWebCrypto, deviceKey, registerDevice, toB64, fromB64, fingerprintOf } from './keys.js';
+
+/** Re-fetch the member keys before sending when they are older than this. */
+const KEYS_TTL = 10000;
+/** Re-fetch them now and then while a group is open (a new device of a member). */
+const KEYS_POLL = 60000;
+/** The server refuses envelopes larger than this (compact JSON). */
+const MAX_ENVELOPE = 64 * 1024;
+const MAX_CACHE = 1000;
+
+export const NO_WEBCRYPTO = 'End-to-end encrypted groups need HTTPS or localhost. This page is on plain HTTP, where the browser offers no encryption (WebCrypto), so messages here cannot be read or sent. Plain groups keep working.';
+
+export const TEXT = {
+  notForDevice: 'Not encrypted for this device',
+  notForDeviceHelp: 'This message was sent before this browser\'s key was a member key of the group (for example before you joined, or before you first used this browser), so it cannot be read here.',
+  failed: 'This message could not be decrypted',
+  failedHelp: 'The encrypted message is damaged or was altered, or it was not meant for this group.',
+  noCrypto: 'Encrypted message — open SecureChat over HTTPS (or on localhost) to read it',
+  plaintext: 'An unencrypted message in this encrypted group was hidden',
+};
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+/** spki (base64) → Promise<{fingerprint, key}> */
+const imported = new Map();
+
+function importPublic(spki) {
+  let p = imported.get(spki);
+  if (!p) {
+    p = (async () => {
+      const der = fromB64(spki);
+      const [fingerprint, key] = await Promise.all([
+        fingerprintOf(der),
+        crypto.subtle.importKey('spki', der, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['wrapKey']),
+      ]);
+      return { fingerprint, key };
+    })();
+    p.catch(() => imported.delete(spki));
+    imported.set(spki, p);
+  }
+  return p;
+}
+
+class GroupCodec {
+  constructor(group, ctx) {
+    this.group = group;
+    this.ctx = ctx;
+    this.e2e = true;
+    this.crypto = hasWebCrypto();
+    this.canSend = this.crypto;
+    this.reason = this.crypto ? '' : NO_WEBCRYPTO;
+    /** [{username, fingerprint, key}] of every member device, or null before the first fetch. */
+    this.directory = null;
+    this.fetchedAt = 0;
+    this.fetching = null;
+    this.device = null;
+    this.listeners = new Set();
+    /** `author|iv|ciphertext` → {result} | {promise} */
+    this.cache = new Map();
+    this.timer = null;
+    this.poll = null;
+    this.lastHint = 0;
+    this.closed = false;
+    this.warnedMismatch = false;
+  }
+
+  /** Loads this device's key (registering it) and the members' keys. */
+  async ready() {
+    if (!this.crypto) return;
+    try {
+      this.device = await registerDevice(this.ctx.me);
+    } catch (e) {
+      // Without a registered key nobody can encrypt to this device; reading
+      // may still work when the key itself exists.
+      this.device = await deviceKey(this.ctx.me).catch(() => null);
+      if (!this.device) {
+        this.canSend = false;
+        this.reason = e.message || 'This browser could not set up its encryption key.';
+        throw e;
+      }
+      this.ctx.alert?.(`This device's encryption key could not be registered: ${e.message || 'error'}`);
+    }
+    if (this.closed) return;
+    await this.refresh();
+    if (this.closed) return;
+    this.poll = setInterval(() => {
+      if (!document.hidden) this.refresh().catch(() => {});
+    }, KEYS_POLL);
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    clearInterval(this.poll);
+    this.listeners.clear();
+  }
+
+  /** Calls `fn` whenever the member keys were fetched again. */
+  onChange(fn) {
+    this.listeners.add(fn);
+  }
+
+  get myFingerprint() {
+    return this.device ? this.device.fingerprint : null;
+  }
+
+  /** Map username → [fingerprint] of the current member devices (null before the first fetch). */
+  keysByUser() {
+    if (!this.directory) return null;
+    const by = new Map();
+    for (const k of this.directory) {
+      if (!by.has(k.username)) by.set(k.username, []);
+      by.get(k.username).push(k.fingerprint);
+    }
+    return by;
+  }
+
+  /** Fetches the members' device keys (one request at a time). */
+  refresh() {
+    if (!this.crypto) return Promise.resolve();
+    if (this.fetching) return this.fetching;
+    this.fetching = (async () => {
+      try {
+        const data = await this.ctx.api('GET', `/api/groups/${this.group.id}/keys`);
+        const list = [];
+        const seen = new Set();
+        let mismatch = false;
+        for (const k of (data && Array.isArray(data.keys) ? data.keys : [])) {
+          if (!k || typeof k.public_key !== 'string' || typeof k.username !== 'string') continue;
+          let imp;
+          try {
+            imp = await importPublic(k.public_key);
+          } catch {
+            continue;
+          }
+          // The id we wrap under is the fingerprint we computed ourselves.
+          if (imp.fingerprint !== String(k.fingerprint).toLowerCase()) {
+            mismatch = true;
+            continue;
+          }
+          if (seen.has(imp.fingerprint)) continue;
+          seen.add(imp.fingerprint);
+          list.push({ username: k.username, fingerprint: imp.fingerprint, key: imp.key });
+        }
+        if (this.closed) return;
+        if (mismatch && !this.warnedMismatch) {
+          this.warnedMismatch = true;
+          this.ctx.alert?.('The server sent a member key whose fingerprint does not match it; that key was ignored.');
+        }
+        this.directory = list;
+        this.fetchedAt = Date.now();
+        if (this.ctx.trust) this.ctx.trust.observe(this.keysByUser(), this.myFingerprint);
+        for (const fn of this.listeners) fn();
+      } finally {
+        this.fetching = null;
+      }
+    })();
+    return this.fetching;
+  }
+
+  /** Re-fetches the keys shortly (presence changed, someone joined). */
+  refreshSoon(delay = 200) {
+    if (!this.crypto || this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh().catch(() => {}), delay);
+  }
+
+  /**
+   * A live message: if it was wrapped for devices we do not know (a member's
+   * new device, a new member), our key list is stale.
+   */
+  observe(m) {
+    if (!this.directory || !m || !m.envelope || !m.envelope.keys || typeof m.envelope.keys !== 'object') return;
+    const known = new Set(this.directory.map((k) => k.fingerprint));
+    const unknown = Object.keys(m.envelope.keys).some((f) => !known.has(f));
+    if (unknown && Date.now() - this.lastHint > 3000) {
+      this.lastHint = Date.now();
+      this.refreshSoon(50);
+    }
+  }
+
+  aad(author) {
+    return enc.encode(`securechat-e2e/v1\ngroup:${this.group.id}\nauthor:${String(author).toLowerCase()}`);
+  }
+
+  cacheKey(author, env) {
+    return `${String(author).toLowerCase()}|${env.iv}|${env.ciphertext}`;
+  }
+
+  remember(key, entry) {
+    this.cache.set(key, entry);
+    if (this.cache.size > MAX_CACHE) this.cache.delete(this.cache.keys().next().value);
+  }
+
+  /** Encrypts `text` for every current member device: `{envelope}`. */
+  async encode(text) {
+    if (!this.canSend) throw new Error(this.reason);
+    if (!this.device) {
+      this.device = await registerDevice(this.ctx.me);
+    }
+    if (!this.directory || Date.now() - this.fetchedAt > KEYS_TTL) {
+      try {
+        await this.refresh();
+      } catch (e) {
+        // Offline: encrypt for the keys we know; the outbox sends it later.
+        if (!this.directory) throw new Error(`The group's encryption keys could not be loaded: ${e.message || 'error'}`);
+      }
+    }
+    const recipients = this.directory.slice();
+    if (!recipients.some((r) => r.fingerprint === this.device.fingerprint)) {
+      recipients.push({ username: this.ctx.me.username, fingerprint: this.device.fingerprint, key: this.device.publicKey });
+    }
+    const subtle = crypto.subtle;
+    const aes = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt']);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: this.aad(this.ctx.me.username) }, aes, enc.encode(text));
+    const wrapped = await Promise.all(recipients.map((r) => subtle.wrapKey('raw', aes, r.key, { name: 'RSA-OAEP' })));
+    const keys = {};
+    recipients.forEach((r, i) => { keys[r.fingerprint] = toB64(wrapped[i]); });
+    const envelope = { iv: toB64(iv), ciphertext: toB64(ciphertext), keys };
+    if (JSON.stringify(envelope).length > MAX_ENVELOPE) {
+      throw new Error(`This message is too long to encrypt for the ${recipients.length} devices in this group. Please send a shorter one.`);
+    }
+    this.remember(this.cacheKey(this.ctx.me.username, envelope), { result: { text, encrypted: false, failed: false } });
+    return { envelope };
+  }
+
+  /** `{text, encrypted, failed, title}`, synchronously when already decrypted. */
+  decode(m) {
+    const env = m && m.envelope;
+    if (!env || typeof env !== 'object' || typeof env.iv !== 'string' || typeof env.ciphertext !== 'string') {
+      // The server refuses plaintext in encrypted groups: a message without
+      // an envelope here did not come from a member's client.
+      return typeof m.content === 'string'
+        ? { text: TEXT.plaintext, encrypted: true, failed: true, icon: 'alert', title: 'The server accepts only encrypted messages here, so this one did not come from a member\'s client.' }
+        : { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
+    }
+    if (!this.crypto) return { text: TEXT.noCrypto, encrypted: true, failed: true, title: NO_WEBCRYPTO };
+    const key = this.cacheKey(m.author, env);
+    const hit = this.cache.get(key);
+    if (hit) return hit.result || hit.promise;
+    const entry = {};
+    entry.promise = this.decrypt(m, env).then((result) => {
+      entry.result = result;
+      return result;
+    });
+    this.remember(key, entry);
+    return entry.promise;
+  }
+
+  async decrypt(m, env) {
+    let dev;
+    try {
+      dev = this.device || await deviceKey(this.ctx.me);
+    } catch {
+      return { text: TEXT.failed, encrypted: true, failed: true, title: 'This browser has no usable encryption key.' };
+    }
+    const wrapped = env.keys && typeof env.keys === 'object' ? env.keys[dev.fingerprint] : undefined;
+    if (typeof wrapped !== 'string') {
+      return { text: TEXT.notForDevice, encrypted: true, failed: true, title: TEXT.notForDeviceHelp };
+    }
+    try {
+      const aes = await crypto.subtle.unwrapKey('raw', fromB64(wrapped), dev.privateKey, { name: 'RSA-OAEP' },
+        { name: 'AES-GCM', length: 256 }, false, ['decrypt']);
+      const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromB64(env.iv), additionalData: this.aad(m.author) },
+        aes, fromB64(env.ciphertext));
+      return { text: dec.decode(plain), encrypted: false, failed: false };
+    } catch {
+      return { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
+    }
+  }
+}
+
+registerE2E((group, ctx) => new GroupCodec(group, ctx));

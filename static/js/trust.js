@@ -1,0 +1,166 @@
+// Trust on first use for device keys. Per logged-in user, this browser
+// remembers (localStorage) the set of key fingerprints it has seen for
+// every other user. The first set seen for a user is trusted silently; when
+// a known user's set changes later (a device added or removed — or keys
+// slipped in by the server), a `role="alert"` warning names the user until
+// someone acknowledges it, which remembers the new set.
+
+import { h, icon } from './dom.js';
+import { groupFingerprint } from './keys.js';
+
+const PREFIX = 'securechat.e2e.known.';
+
+const sameSet = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+export class KeyTrust {
+  /**
+   * @param me        {id, username} of the logged-in user
+   * @param container element that holds the warnings
+   */
+  constructor(me, container) {
+    this.me = me;
+    this.storageKey = `${PREFIX}${me.id}`;
+    this.container = container;
+    /** lower-case username → {username, added, removed, current, self} */
+    this.changes = new Map();
+    /** lower-case username → rendered warning */
+    this.shown = new Map();
+    window.addEventListener('storage', (e) => {
+      // Acknowledged in another tab: forget warnings that no longer apply.
+      if (e.key !== this.storageKey) return;
+      const known = this.load();
+      for (const [k, c] of [...this.changes]) {
+        if (known[k] && sameSet(known[k].fps, c.current)) this.changes.delete(k);
+      }
+      this.render();
+    });
+  }
+
+  load() {
+    try {
+      const v = JSON.parse(localStorage.getItem(this.storageKey) || '{}');
+      return v && typeof v === 'object' ? v : {};
+    } catch {
+      return {};
+    }
+  }
+
+  save(known) {
+    try {
+      localStorage.setItem(this.storageKey, JSON.stringify(known));
+    } catch {
+      /* storage blocked: trust lasts for this page only */
+    }
+  }
+
+  /**
+   * Compares the keys of a group's members (`Map username → [fingerprint]`)
+   * with what this browser remembers. `ownFingerprint`: this device's key,
+   * which is never news for its own account.
+   */
+  observe(byUser, ownFingerprint) {
+    const known = this.load();
+    let dirty = false;
+    let changed = false;
+    const meLower = this.me.username.toLowerCase();
+    for (const [username, fps] of byUser) {
+      const k = username.toLowerCase();
+      const current = [...new Set(fps)].sort();
+      const self = k === meLower;
+      let prev = known[k];
+      if (!prev || !Array.isArray(prev.fps)) {
+        known[k] = { username, fps: current };
+        dirty = true;
+        if (this.changes.delete(k)) changed = true;
+        continue;
+      }
+      if (self && ownFingerprint && current.includes(ownFingerprint) && !prev.fps.includes(ownFingerprint)) {
+        prev = { username, fps: [...prev.fps, ownFingerprint].sort() };
+        known[k] = prev;
+        dirty = true;
+      }
+      if (sameSet(prev.fps, current)) {
+        if (this.changes.delete(k)) changed = true;
+        continue;
+      }
+      const next = {
+        username,
+        self,
+        current,
+        added: current.filter((f) => !prev.fps.includes(f)),
+        removed: prev.fps.filter((f) => !current.includes(f)),
+      };
+      const old = this.changes.get(k);
+      if (!old || !sameSet(old.current, current)) {
+        this.changes.set(k, next);
+        changed = true;
+      }
+    }
+    if (dirty) this.save(known);
+    if (changed) this.render();
+  }
+
+  /** Remembers a user's current keys and drops the warning. */
+  accept(k) {
+    const c = this.changes.get(k);
+    if (!c) return;
+    const known = this.load();
+    known[k] = { username: c.username, fps: c.current };
+    this.save(known);
+    this.changes.delete(k);
+    this.render();
+  }
+
+  /** Whether a warning about `username` is waiting. */
+  pending(username) {
+    return this.changes.has(String(username).toLowerCase());
+  }
+
+  render() {
+    for (const [k, el] of [...this.shown]) {
+      const c = this.changes.get(k);
+      if (!c || el.dataset.sig !== signature(c)) {
+        el.remove();
+        this.shown.delete(k);
+      }
+    }
+    for (const [k, c] of this.changes) {
+      if (this.shown.has(k)) continue;
+      const el = this.warning(k, c);
+      this.shown.set(k, el);
+      this.container.append(el);
+    }
+    this.container.hidden = this.shown.size === 0;
+    if (this.onChange) this.onChange();
+  }
+
+  warning(k, c) {
+    const id = `key-alert-${k.replace(/[^a-z0-9_-]/gu, '_')}`;
+    const title = c.self
+      ? `Your own encryption keys changed (${c.username}) — if you did not just log in on another device or browser, change your password.`
+      : `${c.username}'s encryption keys changed — compare fingerprints before trusting new messages.`;
+    const rows = [
+      ...c.added.map((f) => h('li', {}, h('span', { class: 'fp-tag added' }, 'New'), ' ', h('code', { class: 'fp' }, groupFingerprint(f)))),
+      ...c.removed.map((f) => h('li', {}, h('span', { class: 'fp-tag removed' }, 'Removed'), ' ', h('code', { class: 'fp' }, groupFingerprint(f)))),
+    ];
+    const accept = h('button', {
+      type: 'button',
+      class: 'small',
+      'aria-describedby': `${id}-text`,
+      onclick: () => this.accept(k),
+    }, 'Accept new keys');
+    return h('div', { class: 'key-alert', role: 'alert', id, dataset: { sig: signature(c), user: c.username } },
+      icon('alert', { size: 18 }),
+      h('div', { class: 'key-alert-body' },
+        h('p', { class: 'key-alert-text', id: `${id}-text` }, title),
+        h('p', { class: 'key-alert-help' }, c.self
+          ? 'Messages in encrypted groups are now also encrypted for the new key.'
+          : `Ask ${c.username} in person or on a call to read out their fingerprints from their own "In this group" list and check they match.`),
+        rows.length ? h('ul', { class: 'fp-changes' }, rows) : null),
+      accept);
+  }
+}
+
+function signature(c) {
+  return c.current.join(',');
+}
