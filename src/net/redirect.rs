@@ -3,11 +3,16 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::http::Response;
 use crate::http::request::{self, Limits, ReadError};
 use crate::net::transport::{Conn, HttpSource};
+
+/// Redirects being answered at once at most; more connections are dropped.
+const MAX_OPEN: usize = 256;
+static OPEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Serves redirects forever on `listener` towards `https://HOST:tls_port`.
 pub fn serve(listener: TcpListener, tls_port: u16, fallback_host: String) {
@@ -16,11 +21,21 @@ pub fn serve(listener: TcpListener, tls_port: u16, fallback_host: String) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        if OPEN.fetch_add(1, Ordering::AcqRel) >= MAX_OPEN {
+            OPEN.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
         let host = fallback_host.clone();
-        let _ = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("redirect".into())
             .stack_size(128 * 1024)
-            .spawn(move || answer(stream, tls_port, &host));
+            .spawn(move || {
+                answer(stream, tls_port, &host);
+                OPEN.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            OPEN.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 

@@ -103,17 +103,7 @@ impl Peer {
             Some(sealed) => self.push(&mut out, sealed),
             None => self.kill(&mut out),
         }
-        crate::metrics::inc(&crate::metrics::DELIVERIES);
-        if out.queued > BUDGET {
-            crate::info!(
-                "ws {}: slow consumer evicted ({} bytes queued)",
-                self.id,
-                out.queued
-            );
-            self.evict(&mut out);
-            return false;
-        }
-        true
+        self.delivered(&mut out, 1)
     }
 
     /// Queues several frames at once: with nothing queued, they go out in
@@ -166,18 +156,23 @@ impl Peer {
                 out.queue.push_back(f.clone());
             }
         }
-        crate::metrics::DELIVERIES
-            .fetch_add(frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        if out.queued > BUDGET {
-            crate::info!(
-                "ws {}: slow consumer evicted ({} bytes queued)",
-                self.id,
-                out.queued
-            );
-            self.evict(&mut out);
-            return false;
+        self.delivered(&mut out, frames.len())
+    }
+
+    /// Counts delivered frames and evicts a socket over its byte budget.
+    /// Returns whether the socket is still open.
+    fn delivered(self: &Arc<Self>, out: &mut Out, frames: usize) -> bool {
+        crate::metrics::DELIVERIES.fetch_add(frames as u64, std::sync::atomic::Ordering::Relaxed);
+        if out.queued <= BUDGET {
+            return true;
         }
-        true
+        crate::info!(
+            "ws {}: slow consumer evicted ({} bytes queued)",
+            self.id,
+            out.queued
+        );
+        self.evict(out);
+        false
     }
 
     /// Bytes written by tungstenite itself (pongs, close replies).
