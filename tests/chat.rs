@@ -790,3 +790,49 @@ fn unversioned_assets_revalidate_with_etag() {
         200
     );
 }
+
+#[test]
+fn members_elsewhere_hear_of_activity_for_unread_counts() {
+    let s = Server::start(&[]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let c = user(&s, "carol");
+    let id = create_group(&mut a, "busy");
+    join(&mut b, id);
+    let mut nb = connect(&b, "/ws");
+    expect(&mut nb, "online");
+    let mut nc = connect(&c, "/ws");
+    expect(&mut nc, "online");
+    let (mut wa, _) = open(&a, id);
+    send_text(&mut wa, "news", "n1");
+    let note = wait_for(&mut nb, T, |v| v["type"] == "activity").expect("activity for bob");
+    assert_eq!(
+        (note["group_id"].as_i64(), note["from"].as_str()),
+        (Some(id), Some("alice"))
+    );
+    assert!(
+        wait_for(&mut nc, Duration::from_millis(300), |v| v["type"]
+            == "activity")
+        .is_none(),
+        "not for non-members"
+    );
+    // Once bob has the group open, he gets the message itself instead.
+    let (mut wb, _) = open(&b, id);
+    send_text(&mut wa, "more", "n2");
+    assert_eq!(expect(&mut wb, "message")["content"], "more");
+    assert!(
+        wait_for(&mut nb, Duration::from_millis(300), |v| v["type"]
+            == "activity")
+        .is_none()
+    );
+    // After leaving, no more notices.
+    drop(wb);
+    b.json("POST", &format!("/api/groups/{id}/leave"), &Value::Null);
+    send_text(&mut wa, "after", "n3");
+    expect(&mut wa, "ack");
+    assert!(
+        wait_for(&mut nb, Duration::from_millis(300), |v| v["type"]
+            == "activity")
+        .is_none()
+    );
+}

@@ -104,15 +104,20 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
         out["type"] = json!("message");
         room.fan_out(&frame::text(&out));
     }
-    if room.group.is_dm {
-        let note = frame::text(
-            &json!({ "type": "dm", "group_id": room.group.id, "from": peer.who.username }),
-        );
-        for &uid in room.dm_members.iter().filter(|&&u| u != peer.who.user_id) {
-            if !room.has_user(uid) {
-                app.chat.hub.notify_user(uid, &note);
-            }
-        }
+    // Members with no socket on this room hear of it on `/ws`: `dm` for
+    // direct messages, `activity` (for unread counts) in groups.
+    let away: std::collections::HashSet<i64> = room
+        .other_members(user)
+        .into_iter()
+        .filter(|&u| !room.has_user(u))
+        .collect();
+    if !away.is_empty() {
+        let note = if room.group.is_dm {
+            json!({ "type": "dm", "group_id": group, "from": peer.who.username })
+        } else {
+            json!({ "type": "activity", "group_id": group, "from": peer.who.username })
+        };
+        app.chat.hub.notify_users(&away, &frame::text(&note));
     }
 }
 

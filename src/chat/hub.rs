@@ -4,7 +4,7 @@
 //! sequencing lock held across "store, then fan out" so that every socket
 //! sees a room's frames in one order, and live order is id order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -26,8 +26,8 @@ use super::fanout::{Fanout, Peers};
 /// A group's open sockets.
 pub struct Room {
     pub group: Group,
-    /// For DM rooms: both members' user ids.
-    pub dm_members: Vec<i64>,
+    /// The group's members (kept up to date by join and leave).
+    members: Mutex<HashSet<i64>>,
     seq: Mutex<()>,
     inner: Mutex<RoomInner>,
     typing: Mutex<HashMap<i64, Instant>>,
@@ -67,6 +67,15 @@ impl Room {
     /// `[{"username","ips"}]` for the room's sockets.
     pub fn presence(&self) -> Value {
         lock(&self.inner).present.to_json()
+    }
+
+    /// The group's members other than `user_id`.
+    pub fn other_members(&self, user_id: i64) -> Vec<i64> {
+        lock(&self.members)
+            .iter()
+            .copied()
+            .filter(|&u| u != user_id)
+            .collect()
     }
 
     /// Whether `user_id` may relay a typing notice now.
@@ -130,12 +139,12 @@ impl Hub {
     /// The live room of a group, created on first use. Rooms stay for the
     /// life of the process (one per group ever opened; an empty one holds
     /// no sockets and costs a few hundred bytes).
-    pub fn room(&self, group: &Group, dm_members: Vec<i64>) -> Arc<Room> {
+    pub fn room(&self, group: &Group, members: impl FnOnce() -> Vec<i64>) -> Arc<Room> {
         let mut rooms = lock(&self.rooms);
         Arc::clone(rooms.entry(group.id).or_insert_with(|| {
             Arc::new(Room {
                 group: group.clone(),
-                dm_members,
+                members: Mutex::new(members().into_iter().collect()),
                 seq: Mutex::new(()),
                 inner: Mutex::new(RoomInner::default()),
                 typing: Mutex::new(HashMap::new()),
@@ -173,9 +182,17 @@ impl Hub {
         self.depart(room, |p| p.id != id, None);
     }
 
+    /// Records a new member of a group whose room is open.
+    pub fn member_joined(&self, group_id: i64, user_id: i64) {
+        if let Some(room) = self.existing_room(group_id) {
+            lock(&room.members).insert(user_id);
+        }
+    }
+
     /// Closes a user's sockets in a group (they left it).
     pub fn kick(&self, group_id: i64, user_id: i64) {
         if let Some(room) = self.existing_room(group_id) {
+            lock(&room.members).remove(&user_id);
             let why = "you are no longer a member of this group";
             self.depart(&room, |p| p.who.user_id != user_id, Some(why));
         }
@@ -265,6 +282,14 @@ impl Hub {
     pub fn notify_where(&self, pred: impl Fn(i64) -> bool, frame: &Frame) {
         let listeners = Arc::clone(&lock(&self.listeners));
         for p in listeners.iter().filter(|p| pred(p.who.user_id)) {
+            p.send(frame);
+        }
+    }
+
+    /// Sends to the `/ws` listeners of the given users.
+    pub fn notify_users(&self, users: &HashSet<i64>, frame: &Frame) {
+        let listeners = Arc::clone(&lock(&self.listeners));
+        for p in listeners.iter().filter(|p| users.contains(&p.who.user_id)) {
             p.send(frame);
         }
     }

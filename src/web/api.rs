@@ -159,6 +159,7 @@ pub fn join(app: &App, req: &Request, id: i64) -> Response {
             return Err(err(404, "not_found", "No such group."));
         }
         store::join(&app.chat_db, id, s.user.id, util::now_ms()).map_err(db_err)?;
+        app.chat.hub.member_joined(id, s.user.id);
         Ok(Response::json(200, &g.to_json(true)))
     })())
 }

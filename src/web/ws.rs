@@ -33,7 +33,8 @@ pub enum Target {
     Chat {
         group: Group,
         after: Option<i64>,
-        dm_members: Vec<i64>,
+        /// The group's members, when its room is not open yet.
+        members: Option<Vec<i64>>,
     },
     Notify,
 }
@@ -77,10 +78,10 @@ pub fn chat_upgrade(app: &App, req: &Request, group_id: i64) -> Result<Upgrade, 
                 .ok_or_else(|| refuse(400, "bad_request", "after must be a message id"))?,
         ),
     };
-    let dm_members = if group.is_dm {
-        store::members(&app.chat_db, group_id).map_err(db_err)?
-    } else {
-        Vec::new()
+    // The room keeps its member list once it exists; load it only then.
+    let members = match app.chat.hub.existing_room(group_id) {
+        Some(_) => None,
+        None => Some(store::members(&app.chat_db, group_id).map_err(db_err)?),
     };
     let accept = accept(req)?;
     Ok(Upgrade {
@@ -89,7 +90,7 @@ pub fn chat_upgrade(app: &App, req: &Request, group_id: i64) -> Result<Upgrade, 
         target: Target::Chat {
             group,
             after,
-            dm_members,
+            members,
         },
     })
 }
@@ -118,9 +119,9 @@ pub fn run(app: &Arc<App>, conn: &Conn, ip: std::net::IpAddr, leftover: Vec<u8>,
         Target::Chat {
             group,
             after,
-            dm_members,
+            members,
         } => {
-            let room = hub.room(&group, dm_members);
+            let room = hub.room(&group, || members.unwrap_or_default());
             hub.enter(&room, &peer, |p, online| {
                 p.send(&frame::text(&json!({
                     "type": "hello",

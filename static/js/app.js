@@ -388,6 +388,7 @@ const notify = new LiveSocket({
       mergeGroup(f.group);
       renderGroups();
     } else if (f.type === 'dm') onDmNotice(f);
+    else if (f.type === 'activity') onGroupActivity(f);
   },
   onState: (state, info) => app.socketState('notify', state, info),
   onFailures: (n) => {
@@ -395,6 +396,16 @@ const notify = new LiveSocket({
     if (n % 5 === 0) api('GET', '/api/me').catch(() => {});
   },
 });
+
+/** A message in a group we belong to but do not have open. */
+function onGroupActivity(f) {
+  const id = Number(f.group_id);
+  const g = app.groups.get(id);
+  if (!g || (id === app.currentId && !document.hidden)) return;
+  g.unread = (g.unread || 0) + 1;
+  renderGroups();
+  updateTitle();
+}
 
 function onDmNotice(f) {
   const id = Number(f.group_id);

@@ -170,6 +170,20 @@ describe('chat between two browsers', () => {
     assert.equal(await H.messageTexts(bob.page, 'got it').count(), 0);
   });
 
+  test('a message in a group you are not viewing raises its unread count', async () => {
+    // Bob reads his DM; Alice writes in #general.
+    await H.dmsNav(bob.page).getByRole('link', { name: /alice/ }).click();
+    await H.messageTexts(bob.page, 'got it').waitFor();
+    await alice.page.goto(`/chat#group-${groupId}`);
+    await H.messageTexts(alice.page, 'Hello Bob!').waitFor();
+    await H.send(alice.page, 'anyone in general?');
+    const general = H.groupsNav(bob.page).getByRole('link', { name: /general/ });
+    await general.locator('.badge', { hasText: '1' }).waitFor();
+    await general.click();
+    await H.messageTexts(bob.page, 'anyone in general?').waitFor();
+    assert.equal(await general.locator('.badge').count(), 0);
+  });
+
   test('end-to-end groups carry a lock mark; an envelope not wrapped for this device says so', async () => {
     const id = await H.createGroup(alice.page, 'vault', { e2e: true });
     const entry = H.groupsNav(bob.page).getByRole('listitem').filter({ hasText: 'vault' });
