@@ -727,6 +727,13 @@ fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
     let status = s.terminate();
     assert!(status.success(), "{status:?}");
     assert_eq!(close_code(&mut ws, T), Some(1001));
+    // The WAL was checkpointed into the main files and truncated.
+    for f in ["chat.sqlite3-wal", "users.sqlite3-wal"] {
+        let len = std::fs::metadata(data.join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(len, 0, "{f} holds {len} bytes after SIGTERM");
+    }
     let s2 = Server::start_in(&data, dir.path(), &[]);
     a.addr = s2.addr;
     let (mut ws, _) = {
