@@ -284,23 +284,26 @@ fn tls12_works_and_tls11_is_refused() {
     assert!(!reply.starts_with(&[0x16]), "no handshake record in reply");
 }
 
-#[test]
-fn wss_chat_reaches_an_idle_client() {
-    let s = start_tls(&["--msg-rate", "0"]);
-    let mut a = Https::new(&s);
-    let mut b = Https::new(&s);
+/// Registers alice and bob over HTTPS; alice creates `group`, bob joins.
+fn alice_and_bob_in<'a>(s: &'a TlsServer, group: &str) -> (Https<'a>, Https<'a>, i64) {
+    let mut a = Https::new(s);
+    let mut b = Https::new(s);
     assert_eq!(a.register("alice").status, 303);
     assert_eq!(b.register("bob").status, 303);
     let id = a
-        .json("POST", "/api/groups", &json!({"name": "tls room"}))
+        .json("POST", "/api/groups", &json!({ "name": group }))
         .json()["id"]
         .as_i64()
         .unwrap();
-    assert_eq!(
-        b.json("POST", &format!("/api/groups/{id}/join"), &Value::Null)
-            .status,
-        200
-    );
+    let joined = b.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    assert_eq!(joined.status, 200);
+    (a, b, id)
+}
+
+#[test]
+fn wss_chat_reaches_an_idle_client() {
+    let s = start_tls(&["--msg-rate", "0"]);
+    let (a, b, id) = alice_and_bob_in(&s, "tls room");
     // Bob's socket sits idle in a blocking read on the server side.
     let mut wb = b.wss(&format!("/ws/chat/{id}"));
     next_json(&mut wb, "hello");
@@ -503,16 +506,7 @@ fn plain_http_to_the_tls_port_is_dropped_quickly() {
 #[test]
 fn large_responses_and_frame_batches_over_tls() {
     let s = start_tls(&["--msg-rate", "0"]);
-    let mut a = Https::new(&s);
-    let mut b = Https::new(&s);
-    assert_eq!(a.register("alice").status, 303);
-    assert_eq!(b.register("bob").status, 303);
-    let id = a
-        .json("POST", "/api/groups", &json!({"name": "big"}))
-        .json()["id"]
-        .as_i64()
-        .unwrap();
-    b.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    let (a, mut b, id) = alice_and_bob_in(&s, "big");
     let mut wb = b.wss(&format!("/ws/chat/{id}"));
     next_json(&mut wb, "hello");
     let mut wa = a.wss(&format!("/ws/chat/{id}"));
