@@ -106,11 +106,7 @@ fn on_message(app: &App, room: &Room, peer: &Arc<Peer>, v: &Value) {
     }
     // Members with no socket on this room hear of it on `/ws`: `dm` for
     // direct messages, `activity` (for unread counts) in groups.
-    let away: std::collections::HashSet<i64> = room
-        .other_members(user)
-        .into_iter()
-        .filter(|&u| !room.has_user(u))
-        .collect();
+    let away = room.members_away(user);
     if !away.is_empty() {
         let note = if room.group.is_dm {
             json!({ "type": "dm", "group_id": group, "from": peer.who.username })

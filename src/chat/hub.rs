@@ -69,12 +69,14 @@ impl Room {
         lock(&self.inner).present.to_json()
     }
 
-    /// The group's members other than `user_id`.
-    pub fn other_members(&self, user_id: i64) -> Vec<i64> {
-        lock(&self.members)
+    /// Members other than `user_id` with no socket open on the room.
+    pub fn members_away(&self, user_id: i64) -> HashSet<i64> {
+        let members = lock(&self.members);
+        let inner = lock(&self.inner);
+        members
             .iter()
             .copied()
-            .filter(|&u| u != user_id)
+            .filter(|&u| u != user_id && !inner.present.has_user(u))
             .collect()
     }
 
