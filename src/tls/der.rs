@@ -37,16 +37,16 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 
 const SEQUENCE: u8 = 0x30;
 
+/// A SEQUENCE's contents and the rest of the input.
+fn sequence(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, body, rest) = tlv(input)?;
+    (tag == SEQUENCE).then_some((body, rest))
+}
+
 /// Parses a DER certificate.
 pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
-    let (tag, cert, _) = tlv(der)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, tbs, _) = tlv(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
+    let (cert, _) = sequence(der)?;
+    let (tbs, _) = sequence(cert)?;
     let mut rest = tbs;
     // Optional [0] version.
     let (tag, _, after) = tlv(rest)?;
@@ -55,18 +55,9 @@ pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
     }
     let (_, _, rest) = tlv(rest)?; // serialNumber
     let (_, _, rest) = tlv(rest)?; // signature algorithm
-    let (tag, issuer, rest) = tlv(rest)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, validity, rest) = tlv(rest)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, subject, _) = tlv(rest)?;
-    if tag != SEQUENCE {
-        return None;
-    }
+    let (issuer, rest) = sequence(rest)?;
+    let (validity, rest) = sequence(rest)?;
+    let (subject, _) = sequence(rest)?;
     let (t1, nb, vrest) = tlv(validity)?;
     let (t2, na, _) = tlv(vrest)?;
     Some(CertFacts {
