@@ -41,8 +41,12 @@ export class Conversation {
     this.presence = [];
     /** Message text element → number of its latest decode (late results lose). */
     this.decodes = new WeakMap();
-    /** id → {msg, el} for every message in the log. */
+    /** id → {msg, el, at} for every message in the log; `at` is the tick of its last change. */
     this.byId = new Map();
+    /** Counts changes to `byId`, so a catch-up can tell what it is older than. */
+    this.tick = 0;
+    /** Ids of messages deleted while this conversation was open: they never come back. */
+    this.gone = new Set();
     this.oldestId = null;
     this.newestId = 0;
     this.hasMore = false;
@@ -207,7 +211,7 @@ export class Conversation {
     }
     const stick = this.atBottom();
     const el = this.renderMessage(m);
-    this.byId.set(m.id, { msg: m, el });
+    this.remember(m, el);
     this.place(el, m.id);
     if (this.oldestId === null || m.id < this.oldestId) this.oldestId = m.id;
     this.stopTyping(m.author);
@@ -266,12 +270,12 @@ export class Conversation {
       const fresh = !this.historyLoaded;
       this.historyLoaded = true;
       this.hasMore = !!data.has_more;
-      const msgs = data.messages.slice().reverse().filter((m) => !this.byId.has(m.id));
+      const msgs = data.messages.slice().reverse().filter((m) => !this.byId.has(m.id) && !this.gone.has(m.id));
       for (const m of msgs) {
         if (m.id > this.newestId) this.newestId = m.id;
         if (this.oldestId === null || m.id < this.oldestId) this.oldestId = m.id;
         const el = this.renderMessage(m);
-        this.byId.set(m.id, { msg: m, el });
+        this.remember(m, el);
         this.place(el, m.id, false);
       }
       this.reflowAll();
@@ -312,13 +316,13 @@ export class Conversation {
       const anchor = this.firstVisible();
       const before = anchor ? anchor.getBoundingClientRect().top : 0;
       this.hasMore = !!data.has_more;
-      const older = data.messages.filter((m) => !this.byId.has(m.id)).reverse();
+      const older = data.messages.filter((m) => !this.byId.has(m.id) && !this.gone.has(m.id)).reverse();
       const frag = document.createDocumentFragment();
       const added = [];
       for (const m of older) {
         if (m.id < this.oldestId) this.oldestId = m.id;
         const el = this.renderMessage(m);
-        this.byId.set(m.id, { msg: m, el });
+        this.remember(m, el);
         frag.append(el);
         added.push(el);
       }
@@ -397,10 +401,13 @@ export class Conversation {
   /**
    * After reconnecting: settles messages whose ack was lost (stored → adopt,
    * not stored → send again with the same client_id) and picks up edits and
-   * deletions made while we were away.
+   * deletions made while we were away. The answer is a snapshot taken when
+   * it was asked for: messages, edits and deletions that arrived live while
+   * it was on its way are newer, and it leaves them alone.
    */
   async reconcile() {
     if (this.closed || !this.helloSeen) return;
+    const asked = this.tick;
     let data;
     try {
       data = await api('GET', `/api/groups/${this.t.id}/messages?limit=${PAGE}`);
@@ -422,13 +429,15 @@ export class Conversation {
     }
     const floor = data.has_more && msgs.length ? msgs[msgs.length - 1].id : 0;
     const live = new Map(msgs.map((m) => [m.id, m]));
-    for (const id of [...this.byId.keys()]) {
-      if (id >= floor && !live.has(id)) this.removeMessage(id);
+    for (const [id, entry] of [...this.byId]) {
+      if (entry.at <= asked && id >= floor && !live.has(id)) this.removeMessage(id);
     }
     for (const m of msgs.slice().reverse()) {
+      if (this.gone.has(m.id)) continue;
       const entry = this.byId.get(m.id);
-      if (entry) this.updateMessage(entry, m);
-      else if (this.oldestId === null || m.id > this.oldestId) this.onMessage(m);
+      if (entry) {
+        if (entry.at <= asked) this.updateMessage(entry, m);
+      } else if (this.oldestId === null || m.id > this.oldestId) this.onMessage(m);
     }
     this.flush();
   }
@@ -501,7 +510,7 @@ export class Conversation {
     el.classList.remove('pending', 'failed');
     el.dataset.id = String(id);
     this.setStatus(el, '');
-    this.byId.set(id, { msg, el });
+    this.remember(msg, el);
     if (this.oldestId === null) this.oldestId = id;
     this.place(el, id);
     this.addActions(el, id);
@@ -670,9 +679,17 @@ export class Conversation {
       h('button', { type: 'button', class: 'act danger', onclick: () => this.askDelete(id) }, 'Delete')));
   }
 
+  /** Records a message shown in the log. */
+  remember(m, el) {
+    this.tick += 1;
+    this.byId.set(m.id, { msg: m, el, at: this.tick });
+  }
+
   updateMessage(entry, m) {
     const old = entry.msg;
     const el = entry.el;
+    this.tick += 1;
+    entry.at = this.tick;
     entry.msg = { ...old, ...m };
     if (old.created_at !== m.created_at && m.created_at) {
       el.dataset.ts = String(m.created_at);
@@ -693,6 +710,7 @@ export class Conversation {
   }
 
   removeMessage(id) {
+    this.gone.add(id);
     const entry = this.byId.get(id);
     if (!entry) return;
     this.byId.delete(id);

@@ -151,7 +151,25 @@ export async function createGroup(page, name, { e2e = false } = {}) {
 export async function send(page, text) {
   await composer(page).fill(text);
   await composer(page).press('Enter');
-  await log(page).locator('.msg:not(.pending) .text', { hasText: text }).last().waitFor();
+  try {
+    await log(page).locator('.msg:not(.pending) .text', { hasText: text }).last().waitFor();
+  } catch (e) {
+    e.message += `\npage state: ${await pageState(page).catch((why) => why.message)}`;
+    throw e;
+  }
+}
+
+/** What a failed wait needs to explain itself: the connection banner and the log's messages. */
+export function pageState(page) {
+  return page.evaluate(() => JSON.stringify({
+    banner: document.getElementById('conn-status')?.textContent || '',
+    messages: [...document.querySelectorAll('#messages .msg')].map((el) => ({
+      id: el.dataset.id,
+      cls: el.className,
+      text: el.querySelector('.text')?.textContent,
+      status: el.querySelector('.status')?.textContent,
+    })),
+  }));
 }
 
 /** Locator for message texts in the log equal to `text`. */

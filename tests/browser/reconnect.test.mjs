@@ -124,3 +124,93 @@ describe('server restart mid-conversation', () => {
     H.assertNoErrors(errors);
   });
 });
+
+// After a reconnect the client re-reads the newest page of history to pick
+// up edits and deletions it missed. That answer is a snapshot: whatever
+// arrived live while it was on its way is newer and must survive it.
+describe('a late catch-up after a reconnect', () => {
+  const dataDir = H.tempDir('late');
+  let srv;
+  let browser;
+  let alice;
+  let bob;
+  const errors = [];
+
+  before(async () => {
+    srv = await H.startServer({ dataDir });
+    browser = await H.launchBrowser();
+    alice = await H.registerUser(browser, srv.url, 'alice', { errors, ignore: EXPECTED });
+    bob = await H.registerUser(browser, srv.url, 'bob', { errors, ignore: EXPECTED });
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (srv) await srv.stop();
+    H.removeDir(dataDir);
+  });
+
+  test('does not undo messages, edits and deletions that arrived meanwhile', async () => {
+    const groupId = await H.createGroup(bob.page, 'late');
+    await H.groupsNav(alice.page).getByRole('listitem').filter({ hasText: 'late' })
+      .getByRole('button', { name: 'Join' }).click();
+    await alice.page.waitForFunction((g) => window.location.hash === `#group-${g}`, groupId);
+    const ids = {};
+    for (const text of ['to be edited', 'to be deleted']) {
+      await H.send(bob.page, text);
+      ids[text] = Number(await H.log(bob.page).locator('.msg', { hasText: text }).getAttribute('data-id'));
+      await H.messageTexts(alice.page, text).waitFor();
+    }
+
+    // Hold alice's catch-up answer: the server reads it at once, the page
+    // gets it only when released.
+    let release;
+    const released = new Promise((r) => { release = r; });
+    let caught;
+    const fetched = new Promise((r) => { caught = r; });
+    let delivered;
+    const answered = new Promise((r) => { delivered = r; });
+    let held = 0;
+    await alice.page.route(`**/api/groups/${groupId}/messages?limit=*`, async (route) => {
+      if (held++) return route.continue();
+      const response = await route.fetch();
+      caught();
+      await released;
+      await route.fulfill({ response });
+      delivered();
+    });
+
+    await srv.stop();
+    await alice.page.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
+    srv = await H.startServer({ port: srv.port, dataDir });
+    await fetched;
+
+    // Meanwhile, live: a new message, an edit and a deletion.
+    await H.send(bob.page, 'sent meanwhile');
+    await H.messageTexts(alice.page, 'sent meanwhile').waitFor();
+    const change = (method, id, body) => bob.page.evaluate(async ([m, path, b]) => {
+      const token = document.querySelector('meta[name="csrf-token"]').content;
+      const res = await fetch(path, {
+        method: m,
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': token },
+        body: b ? JSON.stringify(b) : undefined,
+      });
+      return res.status;
+    }, [method, `/api/messages/${id}`, body]);
+    assert.equal(await change('PATCH', ids['to be edited'], { content: 'edited meanwhile' }), 200);
+    assert.equal(await change('DELETE', ids['to be deleted']), 204);
+    await H.messageTexts(alice.page, 'edited meanwhile').waitFor();
+    await H.messageTexts(alice.page, 'to be deleted').waitFor({ state: 'detached' });
+
+    release();
+    await answered;
+    // Give the stale answer time to be applied.
+    await H.sleep(1000);
+    assert.equal(held, 1, 'one catch-up request');
+    const texts = await H.log(alice.page).locator('.msg .text').allTextContents();
+    assert.deepEqual(texts, ['edited meanwhile', 'sent meanwhile']);
+  });
+
+  test('no console errors besides the refused reconnects', () => {
+    H.assertNoErrors(errors);
+  });
+});
