@@ -128,6 +128,10 @@ fn system(text: String) -> Frame {
 pub struct Hub {
     next_id: AtomicU64,
     rooms: Mutex<HashMap<i64, Arc<Room>>>,
+    /// Held across a membership change (database, then room) and across
+    /// loading a new room's member list, so that no room starts from a list
+    /// that misses a join or leave made while it was being read.
+    membership: Mutex<()>,
     listeners: Mutex<Peers>,
     /// Every open socket, rooms and listeners alike.
     online: Mutex<Presence>,
@@ -138,21 +142,38 @@ impl Hub {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// The live room of a group, created on first use. Rooms stay for the
-    /// life of the process (one per group ever opened; an empty one holds
-    /// no sockets and costs a few hundred bytes).
-    pub fn room(&self, group: &Group, members: impl FnOnce() -> Vec<i64>) -> Arc<Room> {
-        let mut rooms = lock(&self.rooms);
-        Arc::clone(rooms.entry(group.id).or_insert_with(|| {
-            Arc::new(Room {
-                group: group.clone(),
-                members: Mutex::new(members().into_iter().collect()),
-                seq: Mutex::new(()),
-                inner: Mutex::new(RoomInner::default()),
-                typing: Mutex::new(HashMap::new()),
-                fanout: Arc::default(),
-            })
-        }))
+    /// The live room of a group, created on first use with the members
+    /// `load` reads. Rooms stay for the life of the process (one per group
+    /// ever opened; an empty one holds no sockets and costs a few hundred
+    /// bytes).
+    pub fn open_room<E>(
+        &self,
+        group: &Group,
+        load: impl FnOnce() -> Result<Vec<i64>, E>,
+    ) -> Result<Arc<Room>, E> {
+        if let Some(room) = self.existing_room(group.id) {
+            return Ok(room);
+        }
+        let _members = lock(&self.membership);
+        if let Some(room) = self.existing_room(group.id) {
+            return Ok(room);
+        }
+        let room = Arc::new(Room {
+            group: group.clone(),
+            members: Mutex::new(load()?.into_iter().collect()),
+            seq: Mutex::new(()),
+            inner: Mutex::new(RoomInner::default()),
+            typing: Mutex::new(HashMap::new()),
+            fanout: Arc::default(),
+        });
+        lock(&self.rooms).insert(group.id, Arc::clone(&room));
+        Ok(room)
+    }
+
+    /// Hold while changing who belongs to a group: store the change, then
+    /// call `member_joined` or `kick`.
+    pub fn membership_change(&self) -> MutexGuard<'_, ()> {
+        lock(&self.membership)
     }
 
     pub fn existing_room(&self, group_id: i64) -> Option<Arc<Room>> {
@@ -230,12 +251,18 @@ impl Hub {
         }
     }
 
-    /// Sends to every socket in a group's room, in the room's order.
-    pub fn broadcast(&self, group_id: i64, frame: &Frame) {
-        if let Some(room) = self.existing_room(group_id) {
-            let _order = room.sequence();
-            room.fan_out(frame);
+    /// Makes a change to a group's stored messages and sends the frame it
+    /// yields to the group's sockets, both under the room's order: two
+    /// changes racing (an edit from each of two tabs) reach every socket in
+    /// the order they were stored, so the last one shown is the one kept.
+    pub fn change<T>(&self, group_id: i64, store: impl FnOnce() -> (T, Option<Frame>)) -> T {
+        let room = self.existing_room(group_id);
+        let _order = room.as_ref().map(|r| r.sequence());
+        let (result, frame) = store();
+        if let (Some(room), Some(frame)) = (&room, frame) {
+            room.fan_out(&frame);
         }
+        result
     }
 
     /// Presence of a group's room (empty when nobody is there).

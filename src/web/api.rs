@@ -158,6 +158,7 @@ pub fn join(app: &App, req: &Request, id: i64) -> Response {
         if g.is_dm {
             return Err(err(404, "not_found", "No such group."));
         }
+        let _change = app.chat.hub.membership_change();
         store::join(&app.chat_db, id, s.user.id, util::now_ms()).map_err(db_err)?;
         app.chat.hub.member_joined(id, s.user.id);
         Ok(Response::json(200, &g.to_json(true)))
@@ -176,6 +177,7 @@ pub fn leave(app: &App, req: &Request, id: i64) -> Response {
                 "Direct conversations cannot be left.",
             ));
         }
+        let _change = app.chat.hub.membership_change();
         store::leave(&app.chat_db, id, s.user.id).map_err(db_err)?;
         app.chat.hub.kick(id, s.user.id);
         Ok(Response::no_content())
@@ -299,12 +301,18 @@ pub fn edit_message(app: &App, req: &Request, id: i64) -> Response {
         let new_body = body::from_request(g.e2e, &v)
             .map_err(|(code, msg)| err(if code == "too_large" { 413 } else { 400 }, code, msg))?;
         rate_limit(app, &s)?;
-        let m = store::edit_message(&app.chat_db, id, &new_body, util::now_ms())
+        let m = app.chat.hub.change(g.id, || {
+            let edited = store::edit_message(&app.chat_db, id, &new_body, util::now_ms());
+            let frame = edited.as_ref().ok().and_then(Option::as_ref).map(|m| {
+                let mut out = m.to_json();
+                out["type"] = json!("edited");
+                frame::text(&out)
+            });
+            (edited, frame)
+        });
+        let m = m
             .map_err(db_err)?
             .ok_or_else(|| err(404, "not_found", "No such message."))?;
-        let mut out = m.to_json();
-        out["type"] = json!("edited");
-        app.chat.hub.broadcast(g.id, &frame::text(&out));
         Ok(Response::json(200, &m.to_json()))
     })())
 }
@@ -314,11 +322,15 @@ pub fn delete_message(app: &App, req: &Request, id: i64) -> Response {
     respond((|| {
         let s = writer(app, req)?;
         let (_, g) = own_message(app, &s, id)?;
-        if store::delete_message(&app.chat_db, id, util::now_ms()).map_err(db_err)? {
-            app.chat
-                .hub
-                .broadcast(g.id, &frame::text(&json!({ "type": "deleted", "id": id })));
-        }
+        app.chat
+            .hub
+            .change(g.id, || {
+                let deleted = store::delete_message(&app.chat_db, id, util::now_ms());
+                let frame = matches!(deleted, Ok(true))
+                    .then(|| frame::text(&json!({ "type": "deleted", "id": id })));
+                (deleted, frame)
+            })
+            .map_err(db_err)?;
         Ok(Response::no_content())
     })())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::chat;
+use crate::chat::hub::Room;
 use crate::db::chat::{self as store, Group};
 use crate::db::users::User;
 use crate::http::{Request, Response};
@@ -32,9 +33,8 @@ pub struct Upgrade {
 pub enum Target {
     Chat {
         group: Group,
+        room: Arc<Room>,
         after: Option<i64>,
-        /// The group's members, when its room is not open yet.
-        members: Option<Vec<i64>>,
     },
     Notify,
 }
@@ -78,20 +78,17 @@ pub fn chat_upgrade(app: &App, req: &Request, group_id: i64) -> Result<Upgrade, 
                 .ok_or_else(|| refuse(400, "bad_request", "after must be a message id"))?,
         ),
     };
-    // The room keeps its member list once it exists; load it only then.
-    let members = match app.chat.hub.existing_room(group_id) {
-        Some(_) => None,
-        None => Some(store::members(&app.chat_db, group_id).map_err(db_err)?),
-    };
     let accept = accept(req)?;
+    // The room keeps its member list up to date once it exists.
+    let room = app
+        .chat
+        .hub
+        .open_room(&group, || store::members(&app.chat_db, group_id))
+        .map_err(db_err)?;
     Ok(Upgrade {
         accept,
         user,
-        target: Target::Chat {
-            group,
-            after,
-            members,
-        },
+        target: Target::Chat { group, room, after },
     })
 }
 
@@ -116,12 +113,7 @@ pub fn run(app: &Arc<App>, conn: &Conn, ip: std::net::IpAddr, leftover: Vec<u8>,
     };
     let peer = Peer::new(hub.new_peer_id(), who, conn);
     match up.target {
-        Target::Chat {
-            group,
-            after,
-            members,
-        } => {
-            let room = hub.room(&group, || members.unwrap_or_default());
+        Target::Chat { group, room, after } => {
             hub.enter(&room, &peer, |p, online| {
                 p.send(&frame::text(&json!({
                     "type": "hello",
