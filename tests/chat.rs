@@ -843,3 +843,91 @@ fn members_elsewhere_hear_of_activity_for_unread_counts() {
         .is_none()
     );
 }
+
+/// Opcodes of the server's frames in `bytes` (unmasked, as a server sends).
+fn frame_opcodes(mut bytes: &[u8]) -> Vec<u8> {
+    let mut ops = Vec::new();
+    while bytes.len() >= 2 {
+        let (op, len7) = (bytes[0] & 0x0f, (bytes[1] & 0x7f) as usize);
+        let (head, len) = match len7 {
+            126 if bytes.len() >= 4 => (4, u16::from_be_bytes([bytes[2], bytes[3]]) as usize),
+            127 if bytes.len() >= 10 => (
+                10,
+                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
+            ),
+            126 | 127 => break,
+            n => (2, n),
+        };
+        if bytes.len() < head + len {
+            break;
+        }
+        ops.push(op);
+        bytes = &bytes[head + len..];
+    }
+    ops
+}
+
+#[test]
+fn nothing_follows_the_close_a_client_asked_for() {
+    use std::io::{Read, Write};
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let id = create_group(&mut a, "busy");
+    join(&mut b, id);
+    // alice keeps the room busy while bob opens sockets and closes them.
+    let (mut wa, _) = open(&a, id);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                send(
+                    &mut wa,
+                    json!({"type": "message", "content": "busy", "client_id": i.to_string()}),
+                );
+                while next(&mut wa, Duration::from_millis(0)).is_some() {}
+                i += 1;
+            }
+        })
+    };
+    let request = format!(
+        "GET /ws/chat/{id} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        b.cookie_header(),
+        addr = s.addr,
+    );
+    // A masked close frame, code 1000 (mask 0: the payload goes as is).
+    let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+    for round in 0..150 {
+        let mut sock = TcpStream::connect(s.addr).unwrap();
+        sock.set_read_timeout(Some(T)).unwrap();
+        sock.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let head_end = loop {
+            let n = sock.read(&mut buf).unwrap();
+            assert!(n > 0, "round {round}: no handshake answer");
+            got.extend_from_slice(&buf[..n]);
+            if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        assert!(got.starts_with(b"HTTP/1.1 101"), "round {round}");
+        sock.write_all(&close).unwrap();
+        // Everything up to the server closing the connection.
+        let _ = sock.read_to_end(&mut got);
+        let ops = frame_opcodes(&got[head_end..]);
+        let at = ops.iter().position(|&op| op == 0x8);
+        assert!(at.is_some(), "round {round}: no close frame in {ops:?}");
+        assert_eq!(
+            at,
+            Some(ops.len() - 1),
+            "round {round}: frames after the close: {ops:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
+}

@@ -33,6 +33,14 @@ pub fn run(peer: &Arc<Peer>, leftover: Vec<u8>, mut on_text: impl FnMut(&str)) {
         match ws.read() {
             Ok(Message::Text(text)) => on_text(text.as_str()),
             Ok(Message::Binary(_)) => on_binary(peer),
+            Ok(Message::Close(asked)) => {
+                // Answer with our own close (echoing the client's code), so
+                // the socket stops taking frames at once: tungstenite's reply
+                // would leave a moment in which a broadcast could follow it.
+                let code = asked.map_or(1000, |c| u16::from(c.code));
+                peer.close(code, "");
+                break;
+            }
             Ok(_) => {}
             Err(Error::Capacity(_)) => {
                 peer.close(1009, "message too big");
