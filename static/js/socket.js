@@ -51,9 +51,15 @@ export class LiveSocket {
     const ws = this.ws;
     this.ws = null;
     if (ws) {
-      ws.onopen = ws.onmessage = ws.onerror = null;
-      ws.onclose = null;
-      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(1000);
+      ws.onmessage = ws.onerror = ws.onclose = null;
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.onopen = null;
+        ws.close(1000);
+      } else if (ws.readyState === WebSocket.CONNECTING) {
+        // Closing a socket that is still connecting makes the browser log
+        // an error; let it open, then close it.
+        ws.onopen = () => ws.close(1000);
+      }
     }
     this.setState('stopped');
   }

@@ -3,6 +3,7 @@
 // the UI, and collect console errors.
 
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -226,3 +227,48 @@ export function screenshotPath(name) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A TCP proxy in front of `target` (a port on 127.0.0.1) that holds every
+ * connection whose first bytes match `hold` (e.g. a WebSocket handshake)
+ * for `ms` before passing it on: a slow network, for one kind of request.
+ * Resolves to {url, close()}.
+ */
+export function slowProxy(target, { hold, ms }) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.once('data', (first) => {
+      client.pause();
+      const upstream = net.connect(target, '127.0.0.1');
+      sockets.add(upstream);
+      const go = () => {
+        upstream.write(first);
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      };
+      upstream.once('connect', () => {
+        if (hold.test(first.toString('latin1'))) setTimeout(go, ms);
+        else go();
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      upstream.on('error', end);
+      upstream.on('close', end);
+      client.on('close', end);
+    });
+    client.on('error', () => client.destroy());
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({
+      url: `http://127.0.0.1:${server.address().port}`,
+      close: () => new Promise((done) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => done());
+      }),
+    }));
+  });
+}

@@ -214,3 +214,52 @@ describe('a late catch-up after a reconnect', () => {
     H.assertNoErrors(errors);
   });
 });
+
+// Switching conversations while the old one's socket is still connecting
+// (a slow network) must not make the browser warn or leave that socket open.
+describe('switching away from a socket that is still connecting', () => {
+  let srv;
+  let proxy;
+  let browser;
+  let alice;
+  const errors = [];
+
+  before(async () => {
+    srv = await H.startServer();
+    proxy = await H.slowProxy(srv.port, { hold: /^GET \/ws\/chat\/\d+/, ms: 1500 });
+    browser = await H.launchBrowser();
+    alice = await H.registerUser(browser, proxy.url, 'alice', { errors });
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (proxy) await proxy.close();
+    if (srv) await srv.stop();
+    H.removeDir(srv?.dataDir);
+  });
+
+  test('no warning, the old socket closes once it opens, the new one works', async () => {
+    const { page } = alice;
+    // Chromium warns "WebSocket is closed before the connection is established".
+    const warnings = [];
+    page.on('console', (msg) => {
+      if (/WebSocket/.test(msg.text())) warnings.push(msg.text());
+    });
+    const first = await H.createGroup(page, 'first');
+    const second = await H.createGroup(page, 'second');
+    // Both sockets are held in the proxy; switch while the first one waits.
+    await page.evaluate((id) => { window.location.hash = `#group-${id}`; }, first);
+    await H.sleep(300);
+    await page.evaluate((id) => { window.location.hash = `#group-${id}`; }, second);
+    await H.send(page, 'in the second group');
+    // Once the first socket got through, it was closed again.
+    await H.sleep(2000);
+    const online = await page.evaluate(async (id) => (await fetch(`/api/groups/${id}/online`)).json(), first);
+    assert.deepEqual(online.users, []);
+    assert.deepEqual(warnings, []);
+  });
+
+  test('no console errors', () => {
+    H.assertNoErrors(errors);
+  });
+});
