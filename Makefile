@@ -83,4 +83,6 @@ audit:
 	else \
 		echo "SKIPPED cargo audit: no advisory database at $(ADVISORY_DB) (set ADVISORY_DB=...)"; \
 	fi
+	@# cargo-deny reads every platform's dependencies; a build fetched only this one's.
+	$(CARGO) fetch --locked
 	$(CARGO) deny --offline check bans licenses sources
