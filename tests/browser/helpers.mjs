@@ -2,6 +2,7 @@
 // launch Debian's Chromium through playwright-core, register users through
 // the UI, and collect console errors.
 
+import { before, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
@@ -126,6 +127,38 @@ export async function registerUser(browser, baseURL, username, { errors, ignore 
   await page.waitForURL(/\/chat/);
   await waitLive(page, username);
   return { context, page, username };
+}
+
+/**
+ * Hooks for a `describe` block: a server with its own data directory, a
+ * browser, and one user per name, registered and on the chat page (through
+ * a `slowProxy` when `proxy` gives its options). `stop()` stops the server,
+ * `start()` starts it again on the same port and data. Returns the
+ * context the hooks fill: {srv, browser, users: {name: {page, …}}, errors}.
+ */
+export function usersOnServer(tag, names, { ignore = [], proxy = null } = {}) {
+  const dataDir = tempDir(tag);
+  const ctx = { srv: null, proxy: null, browser: null, users: {}, errors: [] };
+  ctx.stop = () => ctx.srv.stop();
+  ctx.start = async () => {
+    ctx.srv = await startServer({ port: ctx.srv.port, dataDir });
+  };
+  before(async () => {
+    ctx.srv = await startServer({ dataDir });
+    if (proxy) ctx.proxy = await slowProxy(ctx.srv.port, proxy);
+    ctx.browser = await launchBrowser();
+    const url = ctx.proxy ? ctx.proxy.url : ctx.srv.url;
+    for (const name of names) {
+      ctx.users[name] = await registerUser(ctx.browser, url, name, { errors: ctx.errors, ignore });
+    }
+  });
+  after(async () => {
+    if (ctx.browser) await ctx.browser.close();
+    if (ctx.proxy) await ctx.proxy.close();
+    if (ctx.srv) await ctx.srv.stop();
+    removeDir(dataDir);
+  });
+  return ctx;
 }
 
 /** Waits until the chat page is up and its notifications socket delivered the online list. */

@@ -3,7 +3,7 @@
 // including ones typed while the server was down and ones others sent
 // while these clients were still waiting to reconnect.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './helpers.mjs';
 
@@ -11,28 +11,8 @@ import * as H from './helpers.mjs';
 const EXPECTED = [/WebSocket connection to '.*' failed/];
 
 describe('server restart mid-conversation', () => {
-  const dataDir = H.tempDir('restart');
-  let srv;
-  let browser;
-  let alice;
-  let bob;
-  let carol;
+  const ctx = H.usersOnServer('restart', ['alice', 'bob', 'carol'], { ignore: EXPECTED });
   let groupId;
-  const errors = [];
-
-  before(async () => {
-    srv = await H.startServer({ dataDir });
-    browser = await H.launchBrowser();
-    alice = await H.registerUser(browser, srv.url, 'alice', { errors, ignore: EXPECTED });
-    bob = await H.registerUser(browser, srv.url, 'bob', { errors, ignore: EXPECTED });
-    carol = await H.registerUser(browser, srv.url, 'carol', { errors, ignore: EXPECTED });
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (srv) await srv.stop();
-    H.removeDir(dataDir);
-  });
 
   const all = ['before the restart', 'alice typed this offline', 'bob typed this offline',
     'carol sent this in the gap', 'after the restart'];
@@ -45,6 +25,7 @@ describe('server restart mid-conversation', () => {
   }
 
   test('both clients reconnect and show every message exactly once', async (t) => {
+    const { alice, bob, carol } = ctx.users;
     groupId = await H.createGroup(alice.page, 'ops');
     for (const u of [bob, carol]) {
       await H.groupsNav(u.page).getByRole('listitem').filter({ hasText: 'ops' })
@@ -57,7 +38,7 @@ describe('server restart mid-conversation', () => {
     await H.messageTexts(bob.page, all[0]).waitFor();
 
     const t0 = Date.now();
-    await srv.stop();
+    await ctx.stop();
     for (const u of [alice, bob]) {
       await u.page.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
     }
@@ -73,7 +54,7 @@ describe('server restart mid-conversation', () => {
     // Stay down long enough for the clients' backoff to grow past a second or two.
     await H.sleep(Math.max(0, 3000 - (Date.now() - t0)));
 
-    srv = await H.startServer({ port: srv.port, dataDir });
+    await ctx.start();
     // Right away, before the waiting clients are back: carol posts.
     await H.sendViaSocket(carol.page, groupId, [all[3]]);
     const waiting = await Promise.all([alice, bob].map((u) => u.page.evaluate(
@@ -102,6 +83,7 @@ describe('server restart mid-conversation', () => {
   });
 
   test('a socket closed after leaving a group does not come back', async () => {
+    const { alice, bob } = ctx.users;
     const { page } = bob;
     const attempts = [];
     page.on('console', (msg) => {
@@ -121,7 +103,7 @@ describe('server restart mid-conversation', () => {
   });
 
   test('no console errors besides the refused reconnects', () => {
-    H.assertNoErrors(errors);
+    H.assertNoErrors(ctx.errors);
   });
 });
 
@@ -129,27 +111,10 @@ describe('server restart mid-conversation', () => {
 // up edits and deletions it missed. That answer is a snapshot: whatever
 // arrived live while it was on its way is newer and must survive it.
 describe('a late catch-up after a reconnect', () => {
-  const dataDir = H.tempDir('late');
-  let srv;
-  let browser;
-  let alice;
-  let bob;
-  const errors = [];
-
-  before(async () => {
-    srv = await H.startServer({ dataDir });
-    browser = await H.launchBrowser();
-    alice = await H.registerUser(browser, srv.url, 'alice', { errors, ignore: EXPECTED });
-    bob = await H.registerUser(browser, srv.url, 'bob', { errors, ignore: EXPECTED });
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (srv) await srv.stop();
-    H.removeDir(dataDir);
-  });
+  const ctx = H.usersOnServer('late', ['alice', 'bob'], { ignore: EXPECTED });
 
   test('does not undo messages, edits and deletions that arrived meanwhile', async () => {
+    const { alice, bob } = ctx.users;
     const groupId = await H.createGroup(bob.page, 'late');
     await H.groupsNav(alice.page).getByRole('listitem').filter({ hasText: 'late' })
       .getByRole('button', { name: 'Join' }).click();
@@ -179,9 +144,9 @@ describe('a late catch-up after a reconnect', () => {
       delivered();
     });
 
-    await srv.stop();
+    await ctx.stop();
     await alice.page.getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
-    srv = await H.startServer({ port: srv.port, dataDir });
+    await ctx.start();
     await fetched;
 
     // Meanwhile, live: a new message, an edit and a deletion.
@@ -211,35 +176,17 @@ describe('a late catch-up after a reconnect', () => {
   });
 
   test('no console errors besides the refused reconnects', () => {
-    H.assertNoErrors(errors);
+    H.assertNoErrors(ctx.errors);
   });
 });
 
 // Switching conversations while the old one's socket is still connecting
 // (a slow network) must not make the browser warn or leave that socket open.
 describe('switching away from a socket that is still connecting', () => {
-  let srv;
-  let proxy;
-  let browser;
-  let alice;
-  const errors = [];
-
-  before(async () => {
-    srv = await H.startServer();
-    proxy = await H.slowProxy(srv.port, { hold: /^GET \/ws\/chat\/\d+/, ms: 1500 });
-    browser = await H.launchBrowser();
-    alice = await H.registerUser(browser, proxy.url, 'alice', { errors });
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (proxy) await proxy.close();
-    if (srv) await srv.stop();
-    H.removeDir(srv?.dataDir);
-  });
+  const ctx = H.usersOnServer('switch', ['alice'], { proxy: { hold: /^GET \/ws\/chat\/\d+/, ms: 1500 } });
 
   test('no warning, the old socket closes once it opens, the new one works', async () => {
-    const { page } = alice;
+    const { page } = ctx.users.alice;
     // Chromium warns "WebSocket is closed before the connection is established".
     const warnings = [];
     page.on('console', (msg) => {
@@ -260,6 +207,6 @@ describe('switching away from a socket that is still connecting', () => {
   });
 
   test('no console errors', () => {
-    H.assertNoErrors(errors);
+    H.assertNoErrors(ctx.errors);
   });
 });
