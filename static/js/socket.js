@@ -56,8 +56,8 @@ export class LiveSocket {
         ws.onopen = null;
         ws.close(1000);
       } else if (ws.readyState === WebSocket.CONNECTING) {
-        // Closing a socket that is still connecting makes the browser log
-        // an error; let it open, then close it.
+        // Closing a socket that is still connecting makes the browser warn
+        // in its console; let it open, then close it.
         ws.onopen = () => ws.close(1000);
       }
     }
