@@ -931,3 +931,61 @@ fn nothing_follows_the_close_a_client_asked_for() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flood.join().unwrap();
 }
+
+#[test]
+fn after_a_join_storm_every_socket_ends_with_the_full_presence_list() {
+    // Presence lists still waiting to be sent are replaced by newer ones;
+    // whatever was skipped, the last list each socket gets is complete.
+    let n = 60;
+    let s = Server::start(&["--register-rate", "0"]);
+    let mut owner = user(&s, "owner");
+    let id = create_group(&mut owner, "storm");
+    let members: Vec<Client> = (0..n)
+        .map(|i| {
+            let mut c = user(&s, &format!("member{i}"));
+            join(&mut c, id);
+            c
+        })
+        .collect();
+    let (mut observer, _) = open(&owner, id);
+    let mut socks: Vec<Ws> = std::thread::scope(|scope| {
+        let opening: Vec<_> = members
+            .chunks(n / 4)
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().map(|c| open(c, id).0).collect::<Vec<_>>())
+            })
+            .collect();
+        opening
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let last_list = |ws: &mut Ws, want: usize| {
+        let mut last = None;
+        while let Some(v) = next(ws, Duration::from_millis(100)) {
+            if v["type"] == "presence" {
+                last = Some(usernames(&v["users"]).len());
+            }
+        }
+        assert!(
+            // A socket opened last may have seen everyone in its hello alone.
+            last.is_none_or(|len| len == want),
+            "last presence list has {last:?} users, not {want}"
+        );
+    };
+    wait_for(&mut observer, T, |v| {
+        v["type"] == "presence" && usernames(&v["users"]).len() == n + 1
+    })
+    .expect("the observer sees everyone");
+    last_list(&mut observer, n + 1);
+    for ws in &mut socks {
+        last_list(ws, n + 1);
+    }
+    drop(socks);
+    // And when they all leave at once, the last list is the observer alone.
+    wait_for(&mut observer, T, |v| {
+        v["type"] == "presence" && usernames(&v["users"]) == ["owner"]
+    })
+    .expect("the observer sees everyone leave");
+    last_list(&mut observer, 1);
+}

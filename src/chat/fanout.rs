@@ -4,6 +4,11 @@
 //! frames arrive faster than they can be written, they collect, and each
 //! socket gets all of its pending frames in one vectored write instead of
 //! one send per frame. An idle room pays one thread hand-off per message.
+//!
+//! A frame that states the room's whole presence list replaces one still
+//! waiting: when sockets come and go faster than the flusher delivers,
+//! members get the latest list once, not every list in between (each is
+//! as long as the room, so a join storm would otherwise cost n² bytes).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,10 +28,42 @@ pub struct Fanout {
     wake: Condvar,
 }
 
+struct Pending {
+    peers: Peers,
+    frame: Frame,
+    /// Replaced by a newer presence list before it was sent.
+    dropped: bool,
+}
+
 #[derive(Default)]
 struct State {
-    pending: Vec<(Peers, Frame)>,
+    pending: Vec<Pending>,
+    /// Where in `pending` the newest presence list waits.
+    presence_at: Option<usize>,
     running: bool,
+}
+
+impl State {
+    fn add(&mut self, peers: Peers, frame: Frame, presence: bool) {
+        if presence && let Some(at) = self.presence_at.replace(self.pending.len()) {
+            self.pending[at].dropped = true;
+        }
+        self.pending.push(Pending {
+            peers,
+            frame,
+            dropped: false,
+        });
+    }
+
+    /// Everything waiting, in order, without what was replaced.
+    fn take(&mut self) -> Vec<(Peers, Frame)> {
+        self.presence_at = None;
+        std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter(|p| !p.dropped)
+            .map(|p| (p.peers, p.frame))
+            .collect()
+    }
 }
 
 impl Fanout {
@@ -36,8 +73,17 @@ impl Fanout {
 
     /// Queues `frame` for `peers`. Call in the room's order.
     pub fn push(self: &Arc<Self>, peers: Peers, frame: Frame) {
+        self.enqueue(peers, frame, false);
+    }
+
+    /// Queues the room's presence list, replacing one not sent yet.
+    pub fn push_presence(self: &Arc<Self>, peers: Peers, frame: Frame) {
+        self.enqueue(peers, frame, true);
+    }
+
+    fn enqueue(self: &Arc<Self>, peers: Peers, frame: Frame, presence: bool) {
         let mut st = self.lock();
-        st.pending.push((peers, frame));
+        st.add(peers, frame, presence);
         if st.running {
             self.wake.notify_one();
             return;
@@ -51,7 +97,7 @@ impl Fanout {
             Ok(_) => st.running = true,
             Err(_) => {
                 // No thread to be had: deliver on this one.
-                let batch = std::mem::take(&mut st.pending);
+                let batch = st.take();
                 drop(st);
                 deliver(batch);
             }
@@ -73,7 +119,7 @@ impl Fanout {
                     st.running = false;
                     return;
                 }
-                std::mem::take(&mut st.pending)
+                st.take()
             };
             deliver(batch);
         }
@@ -95,5 +141,34 @@ fn deliver(batch: Vec<(Peers, Frame)>) {
             p.send_many(&frames);
         }
         i = j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(batch: &[(Peers, Frame)]) -> Vec<&[u8]> {
+        batch.iter().map(|(_, f)| &f[..]).collect()
+    }
+
+    #[test]
+    fn a_newer_presence_list_replaces_one_still_waiting() {
+        let peers: Peers = Arc::default();
+        let mut st = State::default();
+        let frame = |s: &str| Frame::from(s.as_bytes());
+        st.add(Arc::clone(&peers), frame("p1"), true);
+        st.add(Arc::clone(&peers), frame("m1"), false);
+        st.add(Arc::clone(&peers), frame("p2"), true);
+        st.add(Arc::clone(&peers), frame("m2"), false);
+        st.add(Arc::clone(&peers), frame("p3"), true);
+        let sent: Vec<&[u8]> = vec![b"m1", b"m2", b"p3"];
+        assert_eq!(texts(&st.take()), sent);
+        // Once taken for sending, a list is not replaced any more.
+        st.add(Arc::clone(&peers), frame("p4"), true);
+        st.add(Arc::clone(&peers), frame("m3"), false);
+        let sent: Vec<&[u8]> = vec![b"p4", b"m3"];
+        assert_eq!(texts(&st.take()), sent);
+        assert!(st.take().is_empty());
     }
 }

@@ -60,6 +60,13 @@ impl Room {
         self.fanout.push(self.peers(), frame.clone());
     }
 
+    /// Sends the room's presence list (call while sequenced); one still
+    /// waiting to be delivered is replaced, not sent as well.
+    fn fan_out_presence(&self, users: Value) {
+        let frame = frame::text(&json!({ "type": "presence", "users": users }));
+        self.fanout.push_presence(self.peers(), frame);
+    }
+
     pub fn has_user(&self, user_id: i64) -> bool {
         lock(&self.inner).present.has_user(user_id)
     }
@@ -193,7 +200,7 @@ impl Hub {
                 room.fan_out(&system(format!("{} joined", peer.who.username)));
             }
             if change.list {
-                room.fan_out(&frame::text(&json!({ "type": "presence", "users": now })));
+                room.fan_out_presence(now);
             }
         }
         self.track(&peer.who);
@@ -237,9 +244,7 @@ impl Hub {
                 }
             }
             if change.list {
-                room.fan_out(&frame::text(
-                    &json!({ "type": "presence", "users": room.presence() }),
-                ));
+                room.fan_out_presence(room.presence());
             }
             gone
         };
