@@ -887,7 +887,7 @@ fn nothing_follows_the_close_a_client_asked_for() {
                     &mut wa,
                     json!({"type": "message", "content": "busy", "client_id": i.to_string()}),
                 );
-                while next(&mut wa, Duration::from_millis(0)).is_some() {}
+                while next(&mut wa, Duration::from_millis(1)).is_some() {}
                 i += 1;
             }
         })
