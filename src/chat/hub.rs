@@ -137,7 +137,11 @@ pub struct Hub {
     rooms: Mutex<HashMap<i64, Arc<Room>>>,
     /// Held across a membership change (database, then room) and across
     /// loading a new room's member list, so that no room starts from a list
-    /// that misses a join or leave made while it was being read.
+    /// that misses a join or leave made while it was being read, and a join
+    /// and a leave reach the room in the order they were stored. Unlike the
+    /// other hub locks it is held over database work, deliberately: only
+    /// join, leave and a room's first socket take it; messages, presence
+    /// and notifications never wait for it.
     membership: Mutex<()>,
     listeners: Mutex<Peers>,
     /// Every open socket, rooms and listeners alike.
