@@ -1,7 +1,12 @@
-//! Command-line flags (parsed with lexopt) and their defaults.
+//! Command-line flags (parsed with lexopt) and their defaults: what the
+//! user asked for, as one `Config` that `server` turns into each layer's
+//! own settings.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+use crate::http::proxy::{BadNetwork, TrustedProxies};
 
 pub const USAGE: &str = "\
 SecureChat — a small self-hosted group chat server
@@ -70,7 +75,59 @@ pub struct Config {
     pub max_per_ip: usize,
     pub redirect_http: Option<u16>,
     pub metrics: bool,
-    pub trusted_proxies: crate::net::proxy::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// A command line that cannot be run.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// lexopt's own complaint (unknown flag, missing value, …).
+    Parse(lexopt::Error),
+    /// A flag's value does not parse.
+    Invalid {
+        flag: &'static str,
+        value: String,
+    },
+    /// A flag's value, or a combination of flags, breaks a rule.
+    Rule(String),
+    Network(BadNetwork),
+    /// Words that are not a command.
+    UnknownCommand(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Parse(e) => write!(f, "{e}"),
+            ConfigError::Invalid { flag, value } => write!(f, "invalid value '{value}' for {flag}"),
+            ConfigError::Rule(why) => f.write_str(why),
+            ConfigError::Network(e) => write!(f, "{e}"),
+            ConfigError::UnknownCommand(words) => write!(f, "unknown command: {words}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<lexopt::Error> for ConfigError {
+    fn from(e: lexopt::Error) -> Self {
+        ConfigError::Parse(e)
+    }
+}
+
+fn rule(why: &str) -> ConfigError {
+    ConfigError::Rule(why.to_string())
+}
+
+impl Config {
+    /// Where the certificate and its settings are.
+    pub fn cert_paths(&self) -> crate::tls::CertPaths {
+        crate::tls::CertPaths {
+            certfile: self.certfile.clone(),
+            keyfile: self.keyfile.clone(),
+            settings: self.tls_config.clone(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -115,7 +172,7 @@ pub enum Command {
 }
 
 /// Parses the arguments after the program name.
-pub fn parse<I>(args: I) -> Result<Command, String>
+pub fn parse<I>(args: I) -> Result<Command, ConfigError>
 where
     I: IntoIterator,
     I::Item: Into<std::ffi::OsString>,
@@ -125,7 +182,7 @@ where
     let mut parser = lexopt::Parser::from_args(args);
     let mut words: Vec<String> = Vec::new();
     let mut force = false;
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next()? {
         match arg {
             Value(v) => words.push(v.to_string_lossy().into_owned()),
             Long("force") => force = true,
@@ -138,7 +195,9 @@ where
             Long("metrics") => cfg.metrics = true,
             Long("trust-proxy") => {
                 let list: String = value(&mut parser, "--trust-proxy")?;
-                cfg.trusted_proxies.add(&list)?;
+                cfg.trusted_proxies
+                    .add(&list)
+                    .map_err(ConfigError::Network)?;
             }
             Long("certfile") => cfg.certfile = path(&mut parser)?,
             Long("keyfile") => cfg.keyfile = path(&mut parser)?,
@@ -148,7 +207,7 @@ where
             Long("msg-burst") => {
                 cfg.msg_burst = non_negative(&mut parser, "--msg-burst")?;
                 if cfg.msg_burst < 1.0 {
-                    return Err("--msg-burst must be at least 1".into());
+                    return Err(rule("--msg-burst must be at least 1"));
                 }
             }
             Long("login-rate") => cfg.login_rate = non_negative(&mut parser, "--login-rate")?,
@@ -159,19 +218,20 @@ where
             Long("max-connections") => {
                 cfg.max_connections = value(&mut parser, "--max-connections")?;
                 if cfg.max_connections == 0 {
-                    return Err("--max-connections must be at least 1".into());
+                    return Err(rule("--max-connections must be at least 1"));
                 }
             }
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
-            other => return Err(other.unexpected().to_string()),
+            other => return Err(other.unexpected().into()),
         }
     }
     match words.first().map(String::as_str) {
         None => {}
         Some("gen-cert") if words.len() == 1 => return Ok(Command::GenCert { config: cfg, force }),
         Some(_) => {
-            let action = crate::admin::parse(&words)?;
+            let action = crate::admin::parse(&words)
+                .map_err(|_| ConfigError::UnknownCommand(words.join(" ")))?;
             return Ok(Command::Admin {
                 data_dir: cfg.data_dir,
                 action,
@@ -179,31 +239,38 @@ where
         }
     }
     if force {
-        return Err("--force only goes with gen-cert".into());
+        return Err(rule("--force only goes with gen-cert"));
     }
     if cfg.redirect_http.is_some() && !cfg.tls {
-        return Err("--redirect-http needs --tls".into());
+        return Err(rule("--redirect-http needs --tls"));
     }
     Ok(Command::Serve(cfg))
 }
 
-fn value<T: std::str::FromStr>(parser: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
-    let raw = parser.value().map_err(|e| e.to_string())?;
+fn value<T: std::str::FromStr>(
+    parser: &mut lexopt::Parser,
+    flag: &'static str,
+) -> Result<T, ConfigError> {
+    let raw = parser.value()?;
     let text = raw.to_string_lossy();
-    text.parse()
-        .map_err(|_| format!("invalid value '{text}' for {flag}"))
+    text.parse().map_err(|_| ConfigError::Invalid {
+        flag,
+        value: text.into_owned(),
+    })
 }
 
-fn non_negative(parser: &mut lexopt::Parser, flag: &str) -> Result<f64, String> {
+fn non_negative(parser: &mut lexopt::Parser, flag: &'static str) -> Result<f64, ConfigError> {
     let v: f64 = value(parser, flag)?;
     if !v.is_finite() || v < 0.0 {
-        return Err(format!("{flag} must be a non-negative number"));
+        return Err(ConfigError::Rule(format!(
+            "{flag} must be a non-negative number"
+        )));
     }
     Ok(v)
 }
 
-fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, String> {
-    parser.value().map(PathBuf::from).map_err(|e| e.to_string())
+fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, ConfigError> {
+    Ok(parser.value().map(PathBuf::from)?)
 }
 
 #[cfg(test)]
@@ -211,7 +278,7 @@ mod tests {
     use super::*;
 
     fn serve(args: &[&str]) -> Result<Config, String> {
-        match parse(args.iter().copied())? {
+        match parse(args.iter().copied()).map_err(|e| e.to_string())? {
             Command::Serve(c) => Ok(c),
             other => Err(format!("{other:?}")),
         }

@@ -7,22 +7,29 @@ use securechat::{admin, config, log, server, tls};
 
 fn main() -> ExitCode {
     log::init_from_env();
-    let result = match config::parse(std::env::args_os().skip(1)) {
-        Ok(config::Command::Help) => {
-            print!("{}", config::USAGE);
-            Ok(())
-        }
-        Ok(config::Command::Version) => {
-            println!("securechat {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Ok(config::Command::GenCert { config, force }) => tls::gen_cert(&config, force),
-        Ok(config::Command::Admin { data_dir, action }) => admin::run(&data_dir, action),
-        Ok(config::Command::Serve(cfg)) => server::run(cfg),
+    let command = match config::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("securechat: error: {e} (see --help)");
             return ExitCode::from(2);
         }
+    };
+    let result: Result<(), Box<dyn std::error::Error>> = match command {
+        config::Command::Help => {
+            print!("{}", config::USAGE);
+            Ok(())
+        }
+        config::Command::Version => {
+            println!("securechat {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        config::Command::GenCert { config, force } => {
+            tls::gen_cert(&config.cert_paths(), force).map_err(Into::into)
+        }
+        config::Command::Admin { data_dir, action } => {
+            admin::run(&data_dir, action).map_err(Into::into)
+        }
+        config::Command::Serve(cfg) => server::run(cfg).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,17 +1,17 @@
 //! Admin subcommands on the same binary, working on the data directory
 //! whether the server is stopped or running (SQLite does the locking):
-//! users, sessions, backup/restore and export.
+//! users, sessions, backup/restore and export. They print for people;
+//! every query they make lives in `store`.
 
 pub mod backup;
 pub mod password_prompt;
 pub mod sessions;
 pub mod users;
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::db::{self, Db};
+use crate::store::{Store, StoreError};
 
 /// What an admin command asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,77 @@ pub enum Action {
     Export(String),
 }
 
+/// Why an admin command failed.
+#[derive(Debug)]
+pub enum AdminError {
+    /// The words are not a command.
+    UnknownCommand(String),
+    NoSuchUser(String),
+    NoSuchGroup(String),
+    NoSuchSession(String),
+    /// A session id prefix that matches several sessions.
+    AmbiguousSession {
+        prefix: String,
+        matches: i64,
+    },
+    /// Neither a username nor a session id.
+    NotATarget(String),
+    UsernameTaken(String),
+    /// Input that breaks a rule (username, password, …).
+    Invalid(&'static str),
+    /// The two passwords typed differ.
+    PasswordsDiffer,
+    /// Reading the terminal or writing the output failed.
+    Io(std::io::Error),
+    Store(StoreError),
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::UnknownCommand(words) => write!(f, "unknown command: {words}"),
+            AdminError::NoSuchUser(name) => write!(f, "no user named {name:?}"),
+            AdminError::NoSuchGroup(g) => write!(f, "no group {g:?}"),
+            AdminError::NoSuchSession(id) => write!(f, "no session with id {id}"),
+            AdminError::AmbiguousSession { prefix, matches } => {
+                write!(
+                    f,
+                    "{matches} sessions start with {prefix}; give more digits"
+                )
+            }
+            AdminError::NotATarget(t) => write!(f, "{t:?} is neither a username nor a session id"),
+            AdminError::UsernameTaken(name) => write!(f, "the username {name:?} is taken"),
+            AdminError::Invalid(why) => f.write_str(why),
+            AdminError::PasswordsDiffer => f.write_str("the passwords differ"),
+            AdminError::Io(e) => write!(f, "{e}"),
+            AdminError::Store(StoreError::InUse(dir)) => write!(
+                f,
+                "{} is in use by a running SecureChat server; stop it before restoring",
+                dir.display()
+            ),
+            AdminError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Store(e)
+    }
+}
+
+impl From<std::io::Error> for AdminError {
+    fn from(e: std::io::Error) -> Self {
+        AdminError::Io(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AdminError>;
+
 /// Parses the positional words of an admin command.
-pub fn parse(words: &[String]) -> Result<Action, String> {
+pub fn parse(words: &[String]) -> Result<Action> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     Ok(match w.as_slice() {
         ["user", "list"] => Action::UserList,
@@ -41,63 +110,26 @@ pub fn parse(words: &[String]) -> Result<Action, String> {
         ["backup", dest] => Action::Backup(PathBuf::from(dest)),
         ["restore", src] => Action::Restore(PathBuf::from(src)),
         ["export", group] => Action::Export(group.to_string()),
-        _ => return Err(format!("unknown command: {}", words.join(" "))),
+        _ => return Err(AdminError::UnknownCommand(words.join(" "))),
     })
 }
 
-/// Both databases of a data directory.
-pub struct Data {
-    pub dir: PathBuf,
-    pub users: Db,
-    pub chat: Db,
-}
-
-impl Data {
-    pub fn open(dir: &Path) -> Result<Data, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        Ok(Data {
-            dir: dir.to_path_buf(),
-            users: Db::open(&dir.join("users.sqlite3"), db::users::MIGRATIONS)?,
-            chat: Db::open(&dir.join("chat.sqlite3"), db::chat::MIGRATIONS)?,
-        })
-    }
-}
-
 /// Runs an admin command; output goes to stdout.
-pub fn run(data_dir: &Path, action: Action) -> Result<(), String> {
-    match action {
-        Action::Restore(src) => backup::restore(&src, data_dir),
-        Action::Backup(dest) => backup::backup(&Data::open(data_dir)?, &dest),
-        Action::Export(group) => backup::export(&Data::open(data_dir)?, &group),
-        Action::UserList => users::list(&Data::open(data_dir)?),
-        Action::UserAdd(name) => users::add(&Data::open(data_dir)?, &name),
-        Action::UserResetPassword(name) => users::reset_password(&Data::open(data_dir)?, &name),
-        Action::UserDelete(name) => users::delete(&Data::open(data_dir)?, &name),
-        Action::SessionList(name) => sessions::list(&Data::open(data_dir)?, name.as_deref()),
-        Action::SessionRevoke(id) => sessions::revoke(&Data::open(data_dir)?, &id),
+pub fn run(data_dir: &Path, action: Action) -> Result<()> {
+    if let Action::Restore(src) = &action {
+        return backup::restore(src, data_dir);
     }
-}
-
-/// An exclusive lock on a data directory, held by the running server (and
-/// by `restore`, which must not run beside it).
-pub struct DirLock(#[allow(dead_code)] File);
-
-impl DirLock {
-    pub fn acquire(dir: &Path) -> Result<DirLock, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = dir.join("securechat.lock");
-        let f = File::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        // SAFETY: flock on a descriptor we own.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if r != 0 {
-            return Err(format!(
-                "{} is in use by a running SecureChat server",
-                dir.display()
-            ));
-        }
-        Ok(DirLock(f))
+    let store = Store::open(data_dir)?;
+    match action {
+        Action::Restore(_) => Ok(()),
+        Action::Backup(dest) => backup::backup(&store, &dest),
+        Action::Export(group) => backup::export(&store, &group),
+        Action::UserList => users::list(&store),
+        Action::UserAdd(name) => users::add(&store, &name),
+        Action::UserResetPassword(name) => users::reset_password(&store, &name),
+        Action::UserDelete(name) => users::delete(&store, &name),
+        Action::SessionList(name) => sessions::list(&store, name.as_deref()),
+        Action::SessionRevoke(id) => sessions::revoke(&store, &id),
     }
 }
 
@@ -123,18 +155,18 @@ mod tests {
 
     #[test]
     fn parses_commands() {
-        assert_eq!(parse(&words("user list")), Ok(Action::UserList));
+        assert_eq!(parse(&words("user list")).unwrap(), Action::UserList);
         assert_eq!(
-            parse(&words("user add bob")),
-            Ok(Action::UserAdd("bob".into()))
+            parse(&words("user add bob")).unwrap(),
+            Action::UserAdd("bob".into())
         );
         assert_eq!(
-            parse(&words("session revoke abc")),
-            Ok(Action::SessionRevoke("abc".into()))
+            parse(&words("session revoke abc")).unwrap(),
+            Action::SessionRevoke("abc".into())
         );
         assert_eq!(
-            parse(&words("backup /tmp/b")),
-            Ok(Action::Backup("/tmp/b".into()))
+            parse(&words("backup /tmp/b")).unwrap(),
+            Action::Backup("/tmp/b".into())
         );
         assert!(parse(&words("user")).is_err());
         assert!(parse(&words("user add")).is_err());

@@ -1,44 +1,45 @@
 //! Reading a new password for `user add` / `user reset-password`: from the
 //! terminal without echo (asked twice), or one line from standard input when
 //! it is not a terminal. Never from the command line, where `ps` shows it.
+//!
+//! Turning echo off has no safe wrapper in std, so this module holds the
+//! program's termios calls (`unsafe`, documented below).
+#![allow(unsafe_code)]
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::os::fd::AsRawFd;
 
-pub fn read_new_password() -> Result<String, String> {
+use super::{AdminError, Result};
+
+pub fn read_new_password() -> Result<String> {
     let stdin = io::stdin();
-    // SAFETY: isatty on our own standard input.
-    let tty = unsafe { libc::isatty(stdin.as_raw_fd()) } == 1;
-    let password = if tty {
+    let password = if stdin.is_terminal() {
         let first = prompt("New password: ")?;
         let second = prompt("Repeat it: ")?;
         if first != second {
-            return Err("the passwords differ".into());
+            return Err(AdminError::PasswordsDiffer);
         }
         first
     } else {
         let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        stdin.lock().read_line(&mut line)?;
         line.trim_end_matches(['\n', '\r']).to_string()
     };
-    crate::auth::validate_password(&password).map_err(str::to_string)?;
+    crate::auth::validate_password(&password).map_err(AdminError::Invalid)?;
     Ok(password)
 }
 
 /// Asks on stderr and reads a line from the terminal with echo off.
-fn prompt(question: &str) -> Result<String, String> {
+fn prompt(question: &str) -> Result<String> {
     eprint!("{question}");
     let _ = io::stderr().flush();
     let fd = io::stdin().as_raw_fd();
-    // SAFETY: termios calls on our own terminal; the old settings are
-    // restored before returning.
+    // SAFETY: termios calls on our own terminal with a zeroed, then filled,
+    // local struct; the old settings are restored before returning.
     let old = unsafe {
         let mut t: libc::termios = std::mem::zeroed();
         if libc::tcgetattr(fd, &mut t) != 0 {
-            return Err("cannot read terminal settings".into());
+            return Err(AdminError::Io(io::Error::last_os_error()));
         }
         let old = t;
         t.c_lflag &= !libc::ECHO;
@@ -52,6 +53,6 @@ fn prompt(question: &str) -> Result<String, String> {
         libc::tcsetattr(fd, libc::TCSANOW, &old);
     }
     eprintln!();
-    read.map_err(|e| e.to_string())?;
+    read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }

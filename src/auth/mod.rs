@@ -1,9 +1,17 @@
-//! Accounts and sessions: password hashing, session tokens, CSRF tokens and
-//! the input rules for usernames and passwords.
+//! Accounts: registration, login, password changes and sessions
+//! (`accounts`), argon2id hashing (`password`), session and CSRF tokens
+//! (`session`, `csrf`), device keys for end-to-end encryption (`keys`) and
+//! the input rules for usernames and passwords. The pages call in here and
+//! render what comes back.
 
+pub mod accounts;
 pub mod csrf;
+pub mod keys;
 pub mod password;
 pub mod session;
+
+pub use accounts::{AccountError, Accounts};
+pub use session::Session;
 
 /// Usernames: 3–32 characters of `[A-Za-z0-9_.-]`.
 pub fn validate_username(name: &str) -> Result<(), &'static str> {
@@ -19,11 +27,14 @@ pub fn validate_username(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Longest password, in bytes.
+pub const MAX_PASSWORD: usize = 1024;
+
 /// Passwords: 8–1024 bytes.
 pub fn validate_password(password: &str) -> Result<(), &'static str> {
     match password.len() {
         0..=7 => Err("Password must be at least 8 characters long."),
-        8..=1024 => Ok(()),
+        8..=MAX_PASSWORD => Ok(()),
         _ => Err("Password must be at most 1024 bytes long."),
     }
 }

@@ -7,6 +7,8 @@ use std::sync::{Condvar, Mutex, OnceLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
+use crate::sync::{lock, wait};
+
 pub struct Passwords {
     in_use: Mutex<usize>,
     freed: Condvar,
@@ -64,16 +66,16 @@ impl Passwords {
 
     fn with_slot<T>(&self, f: impl FnOnce() -> T) -> T {
         {
-            let mut n = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+            let mut n = lock(&self.in_use);
             while *n >= self.max {
-                n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+                n = wait(&self.freed, n);
             }
             *n += 1;
         }
         struct Release<'a>(&'a Passwords);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                let mut n = self.0.in_use.lock().unwrap_or_else(|e| e.into_inner());
+                let mut n = lock(&self.0.in_use);
                 *n -= 1;
                 self.0.freed.notify_one();
             }

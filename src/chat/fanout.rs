@@ -13,6 +13,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::sync::{lock, wait_timeout};
 use crate::ws::frame::Frame;
 use crate::ws::peer::Peer;
 
@@ -68,7 +69,7 @@ impl State {
 
 impl Fanout {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Queues `frame` for `peers`. Call in the room's order.
@@ -109,11 +110,7 @@ impl Fanout {
             let batch = {
                 let mut st = self.lock();
                 if st.pending.is_empty() {
-                    st = self
-                        .wake
-                        .wait_timeout(st, LINGER)
-                        .map(|(g, _)| g)
-                        .unwrap_or_else(|e| e.into_inner().0);
+                    st = wait_timeout(&self.wake, st, LINGER);
                 }
                 if st.pending.is_empty() {
                     st.running = false;
@@ -170,5 +167,42 @@ mod tests {
         let sent: Vec<&[u8]> = vec![b"p4", b"m3"];
         assert_eq!(texts(&st.take()), sent);
         assert!(st.take().is_empty());
+    }
+
+    #[test]
+    fn frames_that_pile_up_reach_each_socket_in_one_write() {
+        use crate::ws::peer::tests::{MemWire, peer};
+        let wires: Vec<_> = (0..3).map(|_| MemWire::with_room(1 << 20)).collect();
+        let peers: Peers = Arc::new(
+            wires
+                .iter()
+                .enumerate()
+                .map(|(i, w)| peer(i as u64, "u", w))
+                .collect(),
+        );
+        let fanout = Arc::new(Fanout::default());
+        let frames: Vec<Frame> = (0..20)
+            .map(|i| crate::ws::frame::text(format!("m{i}").as_bytes()))
+            .collect();
+        {
+            // Hold the queue so the flusher cannot start before all are in.
+            let mut st = fanout.lock();
+            for f in &frames {
+                st.add(Arc::clone(&peers), f.clone(), false);
+            }
+        }
+        fanout.push(Arc::clone(&peers), frames[0].clone());
+        let want = [frames.concat(), frames[0].to_vec()].concat();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while wires.iter().any(|w| w.state().bytes.len() < want.len())
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for w in &wires {
+            let st = w.state();
+            assert_eq!(st.bytes, want);
+            assert_eq!(st.writes, vec![21], "one vectored write of 21 frames");
+        }
     }
 }

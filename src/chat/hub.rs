@@ -9,19 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
-use crate::db::chat::Group;
-use crate::ws::frame::{self, Frame};
-use crate::ws::peer::{Identity, Peer};
-
-use super::presence::{Change, Presence};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 use super::fanout::{Fanout, Peers};
+use super::presence::{Change, Presence};
+use super::protocol::{OnlineUser, ServerFrame};
+use crate::store::Group;
+use crate::sync::lock;
+use crate::ws::frame::Frame;
+use crate::ws::peer::{Identity, Peer};
 
 /// A group's open sockets.
 pub struct Room {
@@ -62,8 +56,8 @@ impl Room {
 
     /// Sends the room's presence list (call while sequenced); one still
     /// waiting to be delivered is replaced, not sent as well.
-    fn fan_out_presence(&self, users: Value) {
-        let frame = frame::text(&json!({ "type": "presence", "users": users }));
+    fn fan_out_presence(&self, users: &[OnlineUser]) {
+        let frame = ServerFrame::Presence { users }.encode();
         self.fanout.push_presence(self.peers(), frame);
     }
 
@@ -71,9 +65,9 @@ impl Room {
         lock(&self.inner).present.has_user(user_id)
     }
 
-    /// `[{"username","ips"}]` for the room's sockets.
-    pub fn presence(&self) -> Value {
-        lock(&self.inner).present.to_json()
+    /// Who has a socket open on the room.
+    pub fn presence(&self) -> Vec<OnlineUser> {
+        lock(&self.inner).present.list()
     }
 
     /// Members other than `user_id` with no socket open on the room.
@@ -127,8 +121,12 @@ impl Room {
     }
 }
 
-fn system(text: String) -> Frame {
-    frame::text(&json!({ "type": "system", "text": text, "created_at": crate::util::now_ms() }))
+fn system(text: &str) -> Frame {
+    ServerFrame::System {
+        text,
+        created_at: crate::util::now_ms(),
+    }
+    .encode()
 }
 
 #[derive(Default)]
@@ -194,17 +192,22 @@ impl Hub {
     /// Adds a socket to a room. `greet` runs first, under the room's order,
     /// so the socket's hello and replay come before any live frame; then
     /// the room hears "joined" (for a user's first socket) and presence.
-    pub fn enter(&self, room: &Room, peer: &Arc<Peer>, greet: impl FnOnce(&Arc<Peer>, Value)) {
+    pub fn enter(
+        &self,
+        room: &Room,
+        peer: &Arc<Peer>,
+        greet: impl FnOnce(&Arc<Peer>, &[OnlineUser]),
+    ) {
         {
             let _order = room.sequence();
             let change = room.add(Arc::clone(peer));
             let now = room.presence();
-            greet(peer, now.clone());
+            greet(peer, &now);
             if change.user {
-                room.fan_out(&system(format!("{} joined", peer.who.username)));
+                room.fan_out(&system(&format!("{} joined", peer.who.username)));
             }
             if change.list {
-                room.fan_out_presence(now);
+                room.fan_out_presence(&now);
             }
         }
         self.track(&peer.who);
@@ -244,11 +247,11 @@ impl Hub {
                     .collect();
                 left.dedup();
                 for name in left {
-                    room.fan_out(&system(format!("{name} left")));
+                    room.fan_out(&system(&format!("{name} left")));
                 }
             }
             if change.list {
-                room.fan_out_presence(room.presence());
+                room.fan_out_presence(&room.presence());
             }
             gone
         };
@@ -275,9 +278,9 @@ impl Hub {
     }
 
     /// Presence of a group's room (empty when nobody is there).
-    pub fn room_presence(&self, group_id: i64) -> Value {
+    pub fn room_presence(&self, group_id: i64) -> Vec<OnlineUser> {
         self.existing_room(group_id)
-            .map_or_else(|| json!([]), |r| r.presence())
+            .map_or_else(Vec::new, |r| r.presence())
     }
 
     /// Adds a `/ws` listener and makes sure it has the current online list.
@@ -308,52 +311,31 @@ impl Hub {
         }
     }
 
-    /// Sends to every `/ws` listener.
-    pub fn notify_all(&self, frame: &Frame) {
+    /// Sends `frame` to the `/ws` listeners of the users `to` picks.
+    pub fn notify(&self, to: impl Fn(i64) -> bool, frame: &Frame) {
         let listeners = Arc::clone(&lock(&self.listeners));
-        for p in listeners.iter() {
+        for p in listeners.iter().filter(|p| to(p.who.user_id)) {
             p.send(frame);
         }
     }
 
-    /// Sends to the `/ws` listeners whose user id passes `pred`.
-    pub fn notify_where(&self, pred: impl Fn(i64) -> bool, frame: &Frame) {
-        let listeners = Arc::clone(&lock(&self.listeners));
-        for p in listeners.iter().filter(|p| pred(p.who.user_id)) {
-            p.send(frame);
-        }
-    }
-
-    /// Sends to the `/ws` listeners of the given users.
-    pub fn notify_users(&self, users: &HashSet<i64>, frame: &Frame) {
-        let listeners = Arc::clone(&lock(&self.listeners));
-        for p in listeners.iter().filter(|p| users.contains(&p.who.user_id)) {
-            p.send(frame);
-        }
-    }
-
-    /// Sends to one user's `/ws` listeners.
-    pub fn notify_user(&self, user_id: i64, frame: &Frame) {
-        let listeners = Arc::clone(&lock(&self.listeners));
-        for p in listeners.iter().filter(|p| p.who.user_id == user_id) {
-            p.send(frame);
-        }
-    }
-
-    /// `[{"username","ips"}]` for every open socket.
-    pub fn online(&self) -> Value {
-        lock(&self.online).to_json()
+    /// Everyone with an open socket.
+    pub fn online(&self) -> Vec<OnlineUser> {
+        lock(&self.online).list()
     }
 
     fn online_frame(&self) -> Frame {
-        frame::text(&json!({ "type": "online", "users": self.online() }))
+        ServerFrame::Online {
+            users: &self.online(),
+        }
+        .encode()
     }
 
     /// Records an open socket; tells listeners when the online list changed.
     fn track(&self, who: &Identity) -> bool {
         let changed = lock(&self.online).add(who).list;
         if changed {
-            self.notify_all(&self.online_frame());
+            self.notify(|_| true, &self.online_frame());
         }
         changed
     }
@@ -361,7 +343,7 @@ impl Hub {
     fn untrack(&self, who: &Identity) {
         let changed = lock(&self.online).remove(who).list;
         if changed {
-            self.notify_all(&self.online_frame());
+            self.notify(|_| true, &self.online_frame());
         }
     }
 

@@ -1,11 +1,10 @@
 //! Who is here: counts of open sockets per user and IP, updated in O(log n)
-//! per socket, rendered as PROTOCOL's `[{"username","ips"}]`.
+//! per socket, listed as PROTOCOL's `[{"username","ips"}]`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use serde_json::{Value, json};
-
+use super::protocol::OnlineUser;
 use crate::ws::peer::Identity;
 
 /// What one socket's arrival or departure changed.
@@ -61,18 +60,17 @@ impl Presence {
     }
 
     /// Sorted by username; IPs sorted.
-    pub fn to_json(&self) -> Value {
-        let mut list: Vec<(&String, Vec<String>)> = self
+    pub fn list(&self) -> Vec<OnlineUser> {
+        let mut list: Vec<OnlineUser> = self
             .users
             .values()
-            .map(|(name, ips)| (name, ips.keys().map(ToString::to_string).collect()))
+            .map(|(name, ips)| OnlineUser {
+                username: name.clone(),
+                ips: ips.keys().copied().collect(),
+            })
             .collect();
-        list.sort_by_key(|(name, _)| name.to_lowercase());
-        Value::Array(
-            list.into_iter()
-                .map(|(username, ips)| json!({ "username": username, "ips": ips }))
-                .collect(),
-        )
+        list.sort_by_cached_key(|u| u.username.to_lowercase());
+        list
     }
 }
 
@@ -115,9 +113,25 @@ mod tests {
             }
         );
         p.add(&who(2, "Bob", [10, 0, 0, 1]));
+        let list = p.list();
+        let names: Vec<(&str, Vec<String>)> = list
+            .iter()
+            .map(|u| {
+                (
+                    u.username.as_str(),
+                    u.ips.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect();
         assert_eq!(
-            p.to_json(),
-            json!([{"username": "alice", "ips": ["127.0.0.1", "127.0.0.2"]}, {"username": "Bob", "ips": ["10.0.0.1"]}])
+            names,
+            vec![
+                (
+                    "alice",
+                    vec!["127.0.0.1".to_string(), "127.0.0.2".to_string()]
+                ),
+                ("Bob", vec!["10.0.0.1".to_string()])
+            ]
         );
         assert_eq!(p.remove(&a1), Change::default());
         assert_eq!(

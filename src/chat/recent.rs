@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
+
 /// How long a `client_id` is remembered.
 const KEEP: Duration = Duration::from_secs(15 * 60);
 /// Most ids remembered; beyond this the oldest are dropped first.
@@ -21,14 +23,14 @@ pub struct RecentIds {
 impl RecentIds {
     /// The message id already stored for this user, group and client id.
     pub fn get(&self, user: i64, group: i64, client_id: &str) -> Option<i64> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let map = lock(&self.map);
         map.get(&(user, group, client_id.to_string()))
             .filter(|(_, at)| at.elapsed() < KEEP)
             .map(|(id, _)| *id)
     }
 
     pub fn insert(&self, user: i64, group: i64, client_id: &str, message_id: i64) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.map);
         if map.len() >= MAX {
             map.retain(|_, (_, at)| at.elapsed() < KEEP);
             if map.len() >= MAX {

@@ -40,8 +40,17 @@ impl Response {
         )
     }
 
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        Self::new(status, "application/json", value.to_string().into_bytes())
+    /// A JSON body. Serializing our own types cannot fail; if one ever
+    /// did, the answer is a 500 rather than a panic.
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => Self::new(status, "application/json", body),
+            Err(_) => Self::new(
+                500,
+                "application/json",
+                br#"{"error":"internal","message":"Internal server error."}"#.to_vec(),
+            ),
+        }
     }
 
     /// The JSON error shape of PROTOCOL: `{"error", "message"}`.

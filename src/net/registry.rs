@@ -51,7 +51,7 @@ impl Drop for Entry {
 
 impl Registry {
     fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.open)
     }
 
     /// Registers a connection unless `max` are open in all, or `max_per_ip`

@@ -17,7 +17,7 @@ use crate::http::request::Source;
 pub type Tls = Arc<Mutex<ServerConnection>>;
 
 pub fn lock_tls(tls: &Tls) -> MutexGuard<'_, ServerConnection> {
-    tls.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sync::lock(tls)
 }
 
 /// One accepted connection.

@@ -12,6 +12,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::TlsError;
 use super::der::{self, CertFacts};
 use super::settings::CertSettings;
 use crate::util;
@@ -32,7 +33,7 @@ pub fn load_or_generate(
     certfile: &Path,
     keyfile: &Path,
     settings: &Path,
-) -> Result<Identity, String> {
+) -> Result<Identity, TlsError> {
     match (certfile.exists(), keyfile.exists()) {
         (true, true) => {
             let id = load(certfile, keyfile)?;
@@ -49,43 +50,45 @@ pub fn load_or_generate(
                 );
                 generate(certfile, keyfile, &CertSettings::load(settings)?)
             } else {
-                Err(format!(
-                    "the certificate {} expired on {}",
-                    certfile.display(),
-                    date(id.not_after)
-                ))
+                Err(TlsError::Expired {
+                    path: certfile.to_path_buf(),
+                    on: date(id.not_after),
+                })
             }
         }
         (false, false) => generate(certfile, keyfile, &CertSettings::load(settings)?),
-        (true, false) => Err(format!(
-            "found {} but not the key {}",
-            certfile.display(),
-            keyfile.display()
-        )),
-        (false, true) => Err(format!(
-            "found {} but not the certificate {}",
-            keyfile.display(),
-            certfile.display()
-        )),
+        (true, false) => Err(TlsError::HalfPair {
+            found: certfile.to_path_buf(),
+            missing: keyfile.to_path_buf(),
+            missing_what: "key",
+        }),
+        (false, true) => Err(TlsError::HalfPair {
+            found: keyfile.to_path_buf(),
+            missing: certfile.to_path_buf(),
+            missing_what: "certificate",
+        }),
     }
 }
 
 /// Reads a PEM certificate chain and private key.
-pub fn load(certfile: &Path, keyfile: &Path) -> Result<Identity, String> {
-    let cert_bytes =
-        fs::read(certfile).map_err(|e| format!("cannot read {}: {e}", certfile.display()))?;
-    let key_bytes =
-        fs::read(keyfile).map_err(|e| format!("cannot read {}: {e}", keyfile.display()))?;
+pub fn load(certfile: &Path, keyfile: &Path) -> Result<Identity, TlsError> {
+    let cert_bytes = fs::read(certfile).map_err(io(certfile))?;
+    let key_bytes = fs::read(keyfile).map_err(io(keyfile))?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_bytes)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate ({e:?})", certfile.display()))?;
+        .map_err(|_| TlsError::NotPem {
+            path: certfile.to_path_buf(),
+            what: "a PEM certificate",
+        })?;
     let Some(leaf) = chain.first() else {
-        return Err(format!("{}: no certificate found", certfile.display()));
+        return Err(TlsError::Unreadable(certfile.to_path_buf()));
     };
-    let facts: CertFacts = der::cert_facts(leaf)
-        .ok_or_else(|| format!("{}: the certificate could not be read", certfile.display()))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_bytes)
-        .map_err(|e| format!("{}: not a PEM private key ({e:?})", keyfile.display()))?;
+    let facts: CertFacts =
+        der::cert_facts(leaf).ok_or_else(|| TlsError::Unreadable(certfile.to_path_buf()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|_| TlsError::NotPem {
+        path: keyfile.to_path_buf(),
+        what: "a PEM private key",
+    })?;
     Ok(Identity {
         fingerprint: fingerprint(leaf),
         chain,
@@ -96,15 +99,14 @@ pub fn load(certfile: &Path, keyfile: &Path) -> Result<Identity, String> {
 }
 
 /// Generates a self-signed certificate and writes both files.
-pub fn generate(certfile: &Path, keyfile: &Path, s: &CertSettings) -> Result<Identity, String> {
+pub fn generate(certfile: &Path, keyfile: &Path, s: &CertSettings) -> Result<Identity, TlsError> {
     let alg = match s.key_algorithm.as_str() {
         "ecdsa-p384" => &rcgen::PKCS_ECDSA_P384_SHA384,
         "ed25519" => &rcgen::PKCS_ED25519,
         _ => &rcgen::PKCS_ECDSA_P256_SHA256,
     };
-    let key = KeyPair::generate_for(alg).map_err(|e| format!("key generation failed: {e}"))?;
-    let mut params =
-        CertificateParams::new(s.dns_names.clone()).map_err(|e| format!("bad DNS name: {e}"))?;
+    let key = KeyPair::generate_for(alg)?;
+    let mut params = CertificateParams::new(s.dns_names.clone())?;
     params
         .subject_alt_names
         .extend(s.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
@@ -125,41 +127,51 @@ pub fn generate(certfile: &Path, keyfile: &Path, s: &CertSettings) -> Result<Ide
     util::random_bytes(&mut serial);
     serial[0] &= 0x7f;
     params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| format!("certificate generation failed: {e}"))?;
+    let cert = params.self_signed(&key)?;
 
     for dir in [certfile.parent(), keyfile.parent()].into_iter().flatten() {
         if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            fs::create_dir_all(dir).map_err(io(dir))?;
         }
     }
     write_file(keyfile, key.serialize_pem().as_bytes(), 0o600)?;
     write_file(certfile, cert.pem().as_bytes(), 0o644)?;
     let der = cert.der().clone();
-    let facts = der::cert_facts(&der).ok_or("generated certificate could not be read")?;
+    let facts =
+        der::cert_facts(&der).ok_or_else(|| TlsError::Unreadable(certfile.to_path_buf()))?;
+    let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(|_| TlsError::NotPem {
+        path: keyfile.to_path_buf(),
+        what: "a usable private key",
+    })?;
     Ok(Identity {
         fingerprint: fingerprint(&der),
         chain: vec![der],
-        key: PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| e.to_string())?,
+        key,
         not_after: facts.not_after,
         generated: true,
     })
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    let ctx = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TlsError + '_ {
+    move |error| TlsError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+    let ctx = io(path);
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .open(path)
-        .map_err(ctx)?;
+        .map_err(&ctx)?;
     // The mode above applies only to new files; enforce it on old ones too.
     f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(ctx)?;
-    f.write_all(bytes).map_err(ctx)?;
+        .map_err(&ctx)?;
+    f.write_all(bytes).map_err(&ctx)?;
     f.sync_all().map_err(ctx)
 }
 

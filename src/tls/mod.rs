@@ -3,62 +3,70 @@
 
 pub mod cert;
 pub mod der;
+mod error;
 pub mod settings;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
 
-use crate::config::Config;
+pub use error::TlsError;
+
+/// Where the certificate, its key and the settings for generating one are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertPaths {
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    /// `tls_config.json`.
+    pub settings: PathBuf,
+}
 
 /// Builds the server's TLS configuration, loading or generating the
 /// certificate; prints where it came from and its fingerprint.
-pub fn server_config(cfg: &Config) -> Result<Arc<ServerConfig>, String> {
-    let id = cert::load_or_generate(&cfg.certfile, &cfg.keyfile, &cfg.tls_config)?;
-    describe(cfg, &id);
+pub fn server_config(paths: &CertPaths) -> Result<Arc<ServerConfig>, TlsError> {
+    let id = cert::load_or_generate(&paths.certfile, &paths.keyfile, &paths.settings)?;
+    describe(paths, &id);
     build(id)
 }
 
 /// `securechat gen-cert`: writes a new self-signed certificate.
-pub fn gen_cert(cfg: &Config, force: bool) -> Result<(), String> {
-    if !force && (cfg.certfile.exists() || cfg.keyfile.exists()) {
-        return Err(format!(
-            "{} or {} already exists; add --force to replace them",
-            cfg.certfile.display(),
-            cfg.keyfile.display()
-        ));
+pub fn gen_cert(paths: &CertPaths, force: bool) -> Result<(), TlsError> {
+    if !force && (paths.certfile.exists() || paths.keyfile.exists()) {
+        return Err(TlsError::WouldReplace {
+            certfile: paths.certfile.clone(),
+            keyfile: paths.keyfile.clone(),
+        });
     }
-    let settings = settings::CertSettings::load(&cfg.tls_config)?;
-    let id = cert::generate(&cfg.certfile, &cfg.keyfile, &settings)?;
-    describe(cfg, &id);
-    println!("  key: {} (mode 0600)", cfg.keyfile.display());
+    let settings = settings::CertSettings::load(&paths.settings)?;
+    let id = cert::generate(&paths.certfile, &paths.keyfile, &settings)?;
+    describe(paths, &id);
+    println!("  key: {} (mode 0600)", paths.keyfile.display());
     Ok(())
 }
 
 /// Prints what a user compares with the browser's certificate warning.
-pub fn describe(cfg: &Config, id: &cert::Identity) {
+pub fn describe(paths: &CertPaths, id: &cert::Identity) {
     let how = if id.generated {
         "generated self-signed"
     } else {
         "loaded"
     };
-    println!("TLS certificate ({how}): {}", cfg.certfile.display());
+    println!("TLS certificate ({how}): {}", paths.certfile.display());
     println!("  SHA-256 fingerprint: {}", id.fingerprint);
     println!("  expires: {}", cert::date(id.not_after));
 }
 
-fn build(id: cert::Identity) -> Result<Arc<ServerConfig>, String> {
+fn build(id: cert::Identity) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Unusable)?
         .with_no_client_auth()
         .with_single_cert(id.chain, id.key)
         .map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => {
-                "the private key does not match the certificate".to_string()
-            }
-            other => format!("unusable certificate or key: {other}"),
+            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch,
+            other => TlsError::Unusable(other),
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::TlsError;
+
 /// The settings, with defaults for every field.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -41,15 +43,29 @@ impl Default for CertSettings {
 
 impl CertSettings {
     /// Reads and checks the file; a missing file means the defaults.
-    pub fn load(path: &Path) -> Result<CertSettings, String> {
+    pub fn load(path: &Path) -> Result<CertSettings, TlsError> {
         match std::fs::read(path) {
-            Ok(bytes) => Self::parse(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(bytes) => Self::parse(&bytes).map_err(|e| match e {
+                TlsError::Settings { why, .. } => TlsError::Settings {
+                    path: Some(path.to_path_buf()),
+                    why,
+                },
+                other => other,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CertSettings::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(error) => Err(TlsError::Io {
+                path: path.to_path_buf(),
+                error,
+            }),
         }
     }
 
-    pub fn parse(bytes: &[u8]) -> Result<CertSettings, String> {
+    /// Parses and checks the settings; the error says what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<CertSettings, TlsError> {
+        Self::parse_checked(bytes).map_err(|why| TlsError::Settings { path: None, why })
+    }
+
+    fn parse_checked(bytes: &[u8]) -> Result<CertSettings, String> {
         let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if !v.is_object() {
             return Err("expected a JSON object".into());

@@ -1,71 +1,44 @@
-//! Request dispatch: route, check Origin on state changes, and call the page
-//! or API handler. Handlers return a `Response`; a WebSocket route returns
-//! an upgrade for the connection to carry out.
+//! The web layer: route a request, check Origin on state changes, and call
+//! the page or API handler. Handlers read the request, ask the chat or the
+//! account flows, and render the answer; a WebSocket route returns an
+//! upgrade for the connection driver to carry out. The web owns no rule of
+//! its own beyond the request's shape (cookies, CSRF, Origin, JSON fields).
 
 pub mod api;
+pub mod error;
 pub mod pages;
 pub mod session;
 pub mod templates;
 pub mod ws;
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::auth::password::Passwords;
-use crate::config::Config;
-use crate::db::{self, Db};
+use crate::auth::Accounts;
+use crate::chat::Chat;
 use crate::http::router::{self, NoRoute, Route};
 use crate::http::{Request, Response, assets};
+use crate::net::registry::Registry;
 
-/// Everything handlers share.
-pub struct App {
-    pub config: Config,
-    pub users_db: Db,
-    pub chat_db: Db,
-    pub chat: crate::chat::Chat,
-    pub passwords: Passwords,
-    pub templates: templates::Templates,
-    pub asset_version: String,
-    pub connections: std::sync::Arc<crate::net::registry::Registry>,
-    /// The TLS configuration under `--tls`.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+pub use error::WebError;
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsAccess {
+    pub enabled: bool,
+    /// `Authorization: Bearer` token that opens it from anywhere (empty:
+    /// loopback clients only).
+    pub token: String,
 }
 
-impl App {
-    /// Opens (creating) the data directory and both databases.
-    pub fn open(config: Config) -> Result<App, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-        let path = |f: &str| -> PathBuf { config.data_dir.join(f) };
-        let users = Db::open(&path("users.sqlite3"), db::users::MIGRATIONS)?;
-        let chat_db = Db::open(&path("chat.sqlite3"), db::chat::MIGRATIONS)?;
-        let chat = crate::chat::Chat::new(&config);
-        let tls = if config.tls {
-            Some(crate::tls::server_config(&config)?)
-        } else {
-            None
-        };
-        let asset_version = std::env::var("ASSET_VERSION")
-            .ok()
-            .filter(|v| {
-                !v.is_empty()
-                    && v.len() <= 64
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            })
-            .unwrap_or_else(|| (crate::util::now_ms() / 1000).to_string());
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(App {
-            config,
-            users_db: users,
-            chat_db,
-            chat,
-            passwords: Passwords::new(cores),
-            templates: templates::Templates::new()?,
-            asset_version,
-            connections: Default::default(),
-            tls,
-        })
-    }
+/// Everything handlers share.
+pub struct Web {
+    pub chat: Arc<Chat>,
+    pub accounts: Arc<Accounts>,
+    pub templates: templates::Templates,
+    pub asset_version: String,
+    pub metrics: MetricsAccess,
+    /// Open connections, for `/metrics`.
+    pub connections: Arc<Registry>,
 }
 
 /// What the connection should do with a request.
@@ -75,111 +48,110 @@ pub enum Outcome {
     Upgrade(Box<ws::Upgrade>),
 }
 
-/// Handles one request.
-pub fn handle(app: &App, req: &Request) -> Outcome {
-    let route = match router::route(&req.method, &req.segments) {
-        Ok(r) => r,
-        Err(NoRoute::NotFound) => return Outcome::Respond(not_found(app, req)),
-        Err(NoRoute::MethodNotAllowed(allow)) => {
-            let r = error(app, req, 405, "method_not_allowed", "Method not allowed.");
-            return Outcome::Respond(r.with_header("Allow", allow.join(", ")));
+impl Web {
+    /// Handles one request.
+    pub fn handle(&self, req: &Request) -> Outcome {
+        match self.route(req) {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Respond(self.error(req, &e)),
         }
-    };
-    if !matches!(req.method.as_str(), "GET" | "HEAD") && !session::origin_ok(req) {
-        return Outcome::Respond(error(
-            app,
-            req,
-            403,
-            "bad_origin",
-            "Cross-origin request refused.",
-        ));
     }
-    let upgrade = |r: Result<ws::Upgrade, Response>| match r {
-        Ok(up) => Outcome::Upgrade(Box::new(up)),
-        Err(resp) => Outcome::Respond(resp),
-    };
-    Outcome::Respond(match route {
-        Route::WsChat(id) => return upgrade(ws::chat_upgrade(app, req, id)),
-        Route::WsNotify => return upgrade(ws::notify_upgrade(app, req)),
-        Route::Root => pages::root(app, req),
-        Route::RegisterForm => pages::register_form(app, req),
-        Route::Register => pages::register(app, req),
-        Route::LoginForm => pages::login_form(app, req),
-        Route::Login => pages::login(app, req),
-        Route::Logout => pages::logout(app, req),
-        Route::Chat => pages::chat(app, req),
-        Route::Account => pages::account(app, req),
-        Route::ChangePassword => pages::change_password(app, req),
-        Route::Healthz => Response::text(200, "ok"),
-        Route::Metrics => metrics(app, req),
-        Route::Static(path) => {
-            let versioned = req.query_param("v").is_some();
-            assets::serve(
-                &path,
-                versioned,
-                &app.asset_version,
-                req.header("if-none-match"),
-            )
-            .unwrap_or_else(|| not_found(app, req))
+
+    fn route(&self, req: &Request) -> Result<Outcome, WebError> {
+        let route = match router::route(&req.method, &req.segments) {
+            Ok(r) => r,
+            Err(NoRoute::NotFound) => return Err(WebError::NotFound),
+            Err(NoRoute::MethodNotAllowed(allow)) => return Err(WebError::MethodNotAllowed(allow)),
+        };
+        if !matches!(req.method.as_str(), "GET" | "HEAD") && !session::origin_ok(req) {
+            return Err(WebError::BadOrigin);
         }
-        Route::Me => api::me(app, req),
-        Route::Groups => api::groups(app, req),
-        Route::CreateGroup => api::create_group(app, req),
-        Route::JoinGroup(id) => api::join(app, req, id),
-        Route::LeaveGroup(id) => api::leave(app, req, id),
-        Route::Messages(id) => api::messages(app, req, id),
-        Route::Online => api::online(app, req),
-        Route::GroupOnline(id) => api::group_online(app, req, id),
-        Route::OpenDm => api::open_dm(app, req),
-        Route::Dms => api::dms(app, req),
-        Route::EditMessage(id) => api::edit_message(app, req, id),
-        Route::DeleteMessage(id) => api::delete_message(app, req, id),
-        Route::PutKey => api::put_key(app, req),
-        Route::GroupKeys(id) => api::group_keys(app, req, id),
-    })
-}
-
-/// `GET /metrics`, when enabled: loopback clients, or the bearer token.
-fn metrics(app: &App, req: &Request) -> Response {
-    if !app.config.metrics {
-        return not_found(app, req);
+        let respond = |r: Result<Response, WebError>| r.map(Outcome::Respond);
+        match route {
+            Route::WsChat(id) => ws::chat_upgrade(self, req, id).map(upgrade),
+            Route::WsNotify => ws::notify_upgrade(self, req).map(upgrade),
+            Route::Root => Ok(Outcome::Respond(pages::root(self, req))),
+            Route::RegisterForm => Ok(Outcome::Respond(pages::register_form(self, req))),
+            Route::Register => Ok(Outcome::Respond(pages::register(self, req))),
+            Route::LoginForm => Ok(Outcome::Respond(pages::login_form(self, req))),
+            Route::Login => Ok(Outcome::Respond(pages::login(self, req))),
+            Route::Logout => Ok(Outcome::Respond(pages::logout(self, req))),
+            Route::Chat => Ok(Outcome::Respond(pages::chat(self, req))),
+            Route::Account => Ok(Outcome::Respond(pages::account(self, req))),
+            Route::ChangePassword => Ok(Outcome::Respond(pages::change_password(self, req))),
+            Route::Healthz => Ok(Outcome::Respond(Response::text(200, "ok"))),
+            Route::Metrics => respond(self.metrics(req)),
+            Route::Static(path) => {
+                let versioned = req.query_param("v").is_some();
+                let etag = req.header("if-none-match");
+                assets::serve(&path, versioned, &self.asset_version, etag)
+                    .map(Outcome::Respond)
+                    .ok_or(WebError::NotFound)
+            }
+            Route::Me => respond(api::me(self, req)),
+            Route::Groups => respond(api::groups(self, req)),
+            Route::CreateGroup => respond(api::create_group(self, req)),
+            Route::JoinGroup(id) => respond(api::join(self, req, id)),
+            Route::LeaveGroup(id) => respond(api::leave(self, req, id)),
+            Route::Messages(id) => respond(api::messages(self, req, id)),
+            Route::Online => respond(api::online(self, req)),
+            Route::GroupOnline(id) => respond(api::group_online(self, req, id)),
+            Route::OpenDm => respond(api::open_dm(self, req)),
+            Route::Dms => respond(api::dms(self, req)),
+            Route::EditMessage(id) => respond(api::edit_message(self, req, id)),
+            Route::DeleteMessage(id) => respond(api::delete_message(self, req, id)),
+            Route::PutKey => respond(api::put_key(self, req)),
+            Route::GroupKeys(id) => respond(api::group_keys(self, req, id)),
+        }
     }
-    let token = std::env::var("SECURECHAT_METRICS_TOKEN").unwrap_or_default();
-    let bearer = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "));
-    let allowed =
-        req.peer.is_loopback() || (!token.is_empty() && crate::auth::csrf::matches(&token, bearer));
-    if !allowed {
-        return Response::text(403, "metrics are for loopback clients or token holders");
+
+    /// `GET /metrics`, when enabled: loopback clients, or the bearer token.
+    fn metrics(&self, req: &Request) -> Result<Response, WebError> {
+        if !self.metrics.enabled {
+            return Err(WebError::NotFound);
+        }
+        let bearer = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "));
+        let token = &self.metrics.token;
+        let allowed = req.peer.is_loopback()
+            || (!token.is_empty() && crate::auth::csrf::matches(token, bearer));
+        if !allowed {
+            return Ok(Response::text(
+                403,
+                "metrics are for loopback clients or token holders",
+            ));
+        }
+        let gauges = crate::metrics::Gauges {
+            connections_open: self.connections.len(),
+            websockets_open: self.chat.hub.all_peers().len(),
+            rooms_active: self.chat.hub.active_rooms(),
+        };
+        Ok(Response::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::render(&gauges).into_bytes(),
+        ))
     }
-    let gauges = crate::metrics::Gauges {
-        connections_open: app.connections.len(),
-        websockets_open: app.chat.hub.all_peers().len(),
-        rooms_active: app.chat.hub.active_rooms(),
-    };
-    Response::new(
-        200,
-        "text/plain; version=0.0.4; charset=utf-8",
-        crate::metrics::render(&gauges).into_bytes(),
-    )
-}
 
-fn is_api(req: &Request) -> bool {
-    req.segments
-        .first()
-        .is_some_and(|s| s == "api" || s == "ws")
-}
-
-/// An error as JSON for `/api` and `/ws`, else as an HTML page.
-pub fn error(app: &App, req: &Request, status: u16, code: &str, message: &str) -> Response {
-    if is_api(req) {
-        Response::error_json(status, code, message)
-    } else {
-        pages::error_page(app, status, message)
+    /// The answer for a failed request: JSON for `/api` and `/ws`, an HTML
+    /// page for everything else.
+    pub fn error(&self, req: &Request, e: &WebError) -> Response {
+        let wants_json = req
+            .segments
+            .first()
+            .is_some_and(|s| s == "api" || s == "ws");
+        let resp = if wants_json {
+            Response::error_json(e.status(), e.code(), &e.message())
+        } else {
+            pages::error_page(self, e.status(), &e.message())
+        };
+        e.headers()
+            .into_iter()
+            .fold(resp, |r, (name, value)| r.with_header(name, value))
     }
 }
 
-fn not_found(app: &App, req: &Request) -> Response {
-    error(app, req, 404, "not_found", "Not found.")
+fn upgrade(up: ws::Upgrade) -> Outcome {
+    Outcome::Upgrade(Box::new(up))
 }

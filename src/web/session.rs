@@ -1,25 +1,9 @@
 //! Who is asking: the session behind a request's cookie, and the checks
 //! every state-changing request passes (Origin, CSRF).
 
-use crate::auth::{csrf, session};
-use crate::db::users::{self, User};
+use super::{Web, WebError};
+use crate::auth::{Session, csrf, session};
 use crate::http::{Request, cookies};
-use crate::util;
-
-use super::App;
-
-/// A logged-in request's user and session token.
-pub struct Session {
-    pub user: User,
-    pub token: String,
-}
-
-impl Session {
-    /// The CSRF token that forms and JSON requests of this session carry.
-    pub fn csrf_token(&self) -> String {
-        csrf::for_session(&self.token)
-    }
-}
 
 /// The cookie's value, if the request has one.
 pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
@@ -30,18 +14,22 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The request's session, if its cookie names a live one.
-pub fn current(app: &App, req: &Request) -> Option<Session> {
-    let token = cookie(req, session::COOKIE)?;
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
+pub fn current(web: &Web, req: &Request) -> Option<Session> {
+    web.accounts.session(cookie(req, session::COOKIE)?)
+}
+
+/// The session of a read-only API request.
+pub fn reader(web: &Web, req: &Request) -> Result<Session, WebError> {
+    current(web, req).ok_or(WebError::Unauthorized)
+}
+
+/// The session of a state-changing API request, with its CSRF header checked.
+pub fn writer(web: &Web, req: &Request) -> Result<Session, WebError> {
+    let s = reader(web, req)?;
+    if !csrf::matches(&s.csrf_token(), req.header("x-csrf-token")) {
+        return Err(WebError::BadCsrf);
     }
-    let user = users::session_user(&app.users_db, &session::token_hash(token), util::now_ms())
-        .ok()
-        .flatten()?;
-    Some(Session {
-        user,
-        token: token.to_string(),
-    })
+    Ok(s)
 }
 
 /// Whether the request's `Origin` (when present) is the request's own

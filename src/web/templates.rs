@@ -26,12 +26,12 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 impl Templates {
-    pub fn new() -> Result<Templates, String> {
+    /// Compiles every template; an error names the broken one.
+    pub fn new() -> Result<Templates, minijinja::Error> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         for (name, source) in TEMPLATES {
-            env.add_template(name, source)
-                .map_err(|e| format!("template {name}: {e}"))?;
+            env.add_template(name, source)?;
         }
         Ok(Templates { env })
     }

@@ -27,9 +27,9 @@ fn encode(opcode: u8, payload: &[u8]) -> Frame {
     out.into()
 }
 
-/// A text frame carrying `json`.
-pub fn text(json: &serde_json::Value) -> Frame {
-    encode(TEXT, json.to_string().as_bytes())
+/// A text frame carrying `payload` (UTF-8; the chat's JSON).
+pub fn text(payload: &[u8]) -> Frame {
+    encode(TEXT, payload)
 }
 
 /// A close frame with a status code and a short reason.

@@ -5,6 +5,9 @@
 //! it happens under a small per-socket lock, so concurrent senders can never
 //! interleave or reorder frames. A socket whose backlog passes the byte
 //! budget is a slow consumer: it is closed (1008) without slowing anyone.
+//!
+//! The bytes leave through a `Wire`: the connection's TCP socket in the
+//! server, a buffer that can play a full socket in the unit tests below.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -12,8 +15,10 @@ use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use socket2::SockRef;
+
 use super::frame::{self, Frame};
-use crate::net::transport::{self, Conn, Tls, lock_tls};
+use crate::net::transport::{self, Tls, lock_tls};
 
 /// Unsent bytes a socket may hold before it counts as a slow consumer.
 pub const BUDGET: usize = 4 * 1024 * 1024;
@@ -31,10 +36,41 @@ pub struct Identity {
     pub ip: IpAddr,
 }
 
+/// Where a socket's bytes go.
+pub trait Wire: Send + Sync {
+    /// Sends what the kernel takes now without waiting; an error of kind
+    /// `WouldBlock` when it takes nothing.
+    fn send_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Sends, waiting up to the socket's write timeout (the writer thread).
+    fn send_wait(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// Ends one or both directions; ending reads wakes the socket's reader.
+    fn shutdown(&self, how: Shutdown);
+}
+
+impl Wire for TcpStream {
+    fn send_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        loop {
+            match SockRef::from(self).send_vectored_with_flags(bufs, flags) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    fn send_wait(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn shutdown(&self, how: Shutdown) {
+        let _ = TcpStream::shutdown(self, how);
+    }
+}
+
 pub struct Peer {
     pub id: u64,
     pub who: Identity,
-    sock: Arc<TcpStream>,
+    wire: Arc<dyn Wire>,
     /// Under TLS, every frame is encrypted for this socket under `out`'s
     /// lock, so records are queued in the order they were sealed.
     tls: Option<Tls>,
@@ -50,6 +86,9 @@ struct Out {
     queued: usize,
     /// A writer thread is running.
     writer: bool,
+    /// Frames at the front of `queue` the writer is writing now (outside
+    /// the lock); they must stay there until it has counted them.
+    in_flight: usize,
     /// A close frame is queued; nothing more is accepted.
     closing: bool,
     /// The socket is shut down.
@@ -57,13 +96,14 @@ struct Out {
 }
 
 impl Peer {
-    pub fn new(id: u64, who: Identity, conn: &Conn) -> Arc<Peer> {
-        let _ = conn.sock.set_write_timeout(Some(WRITE_TIMEOUT));
+    /// The send side of a socket writing to `wire`, sealing records with
+    /// `tls` when the connection is TLS.
+    pub fn new(id: u64, who: Identity, wire: Arc<dyn Wire>, tls: Option<Tls>) -> Arc<Peer> {
         Arc::new(Peer {
             id,
             who,
-            sock: Arc::clone(&conn.sock),
-            tls: conn.tls.clone(),
+            wire,
+            tls,
             out: Mutex::new(Out::default()),
         })
     }
@@ -85,11 +125,7 @@ impl Peer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Out> {
-        self.out.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn socket(&self) -> &TcpStream {
-        &self.sock
+        crate::sync::lock(&self.out)
     }
 
     /// Queues a frame. Returns false when the socket is closing or was just
@@ -130,7 +166,7 @@ impl Peer {
                 self.kill(&mut out);
             }
         } else if out.queue.is_empty() && !out.writer {
-            match writev_nonblocking(&self.sock, frames) {
+            match send_now(&*self.wire, frames) {
                 Ok(mut n) => {
                     for f in frames {
                         if n >= f.len() {
@@ -192,7 +228,7 @@ impl Peer {
 
     /// Feeds bytes read from the socket to rustls; anything rustls must
     /// send in answer (alerts, key updates) joins the send queue in order.
-    fn feed_tls(self: &Arc<Self>, tls: &Tls, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn feed_tls(self: &Arc<Self>, tls: &Tls, bytes: &[u8]) -> io::Result<()> {
         let mut out = self.lock();
         let mut c = lock_tls(tls);
         let result = transport::ingest(&mut c, bytes);
@@ -246,7 +282,7 @@ impl Peer {
             out.queue.push_back(frame);
             return;
         }
-        match send_nonblocking(&self.sock, &frame) {
+        match self.wire.send_now(&[IoSlice::new(&frame)]) {
             Ok(n) if n == frame.len() => return,
             Ok(n) => {
                 out.offset = n;
@@ -292,6 +328,7 @@ impl Peer {
                 }
                 batch.clear();
                 batch.extend(out.queue.iter().take(BATCH).cloned());
+                out.in_flight = batch.len();
                 offset = out.offset;
             }
             let slices: Vec<IoSlice<'_>> = batch
@@ -299,8 +336,9 @@ impl Peer {
                 .enumerate()
                 .map(|(i, f)| IoSlice::new(if i == 0 { &f[offset..] } else { &f[..] }))
                 .collect();
-            let written = (&*self.sock).write_vectored(&slices);
+            let written = self.wire.send_wait(&slices);
             let mut out = self.lock();
+            out.in_flight = 0;
             match written {
                 Ok(n) if n > 0 => advance(&mut out, n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -313,27 +351,29 @@ impl Peer {
         }
     }
 
-    /// Slow consumer: drop what is queued (keeping a partly written frame so
-    /// the stream stays well-formed), queue a 1008 close, and wake the
-    /// reader so the socket leaves its rooms now.
+    /// Slow consumer: drop what is queued (keeping a partly written frame
+    /// and whatever the writer is writing now, so the stream stays
+    /// well-formed), queue a 1008 close, and wake the reader so the socket
+    /// leaves its rooms now.
     fn evict(self: &Arc<Self>, out: &mut Out) {
         crate::metrics::inc(&crate::metrics::SLOW_CONSUMERS);
-        let keep = usize::from(out.offset > 0);
+        let keep = out.in_flight.max(usize::from(out.offset > 0));
         out.queue.truncate(keep);
-        out.queued = out.queue.front().map_or(0, |f| f.len() - out.offset);
+        // A non-zero offset always belongs to a kept front frame.
+        out.queued = out.queue.iter().map(|f| f.len()).sum::<usize>() - out.offset;
         let close = self
             .seal(&frame::close(1008, "too slow: messages were not read"))
             .unwrap_or_else(|| Frame::from(&b""[..]));
         out.queued += close.len();
         out.queue.push_back(close);
         out.closing = true;
-        let _ = self.sock.shutdown(Shutdown::Read);
+        self.wire.shutdown(Shutdown::Read);
     }
 
     /// Once a closing socket has nothing left to write, end it.
     fn maybe_finish(&self, out: &mut Out) {
         if out.closing && out.queue.is_empty() && !out.dead {
-            let _ = self.sock.shutdown(Shutdown::Write);
+            self.wire.shutdown(Shutdown::Write);
         }
     }
 
@@ -341,7 +381,7 @@ impl Peer {
         out.dead = true;
         out.queue.clear();
         out.queued = 0;
-        let _ = self.sock.shutdown(Shutdown::Both);
+        self.wire.shutdown(Shutdown::Both);
     }
 }
 
@@ -364,78 +404,40 @@ fn advance(out: &mut Out, mut n: usize) {
     }
 }
 
-fn send_nonblocking(sock: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    loop {
-        // SAFETY: send(2) reads `bytes.len()` bytes from a live slice.
-        let n = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Writes as much of `frames` as the socket takes now (`MSG_DONTWAIT`);
-/// `WouldBlock` counts as 0 bytes.
-fn writev_nonblocking(sock: &TcpStream, frames: &[Frame]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
+/// Writes as much of `frames` as the wire takes now; taking nothing counts
+/// as 0 bytes.
+fn send_now(wire: &dyn Wire, frames: &[Frame]) -> io::Result<usize> {
     let mut total = 0;
     for chunk in frames.chunks(BATCH) {
-        let mut iov: Vec<libc::iovec> = chunk
-            .iter()
-            .map(|f| libc::iovec {
-                iov_base: f.as_ptr() as *mut libc::c_void,
-                iov_len: f.len(),
-            })
-            .collect();
+        let slices: Vec<IoSlice<'_>> = chunk.iter().map(|f| IoSlice::new(f)).collect();
         let want: usize = chunk.iter().map(|f| f.len()).sum();
-        // SAFETY: a zeroed msghdr with only the iovec array set; the
-        // iovecs point into frames that outlive the call.
-        let n = unsafe {
-            let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = iov.as_mut_ptr();
-            msg.msg_iovlen = iov.len() as _;
-            libc::sendmsg(
-                sock.as_raw_fd(),
-                &msg,
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(total),
-                _ if total > 0 => Ok(total),
-                _ => Err(e),
-            };
-        }
-        total += n as usize;
-        if (n as usize) < want {
-            break;
+        match wire.send_now(&slices) {
+            Ok(n) => {
+                total += n;
+                if n < want {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) if total > 0 => break,
+            Err(e) => return Err(e),
         }
     }
     Ok(total)
 }
 
-/// The stream tungstenite reads from and writes its own control frames to.
-pub struct PeerIo(pub Arc<Peer>);
+/// The stream tungstenite reads from (the connection's socket, through
+/// rustls under TLS) and writes its own control frames to (the peer).
+pub struct PeerIo {
+    pub peer: Arc<Peer>,
+    pub sock: Arc<TcpStream>,
+}
 
 impl io::Read for PeerIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let peer = &self.0;
+        let peer = &self.peer;
         let Some(tls) = &peer.tls else {
-            return io::Read::read(&mut &*peer.sock, buf);
+            return io::Read::read(&mut &*self.sock, buf);
         };
         let mut raw = [0u8; 4096];
         loop {
@@ -443,7 +445,7 @@ impl io::Read for PeerIo {
                 return r;
             }
             // Wait for the socket without holding the TLS lock.
-            let n = io::Read::read(&mut &*peer.sock, &mut raw)?;
+            let n = io::Read::read(&mut &*self.sock, &mut raw)?;
             if n == 0 {
                 return Ok(transport::end_of_stream(&mut lock_tls(tls), buf));
             }
@@ -454,9 +456,195 @@ impl io::Read for PeerIo {
 
 impl io::Write for PeerIo {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.send_raw(buf).map(|_| buf.len())
+        self.peer.send_raw(buf).map(|_| buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use std::sync::Condvar;
+    use std::time::Instant;
+
+    /// A socket in memory: takes at most `room` more bytes until the test
+    /// makes more room (the client reading), and records every shutdown.
+    #[derive(Default)]
+    pub struct MemWire {
+        state: Mutex<MemState>,
+        more: Condvar,
+    }
+
+    #[derive(Default)]
+    pub struct MemState {
+        pub bytes: Vec<u8>,
+        pub room: usize,
+        pub shut: Vec<Shutdown>,
+        /// `send_now` calls that took something, and how many slices each had.
+        pub writes: Vec<usize>,
+        /// Writers blocked in `send_wait` right now.
+        pub waiting: usize,
+    }
+
+    impl MemWire {
+        pub fn with_room(room: usize) -> Arc<MemWire> {
+            let w = Arc::new(MemWire::default());
+            w.state.lock().unwrap().room = room;
+            w
+        }
+
+        pub fn state(&self) -> MutexGuard<'_, MemState> {
+            self.state.lock().unwrap()
+        }
+
+        /// The client reads: `n` more bytes fit.
+        pub fn make_room(&self, n: usize) {
+            self.state().room += n;
+            self.more.notify_all();
+        }
+
+        fn take(st: &mut MemState, bufs: &[IoSlice<'_>]) -> usize {
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(st.room - n);
+                st.bytes.extend_from_slice(&b[..k]);
+                n += k;
+                if k < b.len() {
+                    break;
+                }
+            }
+            st.room -= n;
+            st.writes.push(bufs.len());
+            n
+        }
+    }
+
+    impl Wire for MemWire {
+        fn send_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut st = self.state();
+            if st.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(Self::take(&mut st, bufs))
+        }
+
+        fn send_wait(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let until = Instant::now() + Duration::from_secs(5);
+            let mut st = self.state();
+            st.waiting += 1;
+            while st.room == 0 {
+                let Some(left) = until.checked_duration_since(Instant::now()) else {
+                    st.waiting -= 1;
+                    return Err(io::ErrorKind::TimedOut.into());
+                };
+                st = self.more.wait_timeout(st, left).unwrap().0;
+            }
+            st.waiting -= 1;
+            Ok(Self::take(&mut st, bufs))
+        }
+
+        fn shutdown(&self, how: Shutdown) {
+            self.state().shut.push(how);
+        }
+    }
+
+    pub fn peer(id: u64, name: &str, wire: &Arc<MemWire>) -> Arc<Peer> {
+        let who = Identity {
+            user_id: id as i64,
+            username: name.into(),
+            ip: [127, 0, 0, 1].into(),
+        };
+        Peer::new(id, who, Arc::clone(wire) as Arc<dyn Wire>, None)
+    }
+
+    fn text(s: &str) -> Frame {
+        frame::text(s.as_bytes())
+    }
+
+    /// Waits (bounded) until `cond` holds for the wire's state.
+    fn eventually(wire: &MemWire, cond: impl Fn(&MemState) -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if cond(&wire.state()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
+    #[test]
+    fn frames_go_straight_out_while_the_socket_takes_them() {
+        let wire = MemWire::with_room(1 << 20);
+        let p = peer(1, "a", &wire);
+        assert!(p.send(&text("one")));
+        assert!(p.send_many(&[text("two"), text("three")]));
+        let want = [text("one"), text("two"), text("three")].concat();
+        let st = wire.state();
+        assert_eq!(st.bytes, want);
+        // Two frames sent together went out in one vectored write.
+        assert_eq!(st.writes, vec![1, 2]);
+        assert!(!p.lock().writer, "no writer thread for an idle socket");
+    }
+
+    #[test]
+    fn a_full_socket_queues_in_order_and_the_writer_flushes_it() {
+        let wire = MemWire::with_room(5);
+        let p = peer(1, "a", &wire);
+        let frames: Vec<Frame> = (0..50).map(|i| text(&format!("frame {i}"))).collect();
+        for f in &frames[..10] {
+            assert!(p.send(f));
+        }
+        assert!(p.send_many(&frames[10..]));
+        assert!(p.lock().queued > 0, "the rest waits for the client");
+        wire.make_room(1 << 20);
+        let want = frames.concat();
+        assert!(eventually(&wire, |st| st.bytes.len() == want.len()));
+        assert_eq!(
+            wire.state().bytes,
+            want,
+            "every byte, in order, frames whole"
+        );
+        assert!(eventually(&wire, |_| !p.lock().writer), "the writer exits");
+    }
+
+    #[test]
+    fn a_slow_consumer_is_evicted_with_1008_and_its_reader_woken() {
+        let wire = MemWire::with_room(0);
+        let p = peer(1, "a", &wire);
+        let big = frame::text(&vec![b'x'; 64 * 1024]);
+        // The writer is mid-write (blocked on the client) when the budget
+        // runs out: what it is writing must stay, or the stream breaks.
+        assert!(p.send(&big));
+        assert!(eventually(&wire, |st| st.waiting == 1));
+        let mut open = true;
+        for _ in 0..(BUDGET / big.len() + 2) {
+            open = p.send(&big);
+            if !open {
+                break;
+            }
+        }
+        assert!(!open, "over the budget the socket is refused");
+        assert!(!p.send(&text("late")), "nothing more is accepted");
+        assert_eq!(wire.state().shut, vec![Shutdown::Read]);
+        wire.make_room(usize::MAX / 2);
+        let close = frame::close(1008, "too slow: messages were not read");
+        assert!(eventually(&wire, |st| st.bytes.ends_with(&close)));
+        assert!(eventually(&wire, |st| st.shut.contains(&Shutdown::Write)));
+    }
+
+    #[test]
+    fn close_goes_after_what_is_queued_then_the_socket_ends() {
+        let wire = MemWire::with_room(3);
+        let p = peer(1, "a", &wire);
+        p.send(&text("hello"));
+        p.close(4000, "bye");
+        assert!(!p.send(&text("after close")));
+        wire.make_room(1 << 20);
+        let want = [text("hello"), frame::close(4000, "bye")].concat();
+        assert!(eventually(&wire, |st| st.shut.contains(&Shutdown::Write)));
+        assert_eq!(wire.state().bytes, want);
     }
 }

@@ -1,8 +1,9 @@
 //! The reader loop: tungstenite parses client frames (4 KiB read buffer,
-//! 64 KiB caps) and answers pings and closes; text frames go to the chat.
+//! 64 KiB caps) and answers pings and closes; data frames go to the caller.
 //! A socket silent for longer than `IDLE` (clients answer our pings every
 //! 30 s) is closed.
 
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,28 +12,40 @@ use tungstenite::{Error, Message, WebSocket};
 
 use super::peer::{Peer, PeerIo};
 
+/// A data frame from the client.
+pub enum Incoming<'a> {
+    Text(&'a str),
+    /// Binary frames carry nothing the chat understands.
+    Binary,
+}
+
 /// Largest client message: a 64 KiB E2E envelope plus its JSON wrapping.
 pub const MAX_MESSAGE: usize = 64 * 1024 + 1024;
 /// Close a socket that has sent nothing (not even a pong) for this long.
 pub const IDLE: Duration = Duration::from_secs(75);
 
-/// Reads until the socket closes, passing each text message to `on_text`.
-pub fn run(peer: &Arc<Peer>, leftover: Vec<u8>, mut on_text: impl FnMut(&str)) {
+/// Reads `sock` until the socket closes, passing each data frame to
+/// `on_frame`; `leftover` holds bytes read after the handshake.
+pub fn run(
+    peer: &Arc<Peer>,
+    sock: &Arc<TcpStream>,
+    leftover: Vec<u8>,
+    mut on_frame: impl FnMut(Incoming<'_>),
+) {
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
-    let _ = peer.socket().set_read_timeout(Some(IDLE));
-    let mut ws = WebSocket::from_partially_read(
-        PeerIo(Arc::clone(peer)),
-        leftover,
-        Role::Server,
-        Some(config),
-    );
+    let _ = sock.set_read_timeout(Some(IDLE));
+    let io = PeerIo {
+        peer: Arc::clone(peer),
+        sock: Arc::clone(sock),
+    };
+    let mut ws = WebSocket::from_partially_read(io, leftover, Role::Server, Some(config));
     loop {
         match ws.read() {
-            Ok(Message::Text(text)) => on_text(text.as_str()),
-            Ok(Message::Binary(_)) => on_binary(peer),
+            Ok(Message::Text(text)) => on_frame(Incoming::Text(text.as_str())),
+            Ok(Message::Binary(_)) => on_frame(Incoming::Binary),
             Ok(Message::Close(asked)) => {
                 // Answer with our own close (echoing the client's code), so
                 // the socket stops taking frames at once: tungstenite's reply
@@ -67,12 +80,4 @@ pub fn run(peer: &Arc<Peer>, leftover: Vec<u8>, mut on_text: impl FnMut(&str)) {
         }
     }
     peer.finish();
-}
-
-fn on_binary(peer: &Arc<Peer>) {
-    peer.send(&super::frame::text(&serde_json::json!({
-        "type": "error",
-        "code": "bad_request",
-        "message": "frames must be JSON text",
-    })));
 }

@@ -1,14 +1,14 @@
-//! SQLite access: one writer connection behind a mutex and a small pool of
-//! readers per database file, WAL mode, forward-only migrations tracked by
-//! `PRAGMA user_version`.
-
-pub mod chat;
-pub mod users;
+//! The SQLite engine: one writer connection behind a mutex and a small pool
+//! of readers per database file, WAL mode, forward-only migrations tracked
+//! by `PRAGMA user_version`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use rusqlite::Connection;
+
+use super::{Result, StoreError};
+use crate::sync::lock;
 
 /// Readers kept open for reuse; more are opened on demand under load.
 const READER_POOL: usize = 8;
@@ -19,21 +19,14 @@ pub struct Db {
     readers: Mutex<Vec<Connection>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its
     /// schema up to date. `migrations[i]` takes the schema from version `i`
     /// to `i + 1`.
-    pub fn open(path: &Path, migrations: &[&str]) -> Result<Db, String> {
-        let ctx = |e: rusqlite::Error| format!("{}: {e}", path.display());
-        let mut writer = open_conn(path).map_err(ctx)?;
-        writer
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(ctx)?;
-        migrate(&mut writer, migrations).map_err(ctx)?;
+    pub fn open(path: &Path, migrations: &[&str]) -> Result<Db> {
+        let mut writer = open_conn(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        migrate(path, &mut writer, migrations)?;
         Ok(Db {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
@@ -42,18 +35,12 @@ impl Db {
     }
 
     /// Runs `f` on the writer connection. Keep it short: every writer waits.
-    pub fn write<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        f(&mut lock(&self.writer))
+    pub fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        Ok(f(&mut lock(&self.writer))?)
     }
 
     /// Runs `f` on a reader connection.
-    pub fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
             Some(c) => c,
@@ -64,11 +51,11 @@ impl Db {
         if pool.len() < READER_POOL {
             pool.push(conn);
         }
-        result
+        Ok(result?)
     }
 
-    /// Copies the WAL into the main file and truncates it (at shutdown).
-    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+    /// Copies the WAL into the main file and truncates it.
+    pub fn checkpoint(&self) -> Result<()> {
         lock(&self.readers).clear();
         self.write(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
     }
@@ -83,13 +70,14 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
+fn migrate(path: &Path, conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 0 || version as usize > migrations.len() {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "schema version {version} is newer than this program knows ({}); refusing to open",
-            migrations.len()
-        )));
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            known: migrations.len(),
+        });
     }
     for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
@@ -134,7 +122,14 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         drop(db);
-        assert!(Db::open(&path, &m1).is_err());
+        assert!(matches!(
+            Db::open(&path, &m1),
+            Err(StoreError::NewerSchema {
+                found: 2,
+                known: 1,
+                ..
+            })
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

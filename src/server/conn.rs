@@ -1,6 +1,9 @@
-//! One connection's life: read requests in a keep-alive loop under the
-//! limits of `http::request`, dispatch them with panics contained, write
-//! the responses, and log one line per request.
+//! One connection's life, accept to close: admit it under the connection
+//! caps, run the TLS handshake, read requests in a keep-alive loop under
+//! the limits of `http::request`, dispatch them to the web layer with
+//! panics contained, write the responses and log one line per request; on
+//! a WebSocket upgrade, write the `101` and hand the socket to the chat on
+//! a fresh thread.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,11 +11,22 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::App;
 use crate::http::request::{self, Limits, ReadError};
 use crate::http::{Request, Response};
 use crate::net::registry::Refused;
 use crate::net::transport::{Conn, HttpSource};
-use crate::web::{self, App, Outcome};
+use crate::web::{Outcome, WebError, ws::Upgrade};
+
+/// Stack for connection threads: enough for templates and SQLite, small
+/// enough that thousands of threads cost little (only touched pages count).
+pub const STACK_SIZE: usize = 256 * 1024;
+
+/// Stack for WebSocket reader threads. Deliberately a different size from
+/// `STACK_SIZE`: glibc reuses a cached stack only for a request of similar
+/// size, and a stack left by an exited HTTP thread keeps ~16 KiB resident,
+/// which every idle socket would then carry.
+pub const WS_STACK_SIZE: usize = 1024 * 1024;
 
 /// Idle keep-alive connections close after this long.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,8 +35,39 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A response must be accepted by the client within this long.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Starts a thread for an accepted connection (or refuses it at once when
+/// the server is full).
+pub fn spawn(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
+    let sock = Arc::new(stream);
+    if app.connections.len() >= app.config.max_connections {
+        refuse_busy(&sock);
+        return;
+    }
+    let app2 = Arc::clone(app);
+    let sock2 = Arc::clone(&sock);
+    let spawned = std::thread::Builder::new()
+        .name("conn".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || serve(&app2, sock2, peer));
+    if let Err(e) = spawned {
+        crate::warn!("cannot start a connection thread: {e}");
+        refuse_busy(&sock);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Answers `503` without blocking the accept loop, then closes.
+fn refuse_busy(sock: &TcpStream) {
+    crate::metrics::inc(&crate::metrics::CONNECTIONS_REFUSED);
+    let _ = sock.set_nonblocking(true);
+    let body = "Server busy, try again shortly.";
+    let resp = Response::text(503, body).with_header("Retry-After", "1");
+    let _ = (&*sock).write(&resp.serialize(false, false, false));
+    let _ = sock.shutdown(std::net::Shutdown::Both);
+}
+
 /// Serves one accepted connection until it closes.
-pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
+fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
     let cfg = &app.config;
     // Behind a trusted proxy every connection comes from the proxy: its cap
     // would throttle everyone, so it does not apply there.
@@ -118,7 +163,7 @@ pub fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
                 };
                 let spawned = std::thread::Builder::new()
                     .name("ws".into())
-                    .stack_size(crate::net::listener::WS_STACK_SIZE)
+                    .stack_size(WS_STACK_SIZE)
                     .spawn(move || job.run());
                 if spawned.is_err() {
                     crate::warn!("cannot start a WebSocket thread; closing");
@@ -145,7 +190,7 @@ struct WsJob {
     conn: Conn,
     ip: std::net::IpAddr,
     leftover: Vec<u8>,
-    up: web::ws::Upgrade,
+    up: Upgrade,
     /// Keeps the connection registered while the socket lives.
     _entry: crate::net::registry::Entry,
 }
@@ -160,7 +205,7 @@ impl WsJob {
             up,
             _entry,
         } = self;
-        let run = AssertUnwindSafe(|| web::ws::run(&app, &conn, ip, leftover, up));
+        let run = AssertUnwindSafe(|| app.chat.serve(&conn, ip, leftover, up.admission));
         if catch_unwind(run).is_err() {
             crate::error!("websocket handler panicked");
         }
@@ -194,11 +239,12 @@ fn linger(sock: &TcpStream) {
 
 /// Runs the handler; a panic becomes a `500` and the server carries on.
 fn dispatch(app: &App, req: &Request) -> Outcome {
-    match catch_unwind(AssertUnwindSafe(|| web::handle(app, req))) {
+    match catch_unwind(AssertUnwindSafe(|| app.web.handle(req))) {
         Ok(outcome) => outcome,
         Err(_) => {
             crate::error!("handler panicked: {} {}", req.method, req.path);
-            let mut resp = web::error(app, req, 500, "internal", "Internal server error.");
+            let internal = WebError::Refused(crate::chat::Refusal::Internal);
+            let mut resp = app.web.error(req, &internal);
             resp.close = true;
             Outcome::Respond(resp)
         }

@@ -4,15 +4,31 @@
 
 use std::net::IpAddr;
 
-use crate::http::Request;
+use super::Request;
 
 /// A set of trusted networks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<(IpAddr, u8)>);
 
+/// An entry of `--trust-proxy` that is not a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadNetwork {
+    NotAnAddress(String),
+    BadPrefix(String),
+}
+
+impl std::fmt::Display for BadNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadNetwork::NotAnAddress(item) => write!(f, "not an IP network: {item}"),
+            BadNetwork::BadPrefix(item) => write!(f, "bad prefix length in {item}"),
+        }
+    }
+}
+
 impl TrustedProxies {
     /// Adds `a.b.c.d/n`, `::1/128` or a bare address (comma-separated list).
-    pub fn add(&mut self, list: &str) -> Result<(), String> {
+    pub fn add(&mut self, list: &str) -> Result<(), BadNetwork> {
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (addr, bits) = match item.split_once('/') {
                 Some((a, b)) => (a, Some(b)),
@@ -20,7 +36,7 @@ impl TrustedProxies {
             };
             let ip: IpAddr = addr
                 .parse()
-                .map_err(|_| format!("not an IP network: {item}"))?;
+                .map_err(|_| BadNetwork::NotAnAddress(item.to_string()))?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 None => max,
@@ -28,7 +44,7 @@ impl TrustedProxies {
                     .parse::<u8>()
                     .ok()
                     .filter(|&b| b <= max)
-                    .ok_or_else(|| format!("bad prefix length in {item}"))?,
+                    .ok_or_else(|| BadNetwork::BadPrefix(item.to_string()))?,
             };
             self.0.push((ip, bits));
         }

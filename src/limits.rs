@@ -1,11 +1,14 @@
-//! Token-bucket rate limits kept in memory, keyed by user (messages) or by
-//! IP and username (logins) or IP (registrations). Maps are pruned of full
-//! buckets so they cannot grow without bound.
+//! Token-bucket rate limits kept in memory, keyed by whatever the caller
+//! limits: a user (messages, writes), an IP and username (logins), an IP
+//! (registrations). Maps are pruned of full buckets so they cannot grow
+//! without bound.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::sync::lock;
 
 /// Prune when the map holds this many keys.
 const PRUNE_AT: usize = 10_000;
@@ -35,7 +38,7 @@ impl<K: Hash + Eq> Limiter<K> {
         if self.rate <= 0.0 {
             return Ok(());
         }
-        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.buckets);
         if map.len() >= PRUNE_AT {
             let (rate, burst) = (self.rate, self.burst);
             map.retain(|_, (tokens, at)| {

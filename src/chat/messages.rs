@@ -1,0 +1,138 @@
+//! Messages: posting from a socket (validated, rate-limited, stored, then
+//! acked and fanned out in the room's order), history pages, edits and
+//! deletions by their author.
+
+use std::sync::Arc;
+
+use super::hub::Room;
+use super::protocol::{Draft, MessageView, ServerFrame};
+use super::{Chat, Refusal, body};
+use crate::store::{Group, Message, User};
+use crate::util;
+use crate::ws::peer::Peer;
+
+/// Most history messages per page.
+pub const MAX_PAGE: usize = 100;
+
+fn no_such_message() -> Refusal {
+    Refusal::not_found("No such message.")
+}
+
+impl Chat {
+    /// Stores a message from `peer` in `room`; the sender gets an `ack` (or
+    /// an `error` naming its `client_id`), the room the message, and members
+    /// with no socket on the room a `/ws` notice.
+    pub fn post(&self, room: &Room, peer: &Arc<Peer>, draft: &Draft, client_id: Option<&str>) {
+        if let Err(r) = self.store_post(room, peer, draft, client_id) {
+            peer.send(&ServerFrame::refused(&r, client_id));
+        }
+    }
+
+    fn store_post(
+        &self,
+        room: &Room,
+        peer: &Arc<Peer>,
+        draft: &Draft,
+        client_id: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let (user, group) = (peer.who.user_id, room.group.id);
+        let body = body::from_draft(room.group.e2e, draft)?;
+        // A resend of a message we already stored (its ack was lost): ack again.
+        if let Some((cid, id)) = client_id.and_then(|c| Some((c, self.recent.get(user, group, c)?)))
+        {
+            peer.send(&ServerFrame::Ack { client_id: cid, id }.encode());
+            return Ok(());
+        }
+        self.take_write(user)?;
+        {
+            let _order = room.sequence();
+            let msg = self
+                .store
+                .insert_message(group, user, &peer.who.username, &body, util::now_ms())
+                .map_err(|e| {
+                    crate::error!("storing a message: {e}");
+                    Refusal::Internal
+                })?;
+            crate::metrics::inc(&crate::metrics::MESSAGES_STORED);
+            if let Some(cid) = client_id {
+                self.recent.insert(user, group, cid, msg.id);
+                peer.send(
+                    &ServerFrame::Ack {
+                        client_id: cid,
+                        id: msg.id,
+                    }
+                    .encode(),
+                );
+            }
+            room.fan_out(&ServerFrame::Message(MessageView::new(&msg)).encode());
+        }
+        // Members with no socket on this room hear of it on `/ws`: `dm` for
+        // direct messages, `activity` (for unread counts) in groups.
+        let away = room.members_away(user);
+        if !away.is_empty() {
+            let (group_id, from) = (group, peer.who.username.as_str());
+            let note = if room.group.is_dm {
+                ServerFrame::Dm { group_id, from }
+            } else {
+                ServerFrame::Activity { group_id, from }
+            };
+            self.hub.notify(|uid| away.contains(&uid), &note.encode());
+        }
+        Ok(())
+    }
+
+    /// A page of a group's history, newest first, below `before`.
+    pub fn history(
+        &self,
+        user: &User,
+        group_id: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<Message>, bool), Refusal> {
+        self.member_group(user.id, group_id)?;
+        Ok(self
+            .store
+            .history(group_id, before, limit.clamp(1, MAX_PAGE))?)
+    }
+
+    /// The message `id` if `user` wrote it (and still belongs to its
+    /// group), with its group.
+    fn own_message(&self, user: &User, id: i64) -> Result<(Message, Group), Refusal> {
+        let m = self.store.message(id)?.ok_or_else(no_such_message)?;
+        let g = self
+            .member_group(user.id, m.group_id)
+            .map_err(|_| no_such_message())?;
+        if m.author_id != user.id {
+            return Err(Refusal::forbidden("Only the author can change a message."));
+        }
+        Ok((m, g))
+    }
+
+    /// Replaces the body of `user`'s message; the room gets `edited`.
+    pub fn edit(&self, user: &User, id: i64, draft: &Draft) -> Result<Message, Refusal> {
+        let (_, g) = self.own_message(user, id)?;
+        let body = body::from_draft(g.e2e, draft)?;
+        self.take_write(user.id)?;
+        let edited = self.hub.change(g.id, || {
+            let edited = self.store.edit_message(id, &body, util::now_ms());
+            let frame = edited
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map(|m| ServerFrame::Edited(MessageView::new(m)).encode());
+            (edited, frame)
+        });
+        edited?.ok_or_else(no_such_message)
+    }
+
+    /// Deletes `user`'s message; the room gets `deleted`.
+    pub fn delete(&self, user: &User, id: i64) -> Result<(), Refusal> {
+        let (_, g) = self.own_message(user, id)?;
+        self.hub.change(g.id, || {
+            let deleted = self.store.delete_message(id, util::now_ms());
+            let frame = matches!(deleted, Ok(true)).then(|| ServerFrame::Deleted { id }.encode());
+            (deleted, frame)
+        })?;
+        Ok(())
+    }
+}

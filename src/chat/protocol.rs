@@ -1,0 +1,351 @@
+//! The wire protocol, in one place: every frame the server sends on a
+//! WebSocket, every frame a client may send, and the objects (group,
+//! message, online user) that frames and the JSON API share. Encoding and
+//! decoding go through serde here and nowhere else; the hub, the socket
+//! handlers and the HTTP API all build their JSON from these types.
+//! `../shared/PROTOCOL.md` is the contract these types spell out.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::refusal::Refusal;
+use crate::store::{Body, Group, Message};
+use crate::ws::frame::{self, Frame};
+
+/// Longest `client_id` echoed back in acks.
+pub const MAX_CLIENT_ID: usize = 128;
+
+/// The group object (`GET /api/groups`, `hello`, `new_group`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupView<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub e2e: bool,
+    pub member: bool,
+    pub created_at: i64,
+    /// `group` or `dm` (an addition to PROTOCOL's object).
+    pub kind: &'static str,
+}
+
+impl<'a> GroupView<'a> {
+    pub fn new(g: &'a Group, member: bool) -> GroupView<'a> {
+        GroupView {
+            id: g.id,
+            name: &g.name,
+            e2e: g.e2e,
+            member,
+            created_at: g.created_at,
+            kind: if g.is_dm { "dm" } else { "group" },
+        }
+    }
+}
+
+/// The message object: `content` in plaintext groups, `envelope` (exactly
+/// as the sender sent it) in E2E groups.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView<'a> {
+    pub id: i64,
+    pub group_id: i64,
+    pub author: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<&'a RawValue>,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+}
+
+impl<'a> MessageView<'a> {
+    pub fn new(m: &'a Message) -> MessageView<'a> {
+        let (content, envelope) = match &m.body {
+            Body::Content(c) => (Some(c.as_str()), None),
+            // Stored envelopes were validated JSON when they arrived; one
+            // that no longer parses is shown as null rather than failing.
+            Body::Envelope(e) => (None, Some(raw_json(e))),
+        };
+        MessageView {
+            id: m.id,
+            group_id: m.group_id,
+            author: &m.author,
+            content,
+            envelope,
+            created_at: m.created_at,
+            edited_at: m.edited_at,
+        }
+    }
+}
+
+fn raw_json(text: &str) -> &RawValue {
+    serde_json::from_str::<&RawValue>(text).unwrap_or(RawValue::NULL)
+}
+
+/// One user in an online list: who, and from which addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OnlineUser {
+    pub username: String,
+    pub ips: Vec<IpAddr>,
+}
+
+/// `you` in `hello`.
+#[derive(Debug, Clone, Serialize)]
+pub struct You<'a> {
+    pub id: i64,
+    pub username: &'a str,
+}
+
+/// Every frame the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    /// First frame on `/ws/chat/{id}`.
+    Hello {
+        group: GroupView<'a>,
+        you: You<'a>,
+        online: &'a [OnlineUser],
+    },
+    /// A new message, after it was stored.
+    Message(MessageView<'a>),
+    /// A message's new body.
+    Edited(MessageView<'a>),
+    /// A message was deleted.
+    Deleted {
+        id: i64,
+    },
+    /// To the sender: its `client_id` was stored as `id`.
+    Ack {
+        client_id: &'a str,
+        id: i64,
+    },
+    /// The group's online users.
+    Presence {
+        users: &'a [OnlineUser],
+    },
+    /// "alice joined" / "alice left".
+    System {
+        text: &'a str,
+        created_at: i64,
+    },
+    Typing {
+        username: &'a str,
+    },
+    /// A refused frame; the socket stays open.
+    Error {
+        code: &'static str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    /// `/ws`: a group was created.
+    NewGroup {
+        group: GroupView<'a>,
+    },
+    /// `/ws`: everyone online.
+    Online {
+        users: &'a [OnlineUser],
+    },
+    /// `/ws`: a DM was opened with you, or written in while you were away.
+    Dm {
+        group_id: i64,
+        from: &'a str,
+    },
+    /// `/ws`: someone wrote in a group of yours that you have not open.
+    Activity {
+        group_id: i64,
+        from: &'a str,
+    },
+}
+
+impl ServerFrame<'_> {
+    /// The frame encoded once, to be shared by every recipient.
+    pub fn encode(&self) -> Frame {
+        match serde_json::to_vec(self) {
+            Ok(json) => frame::text(&json),
+            Err(e) => {
+                // Only a broken Serialize impl can get here.
+                crate::error!("encoding a frame failed: {e}");
+                frame::text(br#"{"type":"error","code":"internal","message":"encoding failed"}"#)
+            }
+        }
+    }
+
+    /// The `error` frame for a refusal, repeating the refused message's
+    /// `client_id` when it had one.
+    pub fn refused(r: &'_ Refusal, client_id: Option<&'_ str>) -> Frame {
+        ServerFrame::Error {
+            code: r.code(),
+            message: &r.message(),
+            client_id,
+            retry_after_ms: r.retry_after().map(|d| d.as_millis().max(1) as u64),
+        }
+        .encode()
+    }
+}
+
+/// What a message or an edit carries before validation (see `body`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Draft {
+    pub content: Option<Value>,
+    pub envelope: Option<Value>,
+}
+
+impl Draft {
+    fn from_object(obj: &mut Map<String, Value>) -> Draft {
+        let mut take = |k: &str| obj.remove(k).filter(|v| !v.is_null());
+        Draft {
+            content: take("content"),
+            envelope: take("envelope"),
+        }
+    }
+
+    /// The body of `PATCH /api/messages/{id}`: `{"content"}` or `{"envelope"}`.
+    pub fn from_json(body: &[u8]) -> Result<Draft, Refusal> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(mut obj)) => Ok(Draft::from_object(&mut obj)),
+            _ => Err(Refusal::bad_request("The body must be a JSON object.")),
+        }
+    }
+}
+
+/// Every frame a client may send on `/ws/chat/{id}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame {
+    /// `{"type":"message","content"|"envelope",..,"client_id"?}`
+    Message {
+        draft: Draft,
+        client_id: Option<String>,
+    },
+    /// `{"type":"typing"}`
+    Typing,
+}
+
+impl ClientFrame {
+    /// Decodes one text frame.
+    pub fn decode(text: &str) -> Result<ClientFrame, Refusal> {
+        let fail = Refusal::bad_request;
+        let mut obj = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(obj)) => obj,
+            _ => return Err(fail("frames must be JSON objects")),
+        };
+        match obj.get("type").and_then(Value::as_str) {
+            Some("message") => {
+                let client_id = match obj.remove("client_id") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if s.len() <= MAX_CLIENT_ID => Some(s),
+                    Some(_) => {
+                        return Err(fail("client_id must be a string of at most 128 bytes"));
+                    }
+                };
+                Ok(ClientFrame::Message {
+                    draft: Draft::from_object(&mut obj),
+                    client_id,
+                })
+            }
+            Some("typing") => Ok(ClientFrame::Typing),
+            Some(_) => Err(fail("unknown frame type")),
+            None => Err(fail("frames need a string \"type\"")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(f: &Frame) -> Value {
+        // Server frames are unmasked text frames; skip the 2–10 byte header.
+        let start = match f[1] & 0x7f {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        serde_json::from_slice(&f[start..]).unwrap()
+    }
+
+    #[test]
+    fn frames_carry_their_type_and_the_objects_fields() {
+        let g = Group {
+            id: 3,
+            name: "Rust".into(),
+            is_dm: false,
+            e2e: false,
+            created_at: 5,
+        };
+        let online = [OnlineUser {
+            username: "alice".into(),
+            ips: vec![[127, 0, 0, 1].into()],
+        }];
+        let hello = ServerFrame::Hello {
+            group: GroupView::new(&g, true),
+            you: You {
+                id: 1,
+                username: "alice",
+            },
+            online: &online,
+        };
+        assert_eq!(
+            json(&hello.encode()),
+            serde_json::json!({"type": "hello",
+                "group": {"id": 3, "name": "Rust", "e2e": false, "member": true, "created_at": 5, "kind": "group"},
+                "you": {"id": 1, "username": "alice"},
+                "online": [{"username": "alice", "ips": ["127.0.0.1"]}]})
+        );
+        let m = Message {
+            id: 9,
+            group_id: 3,
+            author_id: 1,
+            author: "alice".into(),
+            body: Body::Envelope(r#"{"iv":"AA","ciphertext":"BB","keys":{"f":"CC"}}"#.into()),
+            created_at: 7,
+            edited_at: None,
+        };
+        assert_eq!(
+            json(&ServerFrame::Message(MessageView::new(&m)).encode()),
+            serde_json::json!({"type": "message", "id": 9, "group_id": 3, "author": "alice",
+                "envelope": {"iv": "AA", "ciphertext": "BB", "keys": {"f": "CC"}},
+                "created_at": 7, "edited_at": null})
+        );
+        let refusal = Refusal::rate_limited(std::time::Duration::from_millis(250), "slow down");
+        assert_eq!(
+            json(&ServerFrame::refused(&refusal, Some("c1"))),
+            serde_json::json!({"type": "error", "code": "rate_limited", "message": "slow down",
+                "client_id": "c1", "retry_after_ms": 250})
+        );
+    }
+
+    #[test]
+    fn client_frames_decode_or_say_why_not() {
+        assert_eq!(
+            ClientFrame::decode(r#"{"type":"typing"}"#),
+            Ok(ClientFrame::Typing)
+        );
+        assert_eq!(
+            ClientFrame::decode(
+                r#"{"type":"message","content":"hi","client_id":"a","envelope":null}"#
+            ),
+            Ok(ClientFrame::Message {
+                draft: Draft {
+                    content: Some(Value::from("hi")),
+                    envelope: None
+                },
+                client_id: Some("a".into())
+            })
+        );
+        for bad in [
+            "nope",
+            "[]",
+            r#"{"type":5}"#,
+            r#"{"type":"shout"}"#,
+            r#"{"type":"message","client_id":7}"#,
+        ] {
+            let e = ClientFrame::decode(bad).unwrap_err();
+            assert_eq!(e.code(), "bad_request", "{bad}");
+        }
+        let long = format!(r#"{{"type":"message","client_id":"{}"}}"#, "x".repeat(129));
+        assert!(ClientFrame::decode(&long).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! The composition root: builds the `App` (`app`), binds, runs the accept
+//! loop that hands each connection to its driver (`conn`), keeps the
+//! housekeeping going (pings, memory), and on SIGINT/SIGTERM closes sockets
+//! with 1001, drains connections (bounded) and checkpoints the databases.
+//! Everything below is wired here; nothing below imports from here.
+
+pub mod app;
+pub mod conn;
+mod memory;
+mod redirect;
+mod signals;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use app::App;
+
+use crate::config::Config;
+use crate::net::listener;
+use crate::store::{DirLock, StoreError};
+use crate::tls::TlsError;
+
+/// How long in-flight requests get to finish at shutdown.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartupError {
+    Store(StoreError),
+    Tls(TlsError),
+    Templates(minijinja::Error),
+    Listen {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    /// A thread the server needs could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::Store(e) => write!(f, "{e}"),
+            StartupError::Tls(e) => write!(f, "{e}"),
+            StartupError::Templates(e) => write!(f, "template: {e}"),
+            StartupError::Listen { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
+            StartupError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<StoreError> for StartupError {
+    fn from(e: StoreError) -> Self {
+        StartupError::Store(e)
+    }
+}
+
+impl From<TlsError> for StartupError {
+    fn from(e: TlsError) -> Self {
+        StartupError::Tls(e)
+    }
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    listener::bind(addr).map_err(|error| StartupError::Listen { addr, error })
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), StartupError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map(drop)
+        .map_err(StartupError::Thread)
+}
+
+pub fn run(config: Config) -> Result<(), StartupError> {
+    memory::limit_arenas();
+    let blocked = signals::block();
+    let addr = SocketAddr::new(config.host, config.port);
+    let _lock = DirLock::acquire(&config.data_dir)?;
+    let app = Arc::new(App::open(config)?);
+    let listener = bind(addr)?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| StartupError::Listen { addr, error })?;
+    crate::info!("data in {}", app.config.data_dir.display());
+
+    if let Some(port) = app.config.redirect_http {
+        let addr = SocketAddr::new(app.config.host, port);
+        let plain = bind(addr)?;
+        let shown = plain
+            .local_addr()
+            .map_err(|error| StartupError::Listen { addr, error })?;
+        println!("Redirecting http://{shown} to HTTPS");
+        let (tls_port, host) = (local.port(), app.config.host.to_string());
+        spawn("redirect-accept", move || {
+            redirect::serve(plain, tls_port, host)
+        })?;
+    }
+
+    let scheme = if app.config.tls { "https" } else { "http" };
+    println!("SecureChat listening on {scheme}://{local}");
+    let waker = listener.try_clone().map_err(StartupError::Thread)?;
+    let on_signal = Arc::clone(&app);
+    spawn("signals", move || {
+        let sig = signals::wait(&blocked);
+        crate::info!("signal {sig}: shutting down");
+        for peer in on_signal.chat.hub.all_peers() {
+            peer.close(1001, "server shutting down");
+        }
+        on_signal.connections.drain(Duration::ZERO);
+        listener::interrupt(&waker);
+    })?;
+    let warm = Arc::clone(&app);
+    spawn("warm-up", move || warm.accounts.warm_up())?;
+    let housekeeping = Arc::clone(&app);
+    spawn("pinger", move || ping_loop(&housekeeping))?;
+
+    listener::accept_loop(
+        &listener,
+        || app.connections.stopping(),
+        |stream, peer| conn::spawn(&app, stream, peer),
+    );
+    drop(listener);
+    app.connections.drain(GRACE);
+    if let Err(e) = app.store.checkpoint() {
+        crate::warn!("checkpoint failed: {e}");
+    }
+    crate::info!("stopped");
+    Ok(())
+}
+
+/// Housekeeping: pings every socket every 30 s (readers close sockets that
+/// stay silent), and every 10 s hands memory freed by closed connections
+/// back to the OS so the footprint returns to baseline after a burst.
+fn ping_loop(app: &App) {
+    let ping = crate::ws::frame::ping();
+    for tick in 1u64.. {
+        std::thread::sleep(Duration::from_secs(10));
+        if tick % 3 == 0 {
+            for peer in app.chat.hub.all_peers() {
+                peer.send(&ping);
+            }
+        }
+        memory::trim();
+    }
+}
