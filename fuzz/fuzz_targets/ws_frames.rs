@@ -1,15 +1,19 @@
-//! Fuzzes the decoding of client WebSocket frames: JSON text into a message
-//! body for plain and E2E groups. Anything accepted must respect the limits.
+//! Fuzzes the decoding of client WebSocket frames: text through the
+//! protocol's decoder, then a message's draft into a body for plain and E2E
+//! groups. Anything accepted must respect the limits; nothing may panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use securechat::chat::body::{MAX_CONTENT_CHARS, MAX_ENVELOPE_BYTES, from_request};
-use securechat::db::chat::Body;
+use securechat::chat::body::{MAX_CONTENT_CHARS, MAX_ENVELOPE_BYTES, from_draft};
+use securechat::chat::protocol::{ClientFrame, MAX_CLIENT_ID};
+use securechat::store::Body;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(ClientFrame::Message { draft, client_id }) = ClientFrame::decode(text) else { return };
+    assert!(client_id.is_none_or(|c| c.len() <= MAX_CLIENT_ID));
     for e2e in [false, true] {
-        match from_request(e2e, &v) {
+        match from_draft(e2e, &draft) {
             Ok(Body::Content(c)) => {
                 assert!(!e2e);
                 assert!(!c.trim().is_empty() && c.chars().count() <= MAX_CONTENT_CHARS);

@@ -177,7 +177,7 @@ mod tests {
             wires
                 .iter()
                 .enumerate()
-                .map(|(i, w)| peer(i as u64, "u", w))
+                .map(|(i, w)| peer(i as u64, i as i64, "u", w))
                 .collect(),
         );
         let fanout = Arc::new(Fanout::default());

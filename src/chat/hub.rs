@@ -364,3 +364,162 @@ impl Hub {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::peer::tests::{MemWire, peer};
+    use serde_json::Value;
+
+    fn group(id: i64) -> Group {
+        Group {
+            id,
+            name: format!("g{id}"),
+            is_dm: false,
+            e2e: false,
+            created_at: 0,
+        }
+    }
+
+    /// The (opcode, JSON or close code) of every frame a wire received.
+    fn frames(wire: &MemWire) -> Vec<(u8, Value)> {
+        let bytes = wire.state().bytes.clone();
+        let mut out = Vec::new();
+        let mut rest = &bytes[..];
+        while rest.len() >= 2 {
+            let (op, len7) = (rest[0] & 0x0f, usize::from(rest[1] & 0x7f));
+            let (len, head) = match len7 {
+                126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+                127 => (u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize, 10),
+                n => (n, 2),
+            };
+            let payload = &rest[head..head + len];
+            let v = match op {
+                1 => serde_json::from_slice(payload).unwrap(),
+                _ => Value::from(u16::from_be_bytes([payload[0], payload[1]])),
+            };
+            out.push((op, v));
+            rest = &rest[head + len..];
+        }
+        out
+    }
+
+    /// Waits (bounded) until what a wire received satisfies `done`; the
+    /// room's flusher delivers on its own thread.
+    fn wait_until(wire: &MemWire, done: impl Fn(&[(u8, Value)]) -> bool) -> Vec<(u8, Value)> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let f = frames(wire);
+            if done(&f) || Instant::now() > until {
+                return f;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn names(users: &Value) -> Vec<&str> {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap())
+            .collect()
+    }
+
+    /// The last presence list among `frames`.
+    fn last_presence(frames: &[(u8, Value)]) -> Vec<&str> {
+        frames
+            .iter()
+            .rev()
+            .find(|(_, v)| v["type"] == "presence")
+            .map_or_else(Vec::new, |(_, v)| names(&v["users"]))
+    }
+
+    fn system_texts(frames: &[(u8, Value)]) -> Vec<&str> {
+        frames
+            .iter()
+            .filter(|(_, v)| v["type"] == "system")
+            .map(|(_, v)| v["text"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_users_first_socket_is_announced_and_everyone_gets_the_new_list() {
+        let hub = Hub::default();
+        let room = hub
+            .open_room(&group(1), || Ok::<_, ()>(vec![1, 2]))
+            .unwrap();
+        let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
+        let (a, b) = (peer(1, 1, "alice", &wa), peer(2, 2, "bob", &wb));
+        let mut greeted = Vec::new();
+        hub.enter(&room, &a, |_, online| greeted.push(online.len()));
+        hub.enter(&room, &b, |_, online| greeted.push(online.len()));
+        assert_eq!(greeted, vec![1, 2], "each hello lists who is there, itself included");
+        let seen = wait_until(&wa, |f| last_presence(f) == ["alice", "bob"]);
+        assert_eq!(last_presence(&seen), ["alice", "bob"]);
+        assert_eq!(system_texts(&seen), ["alice joined", "bob joined"]);
+        // A second socket of bob's from the same address changes no list.
+        let wb2 = MemWire::with_room(1 << 20);
+        hub.enter(&room, &peer(3, 2, "bob", &wb2), |_, _| {});
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(frames(&wa).len(), seen.len(), "nothing new for alice");
+    }
+
+    #[test]
+    fn kicking_a_user_closes_their_sockets_and_tells_the_others_they_left() {
+        let hub = Hub::default();
+        let room = hub
+            .open_room(&group(1), || Ok::<_, ()>(vec![1, 2]))
+            .unwrap();
+        let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
+        hub.enter(&room, &peer(1, 1, "alice", &wa), |_, _| {});
+        hub.enter(&room, &peer(2, 2, "bob", &wb), |_, _| {});
+        wait_until(&wa, |f| last_presence(f) == ["alice", "bob"]);
+        hub.kick(1, 2);
+        let bob = wait_until(&wb, |f| f.iter().any(|(op, _)| *op == 8));
+        assert_eq!(bob.last().unwrap(), &(8, Value::from(1008)), "bob's socket closes");
+        let alice = wait_until(&wa, |f| last_presence(f) == ["alice"]);
+        assert_eq!(system_texts(&alice).last(), Some(&"bob left"));
+        assert_eq!(last_presence(&alice), ["alice"]);
+        assert!(room.members_away(1).is_empty(), "bob is no member any more");
+        assert!(!room.has_user(2));
+    }
+
+    #[test]
+    fn members_away_are_the_members_with_no_socket_on_the_room() {
+        let hub = Hub::default();
+        let room = hub
+            .open_room(&group(1), || Ok::<_, ()>(vec![1, 2, 3]))
+            .unwrap();
+        let w = MemWire::with_room(1 << 20);
+        hub.enter(&room, &peer(1, 1, "alice", &w), |_, _| {});
+        let away = room.members_away(1);
+        assert_eq!(away, HashSet::from([2, 3]));
+        hub.member_joined(1, 4);
+        assert_eq!(room.members_away(1), HashSet::from([2, 3, 4]));
+    }
+
+    #[test]
+    fn notify_reaches_only_the_listeners_it_picks_and_online_changes_reach_all() {
+        let hub = Hub::default();
+        let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
+        let (a, b) = (peer(1, 1, "alice", &wa), peer(2, 2, "bob", &wb));
+        hub.listen(&a);
+        hub.listen(&b);
+        let note = ServerFrame::Dm {
+            group_id: 9,
+            from: "alice",
+        }
+        .encode();
+        hub.notify(|uid| uid == 2, &note);
+        let to_bob = frames(&wb);
+        let to_alice = frames(&wa);
+        assert!(to_bob.iter().any(|(_, v)| v["type"] == "dm"));
+        assert!(!to_alice.iter().any(|(_, v)| v["type"] == "dm"));
+        let online = to_alice.iter().rev().find(|(_, v)| v["type"] == "online").unwrap();
+        assert_eq!(names(&online.1["users"]), vec!["alice", "bob"]);
+        hub.unlisten(&b);
+        let online = frames(&wa).into_iter().rev().find(|(_, v)| v["type"] == "online").unwrap();
+        assert_eq!(names(&online.1["users"]), vec!["alice"]);
+    }
+}

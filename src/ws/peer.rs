@@ -550,9 +550,10 @@ pub mod tests {
         }
     }
 
-    pub fn peer(id: u64, name: &str, wire: &Arc<MemWire>) -> Arc<Peer> {
+    /// Socket `id` of user `user_id`, from 127.0.0.1.
+    pub fn peer(id: u64, user_id: i64, name: &str, wire: &Arc<MemWire>) -> Arc<Peer> {
         let who = Identity {
-            user_id: id as i64,
+            user_id,
             username: name.into(),
             ip: [127, 0, 0, 1].into(),
         };
@@ -578,7 +579,7 @@ pub mod tests {
     #[test]
     fn frames_go_straight_out_while_the_socket_takes_them() {
         let wire = MemWire::with_room(1 << 20);
-        let p = peer(1, "a", &wire);
+        let p = peer(1, 1, "a", &wire);
         assert!(p.send(&text("one")));
         assert!(p.send_many(&[text("two"), text("three")]));
         let want = [text("one"), text("two"), text("three")].concat();
@@ -592,7 +593,7 @@ pub mod tests {
     #[test]
     fn a_full_socket_queues_in_order_and_the_writer_flushes_it() {
         let wire = MemWire::with_room(5);
-        let p = peer(1, "a", &wire);
+        let p = peer(1, 1, "a", &wire);
         let frames: Vec<Frame> = (0..50).map(|i| text(&format!("frame {i}"))).collect();
         for f in &frames[..10] {
             assert!(p.send(f));
@@ -613,7 +614,7 @@ pub mod tests {
     #[test]
     fn a_slow_consumer_is_evicted_with_1008_and_its_reader_woken() {
         let wire = MemWire::with_room(0);
-        let p = peer(1, "a", &wire);
+        let p = peer(1, 1, "a", &wire);
         let big = frame::text(&vec![b'x'; 64 * 1024]);
         // The writer is mid-write (blocked on the client) when the budget
         // runs out: what it is writing must stay, or the stream breaks.
@@ -638,7 +639,7 @@ pub mod tests {
     #[test]
     fn close_goes_after_what_is_queued_then_the_socket_ends() {
         let wire = MemWire::with_room(3);
-        let p = peer(1, "a", &wire);
+        let p = peer(1, 1, "a", &wire);
         p.send(&text("hello"));
         p.close(4000, "bye");
         assert!(!p.send(&text("after close")));
