@@ -44,7 +44,7 @@ release:
 	$(CARGO) build --release
 	@ls -l target/release/securechat
 
-# Load benchmark (src/bin/loadgen.rs): starts its own server on 127.0.0.1,
+# Load benchmark (src/bin/loadgen/): starts its own server on 127.0.0.1,
 # prints a table, appends JSON lines to target/bench-results.jsonl.
 # e.g. make bench BENCH_ARGS="--runs 1 --scenario burst"
 # idle and burst also run over TLS (HTTPS/WSS, verified); --tls runs only the

@@ -1,0 +1,230 @@
+//! The command line: `loadgen`'s options, their defaults and `--help`.
+//!
+//! Parsing (lexopt) and validation live here and nowhere else; the rest of
+//! the benchmark only reads the finished [`Opts`].
+
+use std::path::{Path, PathBuf};
+
+pub const USAGE: &str = "\
+loadgen — SecureChat load benchmark (starts its own server on 127.0.0.1)
+
+Usage: loadgen [OPTIONS]
+
+Options:
+  --server PATH          server binary (default: securechat next to loadgen,
+                         else target/release/securechat)
+  --scenario LIST        idle,burst,paced or all (default all); repeatable
+  --transport LIST       plain,tls or all (default all): TLS variants exist
+                         for idle and burst (paced is plain only)
+  --tls                  TLS variants only (= --transport tls)
+  --plain                plain-text only (= --transport plain)
+  --idle-sockets LIST    socket counts for the idle scenario (default 1000,5000)
+  --users N              users the sockets are spread over (default 20)
+  --sockets N            receiving sockets in the fan-out room (default 1000)
+  --messages N           messages in the burst scenario (default 2000)
+  --paced-messages N     messages in the paced scenario (default 500)
+  --rate N               messages/s in the paced scenario (default 50)
+  --size N               message content bytes (default 100)
+  --recv-threads N       receiver threads (default 1)
+  --burst-poll-us N      in the burst, receivers sleep this long between polls
+                         while data flows, so each read takes many frames
+                         (default 20000; 0 = always block in epoll_wait)
+  --paced-poll-us N      the same for the paced scenario (default 0)
+  --idle-no-restart      measure idle RSS on the process that registered the
+                         users (normally a fresh process on the same data is
+                         measured: argon2's freed buffers would hide RSS)
+  --wait-idle SECS       before each run, wait up to SECS for the CPUs to be
+                         idle (other work on a shared box skews results)
+  --runs N               repeat each scenario N times, report medians (default 3)
+  --results PATH         JSON lines output (default target/bench-results.jsonl)
+  --timeout SECS         hard limit for the whole benchmark (default 900)
+  --quick                small numbers for a smoke test (flags after it override)
+  -h, --help             print this help
+";
+
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub server: PathBuf,
+    pub idle: bool,
+    pub burst: bool,
+    pub paced: bool,
+    pub plain: bool,
+    pub tls: bool,
+    pub idle_sizes: Vec<usize>,
+    pub users: usize,
+    pub sockets: usize,
+    pub messages: usize,
+    pub paced_messages: usize,
+    pub rate: f64,
+    pub size: usize,
+    pub recv_threads: usize,
+    pub burst_poll_us: u64,
+    pub paced_poll_us: u64,
+    pub runs: usize,
+    pub wait_idle: u64,
+    pub no_restart: bool,
+    pub results: PathBuf,
+    pub timeout: u64,
+}
+
+fn exe_dir() -> Option<PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        let dir = exe_dir();
+        let server = dir
+            .as_ref()
+            .map(|d| d.join("securechat"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("target/release/securechat"));
+        let results = dir
+            .as_ref()
+            .and_then(|d| d.parent().map(|t| t.join("bench-results.jsonl")))
+            .filter(|p| p.parent().is_some_and(Path::is_dir))
+            .unwrap_or_else(|| PathBuf::from("target/bench-results.jsonl"));
+        Opts {
+            server,
+            idle: true,
+            burst: true,
+            paced: true,
+            plain: true,
+            tls: true,
+            idle_sizes: vec![1000, 5000],
+            users: 20,
+            sockets: 1000,
+            messages: 2000,
+            paced_messages: 500,
+            rate: 50.0,
+            size: 100,
+            recv_threads: 1,
+            burst_poll_us: 20_000,
+            paced_poll_us: 0,
+            runs: 3,
+            no_restart: false,
+            wait_idle: 0,
+            results,
+            timeout: 900,
+        }
+    }
+}
+
+pub fn parse_args() -> Result<Option<Opts>, String> {
+    use lexopt::prelude::*;
+    let mut o = Opts::default();
+    let mut scenarios: Vec<String> = Vec::new();
+    let mut transports: Vec<String> = Vec::new();
+    let mut p = lexopt::Parser::from_env();
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("server") => o.server = PathBuf::from(p.value().map_err(|e| e.to_string())?),
+            Long("scenario") => {
+                let v = string(&mut p)?;
+                scenarios.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()));
+            }
+            Long("transport") => {
+                let v = string(&mut p)?;
+                transports.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()));
+            }
+            Long("tls") => transports.push("tls".into()),
+            Long("plain") => transports.push("plain".into()),
+            Long("idle-sockets") => {
+                let v = string(&mut p)?;
+                o.idle_sizes = v
+                    .split(',')
+                    .map(|s| s.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("invalid --idle-sockets '{v}'"))?;
+            }
+            Long("users") => o.users = number(&mut p, "--users")?,
+            Long("sockets") => o.sockets = number(&mut p, "--sockets")?,
+            Long("messages") => o.messages = number(&mut p, "--messages")?,
+            Long("paced-messages") => o.paced_messages = number(&mut p, "--paced-messages")?,
+            Long("rate") => o.rate = number(&mut p, "--rate")?,
+            Long("size") => o.size = number(&mut p, "--size")?,
+            Long("recv-threads") => o.recv_threads = number(&mut p, "--recv-threads")?,
+            Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
+            Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
+            Long("idle-no-restart") => o.no_restart = true,
+            Long("wait-idle") => o.wait_idle = number(&mut p, "--wait-idle")?,
+            Long("runs") => o.runs = number(&mut p, "--runs")?,
+            Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
+            Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
+            Long("quick") => {
+                o.idle_sizes = vec![200, 1000];
+                o.sockets = 200;
+                o.messages = 300;
+                o.paced_messages = 100;
+                o.users = 5;
+            }
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if !scenarios.is_empty() && !scenarios.iter().any(|s| s == "all") {
+        o.idle = false;
+        o.burst = false;
+        o.paced = false;
+        for s in &scenarios {
+            match s.as_str() {
+                "idle" => o.idle = true,
+                "burst" | "fanout" => o.burst = true,
+                "paced" => o.paced = true,
+                other => {
+                    return Err(format!(
+                        "unknown scenario '{other}' (idle, burst, paced, all)"
+                    ));
+                }
+            }
+        }
+    }
+    if !transports.is_empty() && !transports.iter().any(|s| s == "all") {
+        o.plain = false;
+        o.tls = false;
+        for t in &transports {
+            match t.as_str() {
+                "plain" | "http" => o.plain = true,
+                "tls" | "https" => o.tls = true,
+                other => return Err(format!("unknown transport '{other}' (plain, tls, all)")),
+            }
+        }
+    }
+    if o.users == 0 || o.recv_threads == 0 || o.runs == 0 || o.sockets == 0 {
+        return Err("--users, --sockets, --recv-threads and --runs must be at least 1".into());
+    }
+    if !(o.rate > 0.0 && o.rate.is_finite()) {
+        return Err("--rate must be positive".into());
+    }
+    if o.size < 40 || o.size > 3900 {
+        return Err("--size must be 40..=3900".into());
+    }
+    if o.users > 100 || o.sockets > 8000 || o.idle_sizes.iter().any(|&n| n == 0 || n > 8000) {
+        return Err("at most 100 users and 8000 sockets".into());
+    }
+    if o.burst_poll_us > 200_000 || o.paced_poll_us > 200_000 {
+        return Err("poll intervals are at most 200000 us".into());
+    }
+    if o.messages.max(o.paced_messages) * o.sockets > 20_000_000 {
+        return Err("messages x sockets is at most 20,000,000 (latencies are kept)".into());
+    }
+    Ok(Some(o))
+}
+
+fn string(p: &mut lexopt::Parser) -> Result<String, String> {
+    p.value()
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|_| "arguments must be UTF-8".to_string())
+}
+
+fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+    let v = string(p)?;
+    v.parse()
+        .map_err(|_| format!("invalid value '{v}' for {flag}"))
+}

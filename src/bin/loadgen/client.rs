@@ -1,0 +1,255 @@
+//! The benchmark's own HTTP(S) client: where the server listens, the rustls
+//! configuration that trusts exactly its certificate, blocking plain/TLS
+//! streams, one-request-per-connection HTTP, and feeding raw TLS bytes
+//! through a connection (for the non-blocking WebSocket readers).
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+
+/// The name the client verifies the server's certificate against.
+const TLS_SERVER_NAME: &str = "localhost";
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the server listens, and (for TLS) the client configuration that
+/// trusts exactly its certificate.
+#[derive(Clone)]
+pub struct Ep {
+    pub port: u16,
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+impl Ep {
+    pub fn origin(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A rustls client configuration whose only trust anchor is the
+/// certificate in `cert` (the one the server generated); verification on.
+pub fn client_config(cert: &Path) -> Result<Arc<ClientConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let mut roots = RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("{}: {e}", cert.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate", cert.display()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+pub struct Resp {
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    /// A cookie set by this response.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .filter_map(|(_, v)| v.split(';').next()?.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+pub type Head = (usize, u16, Vec<(String, String)>);
+
+/// Parses a response head: (head length, status, lower-cased headers).
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hs);
+    match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => Ok(Some((
+            n,
+            r.code.unwrap_or(0),
+            r.headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+        ))),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("bad response head: {e}")),
+    }
+}
+
+/// A blocking client connection: plain TCP or TLS over it.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The socket and, for TLS, its connection (with no plaintext left
+    /// buffered: that is appended to `leftover`).
+    pub fn into_parts(self, leftover: &mut Vec<u8>) -> (TcpStream, Option<Box<ClientConnection>>) {
+        match self {
+            Stream::Plain(s) => (s, None),
+            Stream::Tls(t) => {
+                let rustls::StreamOwned { mut conn, sock } = *t;
+                // Err(WouldBlock) once the buffered plaintext is taken.
+                let _ = conn.reader().read_to_end(leftover);
+                (sock, Some(Box::new(conn)))
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
+pub fn connect(ep: &Ep) -> Result<Stream, String> {
+    let s = TcpStream::connect(("127.0.0.1", ep.port)).map_err(|e| format!("connect: {e}"))?;
+    let _ = s.set_nodelay(true);
+    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+    match &ep.tls {
+        None => Ok(Stream::Plain(s)),
+        Some(cfg) => {
+            let name = ServerName::try_from(TLS_SERVER_NAME).map_err(|e| e.to_string())?;
+            let conn = ClientConnection::new(Arc::clone(cfg), name)
+                .map_err(|e| format!("tls client: {e}"))?;
+            Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
+        }
+    }
+}
+
+/// Feeds raw TLS bytes through `conn` and appends the plaintext to `out`.
+/// Returns whether the peer has closed (close_notify); errors are TLS errors.
+pub fn tls_feed(
+    conn: &mut ClientConnection,
+    mut raw: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<bool> {
+    let mut closed = false;
+    while !raw.is_empty() {
+        if conn.read_tls(&mut raw)? == 0 {
+            break;
+        }
+        let state = conn
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if state.plaintext_bytes_to_read() > 0 {
+            match conn.reader().read_to_end(out) {
+                Ok(_) => closed = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        closed |= state.peer_has_closed();
+    }
+    Ok(closed)
+}
+
+/// One request on its own connection (`Connection: close`).
+pub fn http(
+    ep: &Ep,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Resp, String> {
+    let mut s = connect(ep)?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        ep.port,
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut out = req.into_bytes();
+    out.extend_from_slice(body);
+    s.write_all(&out)
+        .and_then(|()| s.flush())
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let mut head: Option<Head> = None;
+    loop {
+        if head.is_none() {
+            head = parse_head(&buf)?;
+        }
+        if let Some((n, _, h)) = &head {
+            let len = h
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|l| buf.len() >= n + l) {
+                buf.truncate(n + len.unwrap_or(0));
+                break;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A TLS peer that closed without close_notify.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(format!("{method} {path}: {e}")),
+        }
+    }
+    let (n, status, headers) =
+        head.ok_or_else(|| format!("{method} {path}: connection closed before a response"))?;
+    Ok(Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&buf[n..]).into_owned(),
+    })
+}
+
+/// The text between `prefix` and the next `"`.
+pub fn attr(body: &str, prefix: &str) -> Option<String> {
+    let start = body.find(prefix)? + prefix.len();
+    let len = body[start..].find('"')?;
+    Some(body[start..start + len].to_string())
+}

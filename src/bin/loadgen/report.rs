@@ -1,0 +1,301 @@
+//! The report: targets, medians, the table printed at the end (with the
+//! notes it earns) and appending the JSON-lines records.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Targets printed beside the measurements.
+const TARGET_IDLE_KIB: f64 = 32.0;
+const TARGET_DELIVERIES: f64 = 250_000.0;
+const TARGET_PACED_P99_MS: f64 = 50.0;
+const TARGET_IDLE_TLS_KIB: f64 = 60.0;
+/// TLS burst deliveries/s, as a fraction of the plain burst's (same invocation).
+const TARGET_TLS_BURST_RATIO: f64 = 0.5;
+
+fn median(v: &[f64]) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        "n/a".into()
+    } else if x.abs() >= 10_000.0 {
+        let s = format!("{:.0}", x);
+        // Thousands separators.
+        let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{sign}{out}")
+    } else if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// One table row: the label, the runs' values, and an optional target.
+pub struct Row {
+    label: String,
+    values: Vec<f64>,
+    target: Target,
+}
+
+/// A target: comparison ("<=", ">=", "==") and value.
+type Target = Option<(&'static str, f64)>;
+/// A table metric: JSON key, label, target.
+type Metric = (&'static str, &'static str, Target);
+
+fn rows_for(group: &str, runs: &[Value], metrics: &[Metric]) -> Vec<Row> {
+    metrics
+        .iter()
+        .map(|(key, name, target)| Row {
+            label: format!("{group:<22} {name}"),
+            values: runs
+                .iter()
+                .map(|r| r[*key].as_f64().unwrap_or(f64::NAN))
+                .collect(),
+            target: *target,
+        })
+        .collect()
+}
+
+pub fn print_table(rows: &[Row], runs: usize) -> Vec<String> {
+    let mut missed = Vec::new();
+    println!();
+    println!(
+        "{:<50} {:>12}  {:<12} {}",
+        "measurement",
+        if runs > 1 { "median" } else { "value" },
+        "target",
+        if runs > 1 { "runs" } else { "" }
+    );
+    println!("{}", "-".repeat(96));
+    for r in rows {
+        let m = median(&r.values);
+        let (target, verdict) = match r.target {
+            Some((op, t)) => {
+                let ok = match op {
+                    "<=" => m <= t,
+                    ">=" => m >= t,
+                    _ => m == t,
+                };
+                if !ok {
+                    missed.push(format!(
+                        "{}: {} (target {op} {})",
+                        r.label.trim(),
+                        fmt_num(m),
+                        fmt_num(t)
+                    ));
+                }
+                (
+                    format!("{op} {}", fmt_num(t)),
+                    if ok { "ok" } else { "MISSED" },
+                )
+            }
+            None => (String::new(), ""),
+        };
+        let all = if runs > 1 {
+            let v: Vec<String> = r.values.iter().map(|x| fmt_num(*x)).collect();
+            format!("[{}]", v.join(", "))
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<50} {:>12}  {:<12} {:<6} {}",
+            r.label,
+            fmt_num(m),
+            target,
+            verdict,
+            all
+        );
+    }
+    missed
+}
+
+pub fn append_results(path: &Path, lines: &[Value]) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&l.to_string());
+        out.push('\n');
+    }
+    f.write_all(out.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The table rows and the notes for every scenario's runs (`results`:
+/// scenario name and its runs' records, in plan order).
+pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    // The plain burst's deliveries/s (median), for the TLS burst's target.
+    let plain_burst: Vec<f64> = results
+        .iter()
+        .flat_map(|(_, runs)| runs)
+        .filter(|v| v["scenario"] == "burst" && v["tls"] == false)
+        .filter_map(|v| v["deliveries_per_s"].as_f64())
+        .collect();
+    let plain_burst = (!plain_burst.is_empty()).then(|| median(&plain_burst));
+    for (name, runs) in results {
+        if runs.is_empty() {
+            continue;
+        }
+        let kind = runs[0]["scenario"].as_str().unwrap_or("");
+        let tls = runs[0]["tls"].as_bool().unwrap_or(false);
+        let mut metrics: Vec<Metric> = match kind {
+            "idle" => vec![
+                (
+                    "rss_per_socket_kib",
+                    "RSS per idle socket (KiB)",
+                    Some(("<=", TARGET_IDLE_KIB)),
+                ),
+                (
+                    "stack_rss_per_socket_kib",
+                    "  of which thread stacks (KiB)",
+                    None,
+                ),
+                ("rss_before_kib", "server RSS before (KiB)", None),
+                ("rss_after_kib", "server RSS after (KiB)", None),
+                ("threads_after", "server threads after", None),
+                ("mappings_per_socket", "memory mappings per socket", None),
+                (
+                    "closed_sockets",
+                    "sockets closed by server",
+                    Some(("==", 0.0)),
+                ),
+            ],
+            "burst" => vec![
+                (
+                    "deliveries_per_s",
+                    "deliveries/s",
+                    Some((">=", TARGET_DELIVERIES)),
+                ),
+                ("p50_ms", "latency p50 (ms)", None),
+                ("p99_ms", "latency p99 (ms)", None),
+                ("lost", "lost deliveries", Some(("==", 0.0))),
+                (
+                    "evicted_sockets",
+                    "sockets evicted (1008)",
+                    Some(("==", 0.0)),
+                ),
+                ("ack_p50_ms", "sender ack p50 (ms)", None),
+                ("server_cpu_s", "server CPU (s)", None),
+                (
+                    "server_us_per_delivery",
+                    "server CPU per delivery (us)",
+                    None,
+                ),
+                ("client_cpu_s", "loadgen CPU (s)", None),
+            ],
+            _ => vec![
+                ("p50_ms", "latency p50 (ms)", None),
+                (
+                    "p99_ms",
+                    "latency p99 (ms)",
+                    Some(("<=", TARGET_PACED_P99_MS)),
+                ),
+                ("lost", "lost deliveries", Some(("==", 0.0))),
+                (
+                    "evicted_sockets",
+                    "sockets evicted (1008)",
+                    Some(("==", 0.0)),
+                ),
+            ],
+        };
+        if tls {
+            match kind {
+                "idle" => metrics[0].2 = Some(("<=", TARGET_IDLE_TLS_KIB)),
+                "burst" => {
+                    metrics[0] = match plain_burst {
+                        Some(p) => (
+                            "deliveries_per_s",
+                            "deliveries/s (>= 50% plain)",
+                            Some((">=", TARGET_TLS_BURST_RATIO * p)),
+                        ),
+                        None => ("deliveries_per_s", "deliveries/s (no plain run)", None),
+                    };
+                    if let Some(p) = plain_burst.filter(|p| *p > 0.0) {
+                        let tls_dps: Vec<f64> = runs
+                            .iter()
+                            .filter_map(|v| v["deliveries_per_s"].as_f64())
+                            .collect();
+                        notes.push(format!(
+                            "{name}: {:.0}% of the plain burst's deliveries/s ({} vs {})",
+                            100.0 * median(&tls_dps) / p,
+                            fmt_num(median(&tls_dps)),
+                            fmt_num(p)
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        rows.extend(rows_for(name, runs, &metrics));
+        for v in runs {
+            let srv = &v["server"];
+            let run = v["run"].as_u64().unwrap_or(0);
+            if srv["evictions_logged"].as_u64().unwrap_or(0) > 0
+                || srv["errors"].as_u64().unwrap_or(0) > 0
+                || srv["warnings"].as_u64().unwrap_or(0) > 0
+                || !srv["graceful_exit"].as_bool().unwrap_or(true)
+            {
+                notes.push(format!("{name} run {run}: server {srv}"));
+            }
+            for key in [
+                "out_of_order",
+                "sender_errors",
+                "closed_sockets_other",
+                "eof_sockets",
+                "tls_errors",
+            ] {
+                if v[key].as_u64().unwrap_or(0) > 0 {
+                    notes.push(format!("{name} run {run}: {key} = {}", v[key]));
+                }
+            }
+            if let Some(o) = v["outcome"].as_str().filter(|o| *o != "complete") {
+                notes.push(format!(
+                    "{name} run {run}: ended by {o}; acks {}/{}, sockets short {}, min per socket {}",
+                    v["acks"], v["sent"], v["sockets_short"], v["min_per_socket"]
+                ));
+            }
+            let other = v["other_cpu_s"].as_f64().unwrap_or(0.0);
+            let secs = v["window_seconds"].as_f64().unwrap_or(0.0);
+            if other > (0.1 * secs).max(0.5) {
+                notes.push(format!(
+                    "{name} run {run}: other processes used {other:.1} CPU-s during the \
+                     measurement (load average {:.2} before it): the box was shared",
+                    v["loadavg_before"].as_f64().unwrap_or(f64::NAN)
+                ));
+            }
+            if let Some(e) = v["sender_write_error"].as_str() {
+                notes.push(format!("{name} run {run}: sender: {e}"));
+            }
+        }
+    }
+    (rows, notes)
+}

@@ -1,0 +1,175 @@
+//! The `burst` and `paced` scenarios: one sender into a room of receiving
+//! sockets; deliveries/s, latency percentiles, losses and CPU use.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cli::Opts;
+use crate::host::{loadavg, system_busy};
+use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
+use crate::room::setup_room;
+use crate::sender::{QUIET, send_messages};
+use crate::server::{Server, stop_json};
+use crate::sys::self_cpu;
+use crate::ws::{Ws, open_many, ws_connect};
+
+/// The `q` quantile of sorted nanoseconds, in milliseconds.
+fn pct(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i] as f64 / 1e6
+}
+
+/// (b)/(c) Fan-out into a room of `o.sockets` receivers.
+pub fn fanout_run(
+    o: &Opts,
+    messages: usize,
+    rate: Option<f64>,
+    tls: bool,
+) -> Result<Value, String> {
+    let mut srv = Server::start(&o.server, tls)?;
+    let (group, users) = setup_room(&srv.ep, o.users)?;
+    let sender = ws_connect(&srv.ep, group, &users[0])?;
+    let socks = open_many(&srv.ep, group, &users, o.sockets)?;
+    // Deal the sockets out to the receiver threads.
+    let nthreads = o.recv_threads.min(socks.len());
+    let mut parts: Vec<Vec<Ws>> = (0..nthreads).map(|_| Vec::new()).collect();
+    for (i, ws) in socks.into_iter().enumerate() {
+        parts[i % nthreads].push(ws);
+    }
+    let shared = Arc::new(Shared::default());
+    let _stop_receivers = StopOnDrop(Arc::clone(&shared));
+    let per_thread = messages * o.sockets.div_ceil(nthreads);
+    let poll_us = if rate.is_some() {
+        o.paced_poll_us
+    } else {
+        o.burst_poll_us
+    };
+    let handles: Vec<_> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let sh = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("recv-{i}"))
+                .spawn(move || receive(part, sh, per_thread, poll_us))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    thread::sleep(Duration::from_millis(500)); // hello/presence frames drain
+    let expected = (messages * o.sockets) as u64;
+    let send_span = rate.map_or(0.0, |r| messages as f64 / r);
+    let limit = Instant::now() + Duration::from_secs_f64(send_span + 120.0);
+
+    let load = loadavg();
+    let cpu_srv0 = srv.cpu();
+    let cpu_me0 = self_cpu();
+    let busy0 = system_busy();
+    let window = Instant::now();
+    let sender_thread = {
+        let size = o.size;
+        thread::Builder::new()
+            .name("sender".into())
+            .spawn(move || send_messages(sender, messages, size, rate, limit))
+            .map_err(|e| e.to_string())?
+    };
+    // Wait: all delivered, or quiet for QUIET after sending ended, or limit.
+    let mut max_threads = srv.threads();
+    let mut last = 0;
+    let mut last_change = Instant::now();
+    let outcome = loop {
+        thread::sleep(Duration::from_millis(20));
+        max_threads = max_threads.max(srv.threads());
+        let got = shared.received.load(Ordering::Relaxed);
+        if got >= expected {
+            break "complete";
+        }
+        if got != last {
+            last = got;
+            last_change = Instant::now();
+        }
+        if sender_thread.is_finished() && last_change.elapsed() > QUIET {
+            break "quiet";
+        }
+        if Instant::now() > limit {
+            break "time limit";
+        }
+    };
+    // Give stragglers (and any duplicate) a brief moment, then stop.
+    thread::sleep(Duration::from_millis(100));
+    let cpu_srv = srv.cpu() - cpu_srv0;
+    let busy = system_busy() - busy0;
+    let window_s = window.elapsed().as_secs_f64();
+    shared.stop.store(true, Ordering::Relaxed);
+    let snd = sender_thread
+        .join()
+        .map_err(|_| "sender thread panicked".to_string())?;
+    let cpu_me = self_cpu() - cpu_me0;
+    let foreign = (busy - cpu_srv - cpu_me).max(0.0);
+    let mut rs = RecvResult::default();
+    for h in handles {
+        let r = h
+            .join()
+            .map_err(|_| "receiver thread panicked".to_string())?;
+        rs.merge(r);
+    }
+    let stop = srv.stop();
+    rs.lat_ns.sort_unstable();
+    let span_s = rs.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9;
+    let short = rs.per_conn.iter().filter(|&&m| m < messages as u64).count();
+    let min_per_conn = rs.per_conn.iter().copied().min().unwrap_or(0);
+    Ok(json!({
+        "scenario": if rate.is_some() { "paced" } else { "burst" },
+        "tls": tls,
+        "sockets": o.sockets,
+        "users": o.users,
+        "messages": messages,
+        "rate": rate,
+        "size": o.size,
+        "recv_threads": nthreads,
+        "poll_us": poll_us,
+        "client_reads": rs.reads,
+        "client_polls": rs.polls,
+        "frames_per_read": if rs.reads > 0 { rs.msgs as f64 / rs.reads as f64 } else { 0.0 },
+        "outcome": outcome,
+        "sent": snd.sent,
+        "send_seconds": snd.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9,
+        "acks": snd.acks,
+        "ack_p50_ms": pct(&snd.ack_lat_ns, 0.50),
+        "ack_p99_ms": pct(&snd.ack_lat_ns, 0.99),
+        "sender_errors": snd.errors,
+        "sender_first_error": snd.first_error,
+        "sender_close": snd.close,
+        "sender_write_error": snd.write_error,
+        "expected": expected,
+        "received": rs.msgs,
+        "lost": expected as i64 - rs.msgs as i64,
+        "sockets_short": short,
+        "min_per_socket": min_per_conn,
+        "evicted_sockets": rs.evicted,
+        "closed_sockets_other": rs.closed_other,
+        "eof_sockets": rs.eof,
+        "tls_errors": rs.tls_errors,
+        "first_tls_error": rs.first_tls_error,
+        "out_of_order": rs.out_of_order,
+        "seconds": span_s,
+        "deliveries_per_s": if span_s > 0.0 { rs.msgs as f64 / span_s } else { 0.0 },
+        "p50_ms": pct(&rs.lat_ns, 0.50),
+        "p99_ms": pct(&rs.lat_ns, 0.99),
+        "max_ms": pct(&rs.lat_ns, 1.0),
+        "server_cpu_s": cpu_srv,
+        "server_us_per_delivery": if rs.msgs > 0 { cpu_srv * 1e6 / rs.msgs as f64 } else { f64::NAN },
+        "client_cpu_s": cpu_me,
+        "other_cpu_s": foreign,
+        "window_seconds": window_s,
+        "loadavg_before": load,
+        "server_max_threads": max_threads,
+        "server": stop_json(&stop),
+    }))
+}

@@ -1,0 +1,370 @@
+//! Server control: a private copy of the release binary, starting it on
+//! 127.0.0.1 with a fresh temporary data directory (optionally TLS),
+//! restarting it on the same data, reading its RSS, threads, mappings and
+//! CPU from /proc, and stopping it (with a scan of its log).
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::client::{Ep, client_config, http};
+use crate::sys::{self, clk_tck};
+
+/// The server being benchmarked, for the watchdog.
+static SERVER_PID: AtomicI32 = AtomicI32::new(0);
+
+/// The watchdog's last resort: SIGKILL the server being benchmarked, if any.
+pub fn kill_running_server() {
+    sys::kill(SERVER_PID.load(Ordering::SeqCst), libc::SIGKILL);
+}
+
+/// The server's `--help`, to pass only flags this build knows.
+fn server_help(bin: &Path) -> String {
+    Command::new(bin)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A private copy of the server binary: the cargo target directory is
+/// shared, and a rebuild there must not swap the server between runs.
+pub struct BinCopy(PathBuf);
+
+impl BinCopy {
+    pub fn new(src: &Path) -> Result<BinCopy, String> {
+        let dir = std::env::temp_dir().join(format!("securechat-bench-bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let dst = dir.join("securechat");
+        fs::copy(src, &dst).map_err(|e| {
+            let _ = fs::remove_dir_all(&dir);
+            format!(
+                "cannot copy {} ({e}); run `cargo build --release` first",
+                src.display()
+            )
+        })?;
+        Ok(BinCopy(dst))
+    }
+}
+
+impl BinCopy {
+    /// The copy, in a directory of its own.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for BinCopy {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Spawns the server on `dir/data` (with `tls`: HTTPS/WSS, certificate in
+/// `dir`), logging to `log`; waits for its address line and a healthy
+/// `/healthz`. Returns (child, pid, endpoint).
+fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, Ep), String> {
+    let logf = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    // Every socket comes from 127.0.0.1: lift a per-address cap if this
+    // build has one.
+    let mut extra: Vec<&str> = Vec::new();
+    if server_help(bin).contains("--max-per-ip") {
+        extra.extend(["--max-per-ip", "0"]);
+    }
+    let mut cmd = Command::new(bin);
+    sys::term_with_parent(&mut cmd);
+    cmd.arg("--host")
+        .arg("127.0.0.1")
+        .arg("--port")
+        .arg("0")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args([
+            "--msg-rate",
+            "0",
+            "--register-rate",
+            "0",
+            "--login-rate",
+            "0",
+        ])
+        .args(&extra);
+    if tls {
+        cmd.arg("--tls")
+            .arg("--certfile")
+            .arg(dir.join("cert.pem"))
+            .arg("--keyfile")
+            .arg(dir.join("key.pem"));
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(logf)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} ({e}); run `cargo build --release` first",
+                bin.display()
+            )
+        })?;
+    let pid = child.id() as i32;
+    SERVER_PID.store(pid, Ordering::SeqCst);
+    let fail = |child: &mut Child, msg: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let tail = fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = tail.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        Err(format!("{msg}; server log:\n{tail}"))
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return fail(&mut child, "no stdout pipe".into());
+    };
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = thread::Builder::new()
+        .name("server-stdout".into())
+        .spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                let _ = tx.send(std::mem::take(&mut line));
+            }
+        });
+    if let Err(e) = reader {
+        return fail(&mut child, e.to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            return fail(
+                &mut child,
+                "server did not print its address within 20 s".into(),
+            );
+        };
+        let scheme = if tls { "https://" } else { "http://" };
+        let prefix = format!("SecureChat listening on {scheme}");
+        if let Some(rest) = line.trim().strip_prefix(prefix.as_str()) {
+            match rest.rsplit_once(':') {
+                Some(("127.0.0.1", port)) if port.parse::<u16>().is_ok() => {
+                    break port.parse::<u16>().unwrap_or(0);
+                }
+                _ => return fail(&mut child, format!("unexpected address line: {line}")),
+            }
+        }
+    };
+    let ep = Ep {
+        port,
+        tls: if tls {
+            match client_config(&dir.join("cert.pem")) {
+                Ok(c) => Some(c),
+                Err(e) => return fail(&mut child, e),
+            }
+        } else {
+            None
+        },
+    };
+    match http(&ep, "GET", "/healthz", &[], b"") {
+        Ok(r) if r.status == 200 => Ok((child, pid, ep)),
+        Ok(r) => fail(&mut child, format!("/healthz answered {}", r.status)),
+        Err(e) => fail(&mut child, format!("/healthz: {e}")),
+    }
+}
+
+/// The server under test: its process, endpoint and temporary directory
+/// (removed on drop).
+pub struct Server {
+    child: Child,
+    pid: i32,
+    pub ep: Ep,
+    tls: bool,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+/// How the server ended and what its log says.
+#[derive(Debug, Default)]
+pub struct StopReport {
+    graceful: bool,
+    stop_ms: u64,
+    evictions_logged: usize,
+    warnings: usize,
+    errors: usize,
+    samples: Vec<String>,
+}
+
+impl Server {
+    /// Starts the server with a fresh temporary data directory.
+    pub fn start(bin: &Path, tls: bool) -> Result<Server, String> {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("securechat-bench-{}-{stamp}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let log = dir.join("server.log");
+        match launch(bin, &dir, &log, tls) {
+            Ok((child, pid, ep)) => Ok(Server {
+                child,
+                pid,
+                ep,
+                tls,
+                dir,
+                log,
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops the server and starts a new process on the same data (users,
+    /// sessions and groups survive), so that the new process has done no
+    /// password hashing and holds none of its freed memory.
+    pub fn restart(&mut self, bin: &Path) -> Result<(), String> {
+        let rep = self.stop();
+        if !rep.graceful {
+            return Err(format!("server did not stop cleanly: {:?}", rep.samples));
+        }
+        let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls)?;
+        self.child = child;
+        self.pid = pid;
+        self.ep = ep;
+        Ok(())
+    }
+
+    fn status_field(&self, key: &str) -> Option<u64> {
+        let s = fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn rss_kib(&self) -> Result<u64, String> {
+        self.status_field("VmRSS")
+            .ok_or_else(|| format!("cannot read VmRSS of pid {}", self.pid))
+    }
+
+    /// Resident KiB by mapping size: {size_kib: (mappings, rss_kib)}.
+    /// Thread stacks show up as one size class with a mapping per thread.
+    pub fn smaps_by_size(&self) -> BTreeMap<u64, (i64, i64)> {
+        let mut out: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+        let Ok(s) = fs::read_to_string(format!("/proc/{}/smaps", self.pid)) else {
+            return out;
+        };
+        let mut size = 0u64;
+        for line in s.lines() {
+            let mut it = line.split_whitespace();
+            match it.next() {
+                Some("Size:") => size = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+                Some("Rss:") => {
+                    let rss: i64 = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let e = out.entry(size).or_default();
+                    e.0 += 1;
+                    e.1 += rss;
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    pub fn threads(&self) -> u64 {
+        self.status_field("Threads").unwrap_or(0)
+    }
+
+    /// User + system CPU seconds of the server.
+    pub fn cpu(&self) -> f64 {
+        let Ok(s) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return 0.0;
+        };
+        // Fields after the ")" that ends the command name; utime and stime
+        // are fields 14 and 15 of the whole line.
+        let Some((_, rest)) = s.rsplit_once(')') else {
+            return 0.0;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / clk_tck()
+    }
+
+    /// SIGTERM, wait up to 15 s (then SIGKILL), and scan the log.
+    pub fn stop(&mut self) -> StopReport {
+        let mut rep = StopReport::default();
+        let started = Instant::now();
+        sys::kill(self.pid, libc::SIGTERM);
+        let deadline = started + Duration::from_secs(15);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    rep.graceful = status.success();
+                    break;
+                }
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    rep.samples
+                        .push("server did not exit within 15 s of SIGTERM; killed".into());
+                    break;
+                }
+            }
+        }
+        rep.stop_ms = started.elapsed().as_millis() as u64;
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let log = fs::read_to_string(&self.log).unwrap_or_default();
+        for line in log.lines() {
+            let evicted = line.contains("slow consumer evicted");
+            let warn = line.contains(" WARN ");
+            let error = line.contains(" ERROR ") || line.contains("panicked");
+            rep.evictions_logged += usize::from(evicted);
+            rep.warnings += usize::from(warn);
+            rep.errors += usize::from(error);
+            if (evicted || warn || error) && rep.samples.len() < 5 {
+                rep.samples.push(line.to_string());
+            }
+        }
+        rep
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `server` object of a run record.
+pub fn stop_json(s: &StopReport) -> Value {
+    json!({
+        "graceful_exit": s.graceful,
+        "stop_ms": s.stop_ms,
+        "evictions_logged": s.evictions_logged,
+        "warnings": s.warnings,
+        "errors": s.errors,
+        "log_samples": s.samples,
+    })
+}
