@@ -18,7 +18,11 @@ const ORDER: &[&str] = &[
 const MACROS: &[&str] = &["info", "warn", "error", "debug", "log_at"];
 
 fn rank(module: &str) -> Option<usize> {
-    let module = if MACROS.contains(&module) { "log" } else { module };
+    let module = if MACROS.contains(&module) {
+        "log"
+    } else {
+        module
+    };
     ORDER.iter().position(|m| *m == module)
 }
 
@@ -126,7 +130,10 @@ fn the_checker_sees_the_forms_imports_take() {
     assert_eq!(named("use crate::web::{App, handle};"), ["web"]);
     assert_eq!(named("use crate::{chat, store::Store};"), ["chat", "store"]);
     assert_eq!(named("    let x = crate::net::conn::serve(a);"), ["net"]);
-    assert_eq!(named("use securechat::{admin, config};"), ["admin", "config"]);
+    assert_eq!(
+        named("use securechat::{admin, config};"),
+        ["admin", "config"]
+    );
     assert_eq!(named("$crate::log::write(x)"), Vec::<String>::new());
     assert_eq!(rank("info"), rank("log"));
     assert!(rank("web") > rank("chat") && rank("net") < rank("web"));

@@ -390,7 +390,10 @@ mod tests {
             let (op, len7) = (rest[0] & 0x0f, usize::from(rest[1] & 0x7f));
             let (len, head) = match len7 {
                 126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
-                127 => (u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize, 10),
+                127 => (
+                    u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize,
+                    10,
+                ),
                 n => (n, 2),
             };
             let payload = &rest[head..head + len];
@@ -454,7 +457,11 @@ mod tests {
         let mut greeted = Vec::new();
         hub.enter(&room, &a, |_, online| greeted.push(online.len()));
         hub.enter(&room, &b, |_, online| greeted.push(online.len()));
-        assert_eq!(greeted, vec![1, 2], "each hello lists who is there, itself included");
+        assert_eq!(
+            greeted,
+            vec![1, 2],
+            "each hello lists who is there, itself included"
+        );
         let seen = wait_until(&wa, |f| last_presence(f) == ["alice", "bob"]);
         assert_eq!(last_presence(&seen), ["alice", "bob"]);
         assert_eq!(system_texts(&seen), ["alice joined", "bob joined"]);
@@ -477,7 +484,11 @@ mod tests {
         wait_until(&wa, |f| last_presence(f) == ["alice", "bob"]);
         hub.kick(1, 2);
         let bob = wait_until(&wb, |f| f.iter().any(|(op, _)| *op == 8));
-        assert_eq!(bob.last().unwrap(), &(8, Value::from(1008)), "bob's socket closes");
+        assert_eq!(
+            bob.last().unwrap(),
+            &(8, Value::from(1008)),
+            "bob's socket closes"
+        );
         let alice = wait_until(&wa, |f| last_presence(f) == ["alice"]);
         assert_eq!(system_texts(&alice).last(), Some(&"bob left"));
         assert_eq!(last_presence(&alice), ["alice"]);
@@ -516,10 +527,18 @@ mod tests {
         let to_alice = frames(&wa);
         assert!(to_bob.iter().any(|(_, v)| v["type"] == "dm"));
         assert!(!to_alice.iter().any(|(_, v)| v["type"] == "dm"));
-        let online = to_alice.iter().rev().find(|(_, v)| v["type"] == "online").unwrap();
+        let online = to_alice
+            .iter()
+            .rev()
+            .find(|(_, v)| v["type"] == "online")
+            .unwrap();
         assert_eq!(names(&online.1["users"]), vec!["alice", "bob"]);
         hub.unlisten(&b);
-        let online = frames(&wa).into_iter().rev().find(|(_, v)| v["type"] == "online").unwrap();
+        let online = frames(&wa)
+            .into_iter()
+            .rev()
+            .find(|(_, v)| v["type"] == "online")
+            .unwrap();
         assert_eq!(names(&online.1["users"]), vec!["alice"]);
     }
 }

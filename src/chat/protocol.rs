@@ -1,6 +1,7 @@
 //! The wire protocol, in one place: every frame the server sends on a
-//! WebSocket, every frame a client may send, and the objects (group,
-//! message, online user) that frames and the JSON API share. Encoding and
+//! WebSocket, every frame a client may send, the objects (group, message,
+//! online user) that frames and the JSON API share, and the JSON API's
+//! bodies. (The API's error body belongs to `http::response`.) Encoding and
 //! decoding go through serde here and nowhere else; the hub, the socket
 //! handlers and the HTTP API all build their JSON from these types.
 //! `../shared/PROTOCOL.md` is the contract these types spell out.
@@ -184,6 +185,71 @@ impl ServerFrame<'_> {
         }
         .encode()
     }
+}
+
+/// `GET /api/me`
+#[derive(Debug, Clone, Serialize)]
+pub struct Me<'a> {
+    pub id: i64,
+    pub username: &'a str,
+}
+
+/// `GET /api/groups`
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupList<'a> {
+    pub groups: Vec<GroupView<'a>>,
+}
+
+/// `GET /api/groups/{id}/messages`
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagePage<'a> {
+    pub messages: Vec<MessageView<'a>>,
+    pub has_more: bool,
+}
+
+/// `GET /api/online`, `GET /api/groups/{id}/online`
+#[derive(Debug, Clone, Serialize)]
+pub struct OnlineList<'a> {
+    pub users: &'a [OnlineUser],
+}
+
+/// `POST /api/dm`
+#[derive(Debug, Clone, Serialize)]
+pub struct DmOpened {
+    pub group_id: i64,
+}
+
+/// One entry of `GET /api/dms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DmEntry<'a> {
+    pub group_id: i64,
+    pub username: &'a str,
+}
+
+/// `GET /api/dms`
+#[derive(Debug, Clone, Serialize)]
+pub struct DmList<'a> {
+    pub dms: Vec<DmEntry<'a>>,
+}
+
+/// One entry of `GET /api/groups/{id}/keys`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyEntry<'a> {
+    pub username: &'a str,
+    pub fingerprint: &'a str,
+    pub public_key: &'a str,
+}
+
+/// `GET /api/groups/{id}/keys`
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyList<'a> {
+    pub keys: Vec<KeyEntry<'a>>,
+}
+
+/// `PUT /api/keys`
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyRegistered<'a> {
+    pub fingerprint: &'a str,
 }
 
 /// What a message or an edit carries before validation (see `body`).

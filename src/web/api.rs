@@ -3,12 +3,15 @@
 //! chat, and renders what comes back with the protocol's objects.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::session::{reader, writer};
 use super::{Web, WebError};
 use crate::chat::Refusal;
-use crate::chat::protocol::{Draft, GroupView, MessageView};
+use crate::chat::protocol::{
+    DmEntry, DmList, DmOpened, Draft, GroupList, GroupView, KeyEntry, KeyList, KeyRegistered, Me,
+    MessagePage, MessageView, OnlineList,
+};
 use crate::http::router::parse_id;
 use crate::http::{Request, Response};
 
@@ -32,18 +35,19 @@ fn ok(status: u16, body: &impl Serialize) -> Result<Response> {
 /// `GET /api/me`
 pub fn me(web: &Web, req: &Request) -> Result<Response> {
     let s = reader(web, req)?;
-    ok(
-        200,
-        &json!({ "id": s.user.id, "username": s.user.username }),
-    )
+    let me = Me {
+        id: s.user.id,
+        username: &s.user.username,
+    };
+    ok(200, &me)
 }
 
 /// `GET /api/groups`
 pub fn groups(web: &Web, req: &Request) -> Result<Response> {
     let s = reader(web, req)?;
     let list = web.chat.list_groups(&s.user)?;
-    let groups: Vec<GroupView<'_>> = list.iter().map(|(g, m)| GroupView::new(g, *m)).collect();
-    ok(200, &json!({ "groups": groups }))
+    let groups = list.iter().map(|(g, m)| GroupView::new(g, *m)).collect();
+    ok(200, &GroupList { groups })
 }
 
 /// `POST /api/groups` `{"name", "e2e"}`
@@ -92,23 +96,22 @@ pub fn messages(web: &Web, req: &Request, id: i64) -> Result<Response> {
         },
     };
     let (msgs, has_more) = web.chat.history(&s.user, id, before, limit)?;
-    let msgs: Vec<MessageView<'_>> = msgs.iter().map(MessageView::new).collect();
-    ok(200, &json!({ "messages": msgs, "has_more": has_more }))
+    let messages = msgs.iter().map(MessageView::new).collect();
+    ok(200, &MessagePage { messages, has_more })
 }
 
 /// `GET /api/online`
 pub fn online(web: &Web, req: &Request) -> Result<Response> {
     reader(web, req)?;
-    ok(200, &json!({ "users": web.chat.hub.online() }))
+    let users = web.chat.hub.online();
+    ok(200, &OnlineList { users: &users })
 }
 
 /// `GET /api/groups/{id}/online`
 pub fn group_online(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = reader(web, req)?;
-    ok(
-        200,
-        &json!({ "users": web.chat.group_online(&s.user, id)? }),
-    )
+    let users = web.chat.group_online(&s.user, id)?;
+    ok(200, &OnlineList { users: &users })
 }
 
 /// `POST /api/dm` `{"username"}`
@@ -120,19 +123,21 @@ pub fn open_dm(web: &Web, req: &Request) -> Result<Response> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad("username must be a string."))?;
     let g = web.chat.open_dm(&s.user, name)?;
-    ok(200, &json!({ "group_id": g.id }))
+    ok(200, &DmOpened { group_id: g.id })
 }
 
 /// `GET /api/dms`
 pub fn dms(web: &Web, req: &Request) -> Result<Response> {
     let s = reader(web, req)?;
-    let list: Vec<Value> = web
-        .chat
-        .dms(&s.user)?
-        .into_iter()
-        .map(|(group_id, username)| json!({ "group_id": group_id, "username": username }))
+    let list = web.chat.dms(&s.user)?;
+    let dms = list
+        .iter()
+        .map(|(group_id, username)| DmEntry {
+            group_id: *group_id,
+            username,
+        })
         .collect();
-    ok(200, &json!({ "dms": list }))
+    ok(200, &DmList { dms })
 }
 
 /// `PATCH /api/messages/{id}` `{"content"}` (or `{"envelope"}` in E2E groups)
@@ -159,19 +164,25 @@ pub fn put_key(web: &Web, req: &Request) -> Result<Response> {
         .and_then(Value::as_str)
         .ok_or_else(|| bad(crate::auth::keys::BAD_KEY))?;
     let fingerprint = web.chat.register_key(&s.user, key)?;
-    ok(200, &json!({ "fingerprint": fingerprint }))
+    ok(
+        200,
+        &KeyRegistered {
+            fingerprint: &fingerprint,
+        },
+    )
 }
 
 /// `GET /api/groups/{id}/keys`
 pub fn group_keys(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = reader(web, req)?;
-    let keys: Vec<Value> = web
-        .chat
-        .group_keys(&s.user, id)?
-        .into_iter()
-        .map(|(username, k)| {
-            json!({ "username": username, "fingerprint": k.fingerprint, "public_key": k.public_key })
+    let found = web.chat.group_keys(&s.user, id)?;
+    let keys = found
+        .iter()
+        .map(|(username, k)| KeyEntry {
+            username,
+            fingerprint: &k.fingerprint,
+            public_key: &k.public_key,
         })
         .collect();
-    ok(200, &json!({ "keys": keys }))
+    ok(200, &KeyList { keys })
 }
