@@ -1,11 +1,12 @@
 // The chat page: sidebar (groups, direct messages, who is online), routing
 // by `#group-ID`, the notifications socket, the theme and the connection
-// status. The open conversation lives in conversation.js.
+// status. The open conversation lives in conversation.js, which wires
+// conversation-model.js to conversation-view.js.
 
-import { h, icon, avatar, avatarClass, initials, lockMark, renderList } from './dom.js';
+import { h, icon, avatar, avatarClass, initials, lockMark, renderList, autosize } from './dom.js';
 import { api, wsUrl } from './api.js';
 import { LiveSocket } from './socket.js';
-import { Conversation, autosize } from './conversation.js';
+import { Conversation } from './conversation.js';
 import { KeyTrust } from './trust.js';
 import { hasWebCrypto, registerDevice, groupFingerprint } from './keys.js';
 import './e2e-codec.js';
@@ -74,7 +75,7 @@ $('theme-toggle').addEventListener('click', () => {
 /** Trust on first use of members' device keys; warnings go above the conversation. */
 app.trust = new KeyTrust(app.me, $('key-alerts'));
 app.trust.onChange = () => {
-  if (app.current) app.current.renderPresence(app.current.presence);
+  if (app.current) app.current.view.refreshPresence();
 };
 
 const meAvatar = $('me-avatar');
@@ -760,7 +761,7 @@ ui.input.addEventListener('input', () => {
   autosize(ui.input);
   if (app.current) {
     drafts.set(app.current.t.id, ui.input.value);
-    app.current.onInput();
+    app.current.onInput(ui.input.value);
   }
 });
 
@@ -769,7 +770,7 @@ ui.log.addEventListener('scroll', () => {
 }, { passive: true });
 
 ui.pill.addEventListener('click', () => {
-  if (app.current) app.current.scrollToBottom();
+  if (app.current) app.current.view.scrollToBottom();
   ui.input.focus();
 });
 
@@ -777,10 +778,10 @@ ui.pill.addEventListener('click', () => {
 // keyboards, window resizes, the composer growing).
 let wasAtBottom = true;
 ui.log.addEventListener('scroll', () => {
-  if (app.current) wasAtBottom = app.current.atBottom();
+  if (app.current) wasAtBottom = app.current.view.atBottom();
 }, { passive: true });
 new ResizeObserver(() => {
-  if (app.current && wasAtBottom) app.current.scrollToBottom();
+  if (app.current && wasAtBottom) app.current.view.scrollToBottom();
 }).observe(ui.log);
 
 // ----------------------------------------------------------------- start

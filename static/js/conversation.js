@@ -1,26 +1,23 @@
-// One open conversation (a group or a DM): its socket, the message log,
-// history paging, the outbox of unacknowledged messages, typing and
-// presence. The page holds at most one Conversation at a time.
+// One open conversation (a group or a DM), wired together: its socket and
+// the history API on one side, the model (conversation-model.js: what the
+// log holds, the outbox, paging) and the view (conversation-view.js: the
+// DOM) on the other. Frames and pages go to the model, whose reports of
+// what changed go to the view; what the user does in the view comes back
+// here. The page holds at most one Conversation at a time.
 
-import { h, icon, avatar, randomId } from './dom.js';
-import { hms, iso, dayKey, dayLabel, longTime } from './time.js';
+import { randomId } from './dom.js';
 import { api, wsUrl } from './api.js';
 import { LiveSocket } from './socket.js';
-import { codecFor, sameBody } from './e2e.js';
+import { codecFor } from './e2e.js';
+import { ConversationModel, MAX_LENGTH } from './conversation-model.js';
+import { ConversationView } from './conversation-view.js';
 
 const PAGE = 50;
-/** Messages by one author closer than this are shown as one block. */
-const BLOCK_GAP = 5 * 60 * 1000;
 /** Send a typing notice at most this often. */
 const TYPING_EVERY = 2000;
-/** Hide someone's typing notice after this long without another. */
-const TYPING_SHOWN = 4000;
-export const MAX_LENGTH = 4000;
-/** System notices closer than this share a line. */
-const SYSTEM_MERGE = 10 * 60 * 1000;
 
 const ERROR_TEXT = {
-  too_large: 'That message is too long: 4000 characters at most.',
+  too_large: `That message is too long: ${MAX_LENGTH} characters at most.`,
   bad_request: 'The server could not read that message.',
   forbidden: 'You cannot post in this conversation.',
   internal: 'The server could not store that message. Please try again.',
@@ -33,35 +30,36 @@ export class Conversation {
    */
   constructor(app, target) {
     this.app = app;
-    this.ui = app.ui;
     this.t = target;
-    this.me = app.me.username;
     this.codec = codecFor(target, { api, me: app.me, trust: app.trust, alert: app.alert });
-    /** The group's online users from the last hello/presence frame. */
-    this.presence = [];
-    /** Message text element → number of its latest decode (late results lose). */
-    this.decodes = new WeakMap();
-    /** id → {msg, el, at} for every message in the log; `at` is the tick of its last change. */
-    this.byId = new Map();
-    /** Counts changes to `byId`, so a catch-up can tell what it is older than. */
-    this.tick = 0;
-    /** Ids of messages deleted while this conversation was open: they never come back. */
-    this.gone = new Set();
-    this.oldestId = null;
-    this.newestId = 0;
-    this.hasMore = false;
-    this.historyLoaded = false;
-    this.loadingOlder = false;
-    this.olderFailed = false;
-    /** Messages not yet acknowledged, in the order typed. */
-    this.outbox = [];
-    /** Message frames sent on the current socket and not yet answered, in order. */
-    this.inflight = [];
-    this.typing = new Map();
+    this.model = new ConversationModel(target.id, app.me.username, {
+      seen: (m) => {
+        if (this.codec.observe) this.codec.observe(m);
+      },
+      added: (entry) => {
+        this.view.showLive(entry);
+        this.app.noteActivity(this.t.id);
+      },
+      changed: (entry, old, m) => this.view.update(entry, old, m),
+      removed: (id) => this.view.remove(id),
+      confirmed: (item, entry) => this.view.confirm(item, entry),
+    });
+    this.view = new ConversationView(app, target, this.codec, {
+      me: () => this.model.me,
+      retryHistory: () => {
+        this.model.olderFailed = false;
+        if (this.model.historyLoaded) this.loadOlder();
+        else this.loadLatest();
+      },
+      saveEdit: (id, text) => this.saveEdit(id, text),
+      deleteMessage: (id) => this.deleteMessage(id),
+      retry: (item) => {
+        this.model.retry(item);
+        this.flush();
+      },
+      discard: (item) => this.model.discard(item),
+    });
     this.lastTypingSent = 0;
-    this.helloSeen = false;
-    this.connectedOnce = false;
-    this.unseen = 0;
     this.closed = false;
     this.socket = null;
     this.timers = new Set();
@@ -70,13 +68,8 @@ export class Conversation {
   // ---------------------------------------------------------------- life
 
   async start() {
-    const { log } = this.ui;
-    this.top = h('div', { class: 'log-top' });
-    log.replaceChildren(this.top);
-    this.setTop('loading');
-    this.hidePill();
-    this.renderTyping();
-    if (this.codec.onChange) this.codec.onChange(() => this.renderPresence(this.presence));
+    this.view.start();
+    if (this.codec.onChange) this.codec.onChange(() => this.view.refreshPresence());
     try {
       await this.codec.ready();
     } catch (e) {
@@ -101,9 +94,7 @@ export class Conversation {
     if (this.socket) this.socket.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    for (const t of this.typing.values()) clearTimeout(t);
-    this.typing.clear();
-    this.ui.typing.replaceChildren();
+    this.view.close();
     this.app.socketState('chat', 'stopped', {});
   }
 
@@ -119,18 +110,11 @@ export class Conversation {
   socketUrl() {
     const path = `/ws/chat/${this.t.id}`;
     // Resume after the newest message we have, so the server replays the gap.
-    return wsUrl(this.historyLoaded ? `${path}?after=${this.newestId}` : path);
+    return wsUrl(this.model.historyLoaded ? `${path}?after=${this.model.newestId}` : path);
   }
 
   onSocketState(state, info) {
-    if (state !== 'open' && this.helloSeen) {
-      // The socket went away: whatever was in flight may or may not be stored.
-      this.helloSeen = false;
-      for (const item of this.inflight) {
-        if (item.state === 'inflight') item.state = 'uncertain';
-      }
-      this.inflight = [];
-    }
+    if (state !== 'open') this.model.socketLost();
     this.app.socketState('chat', state, info);
   }
 
@@ -158,93 +142,48 @@ export class Conversation {
     if (this.closed) return;
     switch (f.type) {
       case 'hello': return this.onHello(f);
-      case 'message': return this.onMessage(f);
-      case 'ack': return this.onAck(f);
-      case 'edited': return this.onEdited(f);
-      case 'deleted': return this.removeMessage(f.id);
+      case 'message':
+        if (this.model.receive(f)) this.flush();
+        return undefined;
+      case 'ack':
+        if (this.model.ack(f)) this.flush();
+        return undefined;
+      case 'edited': return this.model.edited(f);
+      case 'deleted': return this.model.remove(f.id);
       case 'presence':
         this.keysMayHaveChanged();
-        return this.renderPresence(f.users || []);
+        return this.view.renderPresence(f.users || []);
       case 'system':
         if (/ joined$/u.test(f.text || '')) this.keysMayHaveChanged();
-        return this.addSystem(f);
-      case 'typing': return this.onTyping(f.username);
+        return this.view.addSystem(f);
+      case 'typing': return this.view.typingFrom(f.username);
       case 'error': return this.onError(f);
       default: return undefined;
     }
   }
 
   onHello(f) {
-    const reconnect = this.connectedOnce;
-    this.connectedOnce = true;
-    this.helloSeen = true;
-    if (f.you && f.you.username) this.me = f.you.username;
-    this.renderPresence(f.online || []);
+    const reconnect = this.model.hello(f);
+    this.view.renderPresence(f.online || []);
     if (reconnect) this.keysMayHaveChanged();
-    if (!this.historyLoaded) this.loadLatest();
+    if (!this.model.historyLoaded) this.loadLatest();
     this.flush();
-    if (reconnect || this.outbox.some((i) => i.state === 'uncertain')) {
+    if (reconnect || this.model.hasUncertain()) {
       // Let the replay arrive first, then settle edits, deletions and
       // messages whose ack was lost with the old socket.
       this.later(() => this.reconcile(), 400);
     }
   }
 
-  onMessage(m) {
-    if (typeof m.id !== 'number') return;
-    if (m.id > this.newestId) this.newestId = m.id;
-    if (this.codec.observe) this.codec.observe(m);
-    const known = this.byId.get(m.id);
-    if (known) {
-      this.updateMessage(known, m);
-      return;
-    }
-    if (m.author === this.me) {
-      // A replayed copy of a message whose ack we never got.
-      const item = this.outbox.find((i) => i.state === 'uncertain' && sameBody(m, i.body));
-      if (item) {
-        this.confirm(item, m.id);
-        this.updateMessage(this.byId.get(m.id), m);
-        this.flush();
-        return;
-      }
-    }
-    const stick = this.atBottom();
-    const el = this.renderMessage(m);
-    this.remember(m, el);
-    this.place(el, m.id);
-    if (this.oldestId === null || m.id < this.oldestId) this.oldestId = m.id;
-    this.stopTyping(m.author);
-    if (stick || m.author === this.me) this.scrollToBottom();
-    else this.bumpUnseen();
-    this.app.noteActivity(this.t.id);
-  }
-
-  onAck(f) {
-    const item = this.outbox.find((i) => i.cid === f.client_id);
-    if (!item || typeof f.id !== 'number') return;
-    if (f.id > this.newestId) this.newestId = f.id;
-    this.confirm(item, f.id);
-    this.flush();
-  }
-
-  onEdited(m) {
-    const entry = this.byId.get(m.id);
-    if (entry) this.updateMessage(entry, m);
-  }
-
   onError(f) {
-    const item = this.inflight.shift();
+    const item = this.model.refused();
     if (f.code === 'rate_limited') {
       const wait = Math.max(250, Number(f.retry_after_ms) || 1000);
       if (item) {
         // Send it again when the server is ready for it; later messages wait behind it.
-        item.state = 'held';
+        this.model.hold(item);
         this.later(() => {
-          if (item.state === 'held') {
-            item.state = 'queued';
-            this.flush();
-          }
+          if (this.model.release(item)) this.flush();
         }, wait + 50);
       }
       this.app.alert(`You are sending messages too fast. ${item ? `Sending again in ${Math.ceil(wait / 1000)} s.` : ''}`.trim(), 'warn');
@@ -252,7 +191,10 @@ export class Conversation {
     }
     const text = (f.code === 'too_large' && this.codec.e2e ? 'That encrypted message is too large for the server.' : null)
       || ERROR_TEXT[f.code] || f.message || 'Something went wrong.';
-    if (item) this.fail(item, text);
+    if (item) {
+      this.model.fail(item);
+      this.view.failed(item, text);
+    }
     this.app.alert(text);
     this.flush();
   }
@@ -260,27 +202,16 @@ export class Conversation {
   // ------------------------------------------------------------- history
 
   async loadLatest() {
-    const { log } = this.ui;
-    log.setAttribute('aria-busy', 'true');
+    this.view.busy(true);
     try {
       const data = await api('GET', `/api/groups/${this.t.id}/messages?limit=${PAGE}`);
       if (this.closed) return;
       await this.predecode(data.messages);
       if (this.closed) return;
-      const fresh = !this.historyLoaded;
-      this.historyLoaded = true;
-      this.hasMore = !!data.has_more;
-      const msgs = data.messages.slice().reverse().filter((m) => !this.byId.has(m.id) && !this.gone.has(m.id));
-      for (const m of msgs) {
-        if (m.id > this.newestId) this.newestId = m.id;
-        if (this.oldestId === null || m.id < this.oldestId) this.oldestId = m.id;
-        const el = this.renderMessage(m);
-        this.remember(m, el);
-        this.place(el, m.id, false);
-      }
-      this.reflowAll();
-      this.setTop(this.hasMore ? 'more' : 'start');
-      if (fresh) this.scrollToBottom();
+      const { fresh, added } = this.model.addLatest(data);
+      this.view.showLatest(added);
+      this.view.setTop(this.model.hasMore ? 'more' : 'start');
+      if (fresh) this.view.scrollToBottom();
       this.fill();
     } catch (e) {
       if (this.closed) return;
@@ -288,58 +219,39 @@ export class Conversation {
         this.app.onRemoved(this.t.id);
         return;
       }
-      this.setTop('error');
+      this.view.setTop('error');
     } finally {
-      log.removeAttribute('aria-busy');
+      this.view.busy(false);
     }
   }
 
   /** Loads older pages while the log does not fill its box. */
   async fill() {
-    const { log } = this.ui;
-    while (!this.closed && this.hasMore && !this.olderFailed && log.scrollHeight <= log.clientHeight + 40) {
+    while (!this.closed && this.model.hasMore && !this.model.olderFailed && this.view.underfilled()) {
       if (!(await this.loadOlder())) break;
     }
   }
 
   /** The next older page, keeping what is on screen where it is. */
   async loadOlder() {
-    if (this.loadingOlder || !this.hasMore || !this.historyLoaded || this.oldestId === null) return false;
-    this.loadingOlder = true;
-    this.setTop('loading');
-    const { log } = this.ui;
+    if (!this.model.canLoadOlder()) return false;
+    this.model.loadingOlder = true;
+    this.view.setTop('loading');
     try {
-      const data = await api('GET', `/api/groups/${this.t.id}/messages?before=${this.oldestId}&limit=${PAGE}`);
+      const data = await api('GET', `/api/groups/${this.t.id}/messages?before=${this.model.oldestId}&limit=${PAGE}`);
       if (this.closed) return false;
       await this.predecode(data.messages);
       if (this.closed) return false;
-      const anchor = this.firstVisible();
-      const before = anchor ? anchor.getBoundingClientRect().top : 0;
-      this.hasMore = !!data.has_more;
-      const older = data.messages.filter((m) => !this.byId.has(m.id) && !this.gone.has(m.id)).reverse();
-      const frag = document.createDocumentFragment();
-      const added = [];
-      for (const m of older) {
-        if (m.id < this.oldestId) this.oldestId = m.id;
-        const el = this.renderMessage(m);
-        this.remember(m, el);
-        frag.append(el);
-        added.push(el);
-      }
-      const next = this.top.nextElementSibling;
-      this.top.after(frag);
-      for (const el of added) this.reflow(el);
-      this.reflow(next);
-      this.olderFailed = false;
-      this.setTop(this.hasMore ? 'more' : 'start');
-      if (anchor) log.scrollTop += anchor.getBoundingClientRect().top - before;
+      const added = this.model.addOlder(data);
+      this.model.olderFailed = false;
+      this.view.showOlder(added, this.model.hasMore ? 'more' : 'start');
       return true;
     } catch {
-      this.olderFailed = true;
-      this.setTop('error');
+      this.model.olderFailed = true;
+      this.view.setTop('error');
       return false;
     } finally {
-      this.loadingOlder = false;
+      this.model.loadingOlder = false;
     }
   }
 
@@ -358,56 +270,10 @@ export class Conversation {
     }));
   }
 
-  /** The text of the first message at least partly visible (scroll anchor). */
-  firstVisible() {
-    const top = this.ui.log.getBoundingClientRect().top;
-    for (const el of this.ui.log.children) {
-      if (!el.classList.contains('item')) continue;
-      if (el.getBoundingClientRect().bottom > top) return el.querySelector('.text') || el;
-    }
-    return null;
-  }
-
-  setTop(state) {
-    const t = this.t;
-    const parts = [];
-    if (state === 'loading') {
-      parts.push(h('div', { class: 'log-loading' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading messages…'));
-    } else if (state === 'start') {
-      const title = t.kind === 'dm' ? t.name : `#${t.name}`;
-      const text = t.kind === 'dm'
-        ? `This is the beginning of your direct messages with ${t.name}.`
-        : `This is the very beginning of the ${title} group.${t.e2e ? ' Messages here are end-to-end encrypted: only the devices of its members can read them, and a device can read only what was sent after its key joined.' : ''}`;
-      parts.push(h('div', { class: 'log-start' },
-        h('div', { class: 'log-start-icon', 'aria-hidden': 'true' }, t.kind === 'dm' ? avatar(t.name, 'avatar-lg') : icon(t.e2e ? 'lock' : 'hash', { size: 26 })),
-        h('h2', {}, title),
-        h('p', {}, text)));
-    } else if (state === 'error') {
-      parts.push(h('div', { class: 'log-loading' }, 'Earlier messages could not be loaded. ',
-        h('button', {
-          type: 'button',
-          class: 'link-btn',
-          onclick: () => {
-            this.olderFailed = false;
-            if (this.historyLoaded) this.loadOlder();
-            else this.loadLatest();
-          },
-        }, 'Try again')));
-    }
-    this.top.className = `log-top ${state}`;
-    this.top.replaceChildren(...parts);
-  }
-
-  /**
-   * After reconnecting: settles messages whose ack was lost (stored → adopt,
-   * not stored → send again with the same client_id) and picks up edits and
-   * deletions made while we were away. The answer is a snapshot taken when
-   * it was asked for: messages, edits and deletions that arrived live while
-   * it was on its way are newer, and it leaves them alone.
-   */
+  /** After reconnecting: the newest page again, settled by the model (see its reconcile()). */
   async reconcile() {
-    if (this.closed || !this.helloSeen) return;
-    const asked = this.tick;
+    if (this.closed || !this.model.helloSeen) return;
+    const asked = this.model.tick;
     let data;
     try {
       data = await api('GET', `/api/groups/${this.t.id}/messages?limit=${PAGE}`);
@@ -415,30 +281,9 @@ export class Conversation {
       return;
     }
     if (this.closed) return;
-    const msgs = data.messages;
-    await this.predecode(msgs);
+    await this.predecode(data.messages);
     if (this.closed) return;
-    for (const item of this.outbox.filter((i) => i.state === 'uncertain')) {
-      const hit = msgs.find((m) => m.author === this.me && !this.byId.has(m.id) && sameBody(m, item.body));
-      if (hit) {
-        this.confirm(item, hit.id);
-        this.updateMessage(this.byId.get(hit.id), hit);
-      } else {
-        item.state = 'queued';
-      }
-    }
-    const floor = data.has_more && msgs.length ? msgs[msgs.length - 1].id : 0;
-    const live = new Map(msgs.map((m) => [m.id, m]));
-    for (const [id, entry] of [...this.byId]) {
-      if (entry.at <= asked && id >= floor && !live.has(id)) this.removeMessage(id);
-    }
-    for (const m of msgs.slice().reverse()) {
-      if (this.gone.has(m.id)) continue;
-      const entry = this.byId.get(m.id);
-      if (entry) {
-        if (entry.at <= asked) this.updateMessage(entry, m);
-      } else if (this.oldestId === null || m.id > this.oldestId) this.onMessage(m);
-    }
+    this.model.reconcile(data, asked);
     this.flush();
   }
 
@@ -465,510 +310,67 @@ export class Conversation {
       return false;
     }
     if (this.closed) return false;
-    const item = { cid: randomId(), body, text: clean, state: 'queued', createdAt: Date.now(), el: null };
-    item.el = this.renderMessage({ author: this.me, created_at: item.createdAt, edited_at: null }, { pendingText: clean });
-    this.setStatus(item.el, 'sending…');
-    this.ui.log.append(item.el);
-    this.reflow(item.el);
-    this.outbox.push(item);
-    this.scrollToBottom();
+    this.view.addPending(this.model.queue(randomId(), body, clean));
     this.flush();
     return true;
   }
 
-  /**
-   * Sends the next queued message when the socket is ready. One message is
-   * in flight at a time (the next goes on its ack or error): with several in
-   * flight, the server could refuse one under its rate limit and accept a
-   * later one after its bucket refilled, storing them out of order.
-   */
+  /** Sends the next queued message when the socket is ready (one at a time: see the model's next()). */
   flush() {
-    if (this.closed || !this.helloSeen || !this.socket || !this.socket.isOpen) return;
-    for (const item of this.outbox) {
-      if (item.state === 'held' || item.state === 'inflight') break;
-      if (item.state !== 'queued') continue;
-      if (!this.socket.send({ type: 'message', ...item.body, client_id: item.cid })) return;
-      item.state = 'inflight';
-      this.inflight.push(item);
-      this.setStatus(item.el, 'sending…');
-      break;
+    if (this.closed || !this.socket || !this.socket.isOpen) return;
+    const item = this.model.next();
+    if (!item || !this.socket.send({ type: 'message', ...item.body, client_id: item.cid })) return;
+    this.model.sent(item);
+    this.view.sending(item);
+  }
+
+  /** Saves an edit the user made in the view; throws when it could not be saved. */
+  async saveEdit(id, text) {
+    const body = await this.codec.encode(text);
+    const updated = await api('PATCH', `/api/messages/${id}`, body);
+    const entry = this.model.byId.get(id);
+    if (entry) this.model.update(entry, updated);
+  }
+
+  /** Deletes message `id` for everyone; true when this did it (false: already gone, or refused). */
+  async deleteMessage(id) {
+    try {
+      await api('DELETE', `/api/messages/${id}`);
+      this.model.remove(id);
+      return true;
+    } catch (e) {
+      if (e.status === 404) this.model.remove(id);
+      else this.app.alert(e.message || 'The message could not be deleted.');
+      return false;
     }
   }
 
-  /** A pending message is stored as `id`. */
-  confirm(item, id) {
-    const at = this.outbox.indexOf(item);
-    if (at >= 0) this.outbox.splice(at, 1);
-    this.inflight = this.inflight.filter((i) => i !== item);
-    item.state = 'done';
-    const el = item.el;
-    const next = el.nextElementSibling;
-    el.remove();
-    this.reflow(next);
-    if (this.byId.has(id)) return;
-    const msg = { id, group_id: this.t.id, author: this.me, created_at: item.createdAt, edited_at: null, ...item.body };
-    el.classList.remove('pending', 'failed');
-    el.dataset.id = String(id);
-    this.setStatus(el, '');
-    this.remember(msg, el);
-    if (this.oldestId === null) this.oldestId = id;
-    this.place(el, id);
-    this.addActions(el, id);
-    if (this.atBottom(120)) this.scrollToBottom();
+  /** Edits my newest message (ArrowUp in an empty composer). */
+  editLast() {
+    const last = this.model.lastMine();
+    if (!last || !this.codec.canSend) return false;
+    this.view.startEdit(last.msg.id);
+    return true;
   }
 
-  fail(item, reason) {
-    item.state = 'failed';
-    item.el.classList.add('failed');
-    const retry = h('button', {
-      type: 'button',
-      class: 'link-btn',
-      onclick: () => {
-        item.state = 'queued';
-        item.el.classList.remove('failed');
-        this.setStatus(item.el, 'sending…');
-        this.flush();
-      },
-    }, 'Retry');
-    const discard = h('button', {
-      type: 'button',
-      class: 'link-btn',
-      onclick: () => {
-        const at = this.outbox.indexOf(item);
-        if (at >= 0) this.outbox.splice(at, 1);
-        const next = item.el.nextElementSibling;
-        item.el.remove();
-        this.reflow(next);
-      },
-    }, 'Discard');
-    this.setStatus(item.el, [`Not sent: ${reason} `, retry, ' · ', discard]);
-  }
+  // ------------------------------------------------ the page's own events
 
-  setStatus(el, content) {
-    const status = el.querySelector('.status');
-    if (!status) return;
-    const parts = Array.isArray(content) ? content : [content];
-    status.replaceChildren(...parts.filter((p) => p !== ''));
-    status.hidden = !status.childNodes.length;
-  }
-
-  // -------------------------------------------------------------- typing
-
-  onInput() {
-    if (!this.codec.canSend || !this.helloSeen) return;
+  /** The composer's text changed: tell the others we are typing, now and then. */
+  onInput(text) {
+    if (!this.codec.canSend || !this.model.helloSeen) return;
     const now = Date.now();
-    if (this.ui.input.value.trim() && now - this.lastTypingSent >= TYPING_EVERY) {
+    if (text.trim() && now - this.lastTypingSent >= TYPING_EVERY) {
       if (this.socket.send({ type: 'typing' })) this.lastTypingSent = now;
     }
   }
 
-  onTyping(name) {
-    if (!name || name === this.me) return;
-    clearTimeout(this.typing.get(name));
-    this.typing.set(name, setTimeout(() => this.stopTyping(name), TYPING_SHOWN));
-    this.renderTyping();
+  onScroll() {
+    if (this.view.atBottom()) this.view.hidePill();
+    if (this.view.nearTop() && this.model.hasMore && !this.model.olderFailed) this.loadOlder();
   }
-
-  stopTyping(name) {
-    if (!this.typing.has(name)) return;
-    clearTimeout(this.typing.get(name));
-    this.typing.delete(name);
-    this.renderTyping();
-  }
-
-  renderTyping() {
-    const names = [...this.typing.keys()];
-    let text = '';
-    if (names.length === 1) text = `${names[0]} is typing…`;
-    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-    else if (names.length > 2) text = 'Several people are typing…';
-    this.ui.typing.replaceChildren(...(text ? [h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), text] : []));
-  }
-
-  // ------------------------------------------------------------ presence
 
   /** In an E2E group the member keys may have changed: fetch them again soon. */
   keysMayHaveChanged() {
     if (this.codec.refreshSoon) this.codec.refreshSoon();
   }
-
-  /**
-   * The `In this group` list: who is here, and in an E2E group every
-   * member's key fingerprints (members with keys who are offline too: they
-   * are the devices each message is encrypted for).
-   */
-  renderPresence(users) {
-    if (this.closed) return;
-    this.presence = users;
-    const keys = this.codec.e2e && this.codec.keysByUser ? this.codec.keysByUser() : null;
-    let list = users;
-    if (keys) {
-      const here = new Set(users.map((u) => u.username.toLowerCase()));
-      const away = [...keys.keys()].filter((name) => !here.has(name.toLowerCase()))
-        .map((username) => ({ username, ips: [], offline: true }));
-      list = users.concat(away);
-    }
-    this.app.renderPeople(this.ui.members, list, keys ? { keys, self: this.codec.myFingerprint } : null);
-    this.ui.membersCount.textContent = String(list.length);
-    this.app.setOnlineCount(users.length);
-  }
-
-  // ------------------------------------------------------------ messages
-
-  renderMessage(m, { pendingText = null } = {}) {
-    const mine = m.author === this.me;
-    const el = h('div', {
-      class: `item msg${mine ? ' mine' : ''}${pendingText !== null ? ' pending' : ''}`,
-      dataset: { author: m.author, ts: String(m.created_at) },
-    });
-    if (typeof m.id === 'number') el.dataset.id = String(m.id);
-    const time = h('time', { datetime: iso(m.created_at), title: longTime(m.created_at) }, hms(m.created_at));
-    const edited = h('span', { class: 'edited' }, '(edited)');
-    edited.hidden = !m.edited_at;
-    if (m.edited_at) edited.title = `Edited ${longTime(m.edited_at)}`;
-    const status = h('div', { class: 'status' });
-    status.hidden = true;
-    el.append(
-      h('div', { class: 'gutter' },
-        avatar(m.author),
-        h('span', { class: 'gutter-time', 'aria-hidden': 'true' }, hms(m.created_at))),
-      h('div', { class: 'body' },
-        h('div', { class: 'meta' }, h('span', { class: 'author' }, m.author), ' ', time, ' ', edited),
-        h('div', { class: 'text' }),
-        status));
-    if (pendingText !== null) el.querySelector('.text').textContent = pendingText;
-    else this.fillText(el, m);
-    if (mine && typeof m.id === 'number') this.addActions(el, m.id);
-    return el;
-  }
-
-  fillText(el, m) {
-    const textEl = el.querySelector('.text');
-    const seq = (this.decodes.get(textEl) || 0) + 1;
-    this.decodes.set(textEl, seq);
-    const apply = (r, late) => {
-      if (this.decodes.get(textEl) !== seq) return;
-      const stick = late && this.atBottom();
-      if (r.failed) textEl.replaceChildren(icon(r.icon || 'lock', { size: 13, cls: 'text-icon' }), ' ', r.text);
-      else textEl.textContent = r.text;
-      if (r.title) textEl.title = r.title;
-      else textEl.removeAttribute('title');
-      el.classList.toggle('encrypted', !!r.encrypted);
-      el.classList.toggle('undecryptable', !!r.failed);
-      if (stick) this.scrollToBottom();
-    };
-    const broken = { text: 'This message could not be decrypted', encrypted: true, failed: true };
-    let r;
-    try {
-      r = this.codec.decode(m);
-    } catch {
-      r = broken;
-    }
-    if (r && typeof r.then === 'function') {
-      textEl.textContent = 'Decrypting…';
-      el.classList.add('encrypted');
-      r.then((v) => apply(v, true), () => apply(broken, true));
-    } else apply(r, false);
-  }
-
-  addActions(el, id) {
-    if (el.querySelector('.actions')) return;
-    const canEdit = this.codec.canSend;
-    el.append(h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' },
-      canEdit ? h('button', { type: 'button', class: 'act', onclick: () => this.startEdit(id) }, 'Edit') : null,
-      h('button', { type: 'button', class: 'act danger', onclick: () => this.askDelete(id) }, 'Delete')));
-  }
-
-  /** Records a message shown in the log. */
-  remember(m, el) {
-    this.tick += 1;
-    this.byId.set(m.id, { msg: m, el, at: this.tick });
-  }
-
-  updateMessage(entry, m) {
-    const old = entry.msg;
-    const el = entry.el;
-    this.tick += 1;
-    entry.at = this.tick;
-    entry.msg = { ...old, ...m };
-    if (old.created_at !== m.created_at && m.created_at) {
-      el.dataset.ts = String(m.created_at);
-      const time = el.querySelector('time');
-      time.dateTime = iso(m.created_at);
-      time.textContent = hms(m.created_at);
-      time.title = longTime(m.created_at);
-      el.querySelector('.gutter-time').textContent = hms(m.created_at);
-      this.reflow(el);
-      this.reflow(el.nextElementSibling);
-    }
-    if (old.edited_at !== m.edited_at || !sameBody(old, m)) {
-      if (!el.classList.contains('editing')) this.fillText(el, entry.msg);
-      const edited = el.querySelector('.edited');
-      edited.hidden = !m.edited_at;
-      if (m.edited_at) edited.title = `Edited ${longTime(m.edited_at)}`;
-    }
-  }
-
-  removeMessage(id) {
-    this.gone.add(id);
-    const entry = this.byId.get(id);
-    if (!entry) return;
-    this.byId.delete(id);
-    const next = entry.el.nextElementSibling;
-    entry.el.remove();
-    this.reflow(next);
-  }
-
-  /**
-   * A system notice ("alice joined" / "alice left"). Notices in a row share
-   * one line, and a "left" followed by "joined" of the same person (a
-   * reload, a reconnect) cancels out instead of cluttering the log.
-   */
-  addSystem(f) {
-    const at = f.created_at || Date.now();
-    const text = f.text || '';
-    const stick = this.atBottom();
-    const m = /^(.+) (joined|left)$/u.exec(text);
-    // You know you are here: your own comings and goings are not news.
-    if (m && m[1] === this.me) return;
-    const last = this.ui.log.lastElementChild;
-    if (m && last && last.classList.contains('sys') && at - Number(last.dataset.ts) < SYSTEM_MERGE) {
-      const [, name, verb] = m;
-      const entries = [...last.querySelectorAll('.sys-entry')];
-      const opposite = entries.find((e) => e.dataset.name === name && e.dataset.verb !== verb);
-      if (opposite) {
-        opposite.remove();
-        if (!last.querySelector('.sys-entry')) last.remove();
-        return;
-      }
-      if (!entries.some((e) => e.dataset.name === name && e.dataset.verb === verb)) {
-        last.querySelector('.sys-text').append(h('span', { class: 'sys-entry', dataset: { name, verb } }, text));
-      }
-      const time = last.querySelector('time');
-      time.dateTime = iso(at);
-      time.textContent = hms(at);
-      time.title = longTime(at);
-      if (stick) this.scrollToBottom();
-      return;
-    }
-    const entry = h('span', { class: 'sys-entry', dataset: m ? { name: m[1], verb: m[2] } : {} }, text);
-    const el = h('div', { class: 'item sys', dataset: { ts: String(at) } },
-      h('div', { class: 'sys-line' },
-        h('span', { class: 'sys-text' }, entry),
-        h('time', { datetime: iso(at), title: longTime(at) }, hms(at))));
-    this.ui.log.append(el);
-    this.reflow(el);
-    if (stick) this.scrollToBottom();
-  }
-
-  /** Inserts a message element in id order, before pending ones. */
-  place(el, id, reflow = true) {
-    let node = this.ui.log.lastElementChild;
-    while (node && node !== this.top) {
-      const nid = node.dataset.id ? Number(node.dataset.id) : null;
-      if (node.classList.contains('pending') || (nid !== null && nid > id)) {
-        node = node.previousElementSibling;
-        continue;
-      }
-      break;
-    }
-    (node || this.top).after(el);
-    if (reflow) {
-      this.reflow(el);
-      this.reflow(el.nextElementSibling);
-    }
-  }
-
-  reflowAll() {
-    for (const el of this.ui.log.children) this.reflow(el);
-  }
-
-  /** Day dividers and grouping of consecutive messages by one author. */
-  reflow(el) {
-    if (!el || !el.classList.contains('item')) return;
-    let prev = el.previousElementSibling;
-    while (prev && !prev.classList.contains('item')) prev = prev.previousElementSibling;
-    const ts = Number(el.dataset.ts);
-    const newDay = !prev || dayKey(Number(prev.dataset.ts)) !== dayKey(ts);
-    let divider = el.firstElementChild && el.firstElementChild.classList.contains('day') ? el.firstElementChild : null;
-    if (newDay) {
-      if (!divider) {
-        divider = h('div', { class: 'day', role: 'separator' }, h('span'));
-        el.prepend(divider);
-      }
-      divider.firstElementChild.textContent = dayLabel(ts);
-    } else if (divider) divider.remove();
-    const continued = !newDay && el.classList.contains('msg') && prev.classList.contains('msg')
-      && prev.dataset.author === el.dataset.author && ts - Number(prev.dataset.ts) < BLOCK_GAP
-      && !prev.classList.contains('failed');
-    el.classList.toggle('continued', continued);
-  }
-
-  // ------------------------------------------------------- edit / delete
-
-  startEdit(id) {
-    const entry = this.byId.get(id);
-    if (!entry || entry.el.classList.contains('editing')) return;
-    const el = entry.el;
-    const textEl = el.querySelector('.text');
-    if (el.classList.contains('undecryptable') || (this.codec.e2e && el.classList.contains('encrypted'))) {
-      this.app.alert('This message cannot be read on this device, so it cannot be edited here.', 'warn');
-      return;
-    }
-    const input = h('textarea', { class: 'edit-input', 'aria-label': 'Edit text', rows: '1', maxlength: String(MAX_LENGTH) });
-    const original = typeof entry.msg.content === 'string' ? entry.msg.content : textEl.textContent;
-    input.value = original;
-    const cancel = () => {
-      form.remove();
-      textEl.hidden = false;
-      el.classList.remove('editing');
-      this.fillText(el, entry.msg);
-      const btn = el.querySelector('.act');
-      if (btn) btn.focus();
-    };
-    const save = async () => {
-      const text = input.value.replace(/\s+$/u, '');
-      if (!text.trim()) {
-        this.app.alert('A message cannot be empty. Use Delete to remove it.');
-        return;
-      }
-      if (text === original) {
-        cancel();
-        return;
-      }
-      try {
-        const body = await this.codec.encode(text);
-        const updated = await api('PATCH', `/api/messages/${id}`, body);
-        const current = this.byId.get(id);
-        if (current) {
-          current.el.classList.remove('editing');
-          this.updateMessage(current, updated);
-          this.fillText(current.el, current.msg);
-        }
-        form.remove();
-        textEl.hidden = false;
-        el.classList.remove('editing');
-        this.ui.input.focus();
-      } catch (e) {
-        this.app.alert(e.message || 'The message could not be edited.');
-      }
-    };
-    const form = h('form', {
-      class: 'edit-form',
-      onsubmit: (e) => {
-        e.preventDefault();
-        save();
-      },
-    },
-    input,
-    h('div', { class: 'edit-actions' },
-      h('span', { class: 'hint' }, 'Enter to save · Esc to cancel'),
-      h('button', { type: 'button', class: 'ghost small', onclick: cancel }, 'Cancel'),
-      h('button', { type: 'submit', class: 'small' }, 'Save')));
-    input.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-        e.preventDefault();
-        save();
-      } else if (e.key === 'Escape') {
-        e.preventDefault();
-        cancel();
-      }
-    });
-    input.addEventListener('input', () => autosize(input, 240));
-    el.classList.add('editing');
-    textEl.hidden = true;
-    textEl.after(form);
-    autosize(input, 240);
-    input.focus();
-    input.setSelectionRange(input.value.length, input.value.length);
-  }
-
-  /** Edits my newest message (ArrowUp in an empty composer). */
-  editLast() {
-    const mine = [...this.byId.values()].filter((e) => e.msg.author === this.me);
-    if (!mine.length || !this.codec.canSend) return false;
-    const last = mine.reduce((a, b) => (a.msg.id > b.msg.id ? a : b));
-    this.startEdit(last.msg.id);
-    return true;
-  }
-
-  askDelete(id) {
-    const entry = this.byId.get(id);
-    if (!entry || entry.el.querySelector('.confirm-bar')) return;
-    const el = entry.el;
-    const done = () => {
-      bar.remove();
-      el.classList.remove('confirming');
-    };
-    const no = h('button', {
-      type: 'button',
-      class: 'ghost small',
-      onclick: () => {
-        done();
-        const btn = el.querySelector('.act.danger');
-        if (btn) btn.focus();
-      },
-    }, 'Cancel');
-    const yes = h('button', {
-      type: 'button',
-      class: 'danger small',
-      onclick: async () => {
-        yes.disabled = true;
-        try {
-          await api('DELETE', `/api/messages/${id}`);
-          this.removeMessage(id);
-          this.ui.input.focus();
-        } catch (e) {
-          yes.disabled = false;
-          if (e.status === 404) this.removeMessage(id);
-          else this.app.alert(e.message || 'The message could not be deleted.');
-        }
-      },
-    }, 'Delete');
-    const bar = h('div', { class: 'confirm-bar', role: 'group', 'aria-label': 'Confirm deletion' },
-      h('span', {}, 'Delete this message for everyone?'), no, yes);
-    bar.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') no.click();
-    });
-    el.classList.add('confirming');
-    el.querySelector('.body').append(bar);
-    no.focus();
-  }
-
-  // -------------------------------------------------------------- scroll
-
-  atBottom(slack = 48) {
-    const l = this.ui.log;
-    return l.scrollHeight - l.scrollTop - l.clientHeight < slack;
-  }
-
-  scrollToBottom() {
-    const l = this.ui.log;
-    l.scrollTop = l.scrollHeight;
-    this.hidePill();
-  }
-
-  onScroll() {
-    if (this.atBottom()) this.hidePill();
-    if (this.ui.log.scrollTop < 200 && this.hasMore && !this.olderFailed) this.loadOlder();
-  }
-
-  bumpUnseen() {
-    this.unseen += 1;
-    const pill = this.ui.pill;
-    pill.replaceChildren(icon('down', { size: 14 }), 'New messages',
-      h('span', { class: 'pill-count' }, String(this.unseen)));
-    pill.hidden = false;
-  }
-
-  hidePill() {
-    this.unseen = 0;
-    this.ui.pill.hidden = true;
-  }
-}
-
-/** Grows a textarea with its content up to `max` pixels. */
-export function autosize(el, max = 200) {
-  el.style.height = 'auto';
-  el.style.height = `${Math.min(el.scrollHeight + 2, max)}px`;
 }

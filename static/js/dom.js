@@ -111,6 +111,15 @@ export function renderList(list, items, render) {
   }
 }
 
+/**
+ * Grows a textarea with its content up to `max` pixels (through the style
+ * property, which the CSP allows, unlike a `style` attribute).
+ */
+export function autosize(el, max = 200) {
+  el.style.height = 'auto';
+  el.style.height = `${Math.min(el.scrollHeight + 2, max)}px`;
+}
+
 /** A random id for `client_id`. */
 export function randomId() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -1,44 +1,28 @@
 // Two users register through the forms, create and join a group, chat in
 // real time, DM each other, edit and delete; HTML payloads stay text.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './helpers.mjs';
 
 describe('chat between two browsers', () => {
-  let srv;
-  let browser;
+  const ctx = H.usersOnServer('chat', ['alice', 'bob']);
   let alice;
   let bob;
   let groupId;
-  const errors = [];
-
-  before(async () => {
-    srv = await H.startServer();
-    browser = await H.launchBrowser();
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (srv) {
-      await srv.stop();
-      H.removeDir(srv.dataDir);
-    }
-  });
+  before(() => ({ alice, bob } = ctx.users));
 
   test('register through the forms (each page links to the other)', async () => {
-    const ctx = await browser.newContext({ baseURL: srv.url });
-    const page = await ctx.newPage();
-    H.watchErrors(page, errors);
+    const context = await ctx.browser.newContext({ baseURL: ctx.url });
+    const page = await context.newPage();
+    H.watchErrors(page, ctx.errors);
     await page.goto('/login');
     await page.getByRole('link', { name: 'Create an account' }).click();
     await page.waitForURL(/\/register$/);
     await page.getByRole('link', { name: 'Log in' }).click();
     await page.waitForURL(/\/login$/);
-    await ctx.close();
+    await context.close();
 
-    alice = await H.registerUser(browser, srv.url, 'alice', { errors });
-    bob = await H.registerUser(browser, srv.url, 'bob', { errors });
     for (const u of [alice, bob]) {
       await assert.doesNotReject(u.page.getByRole('button', { name: 'Log out' }).waitFor());
       const badge = u.page.getByLabel('Connection security');
@@ -218,6 +202,6 @@ describe('chat between two browsers', () => {
   });
 
   test('no console errors', () => {
-    H.assertNoErrors(errors);
+    H.assertNoErrors(ctx.errors);
   });
 });

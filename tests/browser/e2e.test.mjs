@@ -5,11 +5,10 @@
 // a page without WebCrypto (plain HTTP, not localhost) explains why the
 // composer is disabled.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import * as H from './helpers.mjs';
 
 // Debug logging, so "not in the log" means something.
@@ -48,19 +47,6 @@ async function serverKeys(page, groupId) {
   return page.evaluate(async (id) => (await (await fetch(`/api/groups/${id}/keys`)).json()).keys, groupId);
 }
 
-async function login(browser, baseURL, username, errors, ignore = []) {
-  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-  const page = await context.newPage();
-  H.watchErrors(page, errors, ignore);
-  await page.goto('/login');
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.waitForURL(/\/chat/);
-  await H.waitLive(page, username);
-  return { context, page, username };
-}
-
 async function joinGroup(u, name, id) {
   await H.groupsNav(u.page).getByRole('listitem').filter({ hasText: name })
     .getByRole('button', { name: 'Join' }).click();
@@ -76,32 +62,13 @@ function filesUnder(dir) {
 }
 
 describe('end-to-end encrypted groups', () => {
-  let srv;
-  let browser;
+  const ctx = H.usersOnServer('e2e', ['alice', 'bob'], { ignore: RESTART });
   let alice;
   let bob;
   let carol;
   let bob2;
   let groupId;
-  let serverLog = '';
-  const errors = [];
-
-  before(async () => {
-    srv = await H.startServer();
-    srv.child.stderr.on('data', (d) => { serverLog += d; });
-    srv.child.stdout.on('data', (d) => { serverLog += d; });
-    browser = await H.launchBrowser();
-    alice = await H.registerUser(browser, srv.url, 'alice', { errors, ignore: RESTART });
-    bob = await H.registerUser(browser, srv.url, 'bob', { errors, ignore: RESTART });
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (srv) {
-      await srv.stop();
-      H.removeDir(srv.dataDir);
-    }
-  });
+  before(() => ({ alice, bob } = ctx.users));
 
   test('two members exchange and edit messages both can read; fingerprints match the server', async () => {
     groupId = await H.createGroup(alice.page, 'secret-plans', { e2e: true });
@@ -178,7 +145,7 @@ describe('end-to-end encrypted groups', () => {
     // (from Node with alice's cookie, so the page does not log the 400)
     const cookie = (await alice.context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
     const csrf = await alice.page.locator('meta[name="csrf-token"]').getAttribute('content');
-    const { status } = await fetch(`${srv.url}/api/messages/${id}`, {
+    const { status } = await fetch(`${ctx.url}/api/messages/${id}`, {
       method: 'PATCH',
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf, Cookie: cookie },
       body: JSON.stringify({ content: LEAK }),
@@ -189,7 +156,7 @@ describe('end-to-end encrypted groups', () => {
   });
 
   test('a member who joins later reads only what is sent after', async () => {
-    carol = await H.registerUser(browser, srv.url, 'carol', { errors, ignore: RESTART });
+    carol = await ctx.register('carol');
     await joinGroup(carol, 'secret-plans', groupId);
     const old = H.log(carol.page).locator('.msg .text', { hasText: 'Not encrypted for this device' });
     await old.nth(1).waitFor();
@@ -211,7 +178,7 @@ describe('end-to-end encrypted groups', () => {
     const before = await shownFingerprints(alice.page, 'bob');
     assert.equal(before.length, 1);
     // bob logs in from a fresh browser: a new device key.
-    bob2 = await login(browser, srv.url, 'bob', errors, RESTART);
+    bob2 = await H.logIn(ctx.browser, ctx.url, 'bob', { errors: ctx.errors, ignore: RESTART });
     await bob2.page.goto(`/chat#group-${groupId}`);
     await H.log(bob2.page).locator('.log-top.start').waitFor();
     // Older messages were not encrypted for the new device.
@@ -247,15 +214,12 @@ describe('end-to-end encrypted groups', () => {
   });
 
   test('an encrypted message typed while the server is down is sent once after it restarts', async () => {
-    const { port, dataDir } = srv;
-    await srv.stop();
+    await ctx.stop();
     await alice.page.getByText('Reconnecting…').waitFor();
     await H.composer(alice.page).fill(SECRETS.offline);
     await H.composer(alice.page).press('Enter');
     await H.log(alice.page).locator('.msg.pending', { hasText: SECRETS.offline }).waitFor();
-    srv = await H.startServer({ port, dataDir });
-    srv.child.stderr.on('data', (d) => { serverLog += d; });
-    srv.child.stdout.on('data', (d) => { serverLog += d; });
+    await ctx.start();
     // Skip the rest of each client's back-off wait, as the browser's "online" event does.
     for (const u of [alice, bob, bob2, carol]) await u.page.evaluate(() => window.dispatchEvent(new Event('online')));
     await H.log(alice.page).locator('.msg.pending').waitFor({ state: 'detached', timeout: 20000 });
@@ -264,7 +228,7 @@ describe('end-to-end encrypted groups', () => {
   });
 
   test('the plaintext appears nowhere in the data directory or the server log', async () => {
-    const files = filesUnder(srv.dataDir);
+    const files = filesUnder(ctx.srv.dataDir);
     assert.ok(files.some((f) => f.endsWith('chat.sqlite3')), `files: ${files}`);
     const texts = [...Object.values(SECRETS), LEAK];
     let envelopes = 0;
@@ -282,23 +246,18 @@ describe('end-to-end encrypted groups', () => {
       }
     }
     assert.ok(envelopes > 0, 'the envelopes are in the files read');
-    assert.ok(serverLog.length > 0, 'the server logged something at debug level');
-    for (const t of texts) assert.equal(serverLog.includes(t), false, `"${t}" found in the server log`);
+    assert.ok(ctx.serverLog.length > 0, 'the server logged something at debug level');
+    for (const t of texts) assert.equal(ctx.serverLog.includes(t), false, `"${t}" found in the server log`);
   });
 
   test('without WebCrypto (plain HTTP, not localhost) encrypted groups explain why they are read-only', async () => {
     // A host name that is not localhost makes plain HTTP an insecure context.
-    const port = new URL(srv.url).port;
-    const insecure = await chromium.launch({
-      executablePath: H.CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-dev-shm-usage',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--host-resolver-rules=MAP chat.e2e.test 127.0.0.1', '--disable-features=HttpsUpgrades'],
-    });
+    const port = new URL(ctx.url).port;
+    const insecure = await H.launchBrowser(['--host-resolver-rules=MAP chat.e2e.test 127.0.0.1', '--disable-features=HttpsUpgrades']);
     try {
       // Chromium says the server's Cross-Origin-Opener-Policy needs a trustworthy origin: expected here.
-      const u = await login(insecure, `http://chat.e2e.test:${port}`, 'carol', errors, [/Cross-Origin-Opener-Policy header has been ignored/]);
+      const u = await H.logIn(insecure, `http://chat.e2e.test:${port}`, 'carol',
+        { errors: ctx.errors, ignore: [/Cross-Origin-Opener-Policy header has been ignored/] });
       const { page } = u;
       assert.deepEqual(await page.evaluate(() => [window.isSecureContext, typeof crypto.subtle]), [false, 'undefined']);
       await page.goto(`/chat#group-${groupId}`);
@@ -317,6 +276,6 @@ describe('end-to-end encrypted groups', () => {
   });
 
   test('no console errors', () => {
-    H.assertNoErrors(errors);
+    H.assertNoErrors(ctx.errors);
   });
 });

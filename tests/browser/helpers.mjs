@@ -82,13 +82,14 @@ export function removeDir(dir) {
   }
 }
 
-export function launchBrowser() {
+/** Launches headless Chromium; `args`: more command-line switches. */
+export function launchBrowser(args = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage'],
+      '--disable-dev-shm-usage', ...args],
   });
 }
 
@@ -116,47 +117,87 @@ export function assertNoErrors(errors) {
  * A new browser context whose user registered through the register form,
  * on the chat page once it is live (the Online list shows the user).
  */
-export async function registerUser(browser, baseURL, username, { errors, ignore = [], viewport, colorScheme = 'light', password = 'correct horse battery' } = {}) {
-  const context = await browser.newContext({ baseURL, viewport: viewport || { width: 1280, height: 800 }, colorScheme });
+export function registerUser(browser, baseURL, username, options = {}) {
+  return signIn(browser, baseURL, username, 'register', options);
+}
+
+/** Like registerUser, for a user who exists: a new browser logs in through the login form. */
+export function logIn(browser, baseURL, username, options = {}) {
+  return signIn(browser, baseURL, username, 'login', options);
+}
+
+async function signIn(browser, baseURL, username, form, {
+  errors, ignore = [], viewport, colorScheme = 'light', ignoreHTTPSErrors = false, password = 'correct horse battery',
+} = {}) {
+  const context = await browser.newContext({
+    baseURL, viewport: viewport || { width: 1280, height: 800 }, colorScheme, ignoreHTTPSErrors,
+  });
   const page = await context.newPage();
   if (errors) watchErrors(page, errors, ignore);
-  await page.goto('/register');
+  await page.goto(`/${form}`);
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Register' }).click();
+  await page.getByRole('button', { name: form === 'register' ? 'Register' : 'Log in' }).click();
   await page.waitForURL(/\/chat/);
   await waitLive(page, username);
   return { context, page, username };
 }
 
+/** Server flags for HTTPS with a self-signed certificate kept in `dir`. */
+function tlsArgs(dir) {
+  return ['--tls', '--certfile', path.join(dir, 'cert.pem'), '--keyfile', path.join(dir, 'key.pem'),
+    '--tls-config', path.join(ROOT, 'tls_config.json')];
+}
+
 /**
  * Hooks for a `describe` block: a server with its own data directory, a
  * browser, and one user per name, registered and on the chat page (through
- * a `slowProxy` when `proxy` gives its options). `stop()` stops the server,
- * `start()` starts it again on the same port and data. Returns the
- * context the hooks fill: {srv, browser, users: {name: {page, …}}, errors}.
+ * a `slowProxy` when `proxy` gives its options). `args`: more server flags;
+ * `tls`: HTTPS with a self-signed certificate, which the users' browser
+ * contexts accept. `stop()` stops the server, `start()` starts it again on
+ * the same port, data and flags; `register(name)` adds a user later.
+ * Returns the context the hooks fill: {srv, url, browser, users: {name:
+ * {page, …}}, errors, serverLog (what each run printed once listening)}.
  */
-export function usersOnServer(tag, names, { ignore = [], proxy = null } = {}) {
-  const dataDir = tempDir(tag);
-  const ctx = { srv: null, proxy: null, browser: null, users: {}, errors: [] };
-  ctx.stop = () => ctx.srv.stop();
-  ctx.start = async () => {
-    ctx.srv = await startServer({ port: ctx.srv.port, dataDir });
+export function usersOnServer(tag, names, { ignore = [], proxy = null, args = [], tls = false } = {}) {
+  const dir = tempDir(tag);
+  const dataDir = path.join(dir, 'data');
+  const serverArgs = tls ? [...tlsArgs(dir), ...args] : args;
+  const run = async (port) => {
+    ctx.srv = await startServer({ port, dataDir, args: serverArgs });
+    for (const out of [ctx.srv.child.stdout, ctx.srv.child.stderr]) {
+      out.on('data', (d) => { ctx.serverLog += d; });
+    }
+  };
+  const ctx = {
+    srv: null,
+    proxy: null,
+    browser: null,
+    users: {},
+    errors: [],
+    serverLog: '',
+    /** Where the browsers go: the proxy if there is one, else the server. */
+    get url() {
+      return ctx.proxy ? ctx.proxy.url : ctx.srv.url;
+    },
+    stop: () => ctx.srv.stop(),
+    start: () => run(ctx.srv.port),
+    register: async (name) => {
+      ctx.users[name] = await registerUser(ctx.browser, ctx.url, name, { errors: ctx.errors, ignore, ignoreHTTPSErrors: tls });
+      return ctx.users[name];
+    },
   };
   before(async () => {
-    ctx.srv = await startServer({ dataDir });
+    await run(0);
     if (proxy) ctx.proxy = await slowProxy(ctx.srv.port, proxy);
     ctx.browser = await launchBrowser();
-    const url = ctx.proxy ? ctx.proxy.url : ctx.srv.url;
-    for (const name of names) {
-      ctx.users[name] = await registerUser(ctx.browser, url, name, { errors: ctx.errors, ignore });
-    }
+    for (const name of names) await ctx.register(name);
   });
   after(async () => {
     if (ctx.browser) await ctx.browser.close();
     if (ctx.proxy) await ctx.proxy.close();
     if (ctx.srv) await ctx.srv.stop();
-    removeDir(dataDir);
+    removeDir(dir);
   });
   return ctx;
 }

@@ -1,34 +1,17 @@
 // Theme, the fixed header over a log that scrolls on its own, paging of
 // older history, and screenshots of both themes on a desktop and a phone.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './helpers.mjs';
 
 describe('layout, theme and history', () => {
-  let srv;
-  let browser;
+  // No message rate limit: the tests seed history quickly.
+  const ctx = H.usersOnServer('layout', ['alice', 'bob.martin', 'carol_w'], { args: ['--msg-rate', '0'] });
   let alice;
   let bob;
   let carol;
-  const errors = [];
-
-  before(async () => {
-    // No message rate limit: the tests seed history quickly.
-    srv = await H.startServer({ args: ['--msg-rate', '0'] });
-    browser = await H.launchBrowser();
-    alice = await H.registerUser(browser, srv.url, 'alice', { errors });
-    bob = await H.registerUser(browser, srv.url, 'bob.martin', { errors });
-    carol = await H.registerUser(browser, srv.url, 'carol_w', { errors });
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (srv) {
-      await srv.stop();
-      H.removeDir(srv.dataDir);
-    }
-  });
+  before(() => ({ alice, 'bob.martin': bob, carol_w: carol } = ctx.users));
 
   test('Toggle theme flips data-theme and survives a reload', async () => {
     const { page } = alice;
@@ -47,12 +30,12 @@ describe('layout, theme and history', () => {
     assert.equal(await theme(), 'light');
 
     // With no saved choice, the first default follows prefers-color-scheme.
-    const ctx = await browser.newContext({ baseURL: srv.url, colorScheme: 'dark' });
-    const p = await ctx.newPage();
-    H.watchErrors(p, errors);
+    const context = await ctx.browser.newContext({ baseURL: ctx.url, colorScheme: 'dark' });
+    const p = await context.newPage();
+    H.watchErrors(p, ctx.errors);
     await p.goto('/login');
     assert.equal(await p.evaluate(() => document.documentElement.getAttribute('data-theme')), 'dark');
-    await ctx.close();
+    await context.close();
   });
 
   test('the log scrolls on its own while the header stays put', async () => {
@@ -186,12 +169,12 @@ describe('layout, theme and history', () => {
     }
     await typing;
     await page.setViewportSize({ width: 1280, height: 800 });
-    const ctx = await browser.newContext({ baseURL: srv.url, viewport: { width: 1280, height: 800 } });
-    const login = await ctx.newPage();
-    H.watchErrors(login, errors);
+    const context = await ctx.browser.newContext({ baseURL: ctx.url, viewport: { width: 1280, height: 800 } });
+    const login = await context.newPage();
+    H.watchErrors(login, ctx.errors);
     await login.goto('/login');
     await login.screenshot({ path: H.screenshotPath('login-light.png') });
-    await ctx.close();
+    await context.close();
 
     // Phone layout: the sidebar collapses behind its toggle; nothing overflows sideways.
     await page.setViewportSize({ width: 360, height: 740 });
@@ -206,6 +189,6 @@ describe('layout, theme and history', () => {
   });
 
   test('no console errors', () => {
-    H.assertNoErrors(errors);
+    H.assertNoErrors(ctx.errors);
   });
 });
