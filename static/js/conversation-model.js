@@ -270,9 +270,15 @@ export class ConversationModel {
     this.on.confirmed(item, entry);
   }
 
-  /** The server refused the oldest frame in flight: its item, if it was a message. */
-  refused() {
-    return this.inflight.shift();
+  /**
+   * The server refused a frame: the message it names by `client_id`, if
+   * any. A refusal without one is not about a message of ours.
+   */
+  refused(clientId) {
+    if (!clientId) return null;
+    const item = this.inflight.find((i) => i.cid === clientId);
+    if (item) this.inflight = this.inflight.filter((i) => i !== item);
+    return item || null;
   }
 
   /** Rate limited: `item` waits, and so does everything typed after it. */

@@ -176,7 +176,7 @@ export class Conversation {
   }
 
   onError(f) {
-    const item = this.model.refused();
+    const item = this.model.refused(f.client_id);
     if (f.code === 'rate_limited') {
       const wait = Math.max(250, Number(f.retry_after_ms) || 1000);
       if (item) {
