@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -914,9 +914,24 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let r4 = read_response(&mut conn).unwrap();
     assert_eq!(r4.status, 200);
     assert_eq!(r4.text(), "ok");
+    // The server must close now: EOF well before the 30 s idle timeout. A
+    // read timeout means the connection is still open.
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let waiting = Instant::now();
     let mut rest = Vec::new();
-    let n = conn.read_to_end(&mut rest).unwrap_or(0);
-    assert_eq!(n, 0, "connection closed after Connection: close");
+    match conn.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
+            "connection still open {:?} after Connection: close",
+            waiting.elapsed()
+        ),
+        Err(e) => panic!("connection not closed cleanly after Connection: close: {e}"),
+    }
+    assert!(
+        rest.is_empty(),
+        "bytes after the last response: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
 }
 
 #[test]
