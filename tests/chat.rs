@@ -498,8 +498,24 @@ fn new_group_is_announced() {
     assert_eq!(g["group"]["id"], id);
     assert_eq!(g["group"]["name"], "fresh");
     assert_eq!(g["group"]["member"], false);
-    // DMs are not announced as groups.
-    a.json("POST", "/api/dm", &json!({"username": "bob"}));
+    // DMs are not announced as groups. The DM must really be created (bob
+    // hears of it on the same socket), or there is nothing to announce.
+    let r = a.json("POST", "/api/dm", &json!({"username": "bob"}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let dm = r.json()["group_id"].as_i64().expect("DM group_id");
+    let mut before_note = Vec::new();
+    let note = loop {
+        match next(&mut nb, T) {
+            Some(v) if v["type"] == "dm" => break v,
+            Some(v) => before_note.push(v),
+            None => panic!("bob never heard of the DM; got {before_note:?}"),
+        }
+    };
+    assert_eq!(note["group_id"], dm);
+    assert!(
+        !before_note.iter().any(|v| v["type"] == "new_group"),
+        "{before_note:?}"
+    );
     assert!(
         wait_for(&mut nb, Duration::from_millis(300), |v| v["type"]
             == "new_group")
