@@ -5,7 +5,7 @@ mod common;
 mod wsutil;
 
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
@@ -948,10 +948,39 @@ fn nothing_follows_the_close_a_client_asked_for() {
     flood.join().unwrap();
 }
 
+/// Applies a frame to a socket's view of a room's presence: its hello's
+/// `online` list, replaced by every presence frame it reads.
+fn update_view(view: &mut Vec<String>, v: &Value) {
+    if v["type"] == "presence" {
+        *view = usernames(&v["users"]);
+    }
+}
+
+/// Reads frames into `view` until it is `want` or `until` passes.
+fn read_until_view(ws: &mut Ws, view: &mut Vec<String>, want: &[String], until: Instant) {
+    while view != want {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        match next(ws, left) {
+            Some(v) => update_view(view, &v),
+            None => return,
+        }
+    }
+}
+
+/// Applies the frames that have already arrived.
+fn apply_arrived(ws: &mut Ws, view: &mut Vec<String>) {
+    for v in drain(ws, Duration::from_millis(20)) {
+        update_view(view, &v);
+    }
+}
+
 #[test]
 fn after_a_join_storm_every_socket_ends_with_the_full_presence_list() {
     // Presence lists still waiting to be sent are replaced by newer ones;
-    // whatever was skipped, the last list each socket gets is complete.
+    // whatever was skipped, every socket's final view (its hello's list,
+    // updated by each presence frame it got) is complete.
     let n = 60;
     let s = Server::start(&["--register-rate", "0"]);
     let mut owner = user(&s, "owner");
@@ -963,45 +992,52 @@ fn after_a_join_storm_every_socket_ends_with_the_full_presence_list() {
             c
         })
         .collect();
-    let (mut observer, _) = open(&owner, id);
-    let mut socks: Vec<Ws> = std::thread::scope(|scope| {
+    let mut everyone: Vec<String> = (0..n).map(|i| format!("member{i}")).collect();
+    everyone.push("owner".into());
+    everyone.sort();
+    let (observer, hello) = open(&owner, id);
+    assert_eq!(usernames(&hello["online"]), ["owner"]);
+    let opened: Vec<(Ws, Value)> = std::thread::scope(|scope| {
         let opening: Vec<_> = members
             .chunks(n / 4)
-            .map(|chunk| {
-                scope.spawn(move || chunk.iter().map(|c| open(c, id).0).collect::<Vec<_>>())
-            })
+            .map(|chunk| scope.spawn(move || chunk.iter().map(|c| open(c, id)).collect::<Vec<_>>()))
             .collect();
         opening
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    let last_list = |ws: &mut Ws, want: usize| {
-        let mut last = None;
-        while let Some(v) = next(ws, Duration::from_millis(100)) {
-            if v["type"] == "presence" {
-                last = Some(usernames(&v["users"]).len());
-            }
-        }
-        assert!(
-            // A socket opened last may have seen everyone in its hello alone.
-            last.is_none_or(|len| len == want),
-            "last presence list has {last:?} users, not {want}"
-        );
-    };
-    wait_for(&mut observer, T, |v| {
-        v["type"] == "presence" && usernames(&v["users"]).len() == n + 1
-    })
-    .expect("the observer sees everyone");
-    last_list(&mut observer, n + 1);
-    for ws in &mut socks {
-        last_list(ws, n + 1);
+    // (socket, whose it is, its view), the observer first.
+    let mut socks: Vec<(Ws, String, Vec<String>)> = std::iter::once((observer, hello))
+        .chain(opened)
+        .map(|(ws, hello)| {
+            let who = hello["you"]["username"].as_str().unwrap().to_string();
+            (ws, who, usernames(&hello["online"]))
+        })
+        .collect();
+    let until = Instant::now() + T;
+    for (ws, _, view) in &mut socks {
+        read_until_view(ws, view, &everyone, until);
     }
+    // Whatever is still on its way arrives; a later, shorter list would
+    // undo a complete one.
+    std::thread::sleep(Duration::from_millis(300));
+    for (ws, who, view) in &mut socks {
+        apply_arrived(ws, view);
+        assert_eq!(
+            *view,
+            everyone,
+            "{who}'s socket ends with {} of {} users",
+            view.len(),
+            everyone.len()
+        );
+    }
+    // And when they all leave at once, the observer ends up alone.
+    let (mut observer, _, mut view) = socks.swap_remove(0);
     drop(socks);
-    // And when they all leave at once, the last list is the observer alone.
-    wait_for(&mut observer, T, |v| {
-        v["type"] == "presence" && usernames(&v["users"]) == ["owner"]
-    })
-    .expect("the observer sees everyone leave");
-    last_list(&mut observer, 1);
+    let alone = ["owner".to_string()];
+    read_until_view(&mut observer, &mut view, &alone, Instant::now() + T);
+    std::thread::sleep(Duration::from_millis(300));
+    apply_arrived(&mut observer, &mut view);
+    assert_eq!(view, alone, "the observer's view after everyone left");
 }
