@@ -126,19 +126,24 @@ fn thousands_of_idle_connections_then_back_to_baseline() {
         now <= base_threads + 2,
         "threads back to {now}, baseline {base_threads}"
     );
-    // Slowloris clients that keep trickling are cut at the 10 s deadline.
+    // Slowloris clients that keep trickling are cut at the 10 s deadline
+    // (counted from the head's first byte) with a 408, then closed.
     let mut slow = TcpStream::connect(s.addr).unwrap();
     slow.set_read_timeout(Some(Duration::from_millis(400)))
         .unwrap();
     let t0 = Instant::now();
     let mut buf = [0u8; 256];
     let mut answered = Vec::new();
+    let mut closed = false;
     while t0.elapsed() < Duration::from_secs(15) {
         if slow.write_all(b"a").is_err() {
             break;
         }
         match slow.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                closed = true;
+                break;
+            }
             Ok(k) => answered.extend_from_slice(&buf[..k]),
             Err(_) => {}
         }
@@ -146,10 +151,23 @@ fn thousands_of_idle_connections_then_back_to_baseline() {
             break;
         }
     }
-    assert!(String::from_utf8_lossy(&answered).contains("408") || answered.is_empty());
+    let cut = t0.elapsed();
     assert!(
-        t0.elapsed() < Duration::from_secs(13),
-        "cut off after {:?}",
-        t0.elapsed()
+        answered.starts_with(b"HTTP/1.1 408"),
+        "no 408 after {cut:?} (closed without an answer: {closed}): {:?}",
+        String::from_utf8_lossy(&answered)
     );
+    assert!(
+        cut >= Duration::from_millis(9500) && cut <= Duration::from_secs(12),
+        "cut off after {cut:?}, not at the 10 s deadline"
+    );
+    // The rest of the answer, then EOF: the server closes.
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let end = slow.read_to_end(&mut answered);
+    assert!(
+        end.is_ok(),
+        "still open after the 408: {end:?}, got {:?}",
+        String::from_utf8_lossy(&answered)
+    );
+    assert_eq!(read_response(&mut &answered[..]).unwrap().status, 408);
 }
