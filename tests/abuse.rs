@@ -19,14 +19,6 @@ fn proc_status(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
-fn connect_from(src: &str, to: SocketAddr) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&format!("{src}:0").parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.connect(&to.into()).unwrap();
-    sock.into()
-}
-
 fn timed_health(addr: SocketAddr) -> (u16, Duration) {
     let t0 = Instant::now();
     let status = Client::new(addr).get("/healthz").status;

@@ -2,35 +2,15 @@
 //! frames, presence, DMs, replay, eviction, rate limits and bad input.
 
 mod common;
-mod wsutil;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::ws::*;
 use common::*;
 use serde_json::{Value, json};
 use tungstenite::Message;
-use wsutil::*;
 
 const T: Duration = Duration::from_secs(10);
-
-fn create_group(c: &mut Client, name: &str) -> i64 {
-    let r = c.json("POST", "/api/groups", &json!({ "name": name }));
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_i64().unwrap()
-}
-
-fn join(c: &mut Client, id: i64) {
-    let r = c.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
-/// Opens a group socket and reads its hello.
-fn open(c: &Client, id: i64) -> (Ws, Value) {
-    let mut ws = connect(c, &format!("/ws/chat/{id}"));
-    let hello = expect(&mut ws, "hello");
-    (ws, hello)
-}
 
 fn usernames(list: &Value) -> Vec<String> {
     list.as_array()
@@ -141,12 +121,12 @@ fn two_members_and_an_outsider() {
     let id = create_group(&mut a, "team");
     join(&mut b, id);
 
-    let (mut wa, hello) = open(&a, id);
+    let (mut wa, hello) = open_group(&a, id);
     assert_eq!(hello["group"]["id"], id);
     assert_eq!(hello["group"]["name"], "team");
     assert_eq!(hello["you"]["username"], "alice");
     assert_eq!(usernames(&hello["online"]), ["alice"]);
-    let (mut wb, _) = open(&b, id);
+    let (mut wb, _) = open_group(&b, id);
     let joined = wait_for(&mut wa, T, |v| {
         v["type"] == "system" && v["text"] == "bob joined"
     })
@@ -261,28 +241,11 @@ fn presence_with_ips_and_two_tabs() {
         ["alice"]
     );
 
-    let (mut wa, _) = open(&a, id);
-    let (mut tab1, _) = open(&b, id);
+    let (mut wa, _) = open_group(&a, id);
+    let (mut tab1, _) = open_group(&b, id);
     expect(&mut wa, "system");
     // A second tab from another address (127.0.0.2): bob's IPs grow, no new "joined".
-    let tab2 = {
-        let sock =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        sock.bind(
-            &"127.0.0.2:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-        sock.connect(&s.addr.into()).unwrap();
-        let stream: TcpStream = sock.into();
-        let url = format!("ws://{}/ws/chat/{id}", s.addr);
-        let mut req = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-        req.headers_mut()
-            .insert("Cookie", b.cookie_header().parse().unwrap());
-        tungstenite::client(req, stream).unwrap().0
-    };
+    let tab2 = connect_with(&b, &format!("/ws/chat/{id}"), Some("127.0.0.2"), &[]).unwrap();
     let p = wait_for(&mut wa, T, |v| {
         v["type"] == "presence"
             && v["users"]
@@ -331,7 +294,7 @@ fn history_pages_through_120_messages() {
     let s = Server::start(&["--msg-rate", "0"]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "history");
-    let (mut ws, _) = open(&a, id);
+    let (mut ws, _) = open_group(&a, id);
     for i in 0..120 {
         send_text(&mut ws, &format!("m{i}"), &format!("c{i}"));
     }
@@ -396,8 +359,8 @@ fn reconnect_replays_what_was_missed() {
     let mut b = user(&s, "bob");
     let id = create_group(&mut a, "replay");
     join(&mut b, id);
-    let (mut wa, _) = open(&a, id);
-    let (mut wb, _) = open(&b, id);
+    let (mut wa, _) = open_group(&a, id);
+    let (mut wb, _) = open_group(&b, id);
     send_text(&mut wa, "before", "x");
     let last_seen = expect(&mut wb, "message")["id"].as_i64().unwrap();
     drop(wb);
@@ -476,11 +439,11 @@ fn direct_messages_and_notifications() {
         Some(403)
     );
     // Writing while bob has no socket on it notifies him; once he is in, not.
-    let (mut wa, _) = open(&a, gid);
+    let (mut wa, _) = open_group(&a, gid);
     send_text(&mut wa, "psst", "p");
     let note = expect(&mut nb, "dm");
     assert_eq!(note["from"], "alice");
-    let (mut wb, _) = open(&b, gid);
+    let (mut wb, _) = open_group(&b, gid);
     send_text(&mut wa, "you there?", "q");
     assert_eq!(expect(&mut wb, "message")["content"], "you there?");
     assert!(wait_for(&mut nb, Duration::from_millis(500), |v| v["type"] == "dm").is_none());
@@ -528,7 +491,7 @@ fn hundred_sockets_of_one_user() {
     let s = Server::start(&[]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "many");
-    let mut socks: Vec<Ws> = (0..100).map(|_| open(&a, id).0).collect();
+    let mut socks: Vec<Ws> = (0..100).map(|_| open_group(&a, id).0).collect();
     send_text(&mut socks[0], "to all tabs", "x");
     for (i, ws) in socks.iter_mut().enumerate() {
         let m = wait_for(ws, T, |v| v["type"] == "message")
@@ -550,9 +513,9 @@ fn slow_reader_is_evicted_and_others_get_everything() {
     let id = create_group(&mut a, "firehose");
     join(&mut fast, id);
     join(&mut slow, id);
-    let (mut ws_slow, _) = open(&slow, id);
-    let (mut ws_fast, _) = open(&fast, id);
-    let (mut wa, _) = open(&a, id);
+    let (mut ws_slow, _) = open_group(&slow, id);
+    let (mut ws_fast, _) = open_group(&fast, id);
+    let (mut wa, _) = open_group(&a, id);
     let _ = drain(&mut wa, Duration::from_millis(200));
     // The fast reader runs on its own thread; the slow one never reads.
     let n = 5000;
@@ -600,7 +563,7 @@ fn rate_limits() {
     let id = create_group(&mut a, "slowly");
     // Creating the group took a token from the same bucket; let it refill.
     std::thread::sleep(Duration::from_millis(1100));
-    let (mut ws, _) = open(&a, id);
+    let (mut ws, _) = open_group(&a, id);
     for i in 0..3 {
         send_text(&mut ws, "ok", &i.to_string());
         expect(&mut ws, "ack");
@@ -663,7 +626,7 @@ fn bad_frames_get_errors_and_the_socket_stays_usable() {
         &json!({"name": "secret", "e2e": true}),
     );
     let e2e = r.json()["id"].as_i64().unwrap();
-    let (mut ws, _) = open(&a, id);
+    let (mut ws, _) = open_group(&a, id);
     let _ = drain(&mut ws, Duration::from_millis(200));
     let cases: Vec<(Message, &str)> = vec![
         (Message::text("not json"), "bad_request"),
@@ -706,7 +669,7 @@ fn bad_frames_get_errors_and_the_socket_stays_usable() {
     send_text(&mut ws, "still here", "ok");
     assert_eq!(expect(&mut ws, "ack")["client_id"], "ok");
     // Plaintext in an E2E group is refused and never stored.
-    let (mut we, _) = open(&a, e2e);
+    let (mut we, _) = open_group(&a, e2e);
     send_text(&mut we, "plaintext secret", "p");
     assert_eq!(expect(&mut we, "error")["code"], "bad_request");
     assert_eq!(
@@ -737,7 +700,7 @@ fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
     let mut s = Server::start_in(&data, dir.path(), &[]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "durable");
-    let (mut ws, _) = open(&a, id);
+    let (mut ws, _) = open_group(&a, id);
     send_text(&mut ws, "kept", "k");
     let mid = expect(&mut ws, "ack")["id"].as_i64().unwrap();
     let status = s.terminate();
@@ -769,12 +732,12 @@ fn a_resent_client_id_is_acked_again_not_stored_twice() {
     let s = Server::start(&[]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "once");
-    let (mut ws, _) = open(&a, id);
+    let (mut ws, _) = open_group(&a, id);
     send_text(&mut ws, "only once", "same-id");
     let first = expect(&mut ws, "ack")["id"].as_i64().unwrap();
     drop(ws);
     // The client reconnects and resends because it never saw the ack.
-    let (mut ws, _) = open(&a, id);
+    let (mut ws, _) = open_group(&a, id);
     send_text(&mut ws, "only once", "same-id");
     assert_eq!(expect(&mut ws, "ack")["id"], first);
     let hist = a.get(&format!("/api/groups/{id}/messages")).json();
@@ -826,7 +789,7 @@ fn members_elsewhere_hear_of_activity_for_unread_counts() {
     expect(&mut nb, "online");
     let mut nc = connect(&c, "/ws");
     expect(&mut nc, "online");
-    let (mut wa, _) = open(&a, id);
+    let (mut wa, _) = open_group(&a, id);
     send_text(&mut wa, "news", "n1");
     let note = wait_for(&mut nb, T, |v| v["type"] == "activity").expect("activity for bob");
     assert_eq!(
@@ -840,7 +803,7 @@ fn members_elsewhere_hear_of_activity_for_unread_counts() {
         "not for non-members"
     );
     // Once bob has the group open, he gets the message itself instead.
-    let (mut wb, _) = open(&b, id);
+    let (mut wb, _) = open_group(&b, id);
     send_text(&mut wa, "more", "n2");
     assert_eq!(expect(&mut wb, "message")["content"], "more");
     assert!(
@@ -892,7 +855,7 @@ fn nothing_follows_the_close_a_client_asked_for() {
     let id = create_group(&mut a, "busy");
     join(&mut b, id);
     // alice keeps the room busy while bob opens sockets and closes them.
-    let (mut wa, _) = open(&a, id);
+    let (mut wa, _) = open_group(&a, id);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood = {
         let stop = std::sync::Arc::clone(&stop);
@@ -908,34 +871,15 @@ fn nothing_follows_the_close_a_client_asked_for() {
             }
         })
     };
-    let request = format!(
-        "GET /ws/chat/{id} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\nCookie: {}\r\n\
-         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        b.cookie_header(),
-        addr = s.addr,
-    );
     // A masked close frame, code 1000 (mask 0: the payload goes as is).
     let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
     for round in 0..150 {
-        let mut sock = TcpStream::connect(s.addr).unwrap();
-        sock.set_read_timeout(Some(T)).unwrap();
-        sock.write_all(request.as_bytes()).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        let head_end = loop {
-            let n = sock.read(&mut buf).unwrap();
-            assert!(n > 0, "round {round}: no handshake answer");
-            got.extend_from_slice(&buf[..n]);
-            if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-        };
-        assert!(got.starts_with(b"HTTP/1.1 101"), "round {round}");
+        let (mut sock, mut got) = upgrade_raw(&b, &format!("/ws/chat/{id}"), None, &[])
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
         sock.write_all(&close).unwrap();
         // Everything up to the server closing the connection.
         let _ = sock.read_to_end(&mut got);
-        let ops = frame_opcodes(&got[head_end..]);
+        let ops = frame_opcodes(&got);
         let at = ops.iter().position(|&op| op == 0x8);
         assert!(at.is_some(), "round {round}: no close frame in {ops:?}");
         assert_eq!(
@@ -995,12 +939,14 @@ fn after_a_join_storm_every_socket_ends_with_the_full_presence_list() {
     let mut everyone: Vec<String> = (0..n).map(|i| format!("member{i}")).collect();
     everyone.push("owner".into());
     everyone.sort();
-    let (observer, hello) = open(&owner, id);
+    let (observer, hello) = open_group(&owner, id);
     assert_eq!(usernames(&hello["online"]), ["owner"]);
     let opened: Vec<(Ws, Value)> = std::thread::scope(|scope| {
         let opening: Vec<_> = members
             .chunks(n / 4)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(|c| open(c, id)).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().map(|c| open_group(c, id)).collect::<Vec<_>>())
+            })
             .collect();
         opening
             .into_iter()

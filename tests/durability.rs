@@ -3,15 +3,14 @@
 //! pass `PRAGMA integrity_check`.
 
 mod common;
-mod wsutil;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::ws::*;
 use common::*;
 use serde_json::json;
 use tungstenite::Message;
-use wsutil::*;
 
 #[test]
 fn acknowledged_messages_survive_kill_9() {
@@ -19,20 +18,12 @@ fn acknowledged_messages_survive_kill_9() {
     let data = dir.path().join("data");
     let mut s = Server::start_in(&data, dir.path(), &["--msg-rate", "0"]);
     let mut owner = user(&s, "owner");
-    let id = owner
-        .json("POST", "/api/groups", &json!({"name": "durable"}))
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let id = create_group(&mut owner, "durable");
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
     let mut senders = Vec::new();
     for n in 0..4 {
         let mut c = user(&s, &format!("sender{n}"));
-        c.json(
-            "POST",
-            &format!("/api/groups/{id}/join"),
-            &serde_json::Value::Null,
-        );
+        join(&mut c, id);
         let acked = Arc::clone(&acked);
         let mut ws = connect(&c, &format!("/ws/chat/{id}"));
         senders.push(std::thread::spawn(move || {

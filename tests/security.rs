@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::html::hidden_value;
 use common::*;
 
 fn change_password(c: &mut Client, current: &str, new: &str) -> Resp {
@@ -117,32 +118,31 @@ fn headers_on_every_response_path() {
         c.post_form("/login", &[("username", "x")]),
         c.get("/api/me"),
     ];
-    responses.push(
-        read_response(&mut &raw(s.addr, b"garbage\r\n\r\n", Duration::from_secs(3))[..]).unwrap(),
-    );
+    responses.push(parse_response(&raw(
+        s.addr,
+        b"garbage\r\n\r\n",
+        Duration::from_secs(3),
+    )));
     let big = format!(
         "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
         "a".repeat(20_000)
     );
-    responses.push(
-        read_response(&mut &raw(s.addr, big.as_bytes(), Duration::from_secs(3))[..]).unwrap(),
-    );
+    responses.push(parse_response(&raw(
+        s.addr,
+        big.as_bytes(),
+        Duration::from_secs(3),
+    )));
     // Error answers linger up to 0.5 s to drain the client; let them end.
     std::thread::sleep(Duration::from_millis(700));
     let held: Vec<_> = (0..3)
         .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(200));
-    responses.push(
-        read_response(
-            &mut &raw(
-                s.addr,
-                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-                Duration::from_secs(3),
-            )[..],
-        )
-        .unwrap(),
-    );
+    responses.push(parse_response(&raw(
+        s.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(3),
+    )));
     drop(held);
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [303, 404, 405, 403, 401, 400, 431, 429]);
