@@ -1,6 +1,6 @@
-//! Abusive clients: per-IP connection caps, slow bodies, and thousands of
-//! idle connections that must not stop a normal user from being served and
-//! must leave no threads behind.
+//! Abusive clients: per-IP connection caps, slow bodies, thousands of idle
+//! connections that must not stop a normal user from being served and must
+//! leave no threads behind, and throttled registrations and login attempts.
 
 mod common;
 
@@ -162,4 +162,47 @@ fn thousands_of_idle_connections_then_back_to_baseline() {
         String::from_utf8_lossy(&answered)
     );
     assert_eq!(read_response(&mut &answered[..]).unwrap().status, 408);
+}
+
+#[test]
+fn registrations_are_throttled_per_ip() {
+    let s = Server::start(&["--register-rate", "1"]);
+    let mut statuses = Vec::new();
+    for i in 0..52 {
+        let mut c = s.client();
+        statuses.push(
+            c.register(&format!("user{i}"), "correct horse battery")
+                .status,
+        );
+    }
+    assert!(statuses[..50].iter().all(|&s| s == 303), "{statuses:?}");
+    assert_eq!(statuses[51], 429);
+}
+
+#[test]
+fn login_attempts_are_throttled_per_ip_and_username() {
+    let s = Server::start(&[]);
+    user(&s, "alice");
+    // Login attempts per IP and username.
+    let mut c = s.client();
+    let mut last = 0;
+    for _ in 0..12 {
+        last = c.login("alice", "wrong password").status;
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    let token = c.form_token("/login");
+    let r = c.post_form(
+        "/login",
+        &[
+            ("username", "alice"),
+            ("password", "wrong password"),
+            ("csrf_token", &token),
+        ],
+    );
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
+    // Another username from the same IP is not affected.
+    assert_eq!(c.login("nobody", "wrong password").status, 401);
 }

@@ -557,7 +557,7 @@ fn slow_reader_is_evicted_and_others_get_everything() {
 }
 
 #[test]
-fn rate_limits() {
+fn messages_are_rate_limited() {
     let s = Server::start(&["--msg-rate", "1", "--msg-burst", "3"]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "slowly");
@@ -576,43 +576,6 @@ fn rate_limits() {
     std::thread::sleep(Duration::from_millis(wait + 50));
     send_text(&mut ws, "patient", "5");
     assert_eq!(expect(&mut ws, "ack")["client_id"], "5");
-    // Login attempts per IP and username.
-    let mut c = s.client();
-    let mut last = 0;
-    for _ in 0..12 {
-        last = c.login("alice", "wrong password").status;
-        if last == 429 {
-            break;
-        }
-    }
-    assert_eq!(last, 429);
-    let token = c.form_token("/login");
-    let r = c.post_form(
-        "/login",
-        &[
-            ("username", "alice"),
-            ("password", "wrong password"),
-            ("csrf_token", &token),
-        ],
-    );
-    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
-    // Another username from the same IP is not affected.
-    assert_eq!(c.login("nobody", "wrong password").status, 401);
-}
-
-#[test]
-fn registrations_are_throttled_per_ip() {
-    let s = Server::start(&["--register-rate", "1"]);
-    let mut statuses = Vec::new();
-    for i in 0..52 {
-        let mut c = s.client();
-        statuses.push(
-            c.register(&format!("user{i}"), "correct horse battery")
-                .status,
-        );
-    }
-    assert!(statuses[..50].iter().all(|&s| s == 303), "{statuses:?}");
-    assert_eq!(statuses[51], 429);
 }
 
 #[test]
@@ -694,40 +657,6 @@ fn bad_frames_get_errors_and_the_socket_stays_usable() {
 }
 
 #[test]
-fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
-    let dir = TempDir::new("shutdown");
-    let data = dir.path().join("data");
-    let mut s = Server::start_in(&data, dir.path(), &[]);
-    let mut a = user(&s, "alice");
-    let id = create_group(&mut a, "durable");
-    let (mut ws, _) = open_group(&a, id);
-    send_text(&mut ws, "kept", "k");
-    let mid = expect(&mut ws, "ack")["id"].as_i64().unwrap();
-    let status = s.terminate();
-    assert!(status.success(), "{status:?}");
-    assert_eq!(close_code(&mut ws, T), Some(1001));
-    // The WAL was checkpointed into the main files and truncated.
-    for f in ["chat.sqlite3-wal", "users.sqlite3-wal"] {
-        let len = std::fs::metadata(data.join(f))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        assert_eq!(len, 0, "{f} holds {len} bytes after SIGTERM");
-    }
-    let s2 = Server::start_in(&data, dir.path(), &[]);
-    a.addr = s2.addr;
-    let (mut ws, _) = {
-        let mut ws = connect(&a, &format!("/ws/chat/{id}?after=0"));
-        let hello = expect(&mut ws, "hello");
-        (ws, hello)
-    };
-    let m = expect(&mut ws, "message");
-    assert_eq!(
-        (m["id"].as_i64().unwrap(), m["content"].as_str().unwrap()),
-        (mid, "kept")
-    );
-}
-
-#[test]
 fn a_resent_client_id_is_acked_again_not_stored_twice() {
     let s = Server::start(&[]);
     let mut a = user(&s, "alice");
@@ -751,29 +680,6 @@ fn a_resent_client_id_is_acked_again_not_stored_twice() {
     assert_eq!(
         (e["code"].as_str(), e["client_id"].as_str()),
         (Some("bad_request"), Some("bad-1"))
-    );
-}
-
-#[test]
-fn unversioned_assets_revalidate_with_etag() {
-    let s = Server::start_env(&[], &[("ASSET_VERSION", "etag-test")]);
-    let mut c = s.client();
-    let r = c.get("/static/js/app.js");
-    assert_eq!(r.status, 200);
-    let etag = r.header("etag").unwrap().to_string();
-    assert_eq!(etag, "\"etag-test\"");
-    let r = c.request("GET", "/static/js/app.js", &[("If-None-Match", &etag)], b"");
-    assert_eq!(r.status, 304);
-    assert!(r.body.is_empty());
-    assert_eq!(
-        c.request(
-            "GET",
-            "/static/js/app.js",
-            &[("If-None-Match", "\"old\"")],
-            b""
-        )
-        .status,
-        200
     );
 }
 

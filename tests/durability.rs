@@ -1,6 +1,7 @@
 //! Crash safety: kill -9 the server while clients send; every acknowledged
 //! message must be in the history after a restart, and both databases must
-//! pass `PRAGMA integrity_check`.
+//! pass `PRAGMA integrity_check`. And a clean shutdown (SIGTERM) closes the
+//! sockets, checkpoints the WAL and keeps the messages.
 
 mod common;
 
@@ -110,4 +111,38 @@ fn acknowledged_messages_survive_kill_9() {
         missing.len()
     );
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+}
+
+#[test]
+fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
+    let dir = TempDir::new("shutdown");
+    let data = dir.path().join("data");
+    let mut s = Server::start_in(&data, dir.path(), &[]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "durable");
+    let (mut ws, _) = open_group(&a, id);
+    send_text(&mut ws, "kept", "k");
+    let mid = expect(&mut ws, "ack")["id"].as_i64().unwrap();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(close_code(&mut ws, Duration::from_secs(10)), Some(1001));
+    // The WAL was checkpointed into the main files and truncated.
+    for f in ["chat.sqlite3-wal", "users.sqlite3-wal"] {
+        let len = std::fs::metadata(data.join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(len, 0, "{f} holds {len} bytes after SIGTERM");
+    }
+    let s2 = Server::start_in(&data, dir.path(), &[]);
+    a.addr = s2.addr;
+    let (mut ws, _) = {
+        let mut ws = connect(&a, &format!("/ws/chat/{id}?after=0"));
+        let hello = expect(&mut ws, "hello");
+        (ws, hello)
+    };
+    let m = expect(&mut ws, "message");
+    assert_eq!(
+        (m["id"].as_i64().unwrap(), m["content"].as_str().unwrap()),
+        (mid, "kept")
+    );
 }

@@ -663,6 +663,29 @@ fn asset_version_env_sets_page_urls() {
     assert_eq!(c.get("/static/css/app.css?v=testver-42").status, 200);
 }
 
+#[test]
+fn unversioned_assets_revalidate_with_etag() {
+    let s = Server::start_env(&[], &[("ASSET_VERSION", "etag-test")]);
+    let mut c = s.client();
+    let r = c.get("/static/js/app.js");
+    assert_eq!(r.status, 200);
+    let etag = r.header("etag").unwrap().to_string();
+    assert_eq!(etag, "\"etag-test\"");
+    let r = c.request("GET", "/static/js/app.js", &[("If-None-Match", &etag)], b"");
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        c.request(
+            "GET",
+            "/static/js/app.js",
+            &[("If-None-Match", "\"old\"")],
+            b""
+        )
+        .status,
+        200
+    );
+}
+
 // ------------------------------------------------------------- traversal
 
 #[test]
