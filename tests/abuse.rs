@@ -1,6 +1,6 @@
-//! Abusive clients: per-IP connection caps, slow bodies, and thousands of
-//! idle connections that must not stop a normal user from being served and
-//! must leave no threads behind.
+//! Abusive clients: per-IP connection caps, slow bodies, thousands of idle
+//! connections that must not stop a normal user from being served and must
+//! leave no threads behind, and throttled registrations and login attempts.
 
 mod common;
 
@@ -17,14 +17,6 @@ fn proc_status(pid: u32, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap()
-}
-
-fn connect_from(src: &str, to: SocketAddr) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&format!("{src}:0").parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.connect(&to.into()).unwrap();
-    sock.into()
 }
 
 fn timed_health(addr: SocketAddr) -> (u16, Duration) {
@@ -126,19 +118,24 @@ fn thousands_of_idle_connections_then_back_to_baseline() {
         now <= base_threads + 2,
         "threads back to {now}, baseline {base_threads}"
     );
-    // Slowloris clients that keep trickling are cut at the 10 s deadline.
+    // Slowloris clients that keep trickling are cut at the 10 s deadline
+    // (counted from the head's first byte) with a 408, then closed.
     let mut slow = TcpStream::connect(s.addr).unwrap();
     slow.set_read_timeout(Some(Duration::from_millis(400)))
         .unwrap();
     let t0 = Instant::now();
     let mut buf = [0u8; 256];
     let mut answered = Vec::new();
+    let mut closed = false;
     while t0.elapsed() < Duration::from_secs(15) {
         if slow.write_all(b"a").is_err() {
             break;
         }
         match slow.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => {
+                closed = true;
+                break;
+            }
             Ok(k) => answered.extend_from_slice(&buf[..k]),
             Err(_) => {}
         }
@@ -146,10 +143,66 @@ fn thousands_of_idle_connections_then_back_to_baseline() {
             break;
         }
     }
-    assert!(String::from_utf8_lossy(&answered).contains("408") || answered.is_empty());
+    let cut = t0.elapsed();
     assert!(
-        t0.elapsed() < Duration::from_secs(13),
-        "cut off after {:?}",
-        t0.elapsed()
+        answered.starts_with(b"HTTP/1.1 408"),
+        "no 408 after {cut:?} (closed without an answer: {closed}): {:?}",
+        String::from_utf8_lossy(&answered)
     );
+    assert!(
+        cut >= Duration::from_millis(9500) && cut <= Duration::from_secs(12),
+        "cut off after {cut:?}, not at the 10 s deadline"
+    );
+    // The rest of the answer, then EOF: the server closes.
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let end = slow.read_to_end(&mut answered);
+    assert!(
+        end.is_ok(),
+        "still open after the 408: {end:?}, got {:?}",
+        String::from_utf8_lossy(&answered)
+    );
+    assert_eq!(read_response(&mut &answered[..]).unwrap().status, 408);
+}
+
+#[test]
+fn registrations_are_throttled_per_ip() {
+    let s = Server::start(&["--register-rate", "1"]);
+    let mut statuses = Vec::new();
+    for i in 0..52 {
+        let mut c = s.client();
+        statuses.push(
+            c.register(&format!("user{i}"), "correct horse battery")
+                .status,
+        );
+    }
+    assert!(statuses[..50].iter().all(|&s| s == 303), "{statuses:?}");
+    assert_eq!(statuses[51], 429);
+}
+
+#[test]
+fn login_attempts_are_throttled_per_ip_and_username() {
+    let s = Server::start(&[]);
+    user(&s, "alice");
+    // Login attempts per IP and username.
+    let mut c = s.client();
+    let mut last = 0;
+    for _ in 0..12 {
+        last = c.login("alice", "wrong password").status;
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    let token = c.form_token("/login");
+    let r = c.post_form(
+        "/login",
+        &[
+            ("username", "alice"),
+            ("password", "wrong password"),
+            ("csrf_token", &token),
+        ],
+    );
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
+    // Another username from the same IP is not affected.
+    assert_eq!(c.login("nobody", "wrong password").status, 401);
 }

@@ -1,17 +1,17 @@
 //! Crash safety: kill -9 the server while clients send; every acknowledged
 //! message must be in the history after a restart, and both databases must
-//! pass `PRAGMA integrity_check`.
+//! pass `PRAGMA integrity_check`. And a clean shutdown (SIGTERM) closes the
+//! sockets, checkpoints the WAL and keeps the messages.
 
 mod common;
-mod wsutil;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::ws::*;
 use common::*;
 use serde_json::json;
 use tungstenite::Message;
-use wsutil::*;
 
 #[test]
 fn acknowledged_messages_survive_kill_9() {
@@ -19,20 +19,12 @@ fn acknowledged_messages_survive_kill_9() {
     let data = dir.path().join("data");
     let mut s = Server::start_in(&data, dir.path(), &["--msg-rate", "0"]);
     let mut owner = user(&s, "owner");
-    let id = owner
-        .json("POST", "/api/groups", &json!({"name": "durable"}))
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let id = create_group(&mut owner, "durable");
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
     let mut senders = Vec::new();
     for n in 0..4 {
         let mut c = user(&s, &format!("sender{n}"));
-        c.json(
-            "POST",
-            &format!("/api/groups/{id}/join"),
-            &serde_json::Value::Null,
-        );
+        join(&mut c, id);
         let acked = Arc::clone(&acked);
         let mut ws = connect(&c, &format!("/ws/chat/{id}"));
         senders.push(std::thread::spawn(move || {
@@ -119,4 +111,38 @@ fn acknowledged_messages_survive_kill_9() {
         missing.len()
     );
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+}
+
+#[test]
+fn shutdown_closes_sockets_with_1001_and_keeps_messages() {
+    let dir = TempDir::new("shutdown");
+    let data = dir.path().join("data");
+    let mut s = Server::start_in(&data, dir.path(), &[]);
+    let mut a = user(&s, "alice");
+    let id = create_group(&mut a, "durable");
+    let (mut ws, _) = open_group(&a, id);
+    send_text(&mut ws, "kept", "k");
+    let mid = expect(&mut ws, "ack")["id"].as_i64().unwrap();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(close_code(&mut ws, Duration::from_secs(10)), Some(1001));
+    // The WAL was checkpointed into the main files and truncated.
+    for f in ["chat.sqlite3-wal", "users.sqlite3-wal"] {
+        let len = std::fs::metadata(data.join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(len, 0, "{f} holds {len} bytes after SIGTERM");
+    }
+    let s2 = Server::start_in(&data, dir.path(), &[]);
+    a.addr = s2.addr;
+    let (mut ws, _) = {
+        let mut ws = connect(&a, &format!("/ws/chat/{id}?after=0"));
+        let hello = expect(&mut ws, "hello");
+        (ws, hello)
+    };
+    let m = expect(&mut ws, "message");
+    assert_eq!(
+        (m["id"].as_i64().unwrap(), m["content"].as_str().unwrap()),
+        (mid, "kept")
+    );
 }

@@ -2,13 +2,12 @@
 //! and lookup, envelope validation, and ciphertext-only storage.
 
 mod common;
-mod wsutil;
 
 use std::time::Duration;
 
+use common::ws::*;
 use common::*;
-use serde_json::{Value, json};
-use wsutil::*;
+use serde_json::json;
 
 /// Two RSA-2048 SubjectPublicKeyInfo keys (public; generated for tests).
 const KEY_A: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAyc2QGhPBHqJsYh2wLG+uCRS0gn4/GMNvjfsdC6FVwPrbXD/PACq+DCwgxAFYLjKKYWXoHqu+rpinBnu7I6xVBdusV/7tfgU92tAaiSqdUJ2vfIQf/Pfw19m5xSNph5xhOOgjSeWz0z7H+y3hXU/mNKTCB7c6t6TlXRxVWsDL5IBs52inJ1KILifZrMed1NA41VxVPgg3zNI0y7r9ESsMWOfJ3rLyvm7wf+q/q0eAbx9DOvVIRrkjf3jfSC2QpSKrldJx2vRQYzZSTabByRS2Vp7FuP3q3+ifCzfLHwn59FHFRiPs+oXiroq4BAtFVs2vHY4/qeB0ZtepfWJQZt1WxwIDAQAB";
@@ -72,7 +71,7 @@ fn device_keys_register_and_list_for_members_only() {
         .json();
     assert_eq!(g["e2e"], true);
     let id = g["id"].as_i64().unwrap();
-    b.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    join(&mut b, id);
     let keys = b.get(&format!("/api/groups/{id}/keys")).json()["keys"].clone();
     let mut got: Vec<(String, String)> = keys
         .as_array()
@@ -127,7 +126,7 @@ fn device_keys_register_and_list_for_members_only() {
     // Keys register only for the session's own user: eve registering alice's
     // key does not add it to alice.
     eve.json("PUT", "/api/keys", &json!({ "public_key": KEY_A }));
-    eve.json("POST", &format!("/api/groups/{id}/join"), &Value::Null);
+    join(&mut eve, id);
     let keys = a.get(&format!("/api/groups/{id}/keys")).json()["keys"].clone();
     let alice_keys = keys
         .as_array()
@@ -198,11 +197,7 @@ fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
     assert_eq!(expect(&mut ws, "edited")["envelope"], env2);
     // The e2e flag cannot be changed: there is no route for it, and a
     // plaintext group refuses envelopes.
-    let plain = a
-        .json("POST", "/api/groups", &json!({ "name": "open" }))
-        .json()["id"]
-        .as_i64()
-        .unwrap();
+    let plain = create_group(&mut a, "open");
     let mut wp = connect(&a, &format!("/ws/chat/{plain}"));
     expect(&mut wp, "hello");
     send(&mut wp, json!({ "type": "message", "envelope": env2 }));

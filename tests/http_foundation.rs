@@ -4,9 +4,10 @@
 //! real sockets.
 
 mod common;
+use common::html::*;
 use common::*;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,14 +23,6 @@ fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The full `Set-Cookie` value that sets the `session` cookie, if any.
-fn session_set_cookie(r: &Resp) -> Option<String> {
-    r.headers_named("set-cookie")
-        .into_iter()
-        .find(|c| c.trim_start().starts_with("session="))
-        .map(str::to_string)
-}
-
 /// The token in a `Set-Cookie: session=<token>; ...` value.
 fn cookie_value(set_cookie: &str) -> String {
     let first = set_cookie.split(';').next().unwrap();
@@ -43,42 +36,6 @@ fn cookie_attrs(set_cookie: &str) -> Vec<String> {
         .skip(1)
         .map(|a| a.trim().to_string())
         .collect()
-}
-
-/// The text of the first element with `role="alert"`.
-fn alert_text(html: &str) -> Option<String> {
-    let at = html.find("role=\"alert\"")?;
-    let open_end = at + html[at..].find('>')? + 1;
-    let close = open_end + html[open_end..].find('<')?;
-    Some(html[open_end..close].trim().to_string())
-}
-
-/// The `name` of the `<input>` that the `<label>` with text `label` names
-/// through its `for` attribute.
-fn labelled_input_name(html: &str, label: &str) -> Option<String> {
-    let at = html.find(&format!(">{label}</label>"))?;
-    let tag = &html[html[..at].rfind("<label")?..at];
-    let f = tag.find("for=\"")? + 5;
-    let id = &tag[f..f + tag[f..].find('"')?];
-    let id_at = html.find(&format!("id=\"{id}\""))?;
-    let start = html[..id_at].rfind('<')?;
-    let end = id_at + html[id_at..].find('>')?;
-    let input = &html[start..end];
-    if !input.starts_with("<input") {
-        return None;
-    }
-    let n = input.find("name=\"")? + 6;
-    Some(input[n..n + input[n..].find('"')?].to_string())
-}
-
-/// Parses a raw response (as returned by `raw`).
-fn parse(bytes: &[u8]) -> Resp {
-    read_response(&mut &bytes[..]).unwrap_or_else(|e| {
-        panic!(
-            "no complete response ({e}): {:?}",
-            String::from_utf8_lossy(bytes)
-        )
-    })
 }
 
 /// A raw `GET` of exactly `target`, with nothing normalising the path.
@@ -245,7 +202,9 @@ fn register_sets_session_cookie_and_api_me_works() {
     );
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/chat"));
-    let sc = session_set_cookie(&r).expect("register sets the session cookie");
+    let sc = r
+        .session_set_cookie()
+        .expect("register sets the session cookie");
     let value = cookie_value(&sc);
     assert!(
         value.len() >= 32 && is_hex(&value),
@@ -300,7 +259,7 @@ fn register_rejects_duplicate_usernames_case_insensitively() {
             "form re-rendered: {body}"
         );
         assert!(
-            session_set_cookie(&r).is_none(),
+            r.session_set_cookie().is_none(),
             "{name}: no session on failure"
         );
         assert_eq!(c.get("/api/me").status, 401);
@@ -335,7 +294,7 @@ fn register_rejects_invalid_usernames_and_passwords() {
             "{what}: {body}"
         );
         assert!(!body.contains("<script>"), "{what}: input echoed unescaped");
-        assert!(session_set_cookie(&r).is_none(), "{what}: session issued");
+        assert!(r.session_set_cookie().is_none(), "{what}: session issued");
     }
     assert_eq!(c.get("/api/me").status, 401);
     // Boundaries that must be accepted: 32-char name, 8-byte password, 1024-byte password.
@@ -404,12 +363,12 @@ fn login_issues_new_token_each_time_and_fails_generically() {
     let r = b.login("loginuser", PW);
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/chat"));
-    let t1 = cookie_value(&session_set_cookie(&r).expect("login sets session"));
+    let t1 = cookie_value(&r.session_set_cookie().expect("login sets session"));
     assert_ne!(t1, t0, "login must issue a new token");
     // Logging in again while holding a session issues yet another token.
     let r = b.login("loginuser", PW);
     assert_eq!(r.status, 303);
-    let t2 = cookie_value(&session_set_cookie(&r).expect("login sets session"));
+    let t2 = cookie_value(&r.session_set_cookie().expect("login sets session"));
     assert_ne!(t2, t1, "second login must issue a new token");
     assert_ne!(t2, t0);
     let me = b.get("/api/me");
@@ -419,10 +378,10 @@ fn login_issues_new_token_each_time_and_fails_generically() {
     let mut c = s.client();
     let wrong = c.login("loginuser", "wrong password!");
     assert_eq!(wrong.status, 401, "{}", wrong.text());
-    assert!(session_set_cookie(&wrong).is_none());
+    assert!(wrong.session_set_cookie().is_none());
     let unknown = c.login("nosuchuser", PW);
     assert_eq!(unknown.status, 401, "{}", unknown.text());
-    assert!(session_set_cookie(&unknown).is_none());
+    assert!(unknown.session_set_cookie().is_none());
     let m1 = alert_text(&wrong.text()).expect("alert on wrong password");
     let m2 = alert_text(&unknown.text()).expect("alert on unknown user");
     assert!(!m1.is_empty());
@@ -442,7 +401,7 @@ fn logout_deletes_session_server_side() {
     let r = c.post_form("/logout", &[("csrf_token", &csrf)]);
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.header("location"), Some("/login"));
-    let cleared = session_set_cookie(&r).expect("logout clears the cookie");
+    let cleared = r.session_set_cookie().expect("logout clears the cookie");
     assert!(
         cookie_value(&cleared).is_empty() || cleared.contains("Max-Age=0"),
         "{cleared}"
@@ -618,7 +577,7 @@ fn security_headers_on_every_response() {
     assert_eq!(not_allowed.status, 405);
     let asset = c.get("/static/css/app.css?v=1");
     assert_eq!(asset.status, 200);
-    let malformed = parse(&raw(
+    let malformed = parse_response(&raw(
         s.addr,
         b"\x01\x02 garbage\r\n\r\n",
         Duration::from_secs(5),
@@ -704,6 +663,29 @@ fn asset_version_env_sets_page_urls() {
     assert_eq!(c.get("/static/css/app.css?v=testver-42").status, 200);
 }
 
+#[test]
+fn unversioned_assets_revalidate_with_etag() {
+    let s = Server::start_env(&[], &[("ASSET_VERSION", "etag-test")]);
+    let mut c = s.client();
+    let r = c.get("/static/js/app.js");
+    assert_eq!(r.status, 200);
+    let etag = r.header("etag").unwrap().to_string();
+    assert_eq!(etag, "\"etag-test\"");
+    let r = c.request("GET", "/static/js/app.js", &[("If-None-Match", &etag)], b"");
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        c.request(
+            "GET",
+            "/static/js/app.js",
+            &[("If-None-Match", "\"old\"")],
+            b""
+        )
+        .status,
+        200
+    );
+}
+
 // ------------------------------------------------------------- traversal
 
 #[test]
@@ -725,7 +707,7 @@ fn static_traversal_refused() {
         "/static/%2fetc%2fpasswd",
     ] {
         let bytes = raw_get(s.addr, target);
-        let r = parse(&bytes);
+        let r = parse_response(&bytes);
         assert!(
             r.status == 400 || r.status == 404,
             "{target}: status {}",
@@ -738,7 +720,7 @@ fn static_traversal_refused() {
         );
     }
     // The server is unharmed and still serves real assets.
-    let r = parse(&raw_get(s.addr, "/static/css/app.css?v=1"));
+    let r = parse_response(&raw_get(s.addr, "/static/css/app.css?v=1"));
     assert_eq!(r.status, 200);
 }
 
@@ -749,15 +731,15 @@ fn malformed_requests_refused() {
     let s = Server::start(&[]);
     let t = Duration::from_secs(5);
 
-    let r = parse(&raw(s.addr, b"\x16\x03\x01\x02\x00garbage\r\n\r\n", t));
+    let r = parse_response(&raw(s.addr, b"\x16\x03\x01\x02\x00garbage\r\n\r\n", t));
     assert_eq!(r.status, 400, "garbage");
-    let r = parse(&raw(s.addr, b"this is not http at all\r\n\r\n", t));
+    let r = parse_response(&raw(s.addr, b"this is not http at all\r\n\r\n", t));
     assert_eq!(r.status, 400, "text garbage");
 
     // A head of exactly 16 KiB + 1 bytes with no end in sight.
     let mut big = format!("GET / HTTP/1.1\r\nHost: {}\r\nX-Big: ", s.addr).into_bytes();
     big.resize(16 * 1024 + 1, b'a');
-    let r = parse(&raw(s.addr, &big, t));
+    let r = parse_response(&raw(s.addr, &big, t));
     assert_eq!(r.status, 431, "head just over 16 KiB");
     // A complete head far over the limit.
     let huge = format!(
@@ -765,14 +747,14 @@ fn malformed_requests_refused() {
         s.addr,
         "a".repeat(40 * 1024)
     );
-    let r = parse(&raw(s.addr, huge.as_bytes(), t));
+    let r = parse_response(&raw(s.addr, huge.as_bytes(), t));
     assert_eq!(r.status, 431, "40 KiB head");
 
     let req = format!(
         "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999\r\n\r\n",
         s.addr
     );
-    let r = parse(&raw(s.addr, req.as_bytes(), t));
+    let r = parse_response(&raw(s.addr, req.as_bytes(), t));
     assert_eq!(r.status, 413, "huge Content-Length");
 
     // Still serving.
@@ -807,7 +789,7 @@ fn slow_head_is_cut_off_with_408() {
     stop.store(true, Ordering::Relaxed);
     trickle.join().unwrap();
 
-    let r = parse(&out);
+    let r = parse_response(&out);
     assert_eq!(r.status, 408, "{:?}", String::from_utf8_lossy(&out));
     assert!(
         elapsed >= Duration::from_secs(9) && elapsed <= Duration::from_secs(15),
@@ -914,9 +896,24 @@ fn keep_alive_serves_several_requests_on_one_connection() {
     let r4 = read_response(&mut conn).unwrap();
     assert_eq!(r4.status, 200);
     assert_eq!(r4.text(), "ok");
+    // The server must close now: EOF well before the 30 s idle timeout. A
+    // read timeout means the connection is still open.
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let waiting = Instant::now();
     let mut rest = Vec::new();
-    let n = conn.read_to_end(&mut rest).unwrap_or(0);
-    assert_eq!(n, 0, "connection closed after Connection: close");
+    match conn.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
+            "connection still open {:?} after Connection: close",
+            waiting.elapsed()
+        ),
+        Err(e) => panic!("connection not closed cleanly after Connection: close: {e}"),
+    }
+    assert!(
+        rest.is_empty(),
+        "bytes after the last response: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::html::{hidden_value, meta_content};
+use common::ws::*;
 use common::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -156,32 +158,20 @@ impl<'a> Https<'a> {
         )
     }
 
-    fn wss(&self, path: &str) -> tungstenite::WebSocket<Tls> {
-        let url = format!("wss://localhost:{}{path}", self.s.server.addr.port());
-        let mut req = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-        req.headers_mut()
-            .insert("Cookie", self.jar.cookie_header().parse().unwrap());
-        req.headers_mut().insert(
-            "Origin",
-            format!("https://localhost:{}", self.s.server.addr.port())
-                .parse()
-                .unwrap(),
-        );
-        tungstenite::client(req, connect_tls(self.s)).unwrap().0
+    /// Opens `path` over TLS with the jar's cookies and `origin` (by
+    /// default the server's own https origin).
+    fn try_wss(&self, path: &str, origin: Option<&str>) -> Result<Ws<Tls>, u16> {
+        let port = self.s.server.addr.port();
+        let own = format!("https://localhost:{port}");
+        let url = format!("wss://localhost:{port}{path}");
+        let origin = origin.unwrap_or(&own);
+        handshake(connect_tls(self.s), &url, &self.jar, &[("Origin", origin)])
     }
-}
 
-fn next_json(ws: &mut tungstenite::WebSocket<Tls>, kind: &str) -> Value {
-    let until = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < until {
-        if let Message::Text(t) = ws.read().unwrap() {
-            let v: Value = serde_json::from_str(t.as_str()).unwrap();
-            if v["type"] == kind {
-                return v;
-            }
-        }
+    fn wss(&self, path: &str) -> Ws<Tls> {
+        self.try_wss(path, None)
+            .unwrap_or_else(|s| panic!("wss {path}: HTTP {s}"))
     }
-    panic!("no {kind}");
 }
 
 fn fingerprint_line(s: &Server) -> String {
@@ -218,11 +208,8 @@ fn pages_login_secure_cookie_and_hsts() {
     let r = c.register("alice");
     assert_eq!(r.status, 303, "{}", r.text());
     let cookie = r
-        .headers_named("set-cookie")
-        .into_iter()
-        .find(|c| c.starts_with("session="))
-        .unwrap()
-        .to_string();
+        .session_set_cookie()
+        .expect("register sets the session cookie");
     assert!(
         cookie.contains("; Secure")
             && cookie.contains("HttpOnly")
@@ -306,30 +293,23 @@ fn wss_chat_reaches_an_idle_client() {
     let (a, b, id) = alice_and_bob_in(&s, "tls room");
     // Bob's socket sits idle in a blocking read on the server side.
     let mut wb = b.wss(&format!("/ws/chat/{id}"));
-    next_json(&mut wb, "hello");
+    expect(&mut wb, "hello");
     let mut wa = a.wss(&format!("/ws/chat/{id}"));
-    next_json(&mut wa, "hello");
+    expect(&mut wa, "hello");
     std::thread::sleep(Duration::from_millis(300));
     for i in 0..200 {
         wa.send(Message::text(json!({"type": "message", "content": format!("over tls {i}"), "client_id": i.to_string()}).to_string())).unwrap();
     }
     for i in 0..200 {
-        let m = next_json(&mut wb, "message");
+        let m = expect(&mut wb, "message");
         assert_eq!(m["content"], format!("over tls {i}"));
     }
     // Foreign origins are refused over wss too.
-    let url = format!("wss://localhost:{}/ws/chat/{id}", s.server.addr.port());
-    let mut req = tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    req.headers_mut()
-        .insert("Cookie", a.jar.cookie_header().parse().unwrap());
-    req.headers_mut()
-        .insert("Origin", "https://evil.example".parse().unwrap());
-    match tungstenite::client(req, connect_tls(&s)) {
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
-            assert_eq!(r.status(), 403)
-        }
-        other => panic!("expected 403, got {:?}", other.map(|_| ())),
-    }
+    assert_eq!(
+        a.try_wss(&format!("/ws/chat/{id}"), Some("https://evil.example"))
+            .err(),
+        Some(403)
+    );
 }
 
 #[test]
@@ -508,9 +488,9 @@ fn large_responses_and_frame_batches_over_tls() {
     let s = start_tls(&["--msg-rate", "0"]);
     let (a, mut b, id) = alice_and_bob_in(&s, "big");
     let mut wb = b.wss(&format!("/ws/chat/{id}"));
-    next_json(&mut wb, "hello");
+    expect(&mut wb, "hello");
     let mut wa = a.wss(&format!("/ws/chat/{id}"));
-    next_json(&mut wa, "hello");
+    expect(&mut wa, "hello");
     // 80 frames of ~4 KB sent at once pile up for bob and go out as batches
     // far larger than rustls' 64 KiB record buffer.
     let body = "é".repeat(2000);
@@ -519,7 +499,7 @@ fn large_responses_and_frame_batches_over_tls() {
             .unwrap();
     }
     for i in 0..80 {
-        let m = next_json(&mut wb, "message");
+        let m = expect(&mut wb, "message");
         assert!(m["content"].as_str().unwrap().starts_with(&format!("{i} ")));
     }
     // A 300 KB JSON answer over HTTPS arrives whole.

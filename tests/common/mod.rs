@@ -1,7 +1,13 @@
 //! Test harness: starts the real `securechat` binary on 127.0.0.1 with an
 //! ephemeral port and a temporary data directory, and speaks HTTP/1.1 to it
 //! over real sockets with a small cookie-keeping client.
+//!
+//! Submodules: `ws` (WebSocket helpers) and `html` (scraping pages). Each
+//! test binary compiles all of it and uses what it needs.
 #![allow(dead_code)]
+
+pub mod html;
+pub mod ws;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use html::{hidden_value, meta_content};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -206,6 +214,13 @@ impl Resp {
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+    /// The full `Set-Cookie` value that sets the `session` cookie, if any.
+    pub fn session_set_cookie(&self) -> Option<String> {
+        self.headers_named("set-cookie")
+            .into_iter()
+            .find(|c| c.trim_start().starts_with("session="))
+            .map(str::to_string)
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -433,24 +448,6 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-/// The `value` of `<input ... name="{name}" value="...">`.
-pub fn hidden_value(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\""))?;
-    let tag_start = html[..at].rfind('<')?;
-    let tag_end = at + html[at..].find('>')?;
-    let tag = &html[tag_start..tag_end];
-    let v = tag.find("value=\"")? + 7;
-    Some(tag[v..v + tag[v..].find('"')?].to_string())
-}
-
-/// The `content` of `<meta name="{name}" content="...">`.
-pub fn meta_content(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("<meta name=\"{name}\""))?;
-    let tag = &html[at..at + html[at..].find('>')?];
-    let v = tag.find("content=\"")? + 9;
-    Some(tag[v..v + tag[v..].find('"')?].to_string())
-}
-
 /// Sends raw bytes on a new connection and reads whatever comes back until
 /// the server closes (or `timeout`).
 pub fn raw(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> Vec<u8> {
@@ -460,4 +457,41 @@ pub fn raw(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     out
+}
+
+/// Parses a whole response held in `bytes` (as returned by `raw`); panics
+/// with what came when it is not a complete response.
+pub fn parse_response(bytes: &[u8]) -> Resp {
+    read_response(&mut &bytes[..]).unwrap_or_else(|e| {
+        panic!(
+            "no complete response ({e}): {:?}",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
+
+/// A TCP connection to `to` from the local address `src` (e.g. `127.0.0.2`).
+pub fn connect_from(src: &str, to: SocketAddr) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&format!("{src}:0").parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.connect(&to.into()).unwrap();
+    sock.into()
+}
+
+/// Creates a group; returns its id.
+pub fn create_group(c: &mut Client, name: &str) -> i64 {
+    let r = c.json("POST", "/api/groups", &serde_json::json!({ "name": name }));
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
+}
+
+/// Joins a group.
+pub fn join(c: &mut Client, id: i64) {
+    let r = c.json(
+        "POST",
+        &format!("/api/groups/{id}/join"),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
 }
