@@ -12,7 +12,7 @@
 mod backup;
 mod chat;
 mod lock;
-pub mod sqlite;
+mod sqlite;
 mod users;
 
 use std::fmt;
