@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::BenchError;
+
 pub const USAGE: &str = "\
 loadgen — SecureChat load benchmark (starts its own server on 127.0.0.1)
 
@@ -112,15 +114,15 @@ impl Default for Opts {
     }
 }
 
-pub fn parse_args() -> Result<Option<Opts>, String> {
+pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     use lexopt::prelude::*;
     let mut o = Opts::default();
     let mut scenarios: Vec<String> = Vec::new();
     let mut transports: Vec<String> = Vec::new();
     let mut p = lexopt::Parser::from_env();
-    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = p.next()? {
         match arg {
-            Long("server") => o.server = PathBuf::from(p.value().map_err(|e| e.to_string())?),
+            Long("server") => o.server = PathBuf::from(p.value()?),
             Long("scenario") => {
                 let v = string(&mut p)?;
                 scenarios.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()));
@@ -137,7 +139,10 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
                     .split(',')
                     .map(|s| s.trim().parse::<usize>())
                     .collect::<Result<_, _>>()
-                    .map_err(|_| format!("invalid --idle-sockets '{v}'"))?;
+                    .map_err(|_| BenchError::BadValue {
+                        flag: "--idle-sockets",
+                        value: v.clone(),
+                    })?;
             }
             Long("users") => o.users = number(&mut p, "--users")?,
             Long("sockets") => o.sockets = number(&mut p, "--sockets")?,
@@ -151,7 +156,7 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
             Long("idle-no-restart") => o.no_restart = true,
             Long("wait-idle") => o.wait_idle = number(&mut p, "--wait-idle")?,
             Long("runs") => o.runs = number(&mut p, "--runs")?,
-            Long("results") => o.results = PathBuf::from(p.value().map_err(|e| e.to_string())?),
+            Long("results") => o.results = PathBuf::from(p.value()?),
             Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
             Long("quick") => {
                 o.idle_sizes = vec![200, 1000];
@@ -164,7 +169,7 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
                 print!("{USAGE}");
                 return Ok(None);
             }
-            other => return Err(other.unexpected().to_string()),
+            other => return Err(other.unexpected().into()),
         }
     }
     if !scenarios.is_empty() && !scenarios.iter().any(|s| s == "all") {
@@ -177,9 +182,11 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
                 "burst" | "fanout" => o.burst = true,
                 "paced" => o.paced = true,
                 other => {
-                    return Err(format!(
-                        "unknown scenario '{other}' (idle, burst, paced, all)"
-                    ));
+                    return Err(BenchError::Unknown {
+                        kind: "scenario",
+                        name: other.into(),
+                        choices: "idle, burst, paced, all",
+                    });
                 }
             }
         }
@@ -191,40 +198,52 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
             match t.as_str() {
                 "plain" | "http" => o.plain = true,
                 "tls" | "https" => o.tls = true,
-                other => return Err(format!("unknown transport '{other}' (plain, tls, all)")),
+                other => {
+                    return Err(BenchError::Unknown {
+                        kind: "transport",
+                        name: other.into(),
+                        choices: "plain, tls, all",
+                    });
+                }
             }
         }
     }
     if o.users == 0 || o.recv_threads == 0 || o.runs == 0 || o.sockets == 0 {
-        return Err("--users, --sockets, --recv-threads and --runs must be at least 1".into());
+        return Err(BenchError::Invalid(
+            "--users, --sockets, --recv-threads and --runs must be at least 1",
+        ));
     }
     if !(o.rate > 0.0 && o.rate.is_finite()) {
-        return Err("--rate must be positive".into());
+        return Err(BenchError::Invalid("--rate must be positive"));
     }
     if o.size < 40 || o.size > 3900 {
-        return Err("--size must be 40..=3900".into());
+        return Err(BenchError::Invalid("--size must be 40..=3900"));
     }
     if o.users > 100 || o.sockets > 8000 || o.idle_sizes.iter().any(|&n| n == 0 || n > 8000) {
-        return Err("at most 100 users and 8000 sockets".into());
+        return Err(BenchError::Invalid("at most 100 users and 8000 sockets"));
     }
     if o.burst_poll_us > 200_000 || o.paced_poll_us > 200_000 {
-        return Err("poll intervals are at most 200000 us".into());
+        return Err(BenchError::Invalid("poll intervals are at most 200000 us"));
     }
     if o.messages.max(o.paced_messages) * o.sockets > 20_000_000 {
-        return Err("messages x sockets is at most 20,000,000 (latencies are kept)".into());
+        return Err(BenchError::Invalid(
+            "messages x sockets is at most 20,000,000 (latencies are kept)",
+        ));
     }
     Ok(Some(o))
 }
 
-fn string(p: &mut lexopt::Parser) -> Result<String, String> {
-    p.value()
-        .map_err(|e| e.to_string())?
+fn string(p: &mut lexopt::Parser) -> Result<String, BenchError> {
+    p.value()?
         .into_string()
-        .map_err(|_| "arguments must be UTF-8".to_string())
+        .map_err(|_| BenchError::Invalid("arguments must be UTF-8"))
 }
 
-fn number<T: std::str::FromStr>(p: &mut lexopt::Parser, flag: &str) -> Result<T, String> {
+fn number<T: std::str::FromStr>(
+    p: &mut lexopt::Parser,
+    flag: &'static str,
+) -> Result<T, BenchError> {
     let v = string(p)?;
     v.parse()
-        .map_err(|_| format!("invalid value '{v}' for {flag}"))
+        .map_err(|_| BenchError::BadValue { flag, value: v })
 }

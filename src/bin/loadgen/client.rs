@@ -13,6 +13,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
+use crate::error::BenchError;
+
 /// The name the client verifies the server's certificate against.
 const TLS_SERVER_NAME: &str = "localhost";
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,23 +36,30 @@ impl Ep {
 
 /// A rustls client configuration whose only trust anchor is the
 /// certificate in `cert` (the one the server generated); verification on.
-pub fn client_config(cert: &Path) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(cert: &Path) -> Result<Arc<ClientConfig>, BenchError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
+        .map_err(|error| BenchError::CertFile {
+            path: cert.to_path_buf(),
+            error,
+        })?;
     let mut roots = RootCertStore::empty();
     for c in certs {
-        roots
-            .add(c)
-            .map_err(|e| format!("{}: {e}", cert.display()))?;
+        roots.add(c).map_err(|error| BenchError::Tls {
+            context: cert.display().to_string(),
+            error,
+        })?;
     }
     if roots.is_empty() {
-        return Err(format!("{}: no certificate", cert.display()));
+        return Err(BenchError::NoCert(cert.to_path_buf()));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|error| BenchError::Tls {
+            context: "tls config".into(),
+            error,
+        })?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(cfg))
@@ -77,7 +86,7 @@ impl Resp {
 pub type Head = (usize, u16, Vec<(String, String)>);
 
 /// Parses a response head: (head length, status, lower-cased headers).
-pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, BenchError> {
     let mut hs = [httparse::EMPTY_HEADER; 64];
     let mut r = httparse::Response::new(&mut hs);
     match r.parse(buf) {
@@ -95,7 +104,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
                 .collect(),
         ))),
         Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(format!("bad response head: {e}")),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -146,17 +155,24 @@ impl Write for Stream {
     }
 }
 
-pub fn connect(ep: &Ep) -> Result<Stream, String> {
-    let s = TcpStream::connect(("127.0.0.1", ep.port)).map_err(|e| format!("connect: {e}"))?;
+pub fn connect(ep: &Ep) -> Result<Stream, BenchError> {
+    let s = TcpStream::connect(("127.0.0.1", ep.port)).map_err(|error| BenchError::Io {
+        doing: "connect",
+        error,
+    })?;
     let _ = s.set_nodelay(true);
     let _ = s.set_read_timeout(Some(IO_TIMEOUT));
     let _ = s.set_write_timeout(Some(IO_TIMEOUT));
     match &ep.tls {
         None => Ok(Stream::Plain(s)),
         Some(cfg) => {
-            let name = ServerName::try_from(TLS_SERVER_NAME).map_err(|e| e.to_string())?;
-            let conn = ClientConnection::new(Arc::clone(cfg), name)
-                .map_err(|e| format!("tls client: {e}"))?;
+            let tls = |error| BenchError::Tls {
+                context: "tls client".into(),
+                error,
+            };
+            let name = ServerName::try_from(TLS_SERVER_NAME)
+                .map_err(|e| tls(rustls::Error::General(e.to_string())))?;
+            let conn = ClientConnection::new(Arc::clone(cfg), name).map_err(tls)?;
             Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
         }
     }
@@ -189,15 +205,18 @@ pub fn tls_feed(
     Ok(closed)
 }
 
-/// One request on its own connection (`Connection: close`).
+/// One request on its own connection (`Connection: close`); errors name
+/// the request (`GET /healthz: connect: …`).
 pub fn http(
     ep: &Ep,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> Result<Resp, String> {
-    let mut s = connect(ep)?;
+) -> Result<Resp, BenchError> {
+    let failed = |e| BenchError::in_request(format!("{method} {path}"), e);
+    let io = |doing| move |error| failed(BenchError::Io { doing, error });
+    let mut s = connect(ep).map_err(failed)?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
         ep.port,
@@ -211,13 +230,13 @@ pub fn http(
     out.extend_from_slice(body);
     s.write_all(&out)
         .and_then(|()| s.flush())
-        .map_err(|e| format!("{method} {path}: {e}"))?;
+        .map_err(io("send"))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     let mut head: Option<Head> = None;
     loop {
         if head.is_none() {
-            head = parse_head(&buf)?;
+            head = parse_head(&buf).map_err(failed)?;
         }
         if let Some((n, _, h)) = &head {
             let len = h
@@ -235,11 +254,10 @@ pub fn http(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // A TLS peer that closed without close_notify.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(format!("{method} {path}: {e}")),
+            Err(e) => return Err(io("receive")(e)),
         }
     }
-    let (n, status, headers) =
-        head.ok_or_else(|| format!("{method} {path}: connection closed before a response"))?;
+    let (n, status, headers) = head.ok_or_else(|| failed(BenchError::Closed))?;
     Ok(Resp {
         status,
         headers,

@@ -27,9 +27,10 @@
 //! wait has a deadline and a watchdog ends the process after `--timeout`.
 //!
 //! Layout, lowest layer first (a module uses only those before it; `main`
-//! wires them together): `sys` (every `unsafe` libc call), `clock`, `cli`,
-//! `host`, `client` (HTTP/TLS), `room`, `ws`, `server`, `recv`, `sender`,
-//! `scenarios`, `report`.
+//! wires them together): `error` ([`BenchError`](error::BenchError), what
+//! every fallible function returns), `sys` (every `unsafe` libc call),
+//! `clock`, `cli`, `host`, `client` (HTTP/TLS), `room`, `ws`, `server`,
+//! `recv`, `sender`, `scenarios`, `report`.
 
 // serde_json's `json!` recurses once per field; the run records are wide.
 #![recursion_limit = "256"]
@@ -37,6 +38,7 @@
 mod cli;
 mod client;
 mod clock;
+mod error;
 mod host;
 mod recv;
 mod report;
@@ -56,12 +58,13 @@ use serde_json::{Value, json};
 
 use crate::cli::{Opts, USAGE, parse_args};
 use crate::clock::unix_ms;
+use crate::error::BenchError;
 use crate::host::{git_commit, wait_for_quiet};
 use crate::report::{append_results, print_table, summarize};
 use crate::server::BinCopy;
 
 /// A scenario to run: its name and the run itself.
-type Plan = Vec<(String, Box<dyn Fn() -> Result<Value, String>>)>;
+type Plan = Vec<(String, Box<dyn Fn() -> Result<Value, BenchError>>)>;
 
 /// The scenario runs `o` asks for, in order (each is repeated `o.runs` times).
 fn plan(o: &Opts) -> Plan {

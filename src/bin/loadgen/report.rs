@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::error::BenchError;
+
 /// Targets printed beside the measurements.
 const TARGET_IDLE_KIB: f64 = 32.0;
 const TARGET_DELIVERIES: f64 = 250_000.0;
@@ -130,22 +132,29 @@ pub fn print_table(rows: &[Row], runs: usize) -> Vec<String> {
     missed
 }
 
-pub fn append_results(path: &Path, lines: &[Value]) -> Result<(), String> {
+pub fn append_results(path: &Path, lines: &[Value]) -> Result<(), BenchError> {
+    let file = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |error| BenchError::File {
+            action,
+            path,
+            error,
+        }
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(file("create", dir))?;
     }
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(file("open", path))?;
     let mut out = String::new();
     for l in lines {
         out.push_str(&l.to_string());
         out.push('\n');
     }
-    f.write_all(out.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    f.write_all(out.as_bytes()).map_err(file("append to", path))
 }
 
 /// The table rows and the notes for every scenario's runs (`results`:

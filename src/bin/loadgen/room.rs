@@ -6,6 +6,7 @@ use std::thread;
 use serde_json::Value;
 
 use crate::client::{Ep, attr, http};
+use crate::error::BenchError;
 
 const PASSWORD: &str = "bench-password-123";
 
@@ -16,13 +17,18 @@ pub struct User {
     csrf: String,
 }
 
-fn register(ep: &Ep, name: &str) -> Result<User, String> {
+fn register(ep: &Ep, name: &str) -> Result<User, BenchError> {
     let form = http(ep, "GET", "/register", &[], b"")?;
+    let missing = |what| BenchError::Missing {
+        request: "GET /register",
+        status: form.status,
+        what,
+    };
     let cookie = form
         .cookie("csrf")
-        .ok_or("GET /register set no csrf cookie")?;
+        .ok_or_else(|| missing("a csrf cookie"))?;
     let token = attr(&form.body, "name=\"csrf_token\" value=\"")
-        .ok_or("GET /register has no csrf_token input")?;
+        .ok_or_else(|| missing("a csrf_token input"))?;
     let body = format!("username={name}&password={PASSWORD}&csrf_token={token}");
     let r = http(
         ep,
@@ -38,7 +44,11 @@ fn register(ep: &Ep, name: &str) -> Result<User, String> {
     let session = r
         .cookie("session")
         .filter(|_| r.status == 303)
-        .ok_or_else(|| format!("POST /register for {name} answered {}", r.status))?;
+        .ok_or_else(|| BenchError::Status {
+            request: format!("POST /register for {name}"),
+            status: r.status,
+            body: None,
+        })?;
     let chat = http(
         ep,
         "GET",
@@ -46,12 +56,16 @@ fn register(ep: &Ep, name: &str) -> Result<User, String> {
         &[("Cookie", &format!("session={session}"))],
         b"",
     )?;
-    let csrf = attr(&chat.body, "<meta name=\"csrf-token\" content=\"")
-        .ok_or_else(|| format!("GET /chat answered {} without a csrf-token", chat.status))?;
+    let csrf =
+        attr(&chat.body, "<meta name=\"csrf-token\" content=\"").ok_or(BenchError::Missing {
+            request: "GET /chat",
+            status: chat.status,
+            what: "a csrf-token",
+        })?;
     Ok(User { session, csrf })
 }
 
-fn api_post(ep: &Ep, user: &User, path: &str, body: &str) -> Result<(u16, Value), String> {
+fn api_post(ep: &Ep, user: &User, path: &str, body: &str) -> Result<(u16, Value), BenchError> {
     let r = http(
         ep,
         "POST",
@@ -69,8 +83,8 @@ fn api_post(ep: &Ep, user: &User, path: &str, body: &str) -> Result<(u16, Value)
 }
 
 /// Registers `n` users, creates group "bench" and has everyone join it.
-pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), String> {
-    let users: Vec<Result<User, String>> = thread::scope(|s| {
+pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), BenchError> {
+    let users: Vec<Result<User, BenchError>> = thread::scope(|s| {
         let workers: Vec<_> = (0..4)
             .map(|w| {
                 s.spawn(move || {
@@ -81,7 +95,7 @@ pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), String> {
                 })
             })
             .collect();
-        let mut all: Vec<(usize, Result<User, String>)> = workers
+        let mut all: Vec<(usize, Result<User, BenchError>)> = workers
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
             .collect();
@@ -90,17 +104,30 @@ pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), String> {
     });
     let users: Vec<User> = users.into_iter().collect::<Result<_, _>>()?;
     if users.len() != n {
-        return Err("a registration thread failed".into());
+        return Err(BenchError::Incomplete {
+            verb: "registered",
+            noun: "users",
+            got: users.len(),
+            want: n,
+        });
     }
     let (status, g) = api_post(ep, &users[0], "/api/groups", r#"{"name":"bench"}"#)?;
-    let id = g["id"]
-        .as_i64()
-        .filter(|_| status == 201)
-        .ok_or_else(|| format!("POST /api/groups answered {status}: {g}"))?;
+    let Some(id) = g["id"].as_i64().filter(|_| status == 201) else {
+        return Err(BenchError::Status {
+            request: "POST /api/groups".into(),
+            status,
+            body: Some(g),
+        });
+    };
     for u in &users[1..] {
-        let (status, v) = api_post(ep, u, &format!("/api/groups/{id}/join"), "")?;
+        let path = format!("/api/groups/{id}/join");
+        let (status, v) = api_post(ep, u, &path, "")?;
         if status != 200 {
-            return Err(format!("join answered {status}: {v}"));
+            return Err(BenchError::Status {
+                request: format!("POST {path}"),
+                status,
+                body: Some(v),
+            });
         }
     }
     Ok((id, users))

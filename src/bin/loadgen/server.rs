@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::client::{Ep, client_config, http};
+use crate::error::BenchError;
 use crate::sys::{self, clk_tck};
 
 /// The server being benchmarked, for the watchdog.
@@ -42,16 +43,21 @@ fn server_help(bin: &Path) -> String {
 pub struct BinCopy(PathBuf);
 
 impl BinCopy {
-    pub fn new(src: &Path) -> Result<BinCopy, String> {
+    pub fn new(src: &Path) -> Result<BinCopy, BenchError> {
         let dir = std::env::temp_dir().join(format!("securechat-bench-bin-{}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|error| BenchError::File {
+            action: "create",
+            path: dir.clone(),
+            error,
+        })?;
         let dst = dir.join("securechat");
-        fs::copy(src, &dst).map_err(|e| {
+        fs::copy(src, &dst).map_err(|error| {
             let _ = fs::remove_dir_all(&dir);
-            format!(
-                "cannot copy {} ({e}); run `cargo build --release` first",
-                src.display()
-            )
+            BenchError::ServerBinary {
+                action: "copy",
+                path: src.to_path_buf(),
+                error,
+            }
         })?;
         Ok(BinCopy(dst))
     }
@@ -75,12 +81,16 @@ impl Drop for BinCopy {
 /// Spawns the server on `dir/data` (with `tls`: HTTPS/WSS, certificate in
 /// `dir`), logging to `log`; waits for its address line and a healthy
 /// `/healthz`. Returns (child, pid, endpoint).
-fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, Ep), String> {
+fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, Ep), BenchError> {
     let logf = OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
-        .map_err(|e| format!("{}: {e}", log.display()))?;
+        .map_err(|error| BenchError::File {
+            action: "open",
+            path: log.to_path_buf(),
+            error,
+        })?;
     // Every socket comes from 127.0.0.1: lift a per-address cap if this
     // build has one.
     let mut extra: Vec<&str> = Vec::new();
@@ -116,25 +126,28 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
         .stdout(Stdio::piped())
         .stderr(logf)
         .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot start {} ({e}); run `cargo build --release` first",
-                bin.display()
-            )
+        .map_err(|error| BenchError::ServerBinary {
+            action: "start",
+            path: bin.to_path_buf(),
+            error,
         })?;
     let pid = child.id() as i32;
     SERVER_PID.store(pid, Ordering::SeqCst);
-    let fail = |child: &mut Child, msg: String| {
+    let fail = |child: &mut Child, error: BenchError| {
         let _ = child.kill();
         let _ = child.wait();
         SERVER_PID.store(0, Ordering::SeqCst);
         let tail = fs::read_to_string(log).unwrap_or_default();
         let lines: Vec<&str> = tail.lines().collect();
-        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        Err(format!("{msg}; server log:\n{tail}"))
+        Err(BenchError::ServerStart {
+            error: Box::new(error),
+            log_tail: lines[lines.len().saturating_sub(20)..].join("\n"),
+        })
     };
     let Some(stdout) = child.stdout.take() else {
-        return fail(&mut child, "no stdout pipe".into());
+        let error = io::Error::new(io::ErrorKind::BrokenPipe, "no stdout pipe");
+        let doing = "read the server's address";
+        return fail(&mut child, BenchError::Io { doing, error });
     };
     let (tx, rx) = mpsc::channel::<String>();
     let reader = thread::Builder::new()
@@ -146,17 +159,16 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
                 let _ = tx.send(std::mem::take(&mut line));
             }
         });
-    if let Err(e) = reader {
-        return fail(&mut child, e.to_string());
+    if let Err(error) = reader {
+        let name = "server-stdout".into();
+        return fail(&mut child, BenchError::Thread { name, error });
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let port = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(line) = rx.recv_timeout(left) else {
-            return fail(
-                &mut child,
-                "server did not print its address within 20 s".into(),
-            );
+            let what = "server did not print its address";
+            return fail(&mut child, BenchError::Timeout { what, secs: 20 });
         };
         let scheme = if tls { "https://" } else { "http://" };
         let prefix = format!("SecureChat listening on {scheme}");
@@ -165,7 +177,10 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
                 Some(("127.0.0.1", port)) if port.parse::<u16>().is_ok() => {
                     break port.parse::<u16>().unwrap_or(0);
                 }
-                _ => return fail(&mut child, format!("unexpected address line: {line}")),
+                _ => {
+                    let line = line.trim_end().to_string();
+                    return fail(&mut child, BenchError::AddressLine(line));
+                }
             }
         }
     };
@@ -182,8 +197,15 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
     };
     match http(&ep, "GET", "/healthz", &[], b"") {
         Ok(r) if r.status == 200 => Ok((child, pid, ep)),
-        Ok(r) => fail(&mut child, format!("/healthz answered {}", r.status)),
-        Err(e) => fail(&mut child, format!("/healthz: {e}")),
+        Ok(r) => {
+            let unhealthy = BenchError::Status {
+                request: "GET /healthz".into(),
+                status: r.status,
+                body: None,
+            };
+            fail(&mut child, unhealthy)
+        }
+        Err(e) => fail(&mut child, e),
     }
 }
 
@@ -211,13 +233,17 @@ pub struct StopReport {
 
 impl Server {
     /// Starts the server with a fresh temporary data directory.
-    pub fn start(bin: &Path, tls: bool) -> Result<Server, String> {
+    pub fn start(bin: &Path, tls: bool) -> Result<Server, BenchError> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let dir =
             std::env::temp_dir().join(format!("securechat-bench-{}-{stamp}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::create_dir_all(&dir).map_err(|error| BenchError::File {
+            action: "create",
+            path: dir.clone(),
+            error,
+        })?;
         let log = dir.join("server.log");
         match launch(bin, &dir, &log, tls) {
             Ok((child, pid, ep)) => Ok(Server {
@@ -238,10 +264,12 @@ impl Server {
     /// Stops the server and starts a new process on the same data (users,
     /// sessions and groups survive), so that the new process has done no
     /// password hashing and holds none of its freed memory.
-    pub fn restart(&mut self, bin: &Path) -> Result<(), String> {
+    pub fn restart(&mut self, bin: &Path) -> Result<(), BenchError> {
         let rep = self.stop();
         if !rep.graceful {
-            return Err(format!("server did not stop cleanly: {:?}", rep.samples));
+            return Err(BenchError::ServerStop {
+                samples: rep.samples,
+            });
         }
         let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls)?;
         self.child = child;
@@ -258,9 +286,12 @@ impl Server {
             .and_then(|v| v.parse().ok())
     }
 
-    pub fn rss_kib(&self) -> Result<u64, String> {
-        self.status_field("VmRSS")
-            .ok_or_else(|| format!("cannot read VmRSS of pid {}", self.pid))
+    pub fn rss_kib(&self) -> Result<u64, BenchError> {
+        let field = "VmRSS";
+        self.status_field(field).ok_or(BenchError::ProcStatus {
+            field,
+            pid: self.pid,
+        })
     }
 
     /// Resident KiB by mapping size: {size_kib: (mappings, rss_kib)}.

@@ -8,7 +8,8 @@ use std::thread;
 
 use rustls::ClientConnection;
 
-use crate::client::{Ep, connect, parse_head};
+use crate::client::{Ep, Head, Stream, connect, parse_head};
+use crate::error::BenchError;
 use crate::room::User;
 
 const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -21,41 +22,27 @@ pub struct Ws {
     pub leftover: Vec<u8>,
 }
 
-pub fn ws_connect(ep: &Ep, group: i64, user: &User) -> Result<Ws, String> {
-    let mut s = connect(ep)?;
-    let req = format!(
-        "GET /ws/chat/{group} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\
-         Origin: {}\r\nCookie: session={}\r\n\r\n",
-        ep.port,
-        ep.origin(),
-        user.session
-    );
-    s.write_all(req.as_bytes())
-        .and_then(|()| s.flush())
-        .map_err(|e| format!("ws handshake: {e}"))?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let (n, status, headers) = loop {
-        if let Some(h) = parse_head(&buf)? {
-            break h;
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => return Err("ws handshake: closed before a response".into()),
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("ws handshake: {e}")),
-        }
-    };
+/// Opens a WebSocket on `group` as `user`: the upgrade request, its 101
+/// answer and the accept key; errors name the `ws handshake`.
+pub fn ws_connect(ep: &Ep, group: i64, user: &User) -> Result<Ws, BenchError> {
+    let (s, mut buf, (n, status, headers)) =
+        upgrade(ep, group, user).map_err(|e| BenchError::in_request("ws handshake", e))?;
     if status != 101 {
-        return Err(format!("ws handshake answered {status}"));
+        return Err(BenchError::Status {
+            request: "ws handshake".into(),
+            status,
+            body: None,
+        });
     }
     let want = tungstenite::handshake::derive_accept_key(WS_KEY.as_bytes());
     if !headers
         .iter()
         .any(|(k, v)| k == "sec-websocket-accept" && v.trim() == want)
     {
-        return Err("ws handshake: wrong Sec-WebSocket-Accept".into());
+        return Err(BenchError::in_request(
+            "ws handshake",
+            BenchError::WrongAccept,
+        ));
     }
     let mut leftover = buf.split_off(n);
     let (sock, tls) = s.into_parts(&mut leftover);
@@ -67,11 +54,49 @@ pub fn ws_connect(ep: &Ep, group: i64, user: &User) -> Result<Ws, String> {
     })
 }
 
+/// Sends the upgrade request and reads up to the end of the answer's head:
+/// (stream, bytes read, head).
+fn upgrade(ep: &Ep, group: i64, user: &User) -> Result<(Stream, Vec<u8>, Head), BenchError> {
+    let mut s = connect(ep)?;
+    let req = format!(
+        "GET /ws/chat/{group} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\
+         Origin: {}\r\nCookie: session={}\r\n\r\n",
+        ep.port,
+        ep.origin(),
+        user.session
+    );
+    s.write_all(req.as_bytes())
+        .and_then(|()| s.flush())
+        .map_err(|error| BenchError::Io {
+            doing: "send",
+            error,
+        })?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(h) = parse_head(&buf)? {
+            return Ok((s, buf, h));
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return Err(BenchError::Closed),
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                return Err(BenchError::Io {
+                    doing: "receive",
+                    error,
+                });
+            }
+        }
+    }
+}
+
 /// Opens `n` sockets on `group`, socket i for user i % users, from a few
 /// threads at once.
-pub fn open_many(ep: &Ep, group: i64, users: &[User], n: usize) -> Result<Vec<Ws>, String> {
+pub fn open_many(ep: &Ep, group: i64, users: &[User], n: usize) -> Result<Vec<Ws>, BenchError> {
     const THREADS: usize = 4;
-    let results: Vec<Vec<(usize, Result<Ws, String>)>> = thread::scope(|s| {
+    let results: Vec<Vec<(usize, Result<Ws, BenchError>)>> = thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
                 s.spawn(move || {
@@ -93,18 +118,30 @@ pub fn open_many(ep: &Ep, group: i64, users: &[User], n: usize) -> Result<Vec<Ws
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
-    let mut all: Vec<(usize, Result<Ws, String>)> = results.into_iter().flatten().collect();
+    let mut all: Vec<(usize, Result<Ws, BenchError>)> = results.into_iter().flatten().collect();
     all.sort_by_key(|(i, _)| *i);
     let total = all.len();
     let mut out = Vec::with_capacity(n);
     for (i, r) in all {
         match r {
             Ok(ws) => out.push(ws),
-            Err(e) => return Err(format!("socket {i} of {n} failed ({total} tried): {e}")),
+            Err(e) => {
+                return Err(BenchError::Socket {
+                    index: i,
+                    of: n,
+                    tried: total,
+                    error: Box::new(e),
+                });
+            }
         }
     }
     if out.len() != n {
-        return Err(format!("opened only {} of {n} sockets", out.len()));
+        return Err(BenchError::Incomplete {
+            verb: "opened",
+            noun: "sockets",
+            got: out.len(),
+            want: n,
+        });
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cli::Opts;
+use crate::error::BenchError;
 use crate::host::{loadavg, system_busy};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::setup_room;
@@ -32,7 +33,7 @@ pub fn fanout_run(
     messages: usize,
     rate: Option<f64>,
     tls: bool,
-) -> Result<Value, String> {
+) -> Result<Value, BenchError> {
     let mut srv = Server::start(&o.server, tls)?;
     let (group, users) = setup_room(&srv.ep, o.users)?;
     let sender = ws_connect(&srv.ep, group, &users[0])?;
@@ -56,10 +57,11 @@ pub fn fanout_run(
         .enumerate()
         .map(|(i, part)| {
             let sh = Arc::clone(&shared);
+            let name = format!("recv-{i}");
             thread::Builder::new()
-                .name(format!("recv-{i}"))
+                .name(name.clone())
                 .spawn(move || receive(part, sh, per_thread, poll_us))
-                .map_err(|e| e.to_string())
+                .map_err(|error| BenchError::Thread { name, error })
         })
         .collect::<Result<_, _>>()?;
     thread::sleep(Duration::from_millis(500)); // hello/presence frames drain
@@ -77,7 +79,10 @@ pub fn fanout_run(
         thread::Builder::new()
             .name("sender".into())
             .spawn(move || send_messages(sender, messages, size, rate, limit))
-            .map_err(|e| e.to_string())?
+            .map_err(|error| BenchError::Thread {
+                name: "sender".into(),
+                error,
+            })?
     };
     // Wait: all delivered, or quiet for QUIET after sending ended, or limit.
     let mut max_threads = srv.threads();
@@ -109,14 +114,12 @@ pub fn fanout_run(
     shared.stop.store(true, Ordering::Relaxed);
     let snd = sender_thread
         .join()
-        .map_err(|_| "sender thread panicked".to_string())?;
+        .map_err(|_| BenchError::Panicked("sender"))?;
     let cpu_me = self_cpu() - cpu_me0;
     let foreign = (busy - cpu_srv - cpu_me).max(0.0);
     let mut rs = RecvResult::default();
     for h in handles {
-        let r = h
-            .join()
-            .map_err(|_| "receiver thread panicked".to_string())?;
+        let r = h.join().map_err(|_| BenchError::Panicked("receiver"))?;
         rs.merge(r);
     }
     let stop = srv.stop();

@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 
 use crate::cli::Opts;
 use crate::client::tls_feed;
+use crate::error::BenchError;
 use crate::host::loadavg;
 use crate::room::setup_room;
 use crate::server::{Server, stop_json};
 use crate::ws::{Event, open_many, parse_frames};
 
 /// (a) Server RSS per idle WebSocket.
-pub fn idle_run(o: &Opts, n: usize, tls: bool) -> Result<Value, String> {
+pub fn idle_run(o: &Opts, n: usize, tls: bool) -> Result<Value, BenchError> {
     let load = loadavg();
     let mut srv = Server::start(&o.server, tls)?;
     let (group, users) = setup_room(&srv.ep, o.users)?;
