@@ -42,6 +42,14 @@ Options:
                          burst of 10; 0 = no limit (default 6)
   --register-rate N      registrations per minute per IP after a burst of 50;
                          0 = no limit (default 12)
+  --socket-rate N        WebSocket opens per minute per user after a burst of 30;
+                         0 = no limit (default 30)
+  --dm-rate N            new direct conversations per minute per user after a
+                         burst of 20; 0 = no limit (default 10)
+  --group-rate N         new groups per minute per user after a burst of 10;
+                         0 = no limit (default 5)
+  --join-rate N          group joins and leaves per minute per user after a burst
+                         of 30; 0 = no limit (default 30)
   --metrics              serve Prometheus metrics at /metrics to loopback clients
                          (or anywhere with `Authorization: Bearer $SECURECHAT_METRICS_TOKEN`)
   --trust-proxy CIDR     trust X-Forwarded-For/-Proto from these peers
@@ -71,6 +79,10 @@ pub struct Config {
     pub msg_burst: f64,
     pub login_rate: f64,
     pub register_rate: f64,
+    pub socket_rate: f64,
+    pub dm_rate: f64,
+    pub group_rate: f64,
+    pub join_rate: f64,
     pub max_connections: usize,
     pub max_per_ip: usize,
     pub redirect_http: Option<u16>,
@@ -144,6 +156,10 @@ impl Default for Config {
             msg_burst: 20.0,
             login_rate: 6.0,
             register_rate: 12.0,
+            socket_rate: 30.0,
+            dm_rate: 10.0,
+            group_rate: 5.0,
+            join_rate: 30.0,
             max_connections: 10_000,
             max_per_ip: 256,
             redirect_http: None,
@@ -214,6 +230,10 @@ where
             Long("register-rate") => {
                 cfg.register_rate = non_negative(&mut parser, "--register-rate")?;
             }
+            Long("socket-rate") => cfg.socket_rate = non_negative(&mut parser, "--socket-rate")?,
+            Long("dm-rate") => cfg.dm_rate = non_negative(&mut parser, "--dm-rate")?,
+            Long("group-rate") => cfg.group_rate = non_negative(&mut parser, "--group-rate")?,
+            Long("join-rate") => cfg.join_rate = non_negative(&mut parser, "--join-rate")?,
             Long("max-per-ip") => cfg.max_per_ip = value(&mut parser, "--max-per-ip")?,
             Long("max-connections") => {
                 cfg.max_connections = value(&mut parser, "--max-connections")?;

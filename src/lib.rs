@@ -5,7 +5,7 @@
 //!
 //! Layers, lowest first; each imports only from the layers before it (the
 //! `layering` test in `tests/layering.rs` checks this):
-//! `log`, `util`, `sync`, `metrics`, `limits` → `http` → `tls` → `net` →
+//! `util`, `sync`, `log`, `metrics`, `limits`, `der`, `text` → `http` → `tls` → `net` →
 //! `ws` → `store` → `auth` → `chat` → `web` → `admin` → `config` →
 //! `server`.
 //!
@@ -18,6 +18,7 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod der;
 pub mod http;
 pub mod limits;
 pub mod log;
@@ -26,6 +27,7 @@ pub mod net;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod text;
 pub mod tls;
 pub mod util;
 pub mod web;

@@ -224,7 +224,7 @@ fn two_members_and_an_outsider() {
             .status,
         204
     );
-    assert_eq!(close_code(&mut wb, T), Some(1008));
+    assert_eq!(close_code(&mut wb, T), Some(4403), "not a member");
     assert_eq!(expect(&mut wa, "system")["text"], "bob left");
 }
 
@@ -407,11 +407,11 @@ fn direct_messages_and_notifications() {
     assert_eq!(a.get("/api/groups").json()["groups"], json!([]));
     assert_eq!(
         a.get("/api/dms").json()["dms"],
-        json!([{"group_id": gid, "username": "bob"}])
+        json!([{"group_id": gid, "username": "bob", "closed": false}])
     );
     assert_eq!(
         b.get("/api/dms").json()["dms"],
-        json!([{"group_id": gid, "username": "alice"}])
+        json!([{"group_id": gid, "username": "alice", "closed": false}])
     );
     assert_eq!(
         a.json("POST", "/api/dm", &json!({"username": "nobody"}))
@@ -488,7 +488,7 @@ fn new_group_is_announced() {
 
 #[test]
 fn hundred_sockets_of_one_user() {
-    let s = Server::start(&[]);
+    let s = Server::start(&["--socket-rate", "0"]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "many");
     let mut socks: Vec<Ws> = (0..100).map(|_| open_group(&a, id).0).collect();
@@ -755,7 +755,7 @@ fn frame_opcodes(mut bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn nothing_follows_the_close_a_client_asked_for() {
     use std::io::{Read, Write};
-    let s = Server::start(&["--msg-rate", "0"]);
+    let s = Server::start(&["--msg-rate", "0", "--socket-rate", "0"]);
     let mut a = user(&s, "alice");
     let mut b = user(&s, "bob");
     let id = create_group(&mut a, "busy");

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. `main` is the binary.
 const ORDER: &[&str] = &[
-    "util", "sync", "log", "metrics", "limits", "http", "tls", "net", "ws", "store", "auth",
-    "chat", "web", "admin", "config", "server", "main",
+    "util", "sync", "log", "metrics", "limits", "der", "text", "http", "tls", "net", "ws", "store",
+    "auth", "chat", "web", "admin", "config", "server", "main",
 ];
 
 /// The crate-root macros live in `log`.

@@ -3,43 +3,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::html::hidden_value;
 use common::ws::*;
 use common::*;
 use serde_json::{Value, json};
-
-fn admin(data: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command refused before it reads its input (a bad name) may exit
-    // before this write: its input was not needed, so a broken pipe is fine.
-    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        r => r.unwrap(),
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn user_and_session_commands_while_the_server_runs() {
@@ -207,7 +176,13 @@ fn metrics_are_loopback_only_and_count_things() {
     let mut ws = connect(&a, &format!("/ws/chat/{id}"));
     send_text(&mut ws, "count me", "m");
     expect(&mut ws, "ack");
-    let text = s.client().get("/metrics").text();
+    // Through the trusted proxy, only a request that names a loopback
+    // client is one (a proxy that names no client could be serving anyone).
+    let text = s
+        .client()
+        .request("GET", "/metrics", &[("X-Forwarded-For", "127.0.0.1")], b"")
+        .text();
+    assert_eq!(s.client().get("/metrics").status, 403);
     for needle in [
         "securechat_messages_stored_total 1",
         "securechat_websockets_open 1",

@@ -28,14 +28,14 @@ pub fn list(store: &Store, name: Option<&str>) -> Result<()> {
 /// every session of a user by name.
 pub fn revoke(store: &Store, target: &str) -> Result<()> {
     if let Some((user, _)) = store.user_by_name(target)? {
-        let n = store.revoke_sessions(user.id, None)?;
+        let n = store.revoke_sessions(user.id, None, util::now_ms())?;
         println!("revoked {n} session(s) of {target}");
         return Ok(());
     }
     if target.len() < 6 || !target.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AdminError::NotATarget(target.to_string()));
     }
-    match store.revoke_session_by_prefix(target)? {
+    match store.revoke_session_by_prefix(target, util::now_ms())? {
         PrefixMatch::None => Err(AdminError::NoSuchSession(target.to_string())),
         PrefixMatch::Revoked => {
             println!("revoked session {target}");

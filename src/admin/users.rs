@@ -47,7 +47,7 @@ pub fn reset_password(store: &Store, name: &str) -> Result<()> {
     let password = password_prompt::read_new_password()?;
     let hash = Passwords::new(1).hash(&password);
     store.set_password(user.id, &hash)?;
-    let ended = store.revoke_sessions(user.id, None)?;
+    let ended = store.revoke_sessions(user.id, None, util::now_ms())?;
     println!(
         "password of {} reset; {ended} session(s) ended",
         user.username
@@ -61,7 +61,7 @@ pub fn reset_password(store: &Store, name: &str) -> Result<()> {
 pub fn delete(store: &Store, name: &str) -> Result<()> {
     let user = find(store, name)?;
     let renamed = format!("{} (deleted)", user.username);
-    let done = store.delete_user(user.id, &renamed)?;
+    let done = store.delete_user(user.id, &renamed, util::now_ms())?;
     println!(
         "deleted {}: left {} group(s); {} message(s) kept as {renamed:?}",
         user.username, done.memberships, done.messages

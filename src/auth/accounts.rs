@@ -148,11 +148,11 @@ impl Accounts {
         user: &User,
         replacing: Option<&str>,
     ) -> Result<String, StoreError> {
+        let now = util::now_ms();
         if let Some(old) = replacing {
-            let _ = self.store.delete_session(&session::token_hash(old));
+            let _ = self.store.delete_session(&session::token_hash(old), now);
         }
         let token = session::new_token();
-        let now = util::now_ms();
         self.store.create_session(
             &session::token_hash(&token),
             user.id,
@@ -164,7 +164,10 @@ impl Accounts {
 
     /// Ends a session (logout).
     pub fn end_session(&self, s: &Session) {
-        if let Err(e) = self.store.delete_session(&session::token_hash(&s.token)) {
+        if let Err(e) = self
+            .store
+            .delete_session(&session::token_hash(&s.token), util::now_ms())
+        {
             crate::error!("logout: {e}");
         }
     }
@@ -174,14 +177,15 @@ impl Accounts {
         if !session::is_token_shape(token) {
             return None;
         }
-        let user = self
+        let found = self
             .store
             .session_user(&session::token_hash(token), util::now_ms())
             .ok()
             .flatten()?;
         Some(Session {
-            user,
+            user: found.user,
             token: token.to_string(),
+            expires_at: found.expires_at,
         })
     }
 
@@ -202,9 +206,10 @@ impl Accounts {
         }
         let hash = self.passwords.hash(new);
         self.store.set_password(s.user.id, &hash)?;
+        let keep = session::token_hash(&s.token);
         let ended = self
             .store
-            .revoke_sessions(s.user.id, Some(&session::token_hash(&s.token)))?;
+            .revoke_sessions(s.user.id, Some(&keep), util::now_ms())?;
         crate::info!(
             "password changed for user id={}; {ended} other sessions ended",
             s.user.id

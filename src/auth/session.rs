@@ -25,11 +25,12 @@ pub fn token_hash(token: &str) -> String {
     util::hex(&util::sha256(token.as_bytes()))
 }
 
-/// A logged-in user and their session token.
+/// A logged-in user, their session token and when it expires (Unix ms).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub user: User,
     pub token: String,
+    pub expires_at: i64,
 }
 
 impl Session {

@@ -1,17 +1,28 @@
 //! Validation of what a message carries: plaintext content (1–4000
-//! characters) in plain groups, an E2E envelope (≤ 64 KiB, shape only) in
-//! encrypted ones. The server never reads inside an envelope.
+//! characters) in plain groups, an E2E envelope in encrypted ones. The
+//! server never reads inside an envelope, but checks all it can see: at
+//! most 64 KiB, no unknown fields, an AES-GCM iv (12–16 bytes) and a
+//! ciphertext with room for its tag, and message keys named by device
+//! fingerprints and as long as an RSA-OAEP output.
 
 use serde_json::Value;
 
 use super::protocol::Draft;
 use super::refusal::Refusal;
+use crate::auth::keys::is_fingerprint;
 use crate::store::Body;
 
 pub const MAX_CONTENT_CHARS: usize = 4000;
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 /// Device keys an envelope may be wrapped for.
 const MAX_ENVELOPE_KEYS: usize = 1000;
+/// AES-GCM nonces: 96 bits as browsers make them, up to 128.
+const IV_BYTES: std::ops::RangeInclusive<usize> = 12..=16;
+/// AES-GCM output carries at least its 16-byte tag.
+const MIN_CIPHERTEXT_BYTES: usize = 16;
+/// A message key wrapped with RSA-OAEP is as long as the device key's
+/// modulus: 2048 to 4096 bits.
+const WRAPPED_KEY_BYTES: std::ops::RangeInclusive<usize> = 256..=512;
 
 /// The body a draft message (or edit) makes in a group, if it is valid
 /// there.
@@ -43,10 +54,9 @@ pub fn from_draft(e2e: bool, draft: &Draft) -> Result<Body, Refusal> {
     }
 }
 
-fn is_base64(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+/// How many bytes `s` decodes to, if it is base64.
+fn base64_len(s: &str) -> Option<usize> {
+    crate::util::base64_decode(s).map(|b| b.len())
 }
 
 fn envelope_body(env: &Value) -> Result<Body, Refusal> {
@@ -59,8 +69,22 @@ fn envelope_body(env: &Value) -> Result<Body, Refusal> {
         .and_then(Value::as_str)
         .ok_or_else(bad)?;
     let keys = obj.get("keys").and_then(Value::as_object).ok_or_else(bad)?;
-    if !is_base64(iv) || iv.len() > 64 || !is_base64(ct) {
-        return Err(bad());
+    if obj.len() > 3 {
+        return Err(Refusal::bad_request("envelope has unknown fields"));
+    }
+    let text = env.to_string();
+    if text.len() > MAX_ENVELOPE_BYTES {
+        return Err(Refusal::too_large("envelope is larger than 64 KiB"));
+    }
+    if !base64_len(iv).is_some_and(|n| IV_BYTES.contains(&n)) {
+        return Err(Refusal::bad_request(
+            "envelope iv must be 12 to 16 bytes of base64",
+        ));
+    }
+    if base64_len(ct).is_none_or(|n| n < MIN_CIPHERTEXT_BYTES) {
+        return Err(Refusal::bad_request(
+            "envelope ciphertext must be base64 of at least 16 bytes",
+        ));
     }
     if keys.is_empty() || keys.len() > MAX_ENVELOPE_KEYS {
         return Err(Refusal::bad_request(
@@ -68,17 +92,17 @@ fn envelope_body(env: &Value) -> Result<Body, Refusal> {
         ));
     }
     for (fp, wrapped) in keys {
-        let ok = !fp.is_empty() && fp.len() <= 128 && wrapped.as_str().is_some_and(is_base64);
-        if !ok {
-            return Err(bad());
+        if !is_fingerprint(fp) {
+            return Err(Refusal::bad_request(
+                "envelope keys must be named by device fingerprints (64 hex digits)",
+            ));
         }
-    }
-    if obj.len() > 3 {
-        return Err(Refusal::bad_request("envelope has unknown fields"));
-    }
-    let text = env.to_string();
-    if text.len() > MAX_ENVELOPE_BYTES {
-        return Err(Refusal::too_large("envelope is larger than 64 KiB"));
+        let len = wrapped.as_str().and_then(base64_len);
+        if !len.is_some_and(|n| WRAPPED_KEY_BYTES.contains(&n)) {
+            return Err(Refusal::bad_request(
+                "a wrapped key must be base64 of an RSA-OAEP output (256 to 512 bytes)",
+            ));
+        }
     }
     Ok(Body::Envelope(text))
 }
@@ -114,31 +138,56 @@ mod tests {
         assert!(check(false, json!({"envelope": {}})).is_err());
     }
 
+    /// A well-formed envelope: a 12-byte iv, a 32-byte ciphertext, one
+    /// 256-byte wrapped key under a fingerprint.
+    fn envelope() -> Value {
+        let fp = "ab".repeat(32);
+        json!({"iv": "A".repeat(16), "ciphertext": "Q".repeat(44), "keys": {fp: "S".repeat(344)}})
+    }
+
     #[test]
     fn envelope_rules() {
-        let env = json!({"iv": "AAAA", "ciphertext": "QUJD", "keys": {"ab:cd": "S0VZ"}});
+        let env = envelope();
         assert!(matches!(
             check(true, json!({"envelope": env})),
             Ok(Body::Envelope(_))
         ));
         assert!(check(true, json!({"content": "plain"})).is_err());
         assert!(check(true, json!({"content": "plain", "envelope": env})).is_err());
-        assert!(
-            check(
-                true,
-                json!({"envelope": {"iv": "AAAA", "ciphertext": "QUJD", "keys": {}}})
-            )
-            .is_err()
+        let with = |k: &str, v: Value| {
+            let mut e = envelope();
+            e[k] = v;
+            check(true, json!({ "envelope": e }))
+        };
+        assert_eq!(with("keys", json!({})), Err("bad_request"));
+        assert_eq!(with("iv", json!("<b>")), Err("bad_request"));
+        assert_eq!(with("iv", json!("AAAA")), Err("bad_request"), "3-byte iv");
+        assert_eq!(
+            with("ciphertext", json!("AAAA")),
+            Err("bad_request"),
+            "no room for a tag"
         );
-        assert!(
-            check(
-                true,
-                json!({"envelope": {"iv": "<b>", "ciphertext": "QUJD", "keys": {"a": "S0VZ"}}})
-            )
-            .is_err()
+        assert_eq!(
+            with("keys", json!({"ab:cd": "S".repeat(344)})),
+            Err("bad_request")
         );
+        assert_eq!(
+            with("keys", json!({"AB".repeat(32): "S".repeat(344)})),
+            Err("bad_request")
+        );
+        assert_eq!(
+            with("keys", json!({"ab".repeat(32): "S0VZ"})),
+            Err("bad_request")
+        );
+        assert_eq!(
+            with("keys", json!({"ab".repeat(32): 5})),
+            Err("bad_request")
+        );
+        assert_eq!(with("extra", json!(1)), Err("bad_request"));
         assert!(check(true, json!({"envelope": "string"})).is_err());
-        let big = json!({"iv": "AAAA", "ciphertext": "A".repeat(70_000), "keys": {"a": "S0VZ"}});
-        assert_eq!(check(true, json!({"envelope": big})), Err("too_large"));
+        assert_eq!(
+            with("ciphertext", json!("A".repeat(70_000))),
+            Err("too_large")
+        );
     }
 }

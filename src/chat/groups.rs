@@ -1,19 +1,24 @@
 //! Groups and direct conversations: naming, creating, joining and leaving,
 //! and who may see what. Group data is for members only (403; 404 for a
-//! group that does not exist). Membership changes go to the database and
-//! then to the live room under the hub's membership lock.
+//! group that does not exist). Membership changes go to the database (with
+//! their event) and then to the live room, under the hub's membership lock.
 
 use super::protocol::{GroupView, OnlineUser, ServerFrame};
-use super::{Chat, Refusal};
+use super::{Action, Chat, Refusal};
 use crate::store::{Group, User};
+use crate::text;
 use crate::util;
 
 /// Longest group name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 64;
 
-/// A group name as stored: trimmed, 1–64 characters, no control characters.
-pub fn valid_name(name: &str) -> Result<&str, Refusal> {
-    let name = name.trim();
+/// A group name as stored: NFC-normalized and trimmed, 1–64 characters,
+/// with no control characters and none of the invisible characters that
+/// reorder or hide text (bidi controls, zero-width characters), so that a
+/// name shows what it is. (Names that merely look alike are refused by the
+/// store's unique look-alike key.)
+pub fn valid_name(name: &str) -> Result<String, Refusal> {
+    let name = text::nfc(name.trim());
     let len = name.chars().count();
     if len == 0 || len > MAX_NAME_CHARS {
         return Err(Refusal::bad_request(
@@ -23,6 +28,11 @@ pub fn valid_name(name: &str) -> Result<&str, Refusal> {
     if name.chars().any(char::is_control) {
         return Err(Refusal::bad_request(
             "Group names cannot contain control characters.",
+        ));
+    }
+    if name.chars().any(text::is_invisible_control) {
+        return Err(Refusal::bad_request(
+            "Group names cannot contain invisible characters (bidi controls or zero-width characters).",
         ));
     }
     Ok(name)
@@ -56,12 +66,15 @@ impl Chat {
     /// every `/ws`.
     pub fn create_group(&self, user: &User, name: &str, e2e: bool) -> Result<Group, Refusal> {
         let name = valid_name(name)?;
-        self.take_write(user.id)?;
+        self.take(user.id, Action::NewGroup)?;
         let g = self
             .store
-            .create_group(name, e2e, user.id, util::now_ms())?
+            .create_group(&name, e2e, user.id, util::now_ms())?
             .ok_or_else(|| {
-                Refusal::conflict("name_taken", "A group with that name already exists.")
+                Refusal::conflict(
+                    "name_taken",
+                    "A group with that name (or one that looks like it) already exists.",
+                )
             })?;
         let announce = |member| {
             ServerFrame::NewGroup {
@@ -80,20 +93,22 @@ impl Chat {
         if g.is_dm {
             return Err(no_such_group());
         }
+        self.take(user.id, Action::JoinOrLeave)?;
         let _change = self.hub.membership_change();
         self.store.join(id, user.id, util::now_ms())?;
         self.hub.member_joined(id, user.id);
         Ok(g)
     }
 
-    /// Removes `user` from a group and closes their sockets on it.
+    /// Removes `user` from a group; their sockets on it close with 4403.
     pub fn leave(&self, user: &User, id: i64) -> Result<(), Refusal> {
         let g = self.group(id)?;
         if g.is_dm {
             return Err(Refusal::bad_request("Direct conversations cannot be left."));
         }
+        self.take(user.id, Action::JoinOrLeave)?;
         let _change = self.hub.membership_change();
-        self.store.leave(id, user.id)?;
+        self.store.leave(id, user.id, util::now_ms())?;
         self.hub.kick(id, user.id);
         Ok(())
     }
@@ -116,6 +131,9 @@ impl Chat {
                 "You cannot open a conversation with yourself.",
             ));
         }
+        if self.store.dm_between(user.id, other.id)?.is_none() {
+            self.take(user.id, Action::NewDm)?;
+        }
         let (g, created) = self.store.open_dm(user.id, other.id, util::now_ms())?;
         if created {
             let note = ServerFrame::Dm {
@@ -127,13 +145,17 @@ impl Chat {
         Ok(g)
     }
 
-    /// `user`'s DM rooms with the other member's name, oldest first.
-    pub fn dms(&self, user: &User) -> Result<Vec<(i64, String)>, Refusal> {
+    /// `user`'s DM rooms, oldest first: the room, the other member's name
+    /// (or what the room is called once their account is gone), and
+    /// whether it is closed.
+    pub fn dms(&self, user: &User) -> Result<Vec<(i64, String, bool)>, Refusal> {
         let mut list = Vec::new();
-        for (group_id, other) in self.store.list_dms(user.id)? {
-            if let Some(u) = self.store.user(other)? {
-                list.push((group_id, u.username));
-            }
+        for dm in self.store.list_dms(user.id)? {
+            let name = match dm.other {
+                Some(id) => self.store.user(id)?.map(|u| u.username),
+                None => None,
+            };
+            list.push((dm.group_id, name.unwrap_or(dm.name), dm.closed));
         }
         Ok(list)
     }
@@ -145,11 +167,28 @@ mod tests {
 
     #[test]
     fn group_names() {
-        assert_eq!(valid_name("  Rust  "), Ok("Rust"));
+        assert_eq!(valid_name("  Rust  ").unwrap(), "Rust");
         assert!(valid_name("").is_err());
         assert!(valid_name("   ").is_err());
         assert!(valid_name(&"x".repeat(65)).is_err());
         assert!(valid_name(&"é".repeat(64)).is_ok());
         assert!(valid_name("a\u{7}b").is_err());
+        assert_eq!(
+            valid_name("cafe\u{301}").unwrap(),
+            "caf\u{e9}",
+            "stored as NFC"
+        );
+        for bad in [
+            "ad\u{202E}nim",
+            "a\u{200B}b",
+            "\u{2066}x\u{2069}",
+            "x\u{FEFF}",
+        ] {
+            assert_eq!(
+                valid_name(bad).unwrap_err().code(),
+                "bad_request",
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -34,6 +34,12 @@ struct RoomInner {
     present: Presence,
 }
 
+/// Close code: the socket's session ended (logout, password change,
+/// revocation, expiry, account deleted or disabled).
+pub const SESSION_ENDED: u16 = 4401;
+/// Close code: the socket's user is no longer a member of its group.
+pub const NOT_A_MEMBER: u16 = 4403;
+
 /// Typing notices per user and room are relayed at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -192,15 +198,27 @@ impl Hub {
     /// Adds a socket to a room. `greet` runs first, under the room's order,
     /// so the socket's hello and replay come before any live frame; then
     /// the room hears "joined" (for a user's first socket) and presence.
+    ///
+    /// `admit` is asked after the socket is in the room and before it hears
+    /// anything: a membership or session that ended before the question
+    /// is seen by it, and one that ends after finds the socket in the room
+    /// (to be closed there). Refused, the socket leaves unannounced and the
+    /// caller closes it.
     pub fn enter(
         &self,
         room: &Room,
         peer: &Arc<Peer>,
+        admit: impl FnOnce() -> bool,
         greet: impl FnOnce(&Arc<Peer>, &[OnlineUser]),
-    ) {
+    ) -> bool {
         {
             let _order = room.sequence();
             let change = room.add(Arc::clone(peer));
+            if !admit() {
+                let id = peer.id;
+                room.remove(|p| p.id != id);
+                return false;
+            }
             let now = room.presence();
             greet(peer, &now);
             if change.user {
@@ -211,6 +229,7 @@ impl Hub {
             }
         }
         self.track(&peer.who);
+        true
     }
 
     /// Removes a socket from its room (idempotent).
@@ -230,12 +249,36 @@ impl Hub {
     pub fn kick(&self, group_id: i64, user_id: i64) {
         if let Some(room) = self.existing_room(group_id) {
             lock(&room.members).remove(&user_id);
-            let why = "you are no longer a member of this group";
+            let why = (NOT_A_MEMBER, "not a member");
             self.depart(&room, |p| p.who.user_id != user_id, Some(why));
         }
     }
 
-    fn depart(&self, room: &Room, keep: impl Fn(&Peer) -> bool, close: Option<&str>) {
+    /// Closes (4401) every socket of `user_id` whose session `live` says
+    /// has ended; returns how many.
+    pub fn end_sessions(&self, user_id: i64, live: impl Fn(&str) -> bool) -> usize {
+        self.close_where(|p| p.who.user_id == user_id && !live(&p.who.session))
+    }
+
+    /// Closes (4401) every socket whose session expired by `now` (Unix ms).
+    pub fn close_expired(&self, now: i64) -> usize {
+        self.close_where(|p| p.who.expires_at <= now)
+    }
+
+    fn close_where(&self, pick: impl Fn(&Peer) -> bool) -> usize {
+        let mut n = 0;
+        for p in self
+            .all_peers()
+            .iter()
+            .filter(|p| !p.is_closing() && pick(p))
+        {
+            p.close(SESSION_ENDED, "session ended");
+            n += 1;
+        }
+        n
+    }
+
+    fn depart(&self, room: &Room, keep: impl Fn(&Peer) -> bool, close: Option<(u16, &str)>) {
         let gone = {
             let _order = room.sequence();
             let (gone, change) = room.remove(keep);
@@ -256,8 +299,8 @@ impl Hub {
             gone
         };
         for p in gone {
-            if let Some(why) = close {
-                p.close(1008, why);
+            if let Some((code, why)) = close {
+                p.close(code, why);
             }
             self.untrack(&p.who);
         }
@@ -378,6 +421,7 @@ mod tests {
             is_dm: false,
             e2e: false,
             created_at: 0,
+            closed_at: None,
         }
     }
 
@@ -455,8 +499,8 @@ mod tests {
         let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
         let (a, b) = (peer(1, 1, "alice", &wa), peer(2, 2, "bob", &wb));
         let mut greeted = Vec::new();
-        hub.enter(&room, &a, |_, online| greeted.push(online.len()));
-        hub.enter(&room, &b, |_, online| greeted.push(online.len()));
+        hub.enter(&room, &a, || true, |_, online| greeted.push(online.len()));
+        hub.enter(&room, &b, || true, |_, online| greeted.push(online.len()));
         assert_eq!(
             greeted,
             vec![1, 2],
@@ -467,7 +511,7 @@ mod tests {
         assert_eq!(system_texts(&seen), ["alice joined", "bob joined"]);
         // A second socket of bob's from the same address changes no list.
         let wb2 = MemWire::with_room(1 << 20);
-        hub.enter(&room, &peer(3, 2, "bob", &wb2), |_, _| {});
+        hub.enter(&room, &peer(3, 2, "bob", &wb2), || true, |_, _| {});
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(frames(&wa).len(), seen.len(), "nothing new for alice");
     }
@@ -479,14 +523,14 @@ mod tests {
             .open_room(&group(1), || Ok::<_, ()>(vec![1, 2]))
             .unwrap();
         let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
-        hub.enter(&room, &peer(1, 1, "alice", &wa), |_, _| {});
-        hub.enter(&room, &peer(2, 2, "bob", &wb), |_, _| {});
+        hub.enter(&room, &peer(1, 1, "alice", &wa), || true, |_, _| {});
+        hub.enter(&room, &peer(2, 2, "bob", &wb), || true, |_, _| {});
         wait_until(&wa, |f| last_presence(f) == ["alice", "bob"]);
         hub.kick(1, 2);
         let bob = wait_until(&wb, |f| f.iter().any(|(op, _)| *op == 8));
         assert_eq!(
             bob.last().unwrap(),
-            &(8, Value::from(1008)),
+            &(8, Value::from(i64::from(NOT_A_MEMBER))),
             "bob's socket closes"
         );
         let alice = wait_until(&wa, |f| last_presence(f) == ["alice"]);
@@ -503,7 +547,7 @@ mod tests {
             .open_room(&group(1), || Ok::<_, ()>(vec![1, 2, 3]))
             .unwrap();
         let w = MemWire::with_room(1 << 20);
-        hub.enter(&room, &peer(1, 1, "alice", &w), |_, _| {});
+        hub.enter(&room, &peer(1, 1, "alice", &w), || true, |_, _| {});
         let away = room.members_away(1);
         assert_eq!(away, HashSet::from([2, 3]));
         hub.member_joined(1, 4);

@@ -2,9 +2,9 @@
 //! listing the keys of a group's members (members only). The server never
 //! sees a private key or a message key.
 
-use super::{Chat, Refusal};
+use super::{Action, Chat, Refusal};
 use crate::auth::keys;
-use crate::store::{DeviceKey, User};
+use crate::store::{DeviceKey, KeyPut, User};
 use crate::util;
 
 impl Chat {
@@ -12,10 +12,17 @@ impl Chat {
     /// fingerprint.
     pub fn register_key(&self, user: &User, public_key: &str) -> Result<String, Refusal> {
         let key = keys::parse_public_key(public_key).map_err(Refusal::bad_request)?;
-        self.take_write(user.id)?;
-        self.store
-            .put_device_key(user.id, &key.fingerprint, &key.base64, util::now_ms())?;
-        Ok(key.fingerprint)
+        self.take(user.id, Action::Write)?;
+        let put =
+            self.store
+                .put_device_key(user.id, &key.fingerprint, &key.base64, util::now_ms())?;
+        match put {
+            KeyPut::Stored => Ok(key.fingerprint),
+            KeyPut::TakenByOther => Err(Refusal::conflict(
+                "key_taken",
+                "This key is registered to another account.",
+            )),
+        }
     }
 
     /// The device keys of every member of a group of `user`'s.

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::hub::Room;
+use super::hub::{self, Room};
 use super::protocol::{Draft, MessageView, ServerFrame};
-use super::{Chat, Refusal, body};
-use crate::store::{Group, Message, User};
+use super::{Action, Chat, Refusal, body};
+use crate::store::{Group, Message, NotStored, User};
 use crate::util;
 use crate::ws::peer::Peer;
 
@@ -43,16 +43,32 @@ impl Chat {
             peer.send(&ServerFrame::Ack { client_id: cid, id }.encode());
             return Ok(());
         }
-        self.take_write(user)?;
+        self.take(user, Action::Write)?;
         {
             let _order = room.sequence();
-            let msg = self
-                .store
-                .insert_message(group, user, &peer.who.username, &body, util::now_ms())
-                .map_err(|e| {
-                    crate::error!("storing a message: {e}");
-                    Refusal::Internal
-                })?;
+            let stored = self.store.insert_message(
+                group,
+                user,
+                &peer.who.username,
+                &body,
+                util::now_ms(),
+            )?;
+            let msg = match stored {
+                Ok(msg) => msg,
+                Err(NotStored::NotMember) => {
+                    // The membership ended before this message: never
+                    // stored. Closing the socket is cleanup, not the guard.
+                    let why = Refusal::forbidden("You are not a member of this group.");
+                    peer.send(&ServerFrame::refused(&why, client_id));
+                    peer.close(hub::NOT_A_MEMBER, "not a member");
+                    return Ok(());
+                }
+                Err(NotStored::Closed) => {
+                    return Err(Refusal::forbidden(
+                        "This conversation is closed: the other account was deleted.",
+                    ));
+                }
+            };
             crate::metrics::inc(&crate::metrics::MESSAGES_STORED);
             if let Some(cid) = client_id {
                 self.recent.insert(user, group, cid, msg.id);
@@ -112,7 +128,7 @@ impl Chat {
     pub fn edit(&self, user: &User, id: i64, draft: &Draft) -> Result<Message, Refusal> {
         let (_, g) = self.own_message(user, id)?;
         let body = body::from_draft(g.e2e, draft)?;
-        self.take_write(user.id)?;
+        self.take(user.id, Action::Write)?;
         let edited = self.hub.change(g.id, || {
             let edited = self.store.edit_message(id, &body, util::now_ms());
             let frame = edited

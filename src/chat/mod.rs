@@ -9,6 +9,7 @@ pub mod fanout;
 pub mod groups;
 pub mod hub;
 pub mod keys;
+pub mod live;
 pub mod messages;
 pub mod presence;
 pub mod protocol;
@@ -18,45 +19,119 @@ pub mod socket;
 
 use std::sync::Arc;
 
+use crate::limits::Limiter;
 use crate::store::Store;
 
 pub use refusal::Refusal;
 
-/// The chat's tunables.
+/// The chat's tunables. Every rate is per user; 0 turns a limit off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
-    /// Messages (and other writes) per second per user, sustained; 0 = off.
+    /// Messages, edits and key registrations per second, sustained.
     pub msg_rate: f64,
     /// Bucket size for `msg_rate`.
     pub msg_burst: f64,
+    /// WebSocket opens per minute, after a burst of `SOCKET_BURST`.
+    pub socket_rate: f64,
+    /// New direct conversations per minute, after a burst of `DM_BURST`.
+    pub dm_rate: f64,
+    /// New groups per minute, after a burst of `GROUP_BURST`.
+    pub group_rate: f64,
+    /// Joins and leaves per minute, after a burst of `JOIN_BURST`.
+    pub join_rate: f64,
+}
+
+/// Bursts of the per-user limits: more than a person clicking around does
+/// in a minute, far less than a script does in a second.
+pub const SOCKET_BURST: f64 = 30.0;
+pub const DM_BURST: f64 = 20.0;
+pub const GROUP_BURST: f64 = 10.0;
+pub const JOIN_BURST: f64 = 30.0;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            msg_rate: 5.0,
+            msg_burst: 20.0,
+            socket_rate: 30.0,
+            dm_rate: 10.0,
+            group_rate: 5.0,
+            join_rate: 30.0,
+        }
+    }
+}
+
+/// Token buckets per user, one per kind of action.
+struct Limits {
+    writes: Limiter<i64>,
+    sockets: Limiter<i64>,
+    dms: Limiter<i64>,
+    groups: Limiter<i64>,
+    joins: Limiter<i64>,
+}
+
+/// The kinds of action `Chat::take` limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A message, edit or key registration.
+    Write,
+    /// Opening a WebSocket.
+    OpenSocket,
+    /// Starting a new direct conversation.
+    NewDm,
+    /// Creating a group.
+    NewGroup,
+    /// Joining or leaving a group.
+    JoinOrLeave,
 }
 
 /// The chat's shared state.
 pub struct Chat {
     pub hub: hub::Hub,
     pub store: Arc<Store>,
-    /// Messages (and other writes) per user.
-    writes: crate::limits::Limiter<i64>,
+    limits: Limits,
     /// Recently stored `client_id`s, so a resend after a lost ack is
     /// acknowledged again instead of stored twice.
     recent: recent::RecentIds,
 }
 
 impl Chat {
-    pub fn new(store: Arc<Store>, settings: Settings) -> Chat {
+    pub fn new(store: Arc<Store>, s: Settings) -> Chat {
+        let per_minute = |rate: f64, burst| Limiter::new(rate / 60.0, burst);
         Chat {
             hub: hub::Hub::default(),
             store,
-            writes: crate::limits::Limiter::new(settings.msg_rate, settings.msg_burst),
+            limits: Limits {
+                writes: Limiter::new(s.msg_rate, s.msg_burst),
+                sockets: per_minute(s.socket_rate, SOCKET_BURST),
+                dms: per_minute(s.dm_rate, DM_BURST),
+                groups: per_minute(s.group_rate, GROUP_BURST),
+                joins: per_minute(s.join_rate, JOIN_BURST),
+            },
             recent: recent::RecentIds::default(),
         }
     }
 
-    /// Takes one write token of `user_id` (messages, edits, group
-    /// creations, key registrations).
-    pub fn take_write(&self, user_id: i64) -> Result<(), Refusal> {
-        self.writes
+    /// Takes one token of `user_id`'s bucket for `action`.
+    pub fn take(&self, user_id: i64, action: Action) -> Result<(), Refusal> {
+        let (bucket, why) = match action {
+            Action::Write => (&self.limits.writes, "You are sending messages too fast."),
+            Action::OpenSocket => (
+                &self.limits.sockets,
+                "Too many connections opened; wait a moment.",
+            ),
+            Action::NewDm => (
+                &self.limits.dms,
+                "Too many new conversations; wait a moment.",
+            ),
+            Action::NewGroup => (&self.limits.groups, "Too many new groups; wait a moment."),
+            Action::JoinOrLeave => (
+                &self.limits.joins,
+                "Too many joins and leaves; wait a moment.",
+            ),
+        };
+        bucket
             .take(user_id)
-            .map_err(|wait| Refusal::rate_limited(wait, "You are sending messages too fast."))
+            .map_err(|wait| Refusal::rate_limited(wait, why))
     }
 }

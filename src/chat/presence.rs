@@ -83,6 +83,8 @@ mod tests {
             user_id: id,
             username: name.into(),
             ip: ip.into(),
+            session: "s".into(),
+            expires_at: i64::MAX,
         }
     }
 

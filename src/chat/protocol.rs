@@ -224,6 +224,8 @@ pub struct DmOpened {
 pub struct DmEntry<'a> {
     pub group_id: i64,
     pub username: &'a str,
+    /// The other account was deleted: readable, no new messages.
+    pub closed: bool,
 }
 
 /// `GET /api/dms`
@@ -340,6 +342,7 @@ mod tests {
             is_dm: false,
             e2e: false,
             created_at: 5,
+            closed_at: None,
         };
         let online = [OnlineUser {
             username: "alice".into(),

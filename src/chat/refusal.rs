@@ -30,9 +30,15 @@ pub enum Refusal {
         retry_after: Duration,
         message: Cow<'static, str>,
     },
+    /// 507 `storage_full`: the disk is full; writes resume by themselves
+    /// when space returns, so retry after the given time.
+    StorageFull { retry_after: Duration },
     /// 500 `internal`: the storage failed (already logged, without content).
     Internal,
 }
+
+/// How long a client waits before retrying a write refused for a full disk.
+pub const STORAGE_FULL_RETRY: Duration = Duration::from_secs(5);
 
 impl Refusal {
     pub fn bad_request(m: impl Into<Cow<'static, str>>) -> Refusal {
@@ -70,6 +76,7 @@ impl Refusal {
             Refusal::NotFound(_) => 404,
             Refusal::Conflict { .. } => 409,
             Refusal::RateLimited { .. } => 429,
+            Refusal::StorageFull { .. } => 507,
             Refusal::Internal => 500,
         }
     }
@@ -83,6 +90,7 @@ impl Refusal {
             Refusal::NotFound(_) => "not_found",
             Refusal::Conflict { code, .. } => code,
             Refusal::RateLimited { .. } => "rate_limited",
+            Refusal::StorageFull { .. } => "storage_full",
             Refusal::Internal => "internal",
         }
     }
@@ -96,6 +104,9 @@ impl Refusal {
             | Refusal::NotFound(m)
             | Refusal::Conflict { message: m, .. }
             | Refusal::RateLimited { message: m, .. } => Cow::Borrowed(m),
+            Refusal::StorageFull { .. } => Cow::Borrowed(
+                "The server's disk is full; your message was not stored. Retrying shortly.",
+            ),
             Refusal::Internal => Cow::Borrowed("Internal server error; please retry."),
         }
     }
@@ -103,7 +114,9 @@ impl Refusal {
     /// How long to wait before trying again, for refusals that pass.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Refusal::RateLimited { retry_after, .. } => Some(*retry_after),
+            Refusal::RateLimited { retry_after, .. } | Refusal::StorageFull { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -117,8 +130,16 @@ impl fmt::Display for Refusal {
 
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
-        crate::error!("{e}");
-        Refusal::Internal
+        match e {
+            // Counted and reported once a minute by the store.
+            StoreError::Full => Refusal::StorageFull {
+                retry_after: STORAGE_FULL_RETRY,
+            },
+            e => {
+                crate::error!("{e}");
+                Refusal::Internal
+            }
+        }
     }
 }
 
@@ -139,11 +160,20 @@ mod tests {
                 429,
                 "rate_limited",
             ),
+            (
+                Refusal::StorageFull {
+                    retry_after: STORAGE_FULL_RETRY,
+                },
+                507,
+                "storage_full",
+            ),
             (Refusal::Internal, 500, "internal"),
         ];
         for (r, status, code) in cases {
             assert_eq!((r.status(), r.code()), (status, code));
         }
         assert_eq!(Refusal::from(StoreError::Busy), Refusal::Internal);
+        let full = Refusal::from(StoreError::Full);
+        assert_eq!(full.retry_after(), Some(STORAGE_FULL_RETRY));
     }
 }

@@ -1,15 +1,16 @@
 //! A WebSocket's life in the chat, after its handshake was accepted:
-//! `/ws/chat/{id}` enters its room (hello, then the replay of what the
-//! client missed, before any live frame), hands each client frame to the
-//! message rules, and leaves the room when it closes; `/ws` listens for
+//! `/ws/chat/{id}` enters its room (checked again once inside: session
+//! live, still a member), gets hello and the replay of what the client
+//! missed before any live frame, hands each client frame to the message
+//! rules, and leaves the room when it closes; `/ws` listens for
 //! notifications and sends nothing of its own.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::hub::Room;
+use super::hub::{self, Room};
 use super::protocol::{ClientFrame, GroupView, MessageView, ServerFrame, You};
-use super::{Chat, Refusal};
+use super::{Action, Chat, Refusal};
 use crate::net::transport::Conn;
 use crate::store::{Group, User};
 use crate::ws::peer::{self, Identity, Peer, Wire};
@@ -21,6 +22,9 @@ pub const REPLAY_MAX: usize = 500;
 /// A socket the handshake let in, and what it is for.
 pub struct Admission {
     pub user: User,
+    /// The session it opened with: its token's SHA-256, and its expiry.
+    pub session: Arc<str>,
+    pub expires_at: i64,
     pub target: Target,
 }
 
@@ -36,37 +40,50 @@ pub enum Target {
 }
 
 impl Chat {
-    /// Lets `user` into `group`'s room (a member: the caller checked).
-    pub fn admit_room(
-        &self,
-        user: User,
-        group: Group,
-        after: Option<i64>,
-    ) -> Result<Admission, Refusal> {
+    /// Counts a socket open against `user`'s limit.
+    pub fn open_socket(&self, user: &User) -> Result<(), Refusal> {
+        self.take(user.id, Action::OpenSocket)
+    }
+
+    /// The room of a group (a member's: the caller checked), opened if
+    /// need be.
+    pub fn room(&self, group: &Group) -> Result<Arc<Room>, Refusal> {
         // The room keeps its member list up to date once it exists.
-        let room = self
-            .hub
-            .open_room(&group, || self.store.members(group.id))?;
-        Ok(Admission {
-            user,
-            target: Target::Room { group, room, after },
-        })
+        Ok(self.hub.open_room(group, || self.store.members(group.id))?)
     }
 
     /// Runs an upgraded socket until it closes (on the connection's thread).
     pub fn serve(&self, conn: &Conn, ip: IpAddr, leftover: Vec<u8>, admission: Admission) {
-        let Admission { user, target } = admission;
+        let Admission {
+            user,
+            session,
+            expires_at,
+            target,
+        } = admission;
         let who = Identity {
             user_id: user.id,
             username: user.username.clone(),
             ip,
+            session,
+            expires_at,
         };
         let _ = conn.sock.set_write_timeout(Some(peer::WRITE_TIMEOUT));
         let wire: Arc<dyn Wire> = Arc::clone(&conn.sock) as Arc<dyn Wire>;
         let peer = Peer::new(self.hub.new_peer_id(), who, wire, conn.tls.clone());
         match target {
             Target::Room { group, room, after } => {
-                self.hub.enter(&room, &peer, |p, online| {
+                let admit = || {
+                    if !self.session_live(&peer.who.session) {
+                        peer.close(hub::SESSION_ENDED, "session ended");
+                        return false;
+                    }
+                    if !matches!(self.store.is_member(group.id, user.id), Ok(true)) {
+                        peer.close(hub::NOT_A_MEMBER, "not a member");
+                        return false;
+                    }
+                    true
+                };
+                let greet = |p: &Arc<Peer>, online: &[_]| {
                     let hello = ServerFrame::Hello {
                         group: GroupView::new(&group, true),
                         you: You {
@@ -79,14 +96,22 @@ impl Chat {
                     if let Some(after) = after {
                         self.replay(p, group.id, after);
                     }
-                });
+                };
+                let entered = self.hub.enter(&room, &peer, admit, greet);
                 reader::run(&peer, &conn.sock, leftover, |frame| {
-                    self.on_room_frame(&room, &peer, frame)
+                    if entered {
+                        self.on_room_frame(&room, &peer, frame)
+                    }
                 });
                 self.hub.exit(&room, &peer);
             }
             Target::Notify => {
                 self.hub.listen(&peer);
+                // Listed first, checked after: an end of the session from
+                // now on finds this socket.
+                if !self.session_live(&peer.who.session) {
+                    peer.close(hub::SESSION_ENDED, "session ended");
+                }
                 reader::run(&peer, &conn.sock, leftover, |frame| {
                     let why = match frame {
                         Incoming::Text(_) => "this socket only sends notifications",

@@ -80,6 +80,9 @@ impl TrustedProxies {
             req.peer = *client;
         } else if let Some(first) = forwarded.first() {
             req.peer = *first;
+        } else {
+            // No usable X-Forwarded-For: the client could be anyone.
+            req.client_known = false;
         }
         match req.header("x-forwarded-proto").map(str::trim) {
             Some(p) if p.eq_ignore_ascii_case("https") => req.secure = true,
@@ -137,6 +140,7 @@ mod tests {
             minor_version: 1,
             peer: peer.parse().unwrap(),
             secure: false,
+            client_known: true,
             tls_info: None,
         }
     }
@@ -181,5 +185,20 @@ mod tests {
         t.apply(&mut r);
         assert_eq!(r.peer.to_string(), "192.0.2.1");
         assert!(!r.secure);
+        assert!(r.client_known);
+    }
+
+    #[test]
+    fn a_trusted_proxy_that_names_no_client_leaves_the_client_unknown() {
+        let mut t = TrustedProxies::default();
+        t.add("127.0.0.1").unwrap();
+        for headers in [&[][..], &[("x-forwarded-for", "not an address")][..]] {
+            let mut r = req("127.0.0.1", headers);
+            t.apply(&mut r);
+            assert!(!r.client_known, "{headers:?}");
+        }
+        let mut r = req("127.0.0.1", &[("x-forwarded-for", "127.0.0.1")]);
+        t.apply(&mut r);
+        assert!(r.client_known && r.peer.is_loopback());
     }
 }

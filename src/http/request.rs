@@ -42,6 +42,10 @@ pub struct Request {
     pub peer: IpAddr,
     /// Whether this request arrived over TLS.
     pub secure: bool,
+    /// False when the request came through a trusted proxy that did not
+    /// say (in a form we can read) who the client is: `peer` is then the
+    /// proxy, not the client.
+    pub client_known: bool,
     /// The negotiated TLS version and suite, under TLS.
     pub tls_info: Option<String>,
 }
@@ -268,6 +272,7 @@ fn parse_head(head: &[u8], peer: IpAddr, secure: bool) -> Result<Request, ReadEr
         minor_version,
         peer,
         secure,
+        client_known: true,
         tls_info: None,
     })
 }

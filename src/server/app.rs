@@ -34,6 +34,10 @@ impl App {
             chat::Settings {
                 msg_rate: config.msg_rate,
                 msg_burst: config.msg_burst,
+                socket_rate: config.socket_rate,
+                dm_rate: config.dm_rate,
+                group_rate: config.group_rate,
+                join_rate: config.join_rate,
             },
         ));
         let accounts = Arc::new(Accounts::new(

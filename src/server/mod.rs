@@ -119,6 +119,10 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     spawn("warm-up", move || warm.accounts.warm_up())?;
     let housekeeping = Arc::clone(&app);
     spawn("pinger", move || ping_loop(&housekeeping))?;
+    let follower = Arc::clone(&app);
+    spawn("events", move || {
+        follower.chat.follow(|| follower.connections.stopping())
+    })?;
 
     listener::accept_loop(
         &listener,

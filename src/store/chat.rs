@@ -1,14 +1,76 @@
 //! `chat.sqlite3`: groups (plain, E2E, or two-person DM rooms), memberships
 //! and messages (plaintext content or an E2E envelope; soft-deleted).
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::sqlite::is_unique_violation;
-use super::{Body, Group, Message, Result, Store};
+use super::events::{self, Event};
+use super::sqlite::{Migration, is_unique_violation};
+use super::{Body, DmRow, Group, Message, NotStored, Result, Store};
+use crate::text::look_alike_key;
 
 pub const FILE: &str = "chat.sqlite3";
 
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(V1),
+    // Ids are never reused (AUTOINCREMENT); a DM can be closed.
+    Migration::Rebuild(
+        "CREATE TABLE groups_v2 (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            name       TEXT NOT NULL,
+            name_key   TEXT NOT NULL,
+            kind       TEXT NOT NULL CHECK (kind IN ('group', 'dm')),
+            e2e        INTEGER NOT NULL DEFAULT 0,
+            created_by INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            closed_at  INTEGER
+        );
+        INSERT INTO groups_v2 (id, name, name_key, kind, e2e, created_by, created_at)
+            SELECT id, name, name_key, kind, e2e, created_by, created_at FROM groups;
+        DROP TABLE groups;
+        ALTER TABLE groups_v2 RENAME TO groups;",
+    ),
+    // Group names conflict when they look alike, not only when equal.
+    Migration::Code(rekey_group_names),
+    Migration::Sql(
+        "CREATE UNIQUE INDEX groups_name_key ON groups(kind, name_key);
+        -- A v1 DM whose other member's account was deleted has one member
+        -- left; it takes no new messages.
+        UPDATE groups SET closed_at = created_at, name = 'deleted user'
+            WHERE kind = 'dm'
+              AND (SELECT count(*) FROM memberships m WHERE m.group_id = groups.id) < 2;",
+    ),
+    Migration::Sql(events::TABLE),
+];
+
+/// The key under which a group's name is unique: names that look alike
+/// share it.
+pub fn group_name_key(name: &str) -> String {
+    look_alike_key(name)
+}
+
+/// Gives every group the look-alike key of its name. Names that were
+/// distinct before but look alike keep working: the later one's key gets
+/// its id appended (new names are refused instead).
+fn rekey_group_names(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let groups: Vec<(i64, String)> = tx
+        .prepare("SELECT id, name FROM groups WHERE kind = 'group' ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut seen = std::collections::HashSet::new();
+    for (id, name) in groups {
+        let mut key = group_name_key(&name);
+        if !seen.insert(key.clone()) {
+            key = format!("{key}#{id}");
+        }
+        tx.execute(
+            "UPDATE groups SET name_key = ?2 WHERE id = ?1",
+            params![id, key],
+        )?;
+    }
+    Ok(())
+}
+
+const V1: &str = r#"
 CREATE TABLE groups (
     id         INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -38,9 +100,11 @@ CREATE TABLE messages (
     deleted_at INTEGER
 );
 CREATE INDEX messages_group ON messages(group_id, id);
-"#];
+"#;
 
-const GROUP_COLS: &str = "id, name, kind, e2e, created_at";
+const GROUP_COLS: &str = "id, name, kind, e2e, created_at, closed_at";
+/// How many columns `GROUP_COLS` names: the next one is a query's own.
+const GROUP_COLS_LEN: usize = 6;
 
 fn group_row(r: &Row<'_>) -> rusqlite::Result<Group> {
     Ok(Group {
@@ -49,6 +113,7 @@ fn group_row(r: &Row<'_>) -> rusqlite::Result<Group> {
         is_dm: r.get::<_, String>(2)? == "dm",
         e2e: r.get(3)?,
         created_at: r.get(4)?,
+        closed_at: r.get(5)?,
     })
 }
 
@@ -100,7 +165,7 @@ impl Store {
             let tx = c.transaction()?;
             let inserted = tx.execute(
                 "INSERT INTO groups (name, name_key, kind, e2e, created_by, created_at) VALUES (?1, ?2, 'group', ?3, ?4, ?5)",
-                params![name, name.to_lowercase(), e2e, creator, now],
+                params![name, group_name_key(name), e2e, creator, now],
             );
             match inserted {
                 Ok(_) => {}
@@ -121,6 +186,7 @@ impl Store {
             is_dm: false,
             e2e,
             created_at: now,
+            closed_at: None,
         }))
     }
 
@@ -135,12 +201,12 @@ impl Store {
         })
     }
 
-    /// A non-DM group by its name (case-insensitively).
+    /// A non-DM group by its name (or one that looks like it).
     pub fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
         self.chat.read(|c| {
             c.query_row(
                 &format!("SELECT {GROUP_COLS} FROM groups WHERE kind = 'group' AND name_key = ?1"),
-                [name.to_lowercase()],
+                [group_name_key(name)],
                 group_row,
             )
             .optional()
@@ -154,7 +220,7 @@ impl Store {
                 "SELECT {GROUP_COLS}, EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = groups.id AND m.user_id = ?1)
                  FROM groups WHERE kind = 'group' ORDER BY id"
             ))?;
-            let rows = st.query_map([user_id], |r| Ok((group_row(r)?, r.get(5)?)))?;
+            let rows = st.query_map([user_id], |r| Ok((group_row(r)?, r.get(GROUP_COLS_LEN)?)))?;
             rows.collect()
         })
     }
@@ -175,24 +241,42 @@ impl Store {
 
     /// Adds a member (idempotent). Returns whether they were newly added.
     pub fn join(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
-        self.chat.write(|c| {
-            c.execute(
+        let added = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let added = tx.execute(
                 "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
                 params![group_id, user_id, now],
-            )
-            .map(|n| n > 0)
-        })
+            )? > 0;
+            if added {
+                events::append(&tx, Event::MemberJoined { group_id, user_id }, now)?;
+            }
+            tx.commit()?;
+            Ok(added)
+        })?;
+        if added {
+            self.appended();
+        }
+        Ok(added)
     }
 
     /// Removes a member. Returns whether they were a member.
-    pub fn leave(&self, group_id: i64, user_id: i64) -> Result<bool> {
-        self.chat.write(|c| {
-            c.execute(
+    pub fn leave(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
+        let left = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let left = tx.execute(
                 "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2",
                 params![group_id, user_id],
-            )
-            .map(|n| n > 0)
-        })
+            )? > 0;
+            if left {
+                events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+            }
+            tx.commit()?;
+            Ok(left)
+        })?;
+        if left {
+            self.appended();
+        }
+        Ok(left)
     }
 
     /// The DM room of two users, created (with both as members) on first use.
@@ -230,26 +314,49 @@ impl Store {
                 is_dm: true,
                 e2e: false,
                 created_at: now,
+                closed_at: None,
             };
             Ok((group, true))
         })
     }
 
-    /// The DM rooms of a user with the other member's id, oldest first.
-    pub fn list_dms(&self, user_id: i64) -> Result<Vec<(i64, i64)>> {
+    /// The DM room of two users, if they have one.
+    pub fn dm_between(&self, a: i64, b: i64) -> Result<Option<i64>> {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        self.chat.read(|c| {
+            c.query_row(
+                "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
+                [format!("dm:{lo}:{hi}")],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// The DM rooms of a user, oldest first.
+    pub fn list_dms(&self, user_id: i64) -> Result<Vec<DmRow>> {
         self.chat.read(|c| {
             let mut st = c.prepare(
-                "SELECT g.id, other.user_id FROM groups g
-                 JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
-                 JOIN memberships other ON other.group_id = g.id AND other.user_id != ?1
+                "SELECT g.id, g.name, g.closed_at IS NOT NULL,
+                        (SELECT o.user_id FROM memberships o WHERE o.group_id = g.id AND o.user_id != ?1)
+                 FROM groups g JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
                  WHERE g.kind = 'dm' ORDER BY g.id",
             )?;
-            let rows = st.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = st.query_map([user_id], |r| {
+                Ok(DmRow {
+                    group_id: r.get(0)?,
+                    name: r.get(1)?,
+                    closed: r.get(2)?,
+                    other: r.get(3)?,
+                })
+            })?;
             rows.collect()
         })
     }
 
-    /// Stores a message and returns it with its id.
+    /// Stores a message, if its author is a member of the group and the
+    /// group takes messages — checked in the same statement as the insert,
+    /// so no leave, removal or deletion committed before it can be missed.
     pub fn insert_message(
         &self,
         group_id: i64,
@@ -257,16 +364,28 @@ impl Store {
         author: &str,
         body: &Body,
         now: i64,
-    ) -> Result<Message> {
+    ) -> Result<std::result::Result<Message, NotStored>> {
         let (content, envelope) = body_columns(body);
         let id = self.chat.write(|c| {
-            c.prepare_cached(
-                "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![group_id, author_id, author, content, envelope, now])?;
-            Ok(c.last_insert_rowid())
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                     WHERE EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)
+                       AND EXISTS (SELECT 1 FROM groups WHERE id = ?1 AND closed_at IS NULL)",
+                )?
+                .execute(params![group_id, author_id, author, content, envelope, now])?;
+            Ok((n > 0).then(|| c.last_insert_rowid()))
         })?;
-        Ok(Message {
+        let Some(id) = id else {
+            let member = self.is_member(group_id, author_id)?;
+            return Ok(Err(if member {
+                NotStored::Closed
+            } else {
+                NotStored::NotMember
+            }));
+        };
+        Ok(Ok(Message {
             id,
             group_id,
             author_id,
@@ -274,7 +393,7 @@ impl Store {
             body: body.clone(),
             created_at: now,
             edited_at: None,
-        })
+        }))
     }
 
     /// A page of history, newest first, below `before` (or from the newest).

@@ -7,20 +7,30 @@
 //! Today's engine is SQLite, in two files (see `sqlite.rs`):
 //! `users.sqlite3` (accounts, sessions, device keys; `users.rs`) and
 //! `chat.sqlite3` (groups, memberships, messages; `chat.rs`). User ids cross
-//! the two files by value.
+//! the two files by value. Every change that live sockets elsewhere must
+//! hear of is also appended to an `events` table in the same transaction
+//! (`events.rs`): the one path by which this process, the admin commands
+//! beside it and (later) other instances reach every socket.
 
 mod backup;
 mod chat;
+mod events;
 mod lock;
 mod sqlite;
 mod users;
 
 use std::fmt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 pub use backup::BackupFile;
+pub use events::{Event, EventCursor};
 pub use lock::DirLock;
 use sqlite::Db;
+
+/// The data directory is its owner's alone.
+pub const DIR_MODE: u32 = 0o700;
 
 /// A failure of the storage engine, for callers to map (disk full and busy
 /// are worth telling apart from the rest: they pass).
@@ -84,9 +94,39 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;
         match e.sqlite_error_code() {
-            Some(ErrorCode::DiskFull) => StoreError::Full,
+            Some(ErrorCode::DiskFull) => {
+                full::noted();
+                StoreError::Full
+            }
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
             _ => StoreError::Engine(e),
+        }
+    }
+}
+
+/// A full disk refuses every write until space returns; one log line a
+/// minute with a count says so without flooding the log.
+mod full {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    static LAST_REPORT_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    const EVERY_MS: i64 = 60_000;
+
+    pub fn noted() {
+        REFUSED.fetch_add(1, Ordering::Relaxed);
+        let now = crate::util::now_ms();
+        let last = LAST_REPORT_MS.load(Ordering::Relaxed);
+        let due = last == i64::MIN || now - last >= EVERY_MS;
+        if due
+            && LAST_REPORT_MS
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let n = REFUSED.swap(0, Ordering::Relaxed);
+            crate::error!(
+                "the disk is full: {n} write(s) refused since the last report; reads go on, writes resume when space is freed"
+            );
         }
     }
 }
@@ -96,6 +136,33 @@ impl From<rusqlite::Error> for StoreError {
 pub struct User {
     pub id: i64,
     pub username: String,
+}
+
+/// The user of a live session, and when the session expires (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user: User,
+    pub expires_at: i64,
+}
+
+/// What registering a device key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPut {
+    Stored,
+    /// Another user registered this fingerprint first.
+    TakenByOther,
+}
+
+/// One of a user's direct conversations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmRow {
+    pub group_id: i64,
+    /// The other member, while they have an account.
+    pub other: Option<i64>,
+    /// What the room is called once the other account is gone.
+    pub name: String,
+    /// No new messages: the other account was deleted.
+    pub closed: bool,
 }
 
 /// A user as the admin command lists them.
@@ -150,6 +217,18 @@ pub struct Group {
     pub is_dm: bool,
     pub e2e: bool,
     pub created_at: i64,
+    /// Set when the room takes no new messages (a DM whose other member's
+    /// account was deleted).
+    pub closed_at: Option<i64>,
+}
+
+/// Why a message was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// The author is not (or no longer) a member.
+    NotMember,
+    /// The room takes no new messages.
+    Closed,
 }
 
 /// Plaintext, or an E2E envelope (stored as the JSON text the sender sent).
@@ -183,21 +262,40 @@ pub struct Store {
     dir: PathBuf,
     users: Db,
     chat: Db,
+    /// Counts events this process appended, to wake whoever follows them.
+    appended: Mutex<u64>,
+    wake: Condvar,
 }
 
 impl Store {
-    /// Opens (creating) the data directory and both databases, bringing
-    /// their schemas up to date.
+    /// Opens (creating, mode 0700) the data directory and both databases
+    /// (mode 0600), bringing their schemas up to date.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|error| StoreError::Io {
+        let io = |error| StoreError::Io {
             path: dir.to_path_buf(),
             error,
-        })?;
-        Ok(Store {
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(io)?;
+        let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode() & 0o777;
+        if mode != DIR_MODE {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE)).map_err(io)?;
+            crate::info!("{}: mode {mode:o} tightened to {DIR_MODE:o}", dir.display());
+        }
+        let store = Store {
             dir: dir.to_path_buf(),
             users: Db::open(&dir.join(users::FILE), users::MIGRATIONS)?,
             chat: Db::open(&dir.join(chat::FILE), chat::MIGRATIONS)?,
-        })
+            appended: Mutex::new(0),
+            wake: Condvar::new(),
+        };
+        if store.users.found_version == 1 {
+            store.reserve_user_ids_seen_in_chat()?;
+        }
+        Ok(store)
     }
 
     pub fn dir(&self) -> &Path {

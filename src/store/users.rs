@@ -1,16 +1,40 @@
 //! `users.sqlite3`: accounts (argon2id PHC strings), sessions (SHA-256 of the
 //! token only) and device public keys.
 
+use std::collections::HashSet;
+
 use rusqlite::{OptionalExtension, params};
 
-use super::sqlite::is_unique_violation;
+use super::events::{self, Event};
+use super::sqlite::{Migration, is_unique_violation};
 use super::{
-    DeviceKey, PrefixMatch, Result, SessionSummary, Store, User, UserDeleted, UserKeys, UserSummary,
+    DeviceKey, KeyPut, PrefixMatch, Result, SessionSummary, SessionUser, Store, User, UserDeleted,
+    UserKeys, UserSummary,
 };
 
 pub const FILE: &str = "users.sqlite3";
 
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(V1),
+    // Ids are never reused: AUTOINCREMENT keeps the highest id ever given
+    // (a plain INTEGER PRIMARY KEY hands a deleted newest id out again).
+    Migration::Rebuild(
+        "CREATE TABLE users_v2 (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            created_at    INTEGER NOT NULL
+        );
+        INSERT INTO users_v2 (id, username, password_hash, created_at)
+            SELECT id, username, password_hash, created_at FROM users;
+        DROP TABLE users;
+        ALTER TABLE users_v2 RENAME TO users;",
+    ),
+    Migration::Sql("CREATE INDEX device_keys_fingerprint ON device_keys(fingerprint);"),
+    Migration::Sql(events::TABLE),
+];
+
+const V1: &str = r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -33,7 +57,7 @@ CREATE TABLE device_keys (
     created_at  INTEGER NOT NULL,
     UNIQUE (user_id, fingerprint)
 );
-"#];
+"#;
 
 /// Most device keys kept per user; registering more drops the oldest.
 pub const MAX_DEVICE_KEYS: i64 = 20;
@@ -139,23 +163,91 @@ impl Store {
     /// Deletes an account, its sessions, device keys and memberships. Its
     /// messages stay, credited to `renamed`, so conversations remain
     /// readable and nobody who later registers the name appears as their
-    /// author.
-    pub fn delete_user(&self, user_id: i64, renamed: &str) -> Result<UserDeleted> {
+    /// author; its direct conversations stay readable and are closed.
+    pub fn delete_user(&self, user_id: i64, renamed: &str, now: i64) -> Result<UserDeleted> {
         let (memberships, messages) = self.chat.write(|c| {
             let tx = c.transaction()?;
-            let m = tx.execute("DELETE FROM memberships WHERE user_id = ?1", [user_id])?;
+            tx.execute(
+                "UPDATE groups SET closed_at = ?3, name = ?2
+                 WHERE kind = 'dm' AND closed_at IS NULL
+                   AND id IN (SELECT group_id FROM memberships WHERE user_id = ?1)",
+                params![user_id, renamed, now],
+            )?;
+            let groups: Vec<i64> = tx
+                .prepare("SELECT group_id FROM memberships WHERE user_id = ?1")?
+                .query_map([user_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for &group_id in &groups {
+                events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+            }
+            tx.execute("DELETE FROM memberships WHERE user_id = ?1", [user_id])?;
             let n = tx.execute(
                 "UPDATE messages SET author = ?2 WHERE author_id = ?1",
                 params![user_id, renamed],
             )?;
             tx.commit()?;
-            Ok((m, n))
+            Ok((groups.len(), n))
         })?;
-        self.users
-            .write(|c| c.execute("DELETE FROM users WHERE id = ?1", [user_id]))?;
+        self.users.write(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
+            events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            tx.commit()
+        })?;
+        self.appended();
         Ok(UserDeleted {
             memberships,
             messages,
+        })
+    }
+
+    /// After a v1 users file was rebuilt with AUTOINCREMENT: ids of
+    /// accounts deleted before the upgrade may still be named in the chat
+    /// file (as authors, members, creators, DM keys); none is handed out
+    /// again.
+    pub(super) fn reserve_user_ids_seen_in_chat(&self) -> Result<()> {
+        let highest: i64 = self.chat.read(|c| {
+            let mut max: i64 = c.query_row(
+                "SELECT max(coalesce((SELECT max(author_id) FROM messages), 0),
+                            coalesce((SELECT max(user_id) FROM memberships), 0),
+                            coalesce((SELECT max(created_by) FROM groups), 0))",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare("SELECT name_key FROM groups WHERE kind = 'dm'")?;
+            for key in st.query_map([], |r| r.get::<_, String>(0))? {
+                let key = key?;
+                for part in key.split(':').skip(1) {
+                    max = max.max(part.parse().unwrap_or(0));
+                }
+            }
+            Ok(max)
+        })?;
+        self.users.write(|c| {
+            let tx = c.transaction()?;
+            let seq: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'users'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match seq {
+                Some(s) if s >= highest => {}
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'users'",
+                        [highest],
+                    )?;
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('users', ?1)",
+                        [highest],
+                    )?;
+                }
+            }
+            tx.commit()
         })
     }
 
@@ -179,54 +271,103 @@ impl Store {
     }
 
     /// The user of an unexpired session.
-    pub fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<User>> {
+    pub fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<SessionUser>> {
         self.users.read(|c| {
             c.query_row(
-                "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id
+                "SELECT u.id, u.username, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2",
                 params![token_hash, now],
-                user_row,
+                |r| {
+                    Ok(SessionUser {
+                        user: user_row(r)?,
+                        expires_at: r.get(2)?,
+                    })
+                },
             )
             .optional()
         })
     }
 
-    pub fn delete_session(&self, token_hash: &str) -> Result<()> {
-        self.users.write(|c| {
-            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])
-                .map(|_| ())
+    /// The token hashes of a user's unexpired sessions.
+    pub fn live_sessions(&self, user_id: i64, now: i64) -> Result<HashSet<String>> {
+        self.users.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT token_hash FROM sessions WHERE user_id = ?1 AND expires_at > ?2",
+            )?;
+            let rows = st.query_map(params![user_id, now], |r| r.get(0))?;
+            rows.collect()
         })
+    }
+
+    /// Ends one session (logout).
+    pub fn delete_session(&self, token_hash: &str, now: i64) -> Result<()> {
+        let ended = self.users.write(|c| {
+            let tx = c.transaction()?;
+            let user: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM sessions WHERE token_hash = ?1 RETURNING user_id",
+                    [token_hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(user_id) = user {
+                events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            }
+            tx.commit()?;
+            Ok(user.is_some())
+        })?;
+        if ended {
+            self.appended();
+        }
+        Ok(())
     }
 
     /// Ends every session of a user except `keep` (a token hash); returns
     /// how many ended.
-    pub fn revoke_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<usize> {
-        self.users.write(|c| {
-            c.execute(
+    pub fn revoke_sessions(&self, user_id: i64, keep: Option<&str>, now: i64) -> Result<usize> {
+        let n = self.users.write(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR token_hash != ?2)",
                 params![user_id, keep],
-            )
-        })
+            )?;
+            if n > 0 {
+                events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })?;
+        if n > 0 {
+            self.appended();
+        }
+        Ok(n)
     }
 
     /// Revokes the one session whose token hash starts with `prefix` (hex).
-    pub fn revoke_session_by_prefix(&self, prefix: &str) -> Result<PrefixMatch> {
+    pub fn revoke_session_by_prefix(&self, prefix: &str, now: i64) -> Result<PrefixMatch> {
         let pattern = format!("{}%", prefix.to_ascii_lowercase());
-        self.users.write(|c| {
-            let matching: i64 = c.query_row(
-                "SELECT count(*) FROM sessions WHERE token_hash LIKE ?1",
-                [&pattern],
-                |r| r.get(0),
-            )?;
-            Ok(match matching {
-                0 => PrefixMatch::None,
-                1 => {
-                    c.execute("DELETE FROM sessions WHERE token_hash LIKE ?1", [&pattern])?;
+        let found = self.users.write(|c| {
+            let tx = c.transaction()?;
+            let matching: Vec<i64> = tx
+                .prepare("SELECT user_id FROM sessions WHERE token_hash LIKE ?1")?
+                .query_map([&pattern], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let found = match matching.as_slice() {
+                [] => PrefixMatch::None,
+                [user_id] => {
+                    tx.execute("DELETE FROM sessions WHERE token_hash LIKE ?1", [&pattern])?;
+                    events::append(&tx, Event::SessionsEnded { user_id: *user_id }, now)?;
                     PrefixMatch::Revoked
                 }
-                n => PrefixMatch::Ambiguous(n),
-            })
-        })
+                many => PrefixMatch::Ambiguous(many.len() as i64),
+            };
+            tx.commit()?;
+            Ok(found)
+        })?;
+        if found == PrefixMatch::Revoked {
+            self.appended();
+        }
+        Ok(found)
     }
 
     /// Live sessions, oldest first, of one user or of everyone.
@@ -250,16 +391,25 @@ impl Store {
         })
     }
 
-    /// Registers (or refreshes) a device key for a user.
+    /// Registers (or refreshes) a device key for a user, unless another
+    /// user registered the same key first.
     pub fn put_device_key(
         &self,
         user_id: i64,
         fingerprint: &str,
         public_key: &str,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<KeyPut> {
         self.users.write(|c| {
             let tx = c.transaction()?;
+            let theirs: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM device_keys WHERE fingerprint = ?1 AND user_id != ?2)",
+                params![fingerprint, user_id],
+                |r| r.get(0),
+            )?;
+            if theirs {
+                return Ok(KeyPut::TakenByOther);
+            }
             tx.execute(
                 "INSERT INTO device_keys (user_id, fingerprint, public_key, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (user_id, fingerprint) DO UPDATE SET created_at = excluded.created_at",
@@ -270,7 +420,8 @@ impl Store {
                  (SELECT id FROM device_keys WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)",
                 params![user_id, MAX_DEVICE_KEYS],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(KeyPut::Stored)
         })
     }
 

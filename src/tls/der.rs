@@ -1,6 +1,7 @@
-//! Just enough DER to read an X.509 certificate's validity period and tell
-//! whether it is self-signed (issuer equals subject). Every length is
-//! bounds-checked; malformed input is an error, never a panic.
+//! Just enough of an X.509 certificate: its validity period and whether it
+//! is self-signed (issuer equals subject), read with `crate::der`; and the
+//! calendar arithmetic for its dates. Malformed input is `None`, never a
+//! panic.
 
 /// What we need from a certificate.
 #[derive(Debug, PartialEq, Eq)]
@@ -11,37 +12,7 @@ pub struct CertFacts {
     pub self_signed: bool,
 }
 
-/// One TLV: its tag, its contents, and the rest of the input.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        first as usize
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let mut len = 0usize;
-        for &b in &rest[..n] {
-            len = (len << 8) | b as usize;
-        }
-        rest = &rest[n..];
-        len
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
-const SEQUENCE: u8 = 0x30;
-
-/// A SEQUENCE's contents and the rest of the input.
-fn sequence(input: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (tag, body, rest) = tlv(input)?;
-    (tag == SEQUENCE).then_some((body, rest))
-}
+use crate::der::{sequence, tlv};
 
 /// Parses a DER certificate.
 pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {

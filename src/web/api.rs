@@ -132,9 +132,10 @@ pub fn dms(web: &Web, req: &Request) -> Result<Response> {
     let list = web.chat.dms(&s.user)?;
     let dms = list
         .iter()
-        .map(|(group_id, username)| DmEntry {
+        .map(|(group_id, username, closed)| DmEntry {
             group_id: *group_id,
             username,
+            closed: *closed,
         })
         .collect();
     ok(200, &DmList { dms })

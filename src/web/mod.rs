@@ -114,8 +114,8 @@ impl Web {
             .header("authorization")
             .and_then(|h| h.strip_prefix("Bearer "));
         let token = &self.metrics.token;
-        let allowed = req.peer.is_loopback()
-            || (!token.is_empty() && crate::auth::csrf::matches(token, bearer));
+        let loopback = req.client_known && req.peer.is_loopback();
+        let allowed = loopback || (!token.is_empty() && crate::auth::csrf::matches(token, bearer));
         if !allowed {
             return Ok(Response::text(
                 403,

@@ -77,11 +77,15 @@ fn account_page(
     username: &str,
 ) -> Response {
     let (token, set_cookie) = form_token(req);
+    // `/login?ended=1`: where the client goes when its session ended.
+    let ended = matches!(which, AccountForm::Login)
+        && error.is_none()
+        && req.query_param("ended").is_some();
     let mut r = render(
         web,
         status,
         which.template(),
-        context! { v => &web.asset_version, csrf_token => token, error => error, username => username },
+        context! { v => &web.asset_version, csrf_token => token, error => error, username => username, ended => ended },
     );
     if let Some(c) = set_cookie {
         r = r.with_header("Set-Cookie", c);

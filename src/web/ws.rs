@@ -1,14 +1,17 @@
 //! The two WebSocket handshakes: `/ws/chat/{id}` (one group) and `/ws`
-//! (notifications). Each checks Origin (403), session (401), the group and
-//! membership (404 / 403) and the upgrade headers (400), then returns the
-//! chat's admission for the connection driver to hand the socket to.
+//! (notifications). Each checks Origin (403), session (401), the opener's
+//! rate of socket opens (429), the group and membership (404 / 403) and
+//! the upgrade headers (400), then returns the chat's admission for the
+//! connection driver to hand the socket to.
+
+use std::sync::Arc;
 
 use super::{Web, WebError, session};
+use crate::auth::{self, Session};
 use crate::chat::Refusal;
 use crate::chat::socket::{Admission, Target};
 use crate::http::Request;
 use crate::http::router::parse_id;
-use crate::store::User;
 use crate::ws::handshake;
 
 /// An accepted handshake, ready to switch protocols.
@@ -18,23 +21,34 @@ pub struct Upgrade {
     pub admission: Admission,
 }
 
-fn authenticate(web: &Web, req: &Request) -> Result<User, WebError> {
+fn authenticate(web: &Web, req: &Request) -> Result<Session, WebError> {
     if !session::origin_ok(req) {
         return Err(WebError::BadOrigin);
     }
-    Ok(session::reader(web, req)?.user)
+    let s = session::reader(web, req)?;
+    web.chat.open_socket(&s.user)?;
+    Ok(s)
 }
 
 fn accept(req: &Request) -> Result<String, WebError> {
     handshake::accept_key(req).map_err(WebError::BadUpgrade)
 }
 
+fn admission(s: Session, target: Target) -> Admission {
+    Admission {
+        session: Arc::from(auth::session::token_hash(&s.token)),
+        expires_at: s.expires_at,
+        user: s.user,
+        target,
+    }
+}
+
 /// `GET /ws/chat/{id}[?after=ID]`
 pub fn chat_upgrade(web: &Web, req: &Request, group_id: i64) -> Result<Upgrade, WebError> {
-    let user = authenticate(web, req)?;
+    let s = authenticate(web, req)?;
     let group = web
         .chat
-        .member_group(user.id, group_id)
+        .member_group(s.user.id, group_id)
         .map_err(|r| match r {
             Refusal::Forbidden(_) => Refusal::forbidden("Join the group first."),
             other => other,
@@ -47,19 +61,20 @@ pub fn chat_upgrade(web: &Web, req: &Request, group_id: i64) -> Result<Upgrade, 
         }
     };
     let accept = accept(req)?;
-    let admission = web.chat.admit_room(user, group, after)?;
-    Ok(Upgrade { accept, admission })
+    let room = web.chat.room(&group)?;
+    let target = Target::Room { group, room, after };
+    Ok(Upgrade {
+        accept,
+        admission: admission(s, target),
+    })
 }
 
 /// `GET /ws`
 pub fn notify_upgrade(web: &Web, req: &Request) -> Result<Upgrade, WebError> {
-    let user = authenticate(web, req)?;
+    let s = authenticate(web, req)?;
     let accept = accept(req)?;
     Ok(Upgrade {
         accept,
-        admission: Admission {
-            user,
-            target: Target::Notify,
-        },
+        admission: admission(s, Target::Notify),
     })
 }

@@ -56,6 +56,7 @@ mod tests {
             minor_version: 1,
             peer: [127, 0, 0, 1].into(),
             secure: false,
+            client_known: true,
             tls_info: None,
         }
     }

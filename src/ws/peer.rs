@@ -28,12 +28,16 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const BATCH: usize = 64;
 const WRITER_STACK: usize = 64 * 1024;
 
-/// Who is on the other end.
+/// Who is on the other end, and by which session.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub user_id: i64,
     pub username: String,
     pub ip: IpAddr,
+    /// The SHA-256 (hex) of the session token the socket opened with.
+    pub session: Arc<str>,
+    /// When that session expires (Unix ms).
+    pub expires_at: i64,
 }
 
 /// Where a socket's bytes go.
@@ -126,6 +130,12 @@ impl Peer {
 
     fn lock(&self) -> MutexGuard<'_, Out> {
         crate::sync::lock(&self.out)
+    }
+
+    /// Whether a close was queued (or the socket is gone).
+    pub fn is_closing(&self) -> bool {
+        let out = self.lock();
+        out.closing || out.dead
     }
 
     /// Queues a frame. Returns false when the socket is closing or was just
@@ -556,6 +566,8 @@ pub mod tests {
             user_id,
             username: name.into(),
             ip: [127, 0, 0, 1].into(),
+            session: Arc::from(format!("session-{id}")),
+            expires_at: i64::MAX,
         };
         Peer::new(id, who, Arc::clone(wire) as Arc<dyn Wire>, None)
     }

@@ -30,7 +30,7 @@ export async function api(method, path, body) {
     throw new ApiError(0, 'network', 'The server cannot be reached right now.');
   }
   if (res.status === 401) {
-    window.location.assign('/login');
+    window.location.assign('/login?ended=1');
     throw new ApiError(401, 'unauthorized', 'Your session has ended. Please log in again.');
   }
   if (res.status === 204) return null;

@@ -5,7 +5,7 @@
 
 import { h, icon, avatar, avatarClass, initials, lockMark, renderList, autosize } from './dom.js';
 import { api, wsUrl } from './api.js';
-import { LiveSocket } from './socket.js';
+import { LiveSocket, SESSION_ENDED } from './socket.js';
 import { Conversation } from './conversation.js';
 import { KeyTrust } from './trust.js';
 import { hasWebCrypto, registerDevice, groupFingerprint } from './keys.js';
@@ -392,6 +392,9 @@ const notify = new LiveSocket({
     else if (f.type === 'activity') onGroupActivity(f);
   },
   onState: (state, info) => app.socketState('notify', state, info),
+  onEnd: (ev) => {
+    if (ev.code === SESSION_ENDED) app.sessionEnded();
+  },
   onFailures: (n) => {
     // Possibly logged out: /api/me answers 401 and api() goes to the login page.
     if (n % 5 === 0) api('GET', '/api/me').catch(() => {});
@@ -517,7 +520,12 @@ ui.leave.addEventListener('click', async () => {
   }
 });
 
-/** The server says we are no longer a member (socket closed with 1008, or 403). */
+/** The server ended this session (a socket closed with 4401): log in again. */
+app.sessionEnded = () => {
+  window.location.assign('/login?ended=1');
+};
+
+/** The server says we are no longer a member (socket closed with 4403, or 403). */
 app.onRemoved = (id) => {
   if (app.currentId !== id) return;
   const g = app.groups.get(id);

@@ -7,7 +7,7 @@
 
 import { randomId } from './dom.js';
 import { api, wsUrl } from './api.js';
-import { LiveSocket } from './socket.js';
+import { LiveSocket, SESSION_ENDED } from './socket.js';
 import { codecFor } from './e2e.js';
 import { ConversationModel, MAX_LENGTH } from './conversation-model.js';
 import { ConversationView } from './conversation-view.js';
@@ -132,8 +132,10 @@ export class Conversation {
     }
   }
 
-  onEnd() {
-    if (!this.closed) this.app.onRemoved(this.t.id);
+  onEnd(ev) {
+    if (this.closed) return;
+    if (ev && ev.code === SESSION_ENDED) this.app.sessionEnded();
+    else this.app.onRemoved(this.t.id);
   }
 
   // ------------------------------------------------------------- frames

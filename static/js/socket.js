@@ -1,6 +1,11 @@
 // A WebSocket that reconnects by itself: exponential backoff with jitter,
 // JSON frames, and a state callback for the "Reconnecting…" display.
 
+/** Close codes after which reconnecting is pointless. */
+export const SESSION_ENDED = 4401;
+export const NOT_A_MEMBER = 4403;
+const ENDED = new Set([SESSION_ENDED, NOT_A_MEMBER]);
+
 const BASE_DELAY = 500;
 const MAX_DELAY = 15000;
 
@@ -12,7 +17,8 @@ export class LiveSocket {
    * @param {() => void} [o.onOpen]
    * @param {(state: string, info: object) => void} [o.onState] 'connecting' | 'open' | 'waiting' | 'ended'
    * @param {(failures: number) => void} [o.onFailures] after consecutive attempts that never opened
-   * @param {(ev: CloseEvent) => void} [o.onEnd] the server ended the socket for good (1008)
+   * @param {(ev: CloseEvent) => void} [o.onEnd] the server ended the socket for good:
+   *   4401 (the session ended) or 4403 (no longer a member)
    */
   constructor(o) {
     this.o = o;
@@ -111,8 +117,8 @@ export class LiveSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      if (ev.code === 1008) {
-        // Policy: e.g. "you are no longer a member of this group". Do not retry.
+      if (ENDED.has(ev.code)) {
+        // The session ended, or the membership did: retrying cannot help.
         this.stopped = true;
         this.setState('ended', { code: ev.code, reason: ev.reason });
         if (this.o.onEnd) this.o.onEnd(ev);

@@ -174,7 +174,10 @@ describe('chat between two browsers', () => {
     await entry.getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
     await alice.page.waitForFunction(() => !document.getElementById('composer-input').disabled);
     // An envelope wrapped only for some other device (see e2e.test.mjs for real ones).
-    await H.sendViaSocket(alice.page, id, [{ envelope: { iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'BBBB', keys: { abc: 'CCCC' } } }]);
+    // Well-formed as the server checks it: a 12-byte iv, a ciphertext with room for its tag,
+    // a 256-byte wrapped key under a fingerprint that is not this device's.
+    const envelope = { iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'B'.repeat(24), keys: { ['ab'.repeat(32)]: 'C'.repeat(344) } };
+    await H.sendViaSocket(alice.page, id, [{ envelope }]);
     await H.log(alice.page).getByText('Not encrypted for this device').waitFor();
   });
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -61,8 +61,11 @@ pub struct Server {
     _dir: Option<TempDir>,
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_securechat")
+/// The server binary under test: this build's, or `SECURECHAT_TEST_BIN`
+/// (to run the same tests against another build, such as an older one).
+pub fn bin() -> String {
+    std::env::var("SECURECHAT_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_securechat").to_string())
 }
 
 impl Server {
@@ -494,4 +497,34 @@ pub fn join(c: &mut Client, id: i64) {
         &serde_json::Value::Null,
     );
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Runs an admin subcommand on `data` with `stdin` as its input.
+pub fn admin(data: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command refused before it reads its input (a bad name) may exit
+    // before this write: its input was not needed, so a broken pipe is fine.
+    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.unwrap(),
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The stdout of a command that must have succeeded.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

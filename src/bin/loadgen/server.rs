@@ -94,8 +94,14 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
     // Every socket comes from 127.0.0.1: lift a per-address cap if this
     // build has one.
     let mut extra: Vec<&str> = Vec::new();
-    if server_help(bin).contains("--max-per-ip") {
+    let help = server_help(bin);
+    if help.contains("--max-per-ip") {
         extra.extend(["--max-per-ip", "0"]);
+    }
+    // Many sockets per user, opened at once: lift the per-user rate of
+    // socket opens if this build has one.
+    if help.contains("--socket-rate") {
+        extra.extend(["--socket-rate", "0"]);
     }
     let mut cmd = Command::new(bin);
     sys::term_with_parent(&mut cmd);
