@@ -20,8 +20,17 @@ Admin commands (the server may be running, except for restore):
   user add NAME              new user; the password is read from the terminal or stdin
   user reset-password NAME   new password (terminal or stdin); ends the user's sessions
   user delete NAME           deletes the account; messages stay as 'NAME (deleted)'
+  user disable NAME          the account cannot log in; its sessions end
+  user enable NAME           undoes disable
+  user promote NAME          makes the account a server admin
+  user demote NAME           takes server admin away (never from the last admin)
+  user reset-link NAME       prints a one-time link (24 h) that sets a new password
   session list [NAME]        live sessions (id = start of the token's SHA-256)
   session revoke ID|NAME     ends one session, or all of a user's
+  invite create [--uses N] [--days D]
+                             a server invite (for --registration invite)
+  invite list                server invites that still work
+  invite revoke CODE         revokes a server invite
   backup DEST_DIR            consistent copy of both databases (safe while running)
   restore SRC_DIR            replaces the data with a backup (server stopped)
   export GROUP               a group's messages (id or name) as JSON Lines on stdout
@@ -50,6 +59,9 @@ Options:
                          0 = no limit (default 5)
   --join-rate N          group joins and leaves per minute per user after a burst
                          of 30; 0 = no limit (default 30)
+  --registration MODE    who may make an account: open (anyone), invite (holders of
+                         a server invite), closed (the administrator makes them);
+                         kept until changed (default open)
   --metrics              serve Prometheus metrics at /metrics to loopback clients
                          (or anywhere with `Authorization: Bearer $SECURECHAT_METRICS_TOKEN`)
   --trust-proxy CIDR     trust X-Forwarded-For/-Proto from these peers
@@ -88,6 +100,12 @@ pub struct Config {
     pub redirect_http: Option<u16>,
     pub metrics: bool,
     pub trusted_proxies: TrustedProxies,
+    /// `--registration`, when given.
+    pub registration: Option<crate::auth::Registration>,
+    /// `invite create --uses N`.
+    pub uses: Option<i64>,
+    /// `invite create --days D`.
+    pub days: Option<i64>,
 }
 
 /// A command line that cannot be run.
@@ -165,6 +183,9 @@ impl Default for Config {
             redirect_http: None,
             metrics: false,
             trusted_proxies: Default::default(),
+            registration: None,
+            uses: None,
+            days: None,
         }
     }
 }
@@ -209,6 +230,29 @@ where
             Long("port") => cfg.port = value(&mut parser, "--port")?,
             Long("tls") => cfg.tls = true,
             Long("metrics") => cfg.metrics = true,
+            Long("registration") => {
+                let mode: String = value(&mut parser, "--registration")?;
+                cfg.registration = Some(crate::auth::Registration::parse(&mode).ok_or(
+                    ConfigError::Invalid {
+                        flag: "--registration",
+                        value: mode,
+                    },
+                )?);
+            }
+            Long("uses") => {
+                let n: i64 = value(&mut parser, "--uses")?;
+                if !(1..=100_000).contains(&n) {
+                    return Err(rule("--uses must be 1 to 100000"));
+                }
+                cfg.uses = Some(n);
+            }
+            Long("days") => {
+                let n: i64 = value(&mut parser, "--days")?;
+                if !(1..=365).contains(&n) {
+                    return Err(rule("--days must be 1 to 365"));
+                }
+                cfg.days = Some(n);
+            }
             Long("trust-proxy") => {
                 let list: String = value(&mut parser, "--trust-proxy")?;
                 cfg.trusted_proxies
@@ -250,8 +294,13 @@ where
         None => {}
         Some("gen-cert") if words.len() == 1 => return Ok(Command::GenCert { config: cfg, force }),
         Some(_) => {
-            let action = crate::admin::parse(&words)
+            let mut action = crate::admin::parse(&words)
                 .map_err(|_| ConfigError::UnknownCommand(words.join(" ")))?;
+            if let crate::admin::Action::InviteCreate { uses, days } = &mut action {
+                (*uses, *days) = (cfg.uses, cfg.days);
+            } else if cfg.uses.is_some() || cfg.days.is_some() {
+                return Err(rule("--uses and --days only go with invite create"));
+            }
             return Ok(Command::Admin {
                 data_dir: cfg.data_dir,
                 action,

@@ -436,7 +436,8 @@ fn direct_messages_and_notifications() {
     );
     assert_eq!(
         try_connect(&eve, &format!("/ws/chat/{gid}"), None).err(),
-        Some(403)
+        Some(404),
+        "a DM is private: to others it does not exist"
     );
     // Writing while bob has no socket on it notifies him; once he is in, not.
     let (mut wa, _) = open_group(&a, gid);

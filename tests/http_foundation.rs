@@ -232,7 +232,11 @@ fn register_sets_session_cookie_and_api_me_works() {
     let me = r.json();
     assert!(me["id"].as_i64().is_some_and(|id| id > 0), "{me}");
     assert_eq!(me["username"], "Reg_User.1");
-    assert_eq!(me.as_object().unwrap().len(), 2, "{me}");
+    assert_eq!(
+        me["admin"], true,
+        "the first account is a server admin: {me}"
+    );
+    assert_eq!(me.as_object().unwrap().len(), 3, "{me}");
 }
 
 #[test]

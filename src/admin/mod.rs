@@ -4,6 +4,7 @@
 //! every query they make lives in `store`.
 
 pub mod backup;
+pub mod invites;
 pub mod password_prompt;
 pub mod sessions;
 pub mod users;
@@ -20,6 +21,17 @@ pub enum Action {
     UserAdd(String),
     UserResetPassword(String),
     UserDelete(String),
+    UserDisable(String),
+    UserEnable(String),
+    UserPromote(String),
+    UserDemote(String),
+    UserResetLink(String),
+    InviteCreate {
+        uses: Option<i64>,
+        days: Option<i64>,
+    },
+    InviteList,
+    InviteRevoke(String),
     SessionList(Option<String>),
     SessionRevoke(String),
     Backup(PathBuf),
@@ -35,6 +47,7 @@ pub enum AdminError {
     NoSuchUser(String),
     NoSuchGroup(String),
     NoSuchSession(String),
+    NoSuchInvite(String),
     /// A session id prefix that matches several sessions.
     AmbiguousSession {
         prefix: String,
@@ -47,9 +60,20 @@ pub enum AdminError {
     Invalid(&'static str),
     /// The two passwords typed differ.
     PasswordsDiffer,
+    /// What the account rules refused (the last admin, …).
+    Account(crate::auth::AccountError),
     /// Reading the terminal or writing the output failed.
     Io(std::io::Error),
     Store(StoreError),
+}
+
+impl From<crate::auth::AccountError> for AdminError {
+    fn from(e: crate::auth::AccountError) -> Self {
+        match e {
+            crate::auth::AccountError::Store(e) => AdminError::Store(e),
+            e => AdminError::Account(e),
+        }
+    }
 }
 
 impl fmt::Display for AdminError {
@@ -59,6 +83,7 @@ impl fmt::Display for AdminError {
             AdminError::NoSuchUser(name) => write!(f, "no user named {name:?}"),
             AdminError::NoSuchGroup(g) => write!(f, "no group {g:?}"),
             AdminError::NoSuchSession(id) => write!(f, "no session with id {id}"),
+            AdminError::NoSuchInvite(code) => write!(f, "no server invite {code}"),
             AdminError::AmbiguousSession { prefix, matches } => {
                 write!(
                     f,
@@ -69,6 +94,7 @@ impl fmt::Display for AdminError {
             AdminError::UsernameTaken(name) => write!(f, "the username {name:?} is taken"),
             AdminError::Invalid(why) => f.write_str(why),
             AdminError::PasswordsDiffer => f.write_str("the passwords differ"),
+            AdminError::Account(e) => write!(f, "{e}"),
             AdminError::Io(e) => write!(f, "{e}"),
             AdminError::Store(StoreError::InUse(dir)) => write!(
                 f,
@@ -104,6 +130,17 @@ pub fn parse(words: &[String]) -> Result<Action> {
         ["user", "add", name] => Action::UserAdd(name.to_string()),
         ["user", "reset-password", name] => Action::UserResetPassword(name.to_string()),
         ["user", "delete", name] => Action::UserDelete(name.to_string()),
+        ["user", "disable", name] => Action::UserDisable(name.to_string()),
+        ["user", "enable", name] => Action::UserEnable(name.to_string()),
+        ["user", "promote", name] => Action::UserPromote(name.to_string()),
+        ["user", "demote", name] => Action::UserDemote(name.to_string()),
+        ["user", "reset-link", name] => Action::UserResetLink(name.to_string()),
+        ["invite", "create"] => Action::InviteCreate {
+            uses: None,
+            days: None,
+        },
+        ["invite", "list"] => Action::InviteList,
+        ["invite", "revoke", code] => Action::InviteRevoke(code.to_string()),
         ["session", "list"] => Action::SessionList(None),
         ["session", "list", name] => Action::SessionList(Some(name.to_string())),
         ["session", "revoke", id] => Action::SessionRevoke(id.to_string()),
@@ -119,9 +156,25 @@ pub fn run(data_dir: &Path, action: Action) -> Result<()> {
     if let Action::Restore(src) = &action {
         return backup::restore(src, data_dir);
     }
-    let store = Store::open(data_dir)?;
+    let store = std::sync::Arc::new(Store::open(data_dir)?);
+    let accounts = || {
+        let settings = crate::auth::accounts::Settings {
+            login_rate: 0.0,
+            register_rate: 0.0,
+            registration: None,
+        };
+        crate::auth::Accounts::new(std::sync::Arc::clone(&store), settings)
+    };
     match action {
         Action::Restore(_) => Ok(()),
+        Action::UserDisable(name) => users::set_disabled(&accounts()?, &name, true),
+        Action::UserEnable(name) => users::set_disabled(&accounts()?, &name, false),
+        Action::UserPromote(name) => users::set_admin(&accounts()?, &name, true),
+        Action::UserDemote(name) => users::set_admin(&accounts()?, &name, false),
+        Action::UserResetLink(name) => users::reset_link(&accounts()?, &name),
+        Action::InviteCreate { uses, days } => invites::create(&accounts()?, uses, days),
+        Action::InviteList => invites::list(&accounts()?),
+        Action::InviteRevoke(code) => invites::revoke(&accounts()?, &code),
         Action::Backup(dest) => backup::backup(&store, &dest),
         Action::Export(group) => backup::export(&store, &group),
         Action::UserList => users::list(&store),

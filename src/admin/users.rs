@@ -68,3 +68,47 @@ pub fn delete(store: &Store, name: &str) -> Result<()> {
     );
     Ok(())
 }
+
+use crate::auth::{Accounts, Operator};
+
+/// `user disable NAME` / `user enable NAME`.
+pub fn set_disabled(accounts: &Accounts, name: &str, disabled: bool) -> Result<()> {
+    let user = accounts.set_disabled(Operator::CommandLine, name, disabled)?;
+    if disabled {
+        println!(
+            "disabled {}: it cannot log in, and its sessions ended",
+            user.username
+        );
+    } else {
+        println!("enabled {}", user.username);
+    }
+    Ok(())
+}
+
+/// `user promote NAME` / `user demote NAME`.
+pub fn set_admin(accounts: &Accounts, name: &str, admin: bool) -> Result<()> {
+    let user = accounts.set_admin(Operator::CommandLine, name, admin)?;
+    let what = if admin {
+        "is now a server admin"
+    } else {
+        "is no longer a server admin"
+    };
+    println!("{} {what}", user.username);
+    Ok(())
+}
+
+/// `user reset-link NAME`: a one-time link, valid 24 h.
+pub fn reset_link(accounts: &Accounts, name: &str) -> Result<()> {
+    let link = accounts.reset_link(Operator::CommandLine, name)?;
+    println!(
+        "a one-time link for {} to set a new password (valid until {} UTC, ends every session):",
+        link.user.username,
+        when(link.expires_at)
+    );
+    println!("{}", link.path());
+    println!(
+        "(open it on your server, e.g. https://chat.example.com{})",
+        link.path()
+    );
+    Ok(())
+}

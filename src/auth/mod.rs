@@ -5,12 +5,14 @@
 //! render what comes back.
 
 pub mod accounts;
+pub mod admin;
 pub mod csrf;
 pub mod keys;
 pub mod password;
 pub mod session;
 
-pub use accounts::{AccountError, Accounts};
+pub use accounts::{AccountError, Accounts, Registration};
+pub use admin::Operator;
 pub use session::Session;
 
 /// Usernames: 3–32 characters of `[A-Za-z0-9_.-]`.

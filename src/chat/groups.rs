@@ -1,11 +1,14 @@
-//! Groups and direct conversations: naming, creating, joining and leaving,
-//! and who may see what. Group data is for members only (403; 404 for a
-//! group that does not exist). Membership changes go to the database (with
-//! their event) and then to the live room, under the hub's membership lock.
+//! Groups: who may see them (a private group is, to anyone outside it,
+//! exactly a group that does not exist: 404), naming, creating, joining
+//! and leaving (the owner's role is handed on), and moderation by role —
+//! adding and removing members, roles, renaming, deleting. Each change goes
+//! to the database (with its event) and then to the live room, under the
+//! hub's membership lock, and leaves a system line in the room.
 
 use super::protocol::{GroupView, OnlineUser, ServerFrame};
+use super::roles::{self, GroupAction};
 use super::{Action, Chat, Refusal};
-use crate::store::{Group, User};
+use crate::store::{Group, Member, Role, User};
 use crate::text;
 use crate::util;
 
@@ -16,7 +19,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// with no control characters and none of the invisible characters that
 /// reorder or hide text (bidi controls, zero-width characters), so that a
 /// name shows what it is. (Names that merely look alike are refused by the
-/// store's unique look-alike key.)
+/// store's look-alike key.)
 pub fn valid_name(name: &str) -> Result<String, Refusal> {
     let name = text::nfc(name.trim());
     let len = name.chars().count();
@@ -38,126 +41,400 @@ pub fn valid_name(name: &str) -> Result<String, Refusal> {
     Ok(name)
 }
 
-fn no_such_group() -> Refusal {
+pub fn no_such_group() -> Refusal {
     Refusal::not_found("No such group.")
 }
 
+fn name_taken() -> Refusal {
+    Refusal::conflict(
+        "name_taken",
+        "A group with that name (or one that looks like it) already exists.",
+    )
+}
+
+fn no_such_member() -> Refusal {
+    Refusal::not_found("No such member.")
+}
+
+/// A group as one user may know it.
+pub struct Seen {
+    pub group: Group,
+    /// The user's role; `None` for a public group they are not in.
+    pub role: Option<Role>,
+}
+
 impl Chat {
-    /// Every group that is not a DM, with whether `user` is a member.
-    pub fn list_groups(&self, user: &User) -> Result<Vec<(Group, bool)>, Refusal> {
+    /// The groups `user` can see, with their role.
+    pub fn list_groups(&self, user: &User) -> Result<Vec<(Group, Option<Role>)>, Refusal> {
         Ok(self.store.list_groups(user.id)?)
     }
 
-    /// A group or DM by id.
-    pub fn group(&self, id: i64) -> Result<Group, Refusal> {
-        self.store.group(id)?.ok_or_else(no_such_group)
-    }
-
-    /// A group `user_id` belongs to.
-    pub fn member_group(&self, user_id: i64, id: i64) -> Result<Group, Refusal> {
-        let g = self.group(id)?;
-        if !self.store.is_member(id, user_id)? {
-            return Err(Refusal::forbidden("You are not a member of this group."));
+    /// A group `user` can see: a public one, or a private one (or DM) they
+    /// belong to. Anything else is "no such group", answered by the same
+    /// single query whether the group exists or not.
+    pub fn visible_group(&self, user: &User, id: i64) -> Result<Seen, Refusal> {
+        match self.store.group_for(user.id, id)? {
+            Some((group, role)) if !group.private || role.is_some() => Ok(Seen { group, role }),
+            _ => Err(no_such_group()),
         }
-        Ok(g)
     }
 
-    /// Creates a group with `user` as its first member and announces it on
-    /// every `/ws`.
-    pub fn create_group(&self, user: &User, name: &str, e2e: bool) -> Result<Group, Refusal> {
+    /// A group `user` belongs to (403 for a public group they are not in).
+    pub fn member_group(&self, user: &User, id: i64) -> Result<(Group, Role), Refusal> {
+        let seen = self.visible_group(user, id)?;
+        match seen.role {
+            Some(role) => Ok((seen.group, role)),
+            None => Err(Refusal::forbidden("You are not a member of this group.")),
+        }
+    }
+
+    /// A group in which `user` may do `action` (403 with the reason if
+    /// their role does not allow it).
+    pub(super) fn moderated_group(
+        &self,
+        user: &User,
+        id: i64,
+        action: GroupAction,
+    ) -> Result<(Group, Role), Refusal> {
+        let (group, role) = self.member_group(user, id)?;
+        if group.is_dm {
+            return Err(Refusal::forbidden(
+                "Direct conversations have no moderators.",
+            ));
+        }
+        if !roles::allowed(role, action) {
+            return Err(Refusal::forbidden(roles::refusal_text(action)));
+        }
+        Ok((group, role))
+    }
+
+    /// Creates a group owned by `user` and announces it on every `/ws`
+    /// that may see it (a private one: only the owner's).
+    pub fn create_group(
+        &self,
+        user: &User,
+        name: &str,
+        e2e: bool,
+        private: bool,
+    ) -> Result<Group, Refusal> {
         let name = valid_name(name)?;
         self.take(user.id, Action::NewGroup)?;
         let g = self
             .store
-            .create_group(&name, e2e, user.id, util::now_ms())?
-            .ok_or_else(|| {
-                Refusal::conflict(
-                    "name_taken",
-                    "A group with that name (or one that looks like it) already exists.",
-                )
-            })?;
-        let announce = |member| {
+            .create_group(&name, e2e, private, user.id, util::now_ms())?
+            .map_err(|_| name_taken())?;
+        let announce = |role| {
             ServerFrame::NewGroup {
-                group: GroupView::new(&g, member),
+                group: GroupView::new(&g, role),
             }
             .encode()
         };
-        self.hub.notify(|uid| uid != user.id, &announce(false));
-        self.hub.notify(|uid| uid == user.id, &announce(true));
+        if !private {
+            self.hub.notify(|uid| uid != user.id, &announce(None));
+        }
+        self.hub
+            .notify(|uid| uid == user.id, &announce(Some(Role::Owner)));
         Ok(g)
     }
 
-    /// Adds `user` to a group (idempotent; DMs cannot be joined).
-    pub fn join(&self, user: &User, id: i64) -> Result<Group, Refusal> {
-        let g = self.group(id)?;
-        if g.is_dm {
+    /// Adds `user` to a public group (idempotent; private groups are joined
+    /// only through an invite or by a moderator).
+    pub fn join(&self, user: &User, id: i64) -> Result<Seen, Refusal> {
+        let seen = self.visible_group(user, id)?;
+        if seen.group.is_dm || (seen.group.private && seen.role.is_none()) {
             return Err(no_such_group());
         }
-        self.take(user.id, Action::JoinOrLeave)?;
-        let _change = self.hub.membership_change();
-        self.store.join(id, user.id, util::now_ms())?;
-        self.hub.member_joined(id, user.id);
-        Ok(g)
-    }
-
-    /// Removes `user` from a group; their sockets on it close with 4403.
-    pub fn leave(&self, user: &User, id: i64) -> Result<(), Refusal> {
-        let g = self.group(id)?;
-        if g.is_dm {
-            return Err(Refusal::bad_request("Direct conversations cannot be left."));
+        if seen.role.is_some() {
+            return Ok(seen);
         }
         self.take(user.id, Action::JoinOrLeave)?;
+        self.enter_group(seen.group.id, user.id)?;
+        self.fresh(user, id)
+    }
+
+    /// The group again, as `user` now sees it.
+    pub fn fresh(&self, user: &User, id: i64) -> Result<Seen, Refusal> {
+        self.visible_group(user, id)
+    }
+
+    /// Makes `user_id` a member (database, then room).
+    pub(super) fn enter_group(&self, group_id: i64, user_id: i64) -> Result<bool, Refusal> {
         let _change = self.hub.membership_change();
-        self.store.leave(id, user.id, util::now_ms())?;
-        self.hub.kick(id, user.id);
+        let added = self.store.join(group_id, user_id, util::now_ms())?;
+        self.hub.member_joined(group_id, user_id);
+        Ok(added)
+    }
+
+    /// Removes `user_id` from a group (database, then room: their sockets
+    /// on it close with 4403); a private group nobody is left in is deleted.
+    fn exit_group(&self, group: &Group, user_id: i64) -> Result<crate::store::Left, Refusal> {
+        let left = {
+            let _change = self.hub.membership_change();
+            let left = self.store.leave(group.id, user_id, util::now_ms())?;
+            self.hub.kick(group.id, user_id);
+            left
+        };
+        if left.emptied && group.private {
+            self.remove_group(group, &[])?;
+        }
+        Ok(left)
+    }
+
+    /// `user` leaves a group; the owner's role passes to the
+    /// longest-standing admin (else member). The last member, when they
+    /// are its owner, deletes the group instead of leaving it.
+    pub fn leave(&self, user: &User, id: i64) -> Result<(), Refusal> {
+        let (group, role) = self.member_group(user, id)?;
+        if group.is_dm {
+            return Err(Refusal::bad_request("Direct conversations cannot be left."));
+        }
+        if role == Role::Owner && group.member_count <= 1 {
+            return Err(Refusal::conflict(
+                "last_owner",
+                "You are the group's only member and its owner: delete the group instead of leaving it.",
+            ));
+        }
+        self.take(user.id, Action::JoinOrLeave)?;
+        let left = self.exit_group(&group, user.id)?;
+        if let Some(next) = left.new_owner {
+            let name = self.username(next)?;
+            self.system_line(
+                &group,
+                user,
+                &format!("{} left; {name} is now the owner", user.username),
+            )?;
+        }
         Ok(())
     }
 
     /// Who has a socket open on a group of `user`'s.
     pub fn group_online(&self, user: &User, id: i64) -> Result<Vec<OnlineUser>, Refusal> {
-        self.member_group(user.id, id)?;
+        self.member_group(user, id)?;
         Ok(self.hub.room_presence(id))
     }
 
-    /// The DM room of `user` and the user named `other` (created once,
-    /// reused after); the other user hears of a new one on `/ws`.
-    pub fn open_dm(&self, user: &User, other: &str) -> Result<Group, Refusal> {
-        let (other, _) = self
+    fn username(&self, user_id: i64) -> Result<String, Refusal> {
+        Ok(self
             .store
-            .user_by_name(other)?
-            .ok_or_else(|| Refusal::not_found("No such user."))?;
-        if other.id == user.id {
-            return Err(Refusal::bad_request(
-                "You cannot open a conversation with yourself.",
-            ));
-        }
-        if self.store.dm_between(user.id, other.id)?.is_none() {
-            self.take(user.id, Action::NewDm)?;
-        }
-        let (g, created) = self.store.open_dm(user.id, other.id, util::now_ms())?;
-        if created {
-            let note = ServerFrame::Dm {
-                group_id: g.id,
-                from: &user.username,
-            };
-            self.hub.notify(|uid| uid == other.id, &note.encode());
-        }
-        Ok(g)
+            .user(user_id)?
+            .map_or_else(|| "someone".to_string(), |u| u.username))
     }
 
-    /// `user`'s DM rooms, oldest first: the room, the other member's name
-    /// (or what the room is called once their account is gone), and
-    /// whether it is closed.
-    pub fn dms(&self, user: &User) -> Result<Vec<(i64, String, bool)>, Refusal> {
-        let mut list = Vec::new();
-        for dm in self.store.list_dms(user.id)? {
-            let name = match dm.other {
-                Some(id) => self.store.user(id)?.map(|u| u.username),
-                None => None,
-            };
-            list.push((dm.group_id, name.unwrap_or(dm.name), dm.closed));
+    /// The members of a group `user` can see, with their names.
+    pub fn members(&self, user: &User, id: i64) -> Result<Vec<(String, Member)>, Refusal> {
+        let seen = self.visible_group(user, id)?;
+        let mut out = Vec::new();
+        for m in self.store.members(seen.group.id)? {
+            if let Some(u) = self.store.user(m.user_id)? {
+                out.push((u.username, m));
+            }
         }
-        Ok(list)
+        Ok(out)
+    }
+
+    /// Stores a system line in the group and sends it to the room.
+    pub(super) fn system_line(
+        &self,
+        group: &Group,
+        actor: &User,
+        text: &str,
+    ) -> Result<(), Refusal> {
+        let stored = self.hub.change(group.id, || {
+            let stored =
+                self.store
+                    .insert_system(group.id, actor.id, &actor.username, text, util::now_ms());
+            let frame = stored.as_ref().ok().map(|m| {
+                ServerFrame::System {
+                    text,
+                    created_at: m.created_at,
+                    id: Some(m.id),
+                }
+                .encode()
+            });
+            (stored, frame)
+        });
+        stored?;
+        Ok(())
+    }
+
+    /// An owner or admin adds the user named `name` to a group; they hear
+    /// of it on `/ws` (`added`).
+    pub fn add_member(
+        &self,
+        actor: &User,
+        id: i64,
+        name: &str,
+    ) -> Result<(String, Member), Refusal> {
+        let (group, _) = self.moderated_group(actor, id, GroupAction::AddMember)?;
+        let (target, _) = self
+            .store
+            .user_by_name(name)?
+            .ok_or_else(|| Refusal::not_found("No such user."))?;
+        self.take(actor.id, Action::JoinOrLeave)?;
+        if self.enter_group(group.id, target.id)? {
+            self.system_line(
+                &group,
+                actor,
+                &format!("{} added {}", actor.username, target.username),
+            )?;
+            let group = self.store.group(group.id)?.ok_or_else(no_such_group)?;
+            let note = ServerFrame::Added {
+                group: GroupView::new(&group, Some(Role::Member)),
+            };
+            self.hub.notify(|uid| uid == target.id, &note.encode());
+        }
+        let member = self
+            .store
+            .members(group.id)?
+            .into_iter()
+            .find(|m| m.user_id == target.id)
+            .ok_or_else(no_such_member)?;
+        Ok((target.username, member))
+    }
+
+    /// An owner (anyone but themselves) or admin (plain members) removes
+    /// the member named `name`: their sockets on the group close with
+    /// 4403, and their `/ws` hears `removed`.
+    pub fn remove_member(&self, actor: &User, id: i64, name: &str) -> Result<(), Refusal> {
+        let (group, _) = self.member_group(actor, id)?;
+        let target = self.member_named(&group, name)?;
+        if target.0.id == actor.id {
+            return Err(Refusal::forbidden("To remove yourself, leave the group."));
+        }
+        self.moderated_group(actor, id, GroupAction::Remove(target.1))?;
+        self.exit_group(&group, target.0.id)?;
+        self.system_line(&group, actor, &format!("{} was removed", target.0.username))?;
+        let note = ServerFrame::Removed { group_id: group.id };
+        self.hub.notify(|uid| uid == target.0.id, &note.encode());
+        Ok(())
+    }
+
+    fn member_named(&self, group: &Group, name: &str) -> Result<(User, Role), Refusal> {
+        let (user, _) = self
+            .store
+            .any_user_by_name(name)?
+            .ok_or_else(no_such_member)?;
+        let role = self
+            .store
+            .role_of(group.id, user.id)?
+            .ok_or_else(no_such_member)?;
+        Ok((user, role))
+    }
+
+    /// The owner changes a member's role: `admin` or `member`, or `owner`
+    /// to hand the group on (the old owner becomes an admin).
+    pub fn set_role(
+        &self,
+        actor: &User,
+        id: i64,
+        name: &str,
+        role: Role,
+    ) -> Result<(String, Member), Refusal> {
+        let action = if role == Role::Owner {
+            GroupAction::TransferOwnership
+        } else {
+            GroupAction::SetRole
+        };
+        let (group, _) = self.moderated_group(actor, id, action)?;
+        let (target, current) = self.member_named(&group, name)?;
+        if target.id == actor.id {
+            return Err(Refusal::conflict(
+                "last_owner",
+                "You are the owner: hand the group on to someone else first.",
+            ));
+        }
+        if current != role {
+            let text = match role {
+                Role::Owner => {
+                    self.store
+                        .transfer_ownership(group.id, actor.id, target.id)?;
+                    format!("{} made {} the owner", actor.username, target.username)
+                }
+                Role::Admin => {
+                    self.store.set_role(group.id, target.id, role)?;
+                    format!("{} made {} an admin", actor.username, target.username)
+                }
+                Role::Member => {
+                    self.store.set_role(group.id, target.id, role)?;
+                    format!("{} made {} a member", actor.username, target.username)
+                }
+            };
+            self.system_line(&group, actor, &text)?;
+        }
+        let member = self
+            .store
+            .members(group.id)?
+            .into_iter()
+            .find(|m| m.user_id == target.id)
+            .ok_or_else(no_such_member)?;
+        Ok((target.username, member))
+    }
+
+    /// An owner or admin renames a group; the room and every `/ws` that can
+    /// see it get `group_updated`.
+    pub fn rename(&self, actor: &User, id: i64, name: &str) -> Result<Seen, Refusal> {
+        let (group, _) = self.moderated_group(actor, id, GroupAction::Rename)?;
+        let name = valid_name(name)?;
+        if name != group.name {
+            self.store
+                .rename_group(group.id, &name, actor.id)?
+                .map_err(|_| name_taken())?;
+            let renamed = self.store.group(group.id)?.ok_or_else(no_such_group)?;
+            self.system_line(
+                &renamed,
+                actor,
+                &format!("{} renamed the group to {name}", actor.username),
+            )?;
+            self.announce_update(&renamed)?;
+        }
+        self.fresh(actor, id)
+    }
+
+    /// `group_updated` to the room and to every `/ws` that sees the group,
+    /// each with its own role in it.
+    fn announce_update(&self, group: &Group) -> Result<(), Refusal> {
+        let members = self.store.members(group.id)?;
+        let role_of = |uid: i64| members.iter().find(|m| m.user_id == uid).map(|m| m.role);
+        let frame = |role| {
+            ServerFrame::GroupUpdated {
+                group: GroupView::new(group, role),
+            }
+            .encode()
+        };
+        if let Some(room) = self.hub.existing_room(group.id) {
+            let _order = room.sequence();
+            room.fan_out(&frame(None));
+        }
+        for role in [Some(Role::Owner), Some(Role::Admin), Some(Role::Member)] {
+            self.hub.notify(|uid| role_of(uid) == role, &frame(role));
+        }
+        if !group.private {
+            self.hub.notify(|uid| role_of(uid).is_none(), &frame(None));
+        }
+        Ok(())
+    }
+
+    /// The owner deletes a group: its sockets close with 4403, every `/ws`
+    /// that could see it gets `group_deleted`, its messages are gone.
+    pub fn delete_group(&self, actor: &User, id: i64) -> Result<(), Refusal> {
+        let (group, _) = self.moderated_group(actor, id, GroupAction::DeleteGroup)?;
+        let members = self.store.member_ids(group.id)?;
+        self.remove_group(&group, &members)
+    }
+
+    fn remove_group(&self, group: &Group, members: &[i64]) -> Result<(), Refusal> {
+        {
+            let _change = self.hub.membership_change();
+            self.store.delete_group(group.id, util::now_ms())?;
+            self.hub.drop_room(group.id);
+        }
+        let note = ServerFrame::GroupDeleted { group_id: group.id }.encode();
+        if group.private {
+            self.hub.notify(|uid| members.contains(&uid), &note);
+        } else {
+            self.hub.notify(|_| true, &note);
+        }
+        Ok(())
     }
 }
 

@@ -131,6 +131,7 @@ fn system(text: &str) -> Frame {
     ServerFrame::System {
         text,
         created_at: crate::util::now_ms(),
+        id: None,
     }
     .encode()
 }
@@ -251,6 +252,13 @@ impl Hub {
             lock(&room.members).remove(&user_id);
             let why = (NOT_A_MEMBER, "not a member");
             self.depart(&room, |p| p.who.user_id != user_id, Some(why));
+        }
+    }
+
+    /// Forgets a deleted group's room, closing its sockets with 4403.
+    pub fn drop_room(&self, group_id: i64) {
+        if let Some(room) = lock(&self.rooms).remove(&group_id) {
+            self.depart(&room, |_| false, Some((NOT_A_MEMBER, "group deleted")));
         }
     }
 
@@ -422,6 +430,8 @@ mod tests {
             e2e: false,
             created_at: 0,
             closed_at: None,
+            private: false,
+            member_count: 2,
         }
     }
 

@@ -27,9 +27,9 @@ impl Chat {
 
     /// The device keys of every member of a group of `user`'s.
     pub fn group_keys(&self, user: &User, id: i64) -> Result<Vec<(String, DeviceKey)>, Refusal> {
-        self.member_group(user.id, id)?;
+        self.member_group(user, id)?;
         let mut keys = Vec::new();
-        for uid in self.store.members(id)? {
+        for uid in self.store.member_ids(id)? {
             if let Some(found) = self.store.device_keys(uid)? {
                 keys.extend(found.keys.into_iter().map(|k| (found.username.clone(), k)));
             }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use super::hub::{self, Room};
 use super::protocol::{Draft, MessageView, ServerFrame};
+use super::roles::{self, GroupAction};
 use super::{Action, Chat, Refusal, body};
-use crate::store::{Group, Message, NotStored, User};
+use crate::store::{Group, Message, NotStored, Role, User};
 use crate::util;
 use crate::ws::peer::Peer;
 
@@ -105,20 +106,28 @@ impl Chat {
         before: Option<i64>,
         limit: usize,
     ) -> Result<(Vec<Message>, bool), Refusal> {
-        self.member_group(user.id, group_id)?;
+        self.member_group(user, group_id)?;
         Ok(self
             .store
             .history(group_id, before, limit.clamp(1, MAX_PAGE))?)
     }
 
+    /// The message `id` in a group `user` belongs to, with the group and
+    /// their role there (404 for anyone else: a message of a group you
+    /// cannot see does not exist for you).
+    fn message_in_my_group(&self, user: &User, id: i64) -> Result<(Message, Group, Role), Refusal> {
+        let m = self.store.message(id)?.ok_or_else(no_such_message)?;
+        let (g, role) = self
+            .member_group(user, m.group_id)
+            .map_err(|_| no_such_message())?;
+        Ok((m, g, role))
+    }
+
     /// The message `id` if `user` wrote it (and still belongs to its
     /// group), with its group.
     fn own_message(&self, user: &User, id: i64) -> Result<(Message, Group), Refusal> {
-        let m = self.store.message(id)?.ok_or_else(no_such_message)?;
-        let g = self
-            .member_group(user.id, m.group_id)
-            .map_err(|_| no_such_message())?;
-        if m.author_id != user.id {
+        let (m, g, _) = self.message_in_my_group(user, id)?;
+        if m.author_id != user.id || m.system {
             return Err(Refusal::forbidden("Only the author can change a message."));
         }
         Ok((m, g))
@@ -141,12 +150,21 @@ impl Chat {
         edited?.ok_or_else(no_such_message)
     }
 
-    /// Deletes `user`'s message; the room gets `deleted`.
+    /// Deletes a message: its author's own, or anyone's by the group's
+    /// owner and admins (the room's `deleted` then says `by` whom).
     pub fn delete(&self, user: &User, id: i64) -> Result<(), Refusal> {
-        let (_, g) = self.own_message(user, id)?;
+        let (m, g, role) = self.message_in_my_group(user, id)?;
+        let own = m.author_id == user.id && !m.system;
+        if !own && (g.is_dm || !roles::allowed(role, GroupAction::DeleteAnyMessage)) {
+            return Err(Refusal::forbidden(roles::refusal_text(
+                GroupAction::DeleteAnyMessage,
+            )));
+        }
+        let by = (!own).then_some(user.username.as_str());
         self.hub.change(g.id, || {
-            let deleted = self.store.delete_message(id, util::now_ms());
-            let frame = matches!(deleted, Ok(true)).then(|| ServerFrame::Deleted { id }.encode());
+            let deleted = self.store.delete_message(id, util::now_ms(), by);
+            let frame =
+                matches!(deleted, Ok(true)).then(|| ServerFrame::Deleted { id, by }.encode());
             (deleted, frame)
         })?;
         Ok(())

@@ -5,9 +5,11 @@
 //! sockets both call in here; the chat decides, they render.
 
 pub mod body;
+pub mod dms;
 pub mod fanout;
 pub mod groups;
 pub mod hub;
+pub mod invites;
 pub mod keys;
 pub mod live;
 pub mod messages;
@@ -15,6 +17,7 @@ pub mod presence;
 pub mod protocol;
 pub mod recent;
 pub mod refusal;
+pub mod roles;
 pub mod socket;
 
 use std::sync::Arc;
@@ -47,6 +50,9 @@ pub const SOCKET_BURST: f64 = 30.0;
 pub const DM_BURST: f64 = 20.0;
 pub const GROUP_BURST: f64 = 10.0;
 pub const JOIN_BURST: f64 = 30.0;
+/// Invite links a user may make: 20, then 10 a minute.
+const INVITE_BURST: f64 = 20.0;
+const INVITE_RATE: f64 = 10.0;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -68,6 +74,7 @@ struct Limits {
     dms: Limiter<i64>,
     groups: Limiter<i64>,
     joins: Limiter<i64>,
+    invites: Limiter<i64>,
 }
 
 /// The kinds of action `Chat::take` limits.
@@ -81,8 +88,10 @@ pub enum Action {
     NewDm,
     /// Creating a group.
     NewGroup,
-    /// Joining or leaving a group.
+    /// Joining or leaving a group (also with an invite, or adding someone).
     JoinOrLeave,
+    /// Making an invite link.
+    NewInvite,
 }
 
 /// The chat's shared state.
@@ -107,6 +116,7 @@ impl Chat {
                 dms: per_minute(s.dm_rate, DM_BURST),
                 groups: per_minute(s.group_rate, GROUP_BURST),
                 joins: per_minute(s.join_rate, JOIN_BURST),
+                invites: per_minute(INVITE_RATE, INVITE_BURST),
             },
             recent: recent::RecentIds::default(),
         }
@@ -128,6 +138,10 @@ impl Chat {
             Action::JoinOrLeave => (
                 &self.limits.joins,
                 "Too many joins and leaves; wait a moment.",
+            ),
+            Action::NewInvite => (
+                &self.limits.invites,
+                "Too many invite links; wait a moment.",
             ),
         };
         bucket

@@ -13,13 +13,14 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::refusal::Refusal;
-use crate::store::{Body, Group, Message};
+use crate::store::{Body, Group, Invite, Message, Role};
 use crate::ws::frame::{self, Frame};
 
 /// Longest `client_id` echoed back in acks.
 pub const MAX_CLIENT_ID: usize = 128;
 
-/// The group object (`GET /api/groups`, `hello`, `new_group`).
+/// The group object (`GET /api/groups`, `hello`, `new_group`, …), as the
+/// user with `role` sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupView<'a> {
     pub id: i64,
@@ -29,19 +30,73 @@ pub struct GroupView<'a> {
     pub created_at: i64,
     /// `group` or `dm` (an addition to PROTOCOL's object).
     pub kind: &'static str,
+    pub private: bool,
+    /// The viewer's role; null when not a member.
+    pub role: Option<&'static str>,
+    pub member_count: i64,
 }
 
 impl<'a> GroupView<'a> {
-    pub fn new(g: &'a Group, member: bool) -> GroupView<'a> {
+    pub fn new(g: &'a Group, role: Option<Role>) -> GroupView<'a> {
         GroupView {
             id: g.id,
             name: &g.name,
             e2e: g.e2e,
-            member,
+            member: role.is_some(),
             created_at: g.created_at,
             kind: if g.is_dm { "dm" } else { "group" },
+            private: g.private,
+            role: role.map(Role::as_str),
+            member_count: g.member_count,
         }
     }
+}
+
+/// One member (`GET /api/groups/{id}/members`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView<'a> {
+    pub username: &'a str,
+    pub role: &'static str,
+    pub joined_at: i64,
+}
+
+/// `GET /api/groups/{id}/members`
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberList<'a> {
+    pub members: Vec<MemberView<'a>>,
+}
+
+/// An invite link (`POST`/`GET /api/groups/{id}/invites`,
+/// `POST /api/admin/invites`).
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteView<'a> {
+    pub code: &'a str,
+    pub url: String,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub created_at: i64,
+}
+
+impl<'a> InviteView<'a> {
+    /// `url` is the invite's path: `/invite/{code}` for a group's,
+    /// `/register?invite={code}` for the server's.
+    pub fn new(i: &'a Invite, url: String) -> InviteView<'a> {
+        InviteView {
+            code: &i.code,
+            url,
+            expires_at: i.expires_at,
+            max_uses: i.max_uses,
+            uses: i.uses,
+            created_at: i.created_at,
+        }
+    }
+}
+
+/// `GET /api/groups/{id}/invites`, `GET /api/admin/invites`
+#[derive(Debug, Clone, Serialize)]
+pub struct InviteList<'a> {
+    pub invites: Vec<InviteView<'a>>,
 }
 
 /// The message object: `content` in plaintext groups, `envelope` (exactly
@@ -57,6 +112,14 @@ pub struct MessageView<'a> {
     pub envelope: Option<&'a RawValue>,
     pub created_at: i64,
     pub edited_at: Option<i64>,
+    /// A line moderators' actions left, not a member's message (the
+    /// `author` is who acted).
+    #[serde(skip_serializing_if = "is_false")]
+    pub system: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl<'a> MessageView<'a> {
@@ -75,6 +138,7 @@ impl<'a> MessageView<'a> {
             envelope,
             created_at: m.created_at,
             edited_at: m.edited_at,
+            system: m.system,
         }
     }
 }
@@ -111,9 +175,11 @@ pub enum ServerFrame<'a> {
     Message(MessageView<'a>),
     /// A message's new body.
     Edited(MessageView<'a>),
-    /// A message was deleted.
+    /// A message was deleted (`by` a moderator, when not by its author).
     Deleted {
         id: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<&'a str>,
     },
     /// To the sender: its `client_id` was stored as `id`.
     Ack {
@@ -124,10 +190,29 @@ pub enum ServerFrame<'a> {
     Presence {
         users: &'a [OnlineUser],
     },
-    /// "alice joined" / "alice left".
+    /// "alice joined" / "alice left" (live only), or a stored line such as
+    /// "alice added bob" (with the message `id` it is stored under).
     System {
         text: &'a str,
         created_at: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+    },
+    /// The group was renamed (to the room and every `/ws` that sees it).
+    GroupUpdated {
+        group: GroupView<'a>,
+    },
+    /// `/ws`: the group is gone.
+    GroupDeleted {
+        group_id: i64,
+    },
+    /// `/ws`: you were added to a group.
+    Added {
+        group: GroupView<'a>,
+    },
+    /// `/ws`: you were removed from a group.
+    Removed {
+        group_id: i64,
     },
     Typing {
         username: &'a str,
@@ -192,6 +277,8 @@ impl ServerFrame<'_> {
 pub struct Me<'a> {
     pub id: i64,
     pub username: &'a str,
+    /// A server admin.
+    pub admin: bool,
 }
 
 /// `GET /api/groups`
@@ -343,13 +430,15 @@ mod tests {
             e2e: false,
             created_at: 5,
             closed_at: None,
+            private: false,
+            member_count: 1,
         };
         let online = [OnlineUser {
             username: "alice".into(),
             ips: vec![[127, 0, 0, 1].into()],
         }];
         let hello = ServerFrame::Hello {
-            group: GroupView::new(&g, true),
+            group: GroupView::new(&g, Some(Role::Owner)),
             you: You {
                 id: 1,
                 username: "alice",
@@ -359,7 +448,8 @@ mod tests {
         assert_eq!(
             json(&hello.encode()),
             serde_json::json!({"type": "hello",
-                "group": {"id": 3, "name": "Rust", "e2e": false, "member": true, "created_at": 5, "kind": "group"},
+                "group": {"id": 3, "name": "Rust", "e2e": false, "member": true, "created_at": 5, "kind": "group",
+                    "private": false, "role": "owner", "member_count": 1},
                 "you": {"id": 1, "username": "alice"},
                 "online": [{"username": "alice", "ips": ["127.0.0.1"]}]})
         );
@@ -371,6 +461,7 @@ mod tests {
             body: Body::Envelope(r#"{"iv":"AA","ciphertext":"BB","keys":{"f":"CC"}}"#.into()),
             created_at: 7,
             edited_at: None,
+            system: false,
         };
         assert_eq!(
             json(&ServerFrame::Message(MessageView::new(&m)).encode()),

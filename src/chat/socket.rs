@@ -12,7 +12,7 @@ use super::hub::{self, Room};
 use super::protocol::{ClientFrame, GroupView, MessageView, ServerFrame, You};
 use super::{Action, Chat, Refusal};
 use crate::net::transport::Conn;
-use crate::store::{Group, User};
+use crate::store::{Group, Role, User};
 use crate::ws::peer::{self, Identity, Peer, Wire};
 use crate::ws::reader::{self, Incoming};
 
@@ -29,9 +29,11 @@ pub struct Admission {
 }
 
 pub enum Target {
-    /// One group's room, replaying messages after `after` first.
+    /// One group's room (where the user has `role`), replaying messages
+    /// after `after` first.
     Room {
         group: Group,
+        role: Role,
         room: Arc<Room>,
         after: Option<i64>,
     },
@@ -49,10 +51,13 @@ impl Chat {
     /// need be.
     pub fn room(&self, group: &Group) -> Result<Arc<Room>, Refusal> {
         // The room keeps its member list up to date once it exists.
-        Ok(self.hub.open_room(group, || self.store.members(group.id))?)
+        Ok(self
+            .hub
+            .open_room(group, || self.store.member_ids(group.id))?)
     }
 
     /// Runs an upgraded socket until it closes (on the connection's thread).
+    /// The group's view in `hello` is the one the admission captured.
     pub fn serve(&self, conn: &Conn, ip: IpAddr, leftover: Vec<u8>, admission: Admission) {
         let Admission {
             user,
@@ -71,7 +76,12 @@ impl Chat {
         let wire: Arc<dyn Wire> = Arc::clone(&conn.sock) as Arc<dyn Wire>;
         let peer = Peer::new(self.hub.new_peer_id(), who, wire, conn.tls.clone());
         match target {
-            Target::Room { group, room, after } => {
+            Target::Room {
+                group,
+                role,
+                room,
+                after,
+            } => {
                 let admit = || {
                     if !self.session_live(&peer.who.session) {
                         peer.close(hub::SESSION_ENDED, "session ended");
@@ -85,7 +95,7 @@ impl Chat {
                 };
                 let greet = |p: &Arc<Peer>, online: &[_]| {
                     let hello = ServerFrame::Hello {
-                        group: GroupView::new(&group, true),
+                        group: GroupView::new(&group, Some(role)),
                         you: You {
                             id: user.id,
                             username: &user.username,

@@ -38,6 +38,20 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// Percent-encodes `s` for a URL query value: everything but RFC 3986's
+/// unreserved characters is escaped.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A form or query string that could not be decoded.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BadForm;
@@ -89,6 +103,12 @@ mod tests {
         assert!(percent_decode(b"%", false).is_none());
         assert!(percent_decode(b"%4", false).is_none());
         assert!(percent_decode(b"%g0", false).is_none());
+        let odd = "/invite/a b?c=d&é";
+        assert_eq!(
+            percent_decode(percent_encode(odd).as_bytes(), false).unwrap(),
+            odd.as_bytes()
+        );
+        assert_eq!(percent_encode("/x"), "%2Fx");
     }
 
     #[test]

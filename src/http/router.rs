@@ -32,8 +32,38 @@ pub enum Route {
     DeleteMessage(i64),
     PutKey,
     GroupKeys(i64),
+    GroupMembers(i64),
+    AddMember(i64),
+    RemoveMember(i64, String),
+    SetRole(i64, String),
+    RenameGroup(i64),
+    DeleteGroup(i64),
+    CreateInvite(i64),
+    Invites(i64),
+    RevokeInvite(i64, String),
+    AcceptInvite(String),
+    InvitePage(String),
+    JoinByInvite(String),
+    AdminPage,
+    AdminUser(String, AdminOp),
+    CreateServerInvite,
+    ServerInvites,
+    RevokeServerInvite(String),
+    SetRegistration,
+    ResetForm(String),
+    Reset(String),
     WsNotify,
     WsChat(i64),
+}
+
+/// What a server admin does to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOp {
+    Disable,
+    Enable,
+    Promote,
+    Demote,
+    ResetLink,
 }
 
 /// One segment of a route pattern.
@@ -42,13 +72,21 @@ enum Seg {
     Lit(&'static str),
     /// A positive integer id.
     Id,
-    /// One or more remaining segments.
+    /// One segment, as a string (a username, a code).
+    Name,
+    /// One or more remaining segments, joined with `/`.
     Rest,
 }
 
-use Seg::{Id, Lit, Rest};
+use Seg::{Id, Lit, Name, Rest};
 
-type Build = fn(&[i64], &str) -> Route;
+/// Builds a route from its ids and its strings (`Name`s and `Rest`, in
+/// order).
+type Build = fn(&[i64], &[String]) -> Route;
+
+fn s(strings: &[String], i: usize) -> String {
+    strings.get(i).cloned().unwrap_or_default()
+}
 
 const ROUTES: &[(&str, &[Seg], Build)] = &[
     ("GET", &[], |_, _| Route::Root),
@@ -64,9 +102,7 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     }),
     ("GET", &[Lit("healthz")], |_, _| Route::Healthz),
     ("GET", &[Lit("metrics")], |_, _| Route::Metrics),
-    ("GET", &[Lit("static"), Rest], |_, rest| {
-        Route::Static(rest.to_string())
-    }),
+    ("GET", &[Lit("static"), Rest], |_, r| Route::Static(s(r, 0))),
     ("GET", &[Lit("api"), Lit("me")], |_, _| Route::Me),
     ("GET", &[Lit("api"), Lit("groups")], |_, _| Route::Groups),
     ("POST", &[Lit("api"), Lit("groups")], |_, _| {
@@ -107,6 +143,112 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
         &[Lit("api"), Lit("groups"), Id, Lit("keys")],
         |p, _| Route::GroupKeys(p[0]),
     ),
+    (
+        "GET",
+        &[Lit("api"), Lit("groups"), Id, Lit("members")],
+        |p, _| Route::GroupMembers(p[0]),
+    ),
+    (
+        "POST",
+        &[Lit("api"), Lit("groups"), Id, Lit("members")],
+        |p, _| Route::AddMember(p[0]),
+    ),
+    (
+        "DELETE",
+        &[Lit("api"), Lit("groups"), Id, Lit("members"), Name],
+        |p, r| Route::RemoveMember(p[0], s(r, 0)),
+    ),
+    (
+        "PATCH",
+        &[Lit("api"), Lit("groups"), Id, Lit("members"), Name],
+        |p, r| Route::SetRole(p[0], s(r, 0)),
+    ),
+    ("PATCH", &[Lit("api"), Lit("groups"), Id], |p, _| {
+        Route::RenameGroup(p[0])
+    }),
+    ("DELETE", &[Lit("api"), Lit("groups"), Id], |p, _| {
+        Route::DeleteGroup(p[0])
+    }),
+    (
+        "POST",
+        &[Lit("api"), Lit("groups"), Id, Lit("invites")],
+        |p, _| Route::CreateInvite(p[0]),
+    ),
+    (
+        "GET",
+        &[Lit("api"), Lit("groups"), Id, Lit("invites")],
+        |p, _| Route::Invites(p[0]),
+    ),
+    (
+        "DELETE",
+        &[Lit("api"), Lit("groups"), Id, Lit("invites"), Name],
+        |p, r| Route::RevokeInvite(p[0], s(r, 0)),
+    ),
+    ("POST", &[Lit("api"), Lit("invites"), Name], |_, r| {
+        Route::AcceptInvite(s(r, 0))
+    }),
+    ("GET", &[Lit("invite"), Name], |_, r| {
+        Route::InvitePage(s(r, 0))
+    }),
+    ("POST", &[Lit("invite"), Name], |_, r| {
+        Route::JoinByInvite(s(r, 0))
+    }),
+    ("GET", &[Lit("admin")], |_, _| Route::AdminPage),
+    (
+        "POST",
+        &[Lit("api"), Lit("admin"), Lit("users"), Name, Lit("disable")],
+        |_, r| Route::AdminUser(s(r, 0), AdminOp::Disable),
+    ),
+    (
+        "POST",
+        &[Lit("api"), Lit("admin"), Lit("users"), Name, Lit("enable")],
+        |_, r| Route::AdminUser(s(r, 0), AdminOp::Enable),
+    ),
+    (
+        "POST",
+        &[Lit("api"), Lit("admin"), Lit("users"), Name, Lit("promote")],
+        |_, r| Route::AdminUser(s(r, 0), AdminOp::Promote),
+    ),
+    (
+        "POST",
+        &[Lit("api"), Lit("admin"), Lit("users"), Name, Lit("demote")],
+        |_, r| Route::AdminUser(s(r, 0), AdminOp::Demote),
+    ),
+    (
+        "POST",
+        &[
+            Lit("api"),
+            Lit("admin"),
+            Lit("users"),
+            Name,
+            Lit("reset-link"),
+        ],
+        |_, r| Route::AdminUser(s(r, 0), AdminOp::ResetLink),
+    ),
+    (
+        "POST",
+        &[Lit("api"), Lit("admin"), Lit("invites")],
+        |_, _| Route::CreateServerInvite,
+    ),
+    (
+        "GET",
+        &[Lit("api"), Lit("admin"), Lit("invites")],
+        |_, _| Route::ServerInvites,
+    ),
+    (
+        "DELETE",
+        &[Lit("api"), Lit("admin"), Lit("invites"), Name],
+        |_, r| Route::RevokeServerInvite(s(r, 0)),
+    ),
+    (
+        "PUT",
+        &[Lit("api"), Lit("admin"), Lit("registration")],
+        |_, _| Route::SetRegistration,
+    ),
+    ("GET", &[Lit("reset"), Name], |_, r| {
+        Route::ResetForm(s(r, 0))
+    }),
+    ("POST", &[Lit("reset"), Name], |_, r| Route::Reset(s(r, 0))),
     ("GET", &[Lit("ws")], |_, _| Route::WsNotify),
     ("GET", &[Lit("ws"), Lit("chat"), Id], |p, _| {
         Route::WsChat(p[0])
@@ -127,11 +269,11 @@ pub fn route(method: &str, segments: &[String]) -> Result<Route, NoRoute> {
     let lookup = if method == "HEAD" { "GET" } else { method };
     let mut allowed: Vec<&'static str> = Vec::new();
     for (m, pattern, build) in ROUTES {
-        let Some((ids, rest)) = matches(pattern, segments) else {
+        let Some((ids, strings)) = matches(pattern, segments) else {
             continue;
         };
         if *m == lookup {
-            return Ok(build(&ids, &rest));
+            return Ok(build(&ids, &strings));
         }
         allowed.push(m);
         if *m == "GET" {
@@ -145,8 +287,8 @@ pub fn route(method: &str, segments: &[String]) -> Result<Route, NoRoute> {
     }
 }
 
-fn matches(pattern: &[Seg], segments: &[String]) -> Option<(Vec<i64>, String)> {
-    let mut ids = Vec::new();
+fn matches(pattern: &[Seg], segments: &[String]) -> Option<(Vec<i64>, Vec<String>)> {
+    let (mut ids, mut strings) = (Vec::new(), Vec::new());
     for (i, seg) in pattern.iter().enumerate() {
         match seg {
             Lit(l) => {
@@ -155,16 +297,21 @@ fn matches(pattern: &[Seg], segments: &[String]) -> Option<(Vec<i64>, String)> {
                 }
             }
             Id => ids.push(parse_id(segments.get(i)?)?),
+            Name => {
+                let name = segments.get(i).filter(|s| !s.is_empty())?;
+                strings.push(name.clone());
+            }
             Rest => {
                 let rest = segments.get(i..)?;
                 if rest.is_empty() || rest.iter().any(|s| s.is_empty()) {
                     return None;
                 }
-                return Some((ids, rest.join("/")));
+                strings.push(rest.join("/"));
+                return Some((ids, strings));
             }
         }
     }
-    (segments.len() == pattern.len()).then_some((ids, String::new()))
+    (segments.len() == pattern.len()).then_some((ids, strings))
 }
 
 /// A positive decimal id without sign or leading zeros, within `i64`.
@@ -200,6 +347,22 @@ mod tests {
         assert_eq!(
             route("GET", &segs("/static/js/app.js")),
             Ok(Route::Static("js/app.js".into()))
+        );
+        assert_eq!(
+            route("DELETE", &segs("/api/groups/3/members/bob")),
+            Ok(Route::RemoveMember(3, "bob".into()))
+        );
+        assert_eq!(
+            route("POST", &segs("/api/admin/users/b%20b/reset-link")),
+            Ok(Route::AdminUser("b b".into(), AdminOp::ResetLink))
+        );
+        assert_eq!(
+            route("GET", &segs("/invite/abc")),
+            Ok(Route::InvitePage("abc".into()))
+        );
+        assert_eq!(
+            route("PATCH", &segs("/api/groups/3")),
+            Ok(Route::RenameGroup(3))
         );
     }
 

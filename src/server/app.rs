@@ -45,8 +45,9 @@ impl App {
             accounts::Settings {
                 login_rate: config.login_rate,
                 register_rate: config.register_rate,
+                registration: config.registration,
             },
-        ));
+        )?);
         let tls = if config.tls {
             Some(crate::tls::server_config(&config.cert_paths())?)
         } else {

@@ -1,11 +1,13 @@
-//! `chat.sqlite3`: groups (plain, E2E, or two-person DM rooms), memberships
-//! and messages (plaintext content or an E2E envelope; soft-deleted).
+//! `chat.sqlite3`: its schema, and messages (plaintext content or an E2E
+//! envelope; soft-deleted; system lines for what moderators did). Groups,
+//! memberships and invites, which live in the same file, are in
+//! `groups.rs` and `invites.rs`.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::events::{self, Event};
-use super::sqlite::{Migration, is_unique_violation};
-use super::{Body, DmRow, Group, Message, NotStored, Result, Store};
+use super::events;
+use super::sqlite::Migration;
+use super::{Body, Message, NotStored, Result, Store};
 use crate::text::look_alike_key;
 
 pub const FILE: &str = "chat.sqlite3";
@@ -40,6 +42,43 @@ pub const MIGRATIONS: &[Migration] = &[
               AND (SELECT count(*) FROM memberships m WHERE m.group_id = groups.id) < 2;",
     ),
     Migration::Sql(events::TABLE),
+    // Private groups, roles, moderation, invite links.
+    Migration::Sql(
+        "ALTER TABLE groups ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE memberships ADD COLUMN role TEXT NOT NULL DEFAULT 'member'
+            CHECK (role IN ('owner', 'admin', 'member'));
+        -- The creator owns a group; where they left, the longest-standing
+        -- member does.
+        UPDATE memberships SET role = 'owner'
+            WHERE (group_id, user_id) IN (SELECT id, created_by FROM groups WHERE kind = 'group');
+        UPDATE memberships SET role = 'owner'
+            WHERE (group_id, user_id) IN (
+                SELECT m.group_id, m.user_id FROM memberships m JOIN groups g ON g.id = m.group_id
+                WHERE g.kind = 'group'
+                  AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.group_id = g.id AND o.role = 'owner')
+                  AND (m.joined_at, m.user_id) = (SELECT joined_at, user_id FROM memberships f
+                       WHERE f.group_id = g.id ORDER BY joined_at, user_id LIMIT 1));
+        -- Public names are unique; private ones only among a user's groups
+        -- (checked by the store when a group is made or renamed).
+        DROP INDEX groups_name_key;
+        CREATE UNIQUE INDEX groups_public_name ON groups(name_key) WHERE kind = 'group' AND private = 0;
+        CREATE UNIQUE INDEX groups_dm_key ON groups(name_key) WHERE kind = 'dm';
+        CREATE INDEX groups_name_key ON groups(name_key);
+        CREATE TABLE invites (
+            code       TEXT PRIMARY KEY,
+            group_id   INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            created_by INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            max_uses   INTEGER,
+            uses       INTEGER NOT NULL DEFAULT 0,
+            revoked_at INTEGER
+        );
+        CREATE INDEX invites_group ON invites(group_id);
+        UPDATE groups SET private = 1 WHERE kind = 'dm';
+        ALTER TABLE messages ADD COLUMN system INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN deleted_by TEXT;",
+    ),
 ];
 
 /// The key under which a group's name is unique: names that look alike
@@ -102,22 +141,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_group ON messages(group_id, id);
 "#;
 
-const GROUP_COLS: &str = "id, name, kind, e2e, created_at, closed_at";
-/// How many columns `GROUP_COLS` names: the next one is a query's own.
-const GROUP_COLS_LEN: usize = 6;
-
-fn group_row(r: &Row<'_>) -> rusqlite::Result<Group> {
-    Ok(Group {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        is_dm: r.get::<_, String>(2)? == "dm",
-        e2e: r.get(3)?,
-        created_at: r.get(4)?,
-        closed_at: r.get(5)?,
-    })
-}
-
-const MSG_COLS: &str = "id, group_id, author_id, author, content, envelope, created_at, edited_at";
+const MSG_COLS: &str =
+    "id, group_id, author_id, author, content, envelope, created_at, edited_at, system";
 
 fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let content: Option<String> = r.get(4)?;
@@ -133,6 +158,7 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         },
         created_at: r.get(6)?,
         edited_at: r.get(7)?,
+        system: r.get(8)?,
     })
 }
 
@@ -143,217 +169,7 @@ fn body_columns(body: &Body) -> (Option<&str>, Option<&str>) {
     }
 }
 
-fn is_member_on(c: &Connection, group_id: i64, user_id: i64) -> rusqlite::Result<bool> {
-    c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)",
-        params![group_id, user_id],
-        |r| r.get(0),
-    )
-}
-
 impl Store {
-    /// Creates a group with its creator as the first member; `Ok(None)` when
-    /// the name is taken (case-insensitively).
-    pub fn create_group(
-        &self,
-        name: &str,
-        e2e: bool,
-        creator: i64,
-        now: i64,
-    ) -> Result<Option<Group>> {
-        let id = self.chat.write(|c| {
-            let tx = c.transaction()?;
-            let inserted = tx.execute(
-                "INSERT INTO groups (name, name_key, kind, e2e, created_by, created_at) VALUES (?1, ?2, 'group', ?3, ?4, ?5)",
-                params![name, group_name_key(name), e2e, creator, now],
-            );
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-                params![id, creator, now],
-            )?;
-            tx.commit()?;
-            Ok(Some(id))
-        })?;
-        Ok(id.map(|id| Group {
-            id,
-            name: name.to_string(),
-            is_dm: false,
-            e2e,
-            created_at: now,
-            closed_at: None,
-        }))
-    }
-
-    pub fn group(&self, id: i64) -> Result<Option<Group>> {
-        self.chat.read(|c| {
-            c.query_row(
-                &format!("SELECT {GROUP_COLS} FROM groups WHERE id = ?1"),
-                [id],
-                group_row,
-            )
-            .optional()
-        })
-    }
-
-    /// A non-DM group by its name (or one that looks like it).
-    pub fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
-        self.chat.read(|c| {
-            c.query_row(
-                &format!("SELECT {GROUP_COLS} FROM groups WHERE kind = 'group' AND name_key = ?1"),
-                [group_name_key(name)],
-                group_row,
-            )
-            .optional()
-        })
-    }
-
-    /// Every non-DM group with whether `user_id` is a member, oldest first.
-    pub fn list_groups(&self, user_id: i64) -> Result<Vec<(Group, bool)>> {
-        self.chat.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {GROUP_COLS}, EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = groups.id AND m.user_id = ?1)
-                 FROM groups WHERE kind = 'group' ORDER BY id"
-            ))?;
-            let rows = st.query_map([user_id], |r| Ok((group_row(r)?, r.get(GROUP_COLS_LEN)?)))?;
-            rows.collect()
-        })
-    }
-
-    pub fn is_member(&self, group_id: i64, user_id: i64) -> Result<bool> {
-        self.chat.read(|c| is_member_on(c, group_id, user_id))
-    }
-
-    /// The user ids of a group's members.
-    pub fn members(&self, group_id: i64) -> Result<Vec<i64>> {
-        self.chat.read(|c| {
-            let mut st =
-                c.prepare("SELECT user_id FROM memberships WHERE group_id = ?1 ORDER BY user_id")?;
-            let rows = st.query_map([group_id], |r| r.get(0))?;
-            rows.collect()
-        })
-    }
-
-    /// Adds a member (idempotent). Returns whether they were newly added.
-    pub fn join(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
-        let added = self.chat.write(|c| {
-            let tx = c.transaction()?;
-            let added = tx.execute(
-                "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-                params![group_id, user_id, now],
-            )? > 0;
-            if added {
-                events::append(&tx, Event::MemberJoined { group_id, user_id }, now)?;
-            }
-            tx.commit()?;
-            Ok(added)
-        })?;
-        if added {
-            self.appended();
-        }
-        Ok(added)
-    }
-
-    /// Removes a member. Returns whether they were a member.
-    pub fn leave(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
-        let left = self.chat.write(|c| {
-            let tx = c.transaction()?;
-            let left = tx.execute(
-                "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2",
-                params![group_id, user_id],
-            )? > 0;
-            if left {
-                events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
-            }
-            tx.commit()?;
-            Ok(left)
-        })?;
-        if left {
-            self.appended();
-        }
-        Ok(left)
-    }
-
-    /// The DM room of two users, created (with both as members) on first use.
-    /// Returns the group and whether it was just created.
-    pub fn open_dm(&self, a: i64, b: i64, now: i64) -> Result<(Group, bool)> {
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        let key = format!("dm:{lo}:{hi}");
-        self.chat.write(|c| {
-            let tx = c.transaction()?;
-            let existing = tx
-                .query_row(
-                    &format!("SELECT {GROUP_COLS} FROM groups WHERE kind = 'dm' AND name_key = ?1"),
-                    [&key],
-                    group_row,
-                )
-                .optional()?;
-            if let Some(g) = existing {
-                return Ok((g, false));
-            }
-            tx.execute(
-                "INSERT INTO groups (name, name_key, kind, e2e, created_by, created_at) VALUES ('Direct message', ?1, 'dm', 0, ?2, ?3)",
-                params![key, a, now],
-            )?;
-            let id = tx.last_insert_rowid();
-            for user in [lo, hi] {
-                tx.execute(
-                    "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-                    params![id, user, now],
-                )?;
-            }
-            tx.commit()?;
-            let group = Group {
-                id,
-                name: "Direct message".into(),
-                is_dm: true,
-                e2e: false,
-                created_at: now,
-                closed_at: None,
-            };
-            Ok((group, true))
-        })
-    }
-
-    /// The DM room of two users, if they have one.
-    pub fn dm_between(&self, a: i64, b: i64) -> Result<Option<i64>> {
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        self.chat.read(|c| {
-            c.query_row(
-                "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
-                [format!("dm:{lo}:{hi}")],
-                |r| r.get(0),
-            )
-            .optional()
-        })
-    }
-
-    /// The DM rooms of a user, oldest first.
-    pub fn list_dms(&self, user_id: i64) -> Result<Vec<DmRow>> {
-        self.chat.read(|c| {
-            let mut st = c.prepare(
-                "SELECT g.id, g.name, g.closed_at IS NOT NULL,
-                        (SELECT o.user_id FROM memberships o WHERE o.group_id = g.id AND o.user_id != ?1)
-                 FROM groups g JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
-                 WHERE g.kind = 'dm' ORDER BY g.id",
-            )?;
-            let rows = st.query_map([user_id], |r| {
-                Ok(DmRow {
-                    group_id: r.get(0)?,
-                    name: r.get(1)?,
-                    closed: r.get(2)?,
-                    other: r.get(3)?,
-                })
-            })?;
-            rows.collect()
-        })
-    }
-
     /// Stores a message, if its author is a member of the group and the
     /// group takes messages — checked in the same statement as the insert,
     /// so no leave, removal or deletion committed before it can be missed.
@@ -393,7 +209,37 @@ impl Store {
             body: body.clone(),
             created_at: now,
             edited_at: None,
+            system: false,
         }))
+    }
+
+    /// Stores a system line (what `actor` did, as text) in a group.
+    pub fn insert_system(
+        &self,
+        group_id: i64,
+        actor_id: i64,
+        actor: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<Message> {
+        let id = self.chat.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO messages (group_id, author_id, author, content, created_at, system)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1)",
+            )?
+            .execute(params![group_id, actor_id, actor, text, now])?;
+            Ok(c.last_insert_rowid())
+        })?;
+        Ok(Message {
+            id,
+            group_id,
+            author_id: actor_id,
+            author: actor.to_string(),
+            body: Body::Content(text.to_string()),
+            created_at: now,
+            edited_at: None,
+            system: true,
+        })
     }
 
     /// A page of history, newest first, below `before` (or from the newest).
@@ -461,12 +307,14 @@ impl Store {
         })
     }
 
-    /// Soft-deletes a message and forgets its body. Returns whether it was live.
-    pub fn delete_message(&self, id: i64, now: i64) -> Result<bool> {
+    /// Soft-deletes a message and forgets its body; `by` names a moderator
+    /// who deleted someone else's. Returns whether it was live.
+    pub fn delete_message(&self, id: i64, now: i64, by: Option<&str>) -> Result<bool> {
         self.chat.write(|c| {
             c.execute(
-                "UPDATE messages SET deleted_at = ?2, content = NULL, envelope = NULL WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, now],
+                "UPDATE messages SET deleted_at = ?2, deleted_by = ?3, content = NULL, envelope = NULL
+                 WHERE id = ?1 AND deleted_at IS NULL",
+                params![id, now, by],
             )
             .map(|n| n > 0)
         })

@@ -15,6 +15,8 @@
 mod backup;
 mod chat;
 mod events;
+mod groups;
+mod invites;
 mod lock;
 mod sqlite;
 mod users;
@@ -26,6 +28,7 @@ use std::sync::{Condvar, Mutex};
 
 pub use backup::BackupFile;
 pub use events::{Event, EventCursor};
+pub use groups::Left;
 pub use lock::DirLock;
 use sqlite::Db;
 
@@ -136,6 +139,80 @@ mod full {
 pub struct User {
     pub id: i64,
     pub username: String,
+    /// A server admin.
+    pub admin: bool,
+}
+
+/// The last server admin cannot stop being one, nor be disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastAdmin;
+
+/// Why a registration with a server invite made no account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unregistered {
+    /// The code is unknown, revoked, expired or used up.
+    BadInvite,
+    NameTaken,
+}
+
+/// A group name that looks like one the user can already see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameTaken;
+
+/// A member's role in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// One membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: i64,
+    pub role: Role,
+    pub joined_at: i64,
+}
+
+/// An invite link (a group's, or the server's for registration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub code: String,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What using a group invite did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteUse {
+    /// The code is unknown, revoked, expired or used up.
+    Invalid,
+    /// `added`: the user was not a member before.
+    Joined { group_id: i64, added: bool },
 }
 
 /// The user of a live session, and when the session expires (Unix ms).
@@ -165,13 +242,16 @@ pub struct DmRow {
     pub closed: bool,
 }
 
-/// A user as the admin command lists them.
+/// A user as the admin command and page list them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
     pub id: i64,
     pub username: String,
     pub created_at: i64,
     pub live_sessions: i64,
+    pub admin: bool,
+    pub disabled: bool,
+    pub last_seen_at: Option<i64>,
 }
 
 /// A live session as the admin command lists it; `id` is the first 12 hex
@@ -216,10 +296,13 @@ pub struct Group {
     pub name: String,
     pub is_dm: bool,
     pub e2e: bool,
+    /// Invisible to non-members.
+    pub private: bool,
     pub created_at: i64,
     /// Set when the room takes no new messages (a DM whose other member's
     /// account was deleted).
     pub closed_at: Option<i64>,
+    pub member_count: i64,
 }
 
 /// Why a message was not stored.
@@ -248,6 +331,8 @@ pub struct Message {
     pub body: Body,
     pub created_at: i64,
     pub edited_at: Option<i64>,
+    /// A line the room's moderators' actions left, not a member's message.
+    pub system: bool,
 }
 
 /// What deleting an account changed.

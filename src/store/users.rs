@@ -3,14 +3,27 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::events::{self, Event};
 use super::sqlite::{Migration, is_unique_violation};
 use super::{
-    DeviceKey, KeyPut, PrefixMatch, Result, SessionSummary, SessionUser, Store, User, UserDeleted,
-    UserKeys, UserSummary,
+    DeviceKey, KeyPut, LastAdmin, PrefixMatch, Result, SessionSummary, SessionUser, Store,
+    Unregistered, User, UserDeleted, UserKeys, UserSummary,
 };
+
+/// `last_seen_at` is written at most this often per account.
+pub const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
+
+/// Whether `user_id` is the only admin whose account is not disabled.
+fn last_admin(tx: &Transaction<'_>, user_id: i64) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT (SELECT admin FROM users WHERE id = ?1) = 1
+            AND (SELECT count(*) FROM users WHERE admin = 1 AND disabled_at IS NULL AND id != ?1) = 0",
+        [user_id],
+        |r| r.get(0),
+    )
+}
 
 pub const FILE: &str = "users.sqlite3";
 
@@ -32,6 +45,32 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     Migration::Sql("CREATE INDEX device_keys_fingerprint ON device_keys(fingerprint);"),
     Migration::Sql(events::TABLE),
+    // Server administration: admins, disabled accounts, last seen, server
+    // invites, one-time password reset links, settings.
+    Migration::Sql(
+        "ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+        ALTER TABLE users ADD COLUMN last_seen_at INTEGER;
+        -- The first account is a server admin; an existing server's oldest.
+        UPDATE users SET admin = 1 WHERE id = (SELECT min(id) FROM users);
+        CREATE TABLE server_invites (
+            code       TEXT PRIMARY KEY,
+            created_by INTEGER,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER,
+            max_uses   INTEGER,
+            uses       INTEGER NOT NULL DEFAULT 0,
+            revoked_at INTEGER
+        );
+        CREATE TABLE reset_links (
+            token_hash TEXT PRIMARY KEY,
+            user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used_at    INTEGER
+        );
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    ),
 ];
 
 const V1: &str = r#"
@@ -62,11 +101,41 @@ CREATE TABLE device_keys (
 /// Most device keys kept per user; registering more drops the oldest.
 pub const MAX_DEVICE_KEYS: i64 = 20;
 
+/// `id, username, admin`, the columns `user_row` reads.
+const USER_COLS: &str = "u.id, u.username, u.admin";
+
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
+        admin: r.get(2)?,
     })
+}
+
+/// Inserts an account; the first ever made is a server admin.
+fn insert_user(
+    tx: &Transaction<'_>,
+    username: &str,
+    password_hash: &str,
+    now: i64,
+) -> rusqlite::Result<Option<User>> {
+    let first: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users' AND seq > 0)",
+        [],
+        |r| r.get(0),
+    )?;
+    match tx.execute(
+        "INSERT INTO users (username, password_hash, created_at, admin) VALUES (?1, ?2, ?3, ?4)",
+        params![username, password_hash, now, first],
+    ) {
+        Ok(_) => Ok(Some(User {
+            id: tx.last_insert_rowid(),
+            username: username.to_string(),
+            admin: first,
+        })),
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl Store {
@@ -77,39 +146,71 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<User>> {
-        let r = self.users.write(|c| {
-            match c.execute(
-                "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
-                params![username, password_hash, now],
-            ) {
-                Ok(_) => Ok(Some(c.last_insert_rowid())),
-                Err(e) if is_unique_violation(&e) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
-        Ok(r.map(|id| User {
-            id,
-            username: username.to_string(),
-        }))
+        self.users.write(|c| {
+            let tx = c.transaction()?;
+            let user = insert_user(&tx, username, password_hash, now)?;
+            tx.commit()?;
+            Ok(user)
+        })
     }
 
-    /// The user with this name (case-insensitively) and their password hash.
+    /// Inserts a user who registers with a server invite, counting its use
+    /// in the same transaction.
+    pub fn create_user_invited(
+        &self,
+        username: &str,
+        password_hash: &str,
+        invite: &str,
+        now: i64,
+    ) -> Result<std::result::Result<User, Unregistered>> {
+        self.users.write(|c| {
+            let tx = c.transaction()?;
+            if !Store::use_server_invite_on(&tx, invite, now)? {
+                return Ok(Err(Unregistered::BadInvite));
+            }
+            let Some(user) = insert_user(&tx, username, password_hash, now)? else {
+                return Ok(Err(Unregistered::NameTaken));
+            };
+            tx.commit()?;
+            Ok(Ok(user))
+        })
+    }
+
+    /// The account with this name (case-insensitively), unless disabled,
+    /// and its password hash.
     pub fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
         self.users.read(|c| {
             c.query_row(
-                "SELECT id, username, password_hash FROM users WHERE username = ?1",
+                &format!(
+                    "SELECT {USER_COLS}, u.password_hash FROM users u
+                     WHERE u.username = ?1 AND u.disabled_at IS NULL"
+                ),
                 [username],
-                |r| Ok((user_row(r)?, r.get(2)?)),
+                |r| Ok((user_row(r)?, r.get(3)?)),
             )
             .optional()
         })
     }
 
-    /// A user by id.
+    /// The account with this name, disabled or not, and whether it is.
+    pub fn any_user_by_name(&self, username: &str) -> Result<Option<(User, bool)>> {
+        self.users.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {USER_COLS}, u.disabled_at IS NOT NULL FROM users u WHERE u.username = ?1"
+                ),
+                [username],
+                |r| Ok((user_row(r)?, r.get(3)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// An account by id (disabled ones too).
     pub fn user(&self, id: i64) -> Result<Option<User>> {
         self.users.read(|c| {
             c.query_row(
-                "SELECT id, username FROM users WHERE id = ?1",
+                &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
                 [id],
                 user_row,
             )
@@ -122,7 +223,8 @@ impl Store {
         self.users.read(|c| {
             let mut st = c.prepare(
                 "SELECT u.id, u.username, u.created_at,
-                        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?1)
+                        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?1),
+                        u.admin, u.disabled_at IS NOT NULL, u.last_seen_at
                  FROM users u ORDER BY u.id",
             )?;
             let rows = st.query_map([now], |r| {
@@ -131,9 +233,173 @@ impl Store {
                     username: r.get(1)?,
                     created_at: r.get(2)?,
                     live_sessions: r.get(3)?,
+                    admin: r.get(4)?,
+                    disabled: r.get(5)?,
+                    last_seen_at: r.get(6)?,
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// Makes an account a server admin or not; the last admin cannot stop
+    /// being one. Returns whether the account exists.
+    pub fn set_admin(
+        &self,
+        user_id: i64,
+        admin: bool,
+    ) -> Result<std::result::Result<bool, LastAdmin>> {
+        self.users.write(|c| {
+            let tx = c.transaction()?;
+            if !admin && last_admin(&tx, user_id)? {
+                return Ok(Err(LastAdmin));
+            }
+            let n = tx.execute(
+                "UPDATE users SET admin = ?2 WHERE id = ?1",
+                params![user_id, admin],
+            )?;
+            tx.commit()?;
+            Ok(Ok(n > 0))
+        })
+    }
+
+    /// Disables an account (it cannot log in; every session ends, and its
+    /// sockets close) or enables it again. The last admin cannot be
+    /// disabled. Returns whether the account exists.
+    pub fn set_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+        now: i64,
+    ) -> Result<std::result::Result<bool, LastAdmin>> {
+        let done = self.users.write(|c| {
+            let tx = c.transaction()?;
+            if disabled && last_admin(&tx, user_id)? {
+                return Ok(Err(LastAdmin));
+            }
+            let n = tx.execute(
+                "UPDATE users SET disabled_at = CASE WHEN ?2 THEN coalesce(disabled_at, ?3) END WHERE id = ?1",
+                params![user_id, disabled, now],
+            )?;
+            if disabled && n > 0 {
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+                events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            }
+            tx.commit()?;
+            Ok(Ok(n > 0))
+        })?;
+        if disabled && matches!(done, Ok(true)) {
+            self.appended();
+        }
+        Ok(done)
+    }
+
+    /// Notes that a user was here, at most once every `LAST_SEEN_EVERY_MS`.
+    pub fn touch_last_seen(&self, user_id: i64, now: i64) -> Result<()> {
+        self.users.write(|c| {
+            c.prepare_cached(
+                "UPDATE users SET last_seen_at = ?2
+                 WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at < ?2 - ?3)",
+            )?
+            .execute(params![user_id, now, LAST_SEEN_EVERY_MS])
+            .map(drop)
+        })
+    }
+
+    /// Stores a one-time password reset link (by its token's hash).
+    pub fn create_reset_link(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.users.write(|c| {
+            c.execute(
+                "INSERT INTO reset_links (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_hash, user_id, now, expires_at],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The account a reset link is for, while it is unused and unexpired.
+    pub fn reset_link_user(&self, token_hash: &str, now: i64) -> Result<Option<User>> {
+        self.users.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {USER_COLS} FROM reset_links l JOIN users u ON u.id = l.user_id
+                     WHERE l.token_hash = ?1 AND l.used_at IS NULL AND l.expires_at > ?2"
+                ),
+                params![token_hash, now],
+                user_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Uses a reset link: sets the new password and ends every session of
+    /// the account, once. Returns the account, or `None` when the link is
+    /// used, expired or unknown.
+    pub fn use_reset_link(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<User>> {
+        let user = self.users.write(|c| {
+            let tx = c.transaction()?;
+            let user: Option<i64> = tx
+                .query_row(
+                    "UPDATE reset_links SET used_at = ?2
+                     WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING user_id",
+                    params![token_hash, now],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(user_id) = user else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user_id, password_hash],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+            events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            let user = tx
+                .query_row(
+                    &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
+                    [user_id],
+                    user_row,
+                )
+                .optional()?;
+            tx.commit()?;
+            Ok(user)
+        })?;
+        if user.is_some() {
+            self.appended();
+        }
+        Ok(user)
+    }
+
+    /// A stored setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.users.read(|c| {
+            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.users.write(|c| {
+            c.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(drop)
         })
     }
 
@@ -180,7 +446,26 @@ impl Store {
             for &group_id in &groups {
                 events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
             }
+            let owned: Vec<i64> = tx
+                .prepare("SELECT group_id FROM memberships WHERE user_id = ?1 AND role = 'owner'")?
+                .query_map([user_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             tx.execute("DELETE FROM memberships WHERE user_id = ?1", [user_id])?;
+            // Groups they owned pass on as if they had left; private groups
+            // nobody is left in are gone.
+            for group_id in owned {
+                if let Some(next) = super::groups::successor(&tx, group_id)? {
+                    tx.execute(
+                        "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
+                        params![group_id, next],
+                    )?;
+                }
+            }
+            tx.execute(
+                "DELETE FROM groups WHERE kind = 'group' AND private = 1
+                   AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = groups.id)",
+                [],
+            )?;
             let n = tx.execute(
                 "UPDATE messages SET author = ?2 WHERE author_id = ?1",
                 params![user_id, renamed],
@@ -270,20 +555,19 @@ impl Store {
         })
     }
 
-    /// The user of an unexpired session.
+    /// The user of an unexpired session (of an account not disabled).
     pub fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<SessionUser>> {
         self.users.read(|c| {
-            c.query_row(
-                "SELECT u.id, u.username, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
-                params![token_hash, now],
-                |r| {
-                    Ok(SessionUser {
-                        user: user_row(r)?,
-                        expires_at: r.get(2)?,
-                    })
-                },
-            )
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLS}, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
+            ))?
+            .query_row(params![token_hash, now], |r| {
+                Ok(SessionUser {
+                    user: user_row(r)?,
+                    expires_at: r.get(3)?,
+                })
+            })
             .optional()
         })
     }

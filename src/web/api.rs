@@ -7,13 +7,16 @@ use serde_json::Value;
 
 use super::session::{reader, writer};
 use super::{Web, WebError};
+use crate::auth::{Operator, Registration};
 use crate::chat::Refusal;
+use crate::chat::invites;
 use crate::chat::protocol::{
-    DmEntry, DmList, DmOpened, Draft, GroupList, GroupView, KeyEntry, KeyList, KeyRegistered, Me,
-    MessagePage, MessageView, OnlineList,
+    DmEntry, DmList, DmOpened, Draft, GroupList, GroupView, InviteList, InviteView, KeyEntry,
+    KeyList, KeyRegistered, Me, MemberList, MemberView, MessagePage, MessageView, OnlineList,
 };
-use crate::http::router::parse_id;
+use crate::http::router::{AdminOp, parse_id};
 use crate::http::{Request, Response};
+use crate::store::{Invite, Member, Role};
 
 type Result<T> = std::result::Result<T, WebError>;
 
@@ -38,6 +41,7 @@ pub fn me(web: &Web, req: &Request) -> Result<Response> {
     let me = Me {
         id: s.user.id,
         username: &s.user.username,
+        admin: s.user.admin,
     };
     ok(200, &me)
 }
@@ -46,7 +50,10 @@ pub fn me(web: &Web, req: &Request) -> Result<Response> {
 pub fn groups(web: &Web, req: &Request) -> Result<Response> {
     let s = reader(web, req)?;
     let list = web.chat.list_groups(&s.user)?;
-    let groups = list.iter().map(|(g, m)| GroupView::new(g, *m)).collect();
+    let groups = list
+        .iter()
+        .map(|(g, role)| GroupView::new(g, *role))
+        .collect();
     ok(200, &GroupList { groups })
 }
 
@@ -58,20 +65,212 @@ pub fn create_group(web: &Web, req: &Request) -> Result<Response> {
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("name must be a string."))?;
-    let e2e = match v.get("e2e") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("e2e must be true or false.")),
-    };
-    let g = web.chat.create_group(&s.user, name, e2e)?;
-    ok(201, &GroupView::new(&g, true))
+    let e2e = flag(&v, "e2e")?;
+    let private = flag(&v, "private")?;
+    let g = web.chat.create_group(&s.user, name, e2e, private)?;
+    ok(201, &GroupView::new(&g, Some(Role::Owner)))
+}
+
+/// An optional boolean field (absent or null: false).
+fn flag(v: &serde_json::Map<String, Value>, name: &'static str) -> Result<bool> {
+    match v.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(Refusal::bad_request(format!("{name} must be true or false.")).into()),
+    }
+}
+
+/// An optional positive integer field (absent or null: none).
+fn count(v: &serde_json::Map<String, Value>, name: &'static str) -> Result<Option<i64>> {
+    match v.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n.as_i64().map(Some).ok_or_else(|| {
+            Refusal::bad_request(format!("{name} must be a whole number or null.")).into()
+        }),
+    }
+}
+
+fn string<'a>(v: &'a serde_json::Map<String, Value>, name: &'static str) -> Result<&'a str> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Refusal::bad_request(format!("{name} must be a string.")).into())
 }
 
 /// `POST /api/groups/{id}/join`
 pub fn join(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = writer(web, req)?;
-    let g = web.chat.join(&s.user, id)?;
-    ok(200, &GroupView::new(&g, true))
+    let seen = web.chat.join(&s.user, id)?;
+    ok(200, &GroupView::new(&seen.group, seen.role))
+}
+
+/// `GET /api/groups/{id}/members`
+pub fn members(web: &Web, req: &Request, id: i64) -> Result<Response> {
+    let s = reader(web, req)?;
+    let list = web.chat.members(&s.user, id)?;
+    let members = list.iter().map(|(name, m)| member_view(name, m)).collect();
+    ok(200, &MemberList { members })
+}
+
+fn member_view<'a>(username: &'a str, m: &Member) -> MemberView<'a> {
+    MemberView {
+        username,
+        role: m.role.as_str(),
+        joined_at: m.joined_at,
+    }
+}
+
+/// `POST /api/groups/{id}/members` `{"username"}`
+pub fn add_member(web: &Web, req: &Request, id: i64) -> Result<Response> {
+    let s = writer(web, req)?;
+    let v = json_object(req)?;
+    let (name, m) = web.chat.add_member(&s.user, id, string(&v, "username")?)?;
+    ok(200, &member_view(&name, &m))
+}
+
+/// `DELETE /api/groups/{id}/members/{username}`
+pub fn remove_member(web: &Web, req: &Request, id: i64, name: &str) -> Result<Response> {
+    let s = writer(web, req)?;
+    web.chat.remove_member(&s.user, id, name)?;
+    Ok(Response::no_content())
+}
+
+/// `PATCH /api/groups/{id}/members/{username}` `{"role"}`
+pub fn set_role(web: &Web, req: &Request, id: i64, name: &str) -> Result<Response> {
+    let s = writer(web, req)?;
+    let v = json_object(req)?;
+    let role = Role::parse(string(&v, "role")?)
+        .ok_or_else(|| bad("role must be owner, admin or member."))?;
+    let (name, m) = web.chat.set_role(&s.user, id, name, role)?;
+    ok(200, &member_view(&name, &m))
+}
+
+/// `PATCH /api/groups/{id}` `{"name"}`
+pub fn rename_group(web: &Web, req: &Request, id: i64) -> Result<Response> {
+    let s = writer(web, req)?;
+    let v = json_object(req)?;
+    let seen = web.chat.rename(&s.user, id, string(&v, "name")?)?;
+    ok(200, &GroupView::new(&seen.group, seen.role))
+}
+
+/// `DELETE /api/groups/{id}`
+pub fn delete_group(web: &Web, req: &Request, id: i64) -> Result<Response> {
+    let s = writer(web, req)?;
+    web.chat.delete_group(&s.user, id)?;
+    Ok(Response::no_content())
+}
+
+fn group_invite(i: &Invite) -> InviteView<'_> {
+    InviteView::new(i, format!("/invite/{}", i.code))
+}
+
+/// `POST /api/groups/{id}/invites` `{"max_uses", "expires_in_s"}`
+pub fn create_invite(web: &Web, req: &Request, id: i64) -> Result<Response> {
+    let s = writer(web, req)?;
+    let v = json_object(req)?;
+    let invite = web.chat.create_invite(
+        &s.user,
+        id,
+        count(&v, "max_uses")?,
+        count(&v, "expires_in_s")?,
+    )?;
+    ok(201, &group_invite(&invite))
+}
+
+/// `GET /api/groups/{id}/invites`
+pub fn invites(web: &Web, req: &Request, id: i64) -> Result<Response> {
+    let s = reader(web, req)?;
+    let list = web.chat.invites(&s.user, id)?;
+    let invites = list.iter().map(group_invite).collect();
+    ok(200, &InviteList { invites })
+}
+
+/// `DELETE /api/groups/{id}/invites/{code}`
+pub fn revoke_invite(web: &Web, req: &Request, id: i64, code: &str) -> Result<Response> {
+    let s = writer(web, req)?;
+    web.chat.revoke_invite(&s.user, id, code)?;
+    Ok(Response::no_content())
+}
+
+/// `POST /api/invites/{code}`
+pub fn accept_invite(web: &Web, req: &Request, code: &str) -> Result<Response> {
+    let s = writer(web, req)?;
+    let (group, role) = web.chat.accept_invite(&s.user, code)?;
+    ok(200, &GroupView::new(&group, role))
+}
+
+/// The session of a server admin's state-changing request.
+fn admin_writer(web: &Web, req: &Request) -> Result<crate::auth::Session> {
+    let s = writer(web, req)?;
+    if !s.user.admin {
+        return Err(crate::auth::AccountError::NotAdmin.into());
+    }
+    Ok(s)
+}
+
+/// `POST /api/admin/users/{username}/disable|enable|promote|demote|reset-link`
+pub fn admin_user(web: &Web, req: &Request, name: &str, op: AdminOp) -> Result<Response> {
+    let s = admin_writer(web, req)?;
+    let by = Operator::Admin(&s.user);
+    let accounts = &web.accounts;
+    match op {
+        AdminOp::Disable => accounts.set_disabled(by, name, true).map(drop)?,
+        AdminOp::Enable => accounts.set_disabled(by, name, false).map(drop)?,
+        AdminOp::Promote => accounts.set_admin(by, name, true).map(drop)?,
+        AdminOp::Demote => accounts.set_admin(by, name, false).map(drop)?,
+        AdminOp::ResetLink => {
+            let link = accounts.reset_link(by, name)?;
+            let body = serde_json::json!({ "url": link.path(), "expires_at": link.expires_at });
+            return ok(201, &body);
+        }
+    }
+    Ok(Response::no_content())
+}
+
+fn server_invite(i: &Invite) -> InviteView<'_> {
+    InviteView::new(i, format!("/register?invite={}", i.code))
+}
+
+/// `POST /api/admin/invites` `{"max_uses", "expires_in_s"}`
+pub fn create_server_invite(web: &Web, req: &Request) -> Result<Response> {
+    let s = admin_writer(web, req)?;
+    let v = json_object(req)?;
+    let (max_uses, expires_at) =
+        invites::limits(count(&v, "max_uses")?, count(&v, "expires_in_s")?)?;
+    let code = invites::new_code();
+    let invite =
+        web.accounts
+            .create_server_invite(Operator::Admin(&s.user), &code, max_uses, expires_at)?;
+    ok(201, &server_invite(&invite))
+}
+
+/// `GET /api/admin/invites`
+pub fn server_invites(web: &Web, req: &Request) -> Result<Response> {
+    let s = reader(web, req)?;
+    let list = web.accounts.server_invites(Operator::Admin(&s.user))?;
+    let invites = list.iter().map(server_invite).collect();
+    ok(200, &InviteList { invites })
+}
+
+/// `DELETE /api/admin/invites/{code}`
+pub fn revoke_server_invite(web: &Web, req: &Request, code: &str) -> Result<Response> {
+    let s = admin_writer(web, req)?;
+    if !web
+        .accounts
+        .revoke_server_invite(Operator::Admin(&s.user), code)?
+    {
+        return Err(Refusal::not_found("No such invite.").into());
+    }
+    Ok(Response::no_content())
+}
+
+/// `PUT /api/admin/registration` `{"mode": "open" | "invite" | "closed"}`
+pub fn set_registration(web: &Web, req: &Request) -> Result<Response> {
+    admin_writer(web, req)?;
+    let v = json_object(req)?;
+    let mode = Registration::parse(string(&v, "mode")?)
+        .ok_or_else(|| bad("mode must be open, invite or closed."))?;
+    web.accounts.set_registration(mode)?;
+    ok(200, &serde_json::json!({ "mode": mode.as_str() }))
 }
 
 /// `POST /api/groups/{id}/leave`

@@ -82,6 +82,24 @@ impl From<Refusal> for WebError {
     }
 }
 
+impl From<crate::auth::AccountError> for WebError {
+    fn from(e: crate::auth::AccountError) -> Self {
+        use crate::auth::AccountError as A;
+        let message = e.to_string();
+        WebError::Refused(match e {
+            A::Invalid(why) => Refusal::bad_request(why),
+            A::Taken => Refusal::conflict("name_taken", message),
+            A::BadCredentials | A::NotAdmin | A::RegistrationClosed | A::BadInvite => {
+                Refusal::forbidden(message)
+            }
+            A::RateLimited(wait) => Refusal::rate_limited(wait, message),
+            A::BadResetLink | A::NoSuchUser => Refusal::not_found(message),
+            A::LastAdmin => Refusal::conflict("last_admin", message),
+            A::Store(e) => e.into(),
+        })
+    }
+}
+
 impl From<crate::store::StoreError> for WebError {
     fn from(e: crate::store::StoreError) -> Self {
         WebError::Refused(e.into())

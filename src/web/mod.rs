@@ -4,8 +4,10 @@
 //! upgrade for the connection driver to carry out. The web owns no rule of
 //! its own beyond the request's shape (cookies, CSRF, Origin, JSON fields).
 
+pub mod admin;
 pub mod api;
 pub mod error;
+pub mod links;
 pub mod pages;
 pub mod session;
 pub mod templates;
@@ -102,6 +104,28 @@ impl Web {
             Route::DeleteMessage(id) => respond(api::delete_message(self, req, id)),
             Route::PutKey => respond(api::put_key(self, req)),
             Route::GroupKeys(id) => respond(api::group_keys(self, req, id)),
+            Route::GroupMembers(id) => respond(api::members(self, req, id)),
+            Route::AddMember(id) => respond(api::add_member(self, req, id)),
+            Route::RemoveMember(id, name) => respond(api::remove_member(self, req, id, &name)),
+            Route::SetRole(id, name) => respond(api::set_role(self, req, id, &name)),
+            Route::RenameGroup(id) => respond(api::rename_group(self, req, id)),
+            Route::DeleteGroup(id) => respond(api::delete_group(self, req, id)),
+            Route::CreateInvite(id) => respond(api::create_invite(self, req, id)),
+            Route::Invites(id) => respond(api::invites(self, req, id)),
+            Route::RevokeInvite(id, code) => respond(api::revoke_invite(self, req, id, &code)),
+            Route::AcceptInvite(code) => respond(api::accept_invite(self, req, &code)),
+            Route::AdminUser(name, op) => respond(api::admin_user(self, req, &name, op)),
+            Route::CreateServerInvite => respond(api::create_server_invite(self, req)),
+            Route::ServerInvites => respond(api::server_invites(self, req)),
+            Route::RevokeServerInvite(code) => respond(api::revoke_server_invite(self, req, &code)),
+            Route::SetRegistration => respond(api::set_registration(self, req)),
+            Route::InvitePage(code) => Ok(Outcome::Respond(links::invite_page(self, req, &code))),
+            Route::JoinByInvite(code) => {
+                Ok(Outcome::Respond(links::join_by_invite(self, req, &code)))
+            }
+            Route::ResetForm(token) => Ok(Outcome::Respond(links::reset_page(self, req, &token))),
+            Route::Reset(token) => Ok(Outcome::Respond(links::reset(self, req, &token))),
+            Route::AdminPage => Ok(Outcome::Respond(admin::page(self, req))),
         }
     }
 

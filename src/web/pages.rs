@@ -8,8 +8,8 @@ use minijinja::context;
 
 use super::Web;
 use super::session::{self, current};
-use crate::auth::{self, AccountError, Session, csrf, session as tokens};
-use crate::http::form::Form;
+use crate::auth::{self, AccountError, Registration, Session, csrf, session as tokens};
+use crate::http::form::{Form, percent_encode};
 use crate::http::{Request, Response, cookies};
 use crate::util;
 
@@ -32,6 +32,7 @@ pub fn chat(web: &Web, req: &Request) -> Response {
             v => &web.asset_version,
             username => &s.user.username,
             user_id => s.user.id,
+            admin => s.user.admin,
             csrf_token => s.csrf_token(),
             secure => req.secure,
             tls => req.tls_info.clone().unwrap_or_default(),
@@ -57,7 +58,7 @@ impl AccountForm {
 
 /// The pre-login CSRF token from the request's cookie, or a fresh one with
 /// the `Set-Cookie` that installs it.
-fn form_token(req: &Request) -> (String, Option<String>) {
+pub(super) fn form_token(req: &Request) -> (String, Option<String>) {
     match session::cookie(req, csrf::COOKIE) {
         Some(t) if tokens::is_token_shape(t) => (t.to_string(), None),
         _ => {
@@ -68,24 +69,70 @@ fn form_token(req: &Request) -> (String, Option<String>) {
     }
 }
 
+/// Whether a pre-login form's CSRF token matches its cookie.
+pub(super) fn form_token_ok(req: &Request, form: &Form) -> bool {
+    let expected = session::cookie(req, csrf::COOKIE).unwrap_or("");
+    csrf::matches(expected, form.get("csrf_token"))
+}
+
+/// A local path to go back to after logging in (`?next=` or the form's
+/// `next`): only paths on this site.
+fn safe_next(next: Option<&str>) -> Option<String> {
+    let next = next?;
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 512
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    ok.then(|| next.to_string())
+}
+
+/// What an account form was filled with.
+#[derive(Default)]
+struct Filled {
+    username: String,
+    password: String,
+    invite: Option<String>,
+    next: Option<String>,
+}
+
 fn account_page(
     web: &Web,
     req: &Request,
     which: AccountForm,
     status: u16,
     error: Option<&str>,
-    username: &str,
+    filled: &Filled,
 ) -> Response {
     let (token, set_cookie) = form_token(req);
     // `/login?ended=1`: where the client goes when its session ended.
     let ended = matches!(which, AccountForm::Login)
         && error.is_none()
         && req.query_param("ended").is_some();
+    let next = filled
+        .next
+        .clone()
+        .or_else(|| safe_next(req.query_param("next").as_deref()));
+    let invite = filled
+        .invite
+        .clone()
+        .or_else(|| req.query_param("invite"))
+        .unwrap_or_default();
+    let next_q = next.as_deref().map(percent_encode).unwrap_or_default();
     let mut r = render(
         web,
         status,
         which.template(),
-        context! { v => &web.asset_version, csrf_token => token, error => error, username => username, ended => ended },
+        context! {
+            v => &web.asset_version,
+            csrf_token => token,
+            error => error,
+            username => &filled.username,
+            ended => ended,
+            next => next,
+            next_q => next_q,
+            mode => web.accounts.registration().as_str(),
+            invite => invite,
+        },
     );
     if let Some(c) = set_cookie {
         r = r.with_header("Set-Cookie", c);
@@ -93,33 +140,44 @@ fn account_page(
     r
 }
 
+/// `GET /register`: 403 when registration is closed.
 pub fn register_form(web: &Web, req: &Request) -> Response {
-    account_page(web, req, AccountForm::Register, 200, None, "")
+    let status = if web.accounts.registration() == Registration::Closed {
+        403
+    } else {
+        200
+    };
+    account_page(
+        web,
+        req,
+        AccountForm::Register,
+        status,
+        None,
+        &Filled::default(),
+    )
 }
 
 pub fn login_form(web: &Web, req: &Request) -> Response {
-    account_page(web, req, AccountForm::Login, 200, None, "")
+    account_page(web, req, AccountForm::Login, 200, None, &Filled::default())
 }
 
 /// Parses an account form and checks its CSRF token; on failure, the page
 /// to answer with.
-fn account_form(
-    web: &Web,
-    req: &Request,
-    which: AccountForm,
-) -> Result<(String, String), Response> {
+fn account_form(web: &Web, req: &Request, which: AccountForm) -> Result<Filled, Response> {
     let Ok(form) = Form::parse(&req.body) else {
         let why = Some("The form could not be read.");
-        return Err(account_page(web, req, which, 400, why, ""));
+        return Err(account_page(web, req, which, 400, why, &Filled::default()));
     };
-    let expected = session::cookie(req, csrf::COOKIE).unwrap_or("");
-    if !csrf::matches(expected, form.get("csrf_token")) {
+    if !form_token_ok(req, &form) {
         let why = Some("This form expired. Please try again.");
-        return Err(account_page(web, req, which, 403, why, ""));
+        return Err(account_page(web, req, which, 403, why, &Filled::default()));
     }
-    let username = form.get("username").unwrap_or("").trim().to_string();
-    let password = form.get("password").unwrap_or("").to_string();
-    Ok((username, password))
+    Ok(Filled {
+        username: form.get("username").unwrap_or("").trim().to_string(),
+        password: form.get("password").unwrap_or("").to_string(),
+        invite: form.get("invite").map(|c| c.trim().to_string()),
+        next: safe_next(form.get("next")),
+    })
 }
 
 /// The form again with what went wrong (and `Retry-After` when limited).
@@ -128,15 +186,18 @@ fn refused(
     req: &Request,
     which: AccountForm,
     e: &AccountError,
-    username: &str,
+    filled: &Filled,
 ) -> Response {
     let status = match e {
         AccountError::Invalid(_) | AccountError::Taken => 400,
         AccountError::BadCredentials => 401,
         AccountError::RateLimited(_) => 429,
+        AccountError::RegistrationClosed | AccountError::BadInvite | AccountError::NotAdmin => 403,
+        AccountError::BadResetLink | AccountError::NoSuchUser => 404,
+        AccountError::LastAdmin => 409,
         AccountError::Store(e) => return db_error(web, e),
     };
-    let page = account_page(web, req, which, status, Some(&e.to_string()), username);
+    let page = account_page(web, req, which, status, Some(&e.to_string()), filled);
     match e {
         AccountError::RateLimited(wait) => {
             crate::metrics::inc(&crate::metrics::RATE_LIMITED);
@@ -148,38 +209,51 @@ fn refused(
 
 pub fn register(web: &Web, req: &Request) -> Response {
     let which = AccountForm::Register;
-    let (username, password) = match account_form(web, req, which) {
+    let mut filled = match account_form(web, req, which) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let shown = if auth::validate_username(&username).is_ok() {
-        username.as_str()
-    } else {
-        ""
-    };
-    match web.accounts.register(&username, &password, req.peer) {
-        Ok(user) => start_session(web, req, &user),
-        Err(e) => refused(web, req, which, &e, shown),
+    let result = web.accounts.register(
+        &filled.username,
+        &filled.password,
+        req.peer,
+        filled.invite.as_deref(),
+    );
+    if auth::validate_username(&filled.username).is_err() {
+        filled.username.clear();
+    }
+    match result {
+        Ok(user) => start_session(web, req, &user, filled.next.as_deref()),
+        Err(e) => refused(web, req, which, &e, &filled),
     }
 }
 
 pub fn login(web: &Web, req: &Request) -> Response {
     let which = AccountForm::Login;
-    let (username, password) = match account_form(web, req, which) {
+    let filled = match account_form(web, req, which) {
         Ok(f) => f,
         Err(r) => return r,
     };
-    match web.accounts.login(&username, &password, req.peer) {
-        Ok(user) => start_session(web, req, &user),
-        Err(e) => refused(web, req, which, &e, &username),
+    match web
+        .accounts
+        .login(&filled.username, &filled.password, req.peer)
+    {
+        Ok(user) => start_session(web, req, &user, filled.next.as_deref()),
+        Err(e) => refused(web, req, which, &e, &filled),
     }
 }
 
-/// Issues a new session (replacing any the request had) and goes to `/chat`.
-fn start_session(web: &Web, req: &Request, user: &crate::store::User) -> Response {
+/// Issues a new session (replacing any the request had) and goes to
+/// `next` (a local path), else `/chat`.
+fn start_session(
+    web: &Web,
+    req: &Request,
+    user: &crate::store::User,
+    next: Option<&str>,
+) -> Response {
     let old = session::cookie(req, tokens::COOKIE);
     match web.accounts.start_session(user, old) {
-        Ok(token) => Response::redirect("/chat").with_header(
+        Ok(token) => Response::redirect(next.unwrap_or("/chat")).with_header(
             "Set-Cookie",
             session::session_cookie(Some(&token), req.secure),
         ),
@@ -263,15 +337,15 @@ pub fn change_password(web: &Web, req: &Request) -> Response {
             );
             account_page_for(web, &s, 429, Some(&msg), None)
         }
-        Err(AccountError::BadCredentials | AccountError::Taken) => {
+        Err(AccountError::Store(e)) => db_error(web, &e),
+        Err(_) => {
             let why = Some("The current password is not right.");
             account_page_for(web, &s, 401, why, None)
         }
-        Err(AccountError::Store(e)) => db_error(web, &e),
     }
 }
 
-fn render(web: &Web, status: u16, name: &str, ctx: minijinja::Value) -> Response {
+pub(super) fn render(web: &Web, status: u16, name: &str, ctx: minijinja::Value) -> Response {
     match web.templates.render(name, ctx) {
         Ok(html) => Response::html(status, html),
         Err(e) => {
@@ -292,7 +366,7 @@ pub fn error_page(web: &Web, status: u16, message: &str) -> Response {
     )
 }
 
-fn db_error(web: &Web, e: &crate::store::StoreError) -> Response {
+pub(super) fn db_error(web: &Web, e: &crate::store::StoreError) -> Response {
     crate::error!("{e}");
     error_page(
         web,

@@ -23,6 +23,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     template!("chat.html"),
     template!("error.html"),
     template!("account.html"),
+    template!("invite.html"),
+    template!("reset.html"),
+    template!("admin.html"),
 ];
 
 impl Templates {

@@ -46,9 +46,9 @@ fn admission(s: Session, target: Target) -> Admission {
 /// `GET /ws/chat/{id}[?after=ID]`
 pub fn chat_upgrade(web: &Web, req: &Request, group_id: i64) -> Result<Upgrade, WebError> {
     let s = authenticate(web, req)?;
-    let group = web
+    let (group, role) = web
         .chat
-        .member_group(s.user.id, group_id)
+        .member_group(&s.user, group_id)
         .map_err(|r| match r {
             Refusal::Forbidden(_) => Refusal::forbidden("Join the group first."),
             other => other,
@@ -62,7 +62,12 @@ pub fn chat_upgrade(web: &Web, req: &Request, group_id: i64) -> Result<Upgrade, 
     };
     let accept = accept(req)?;
     let room = web.chat.room(&group)?;
-    let target = Target::Room { group, room, after };
+    let target = Target::Room {
+        group,
+        role,
+        room,
+        after,
+    };
     Ok(Upgrade {
         accept,
         admission: admission(s, target),

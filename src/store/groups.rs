@@ -1,0 +1,477 @@
+//! Groups, memberships and roles in `chat.sqlite3`: creating (public names
+//! unique, private names unique among a user's private groups), looking a
+//! group up together with the caller's role in one statement, joining and
+//! leaving (ownership handed on), roles, renaming, deleting, and the DM
+//! rooms. Every membership change appends its event.
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::chat::group_name_key;
+use super::events::{self, Event};
+use super::sqlite::is_unique_violation;
+use super::{DmRow, Group, Member, NameTaken, Result, Role, Store};
+
+const GROUP_COLS: &str = "g.id, g.name, g.kind, g.e2e, g.private, g.created_at, g.closed_at,
+    (SELECT count(*) FROM memberships mc WHERE mc.group_id = g.id)";
+/// How many columns `GROUP_COLS` names: the next one is a query's own.
+const GROUP_COLS_LEN: usize = 8;
+
+fn group_row(r: &Row<'_>) -> rusqlite::Result<Group> {
+    Ok(Group {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        is_dm: r.get::<_, String>(2)? == "dm",
+        e2e: r.get(3)?,
+        private: r.get(4)?,
+        created_at: r.get(5)?,
+        closed_at: r.get(6)?,
+        member_count: r.get(7)?,
+    })
+}
+
+fn role_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Role>> {
+    Ok(r.get::<_, Option<String>>(i)?
+        .as_deref()
+        .and_then(Role::parse))
+}
+
+fn group_on(c: &Connection, id: i64) -> rusqlite::Result<Option<Group>> {
+    c.query_row(
+        &format!("SELECT {GROUP_COLS} FROM groups g WHERE g.id = ?1"),
+        [id],
+        group_row,
+    )
+    .optional()
+}
+
+/// Whether a name (by look-alike key) is taken where `user_id` would see
+/// it: by a public group, or by a private group of theirs; `except` is the
+/// group being renamed.
+fn name_taken(
+    tx: &Transaction<'_>,
+    key: &str,
+    user_id: i64,
+    except: i64,
+) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM groups g WHERE g.kind = 'group' AND g.name_key = ?1 AND g.id != ?3
+            AND (g.private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = g.id AND m.user_id = ?2)))",
+        params![key, user_id, except],
+        |r| r.get(0),
+    )
+}
+
+/// The member who becomes owner when the owner goes: the longest-standing
+/// admin, else the longest-standing member.
+pub(super) fn successor(tx: &Transaction<'_>, group_id: i64) -> rusqlite::Result<Option<i64>> {
+    tx.query_row(
+        "SELECT user_id FROM memberships WHERE group_id = ?1 AND role != 'owner'
+         ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1",
+        [group_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// What a leave (or a removal) changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Left {
+    pub was_member: bool,
+    /// Who became owner because the owner left.
+    pub new_owner: Option<i64>,
+    /// Nobody is left in the group.
+    pub emptied: bool,
+}
+
+impl Store {
+    /// Creates a group owned by `creator`; `NameTaken` when a group that
+    /// looks like it is visible to them (any public one, or a private one
+    /// of theirs).
+    pub fn create_group(
+        &self,
+        name: &str,
+        e2e: bool,
+        private: bool,
+        creator: i64,
+        now: i64,
+    ) -> Result<std::result::Result<Group, NameTaken>> {
+        let key = group_name_key(name);
+        let id = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            if name_taken(&tx, &key, creator, 0)? {
+                return Ok(None);
+            }
+            let inserted = tx.execute(
+                "INSERT INTO groups (name, name_key, kind, e2e, private, created_by, created_at)
+                 VALUES (?1, ?2, 'group', ?3, ?4, ?5, ?6)",
+                params![name, key, e2e, private, creator, now],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO memberships (group_id, user_id, joined_at, role) VALUES (?1, ?2, ?3, 'owner')",
+                params![id, creator, now],
+            )?;
+            tx.commit()?;
+            Ok(Some(id))
+        })?;
+        Ok(id
+            .map(|id| Group {
+                id,
+                name: name.to_string(),
+                is_dm: false,
+                e2e,
+                private,
+                created_at: now,
+                closed_at: None,
+                member_count: 1,
+            })
+            .ok_or(NameTaken))
+    }
+
+    pub fn group(&self, id: i64) -> Result<Option<Group>> {
+        self.chat.read(|c| group_on(c, id))
+    }
+
+    /// A group and `user_id`'s role in it, read in one statement (so that
+    /// "no such group" and "not yours to see" cost the same).
+    pub fn group_for(&self, user_id: i64, id: i64) -> Result<Option<(Group, Option<Role>)>> {
+        self.chat.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {GROUP_COLS}, m.role FROM groups g
+                     LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = ?2
+                     WHERE g.id = ?1"
+                ),
+                params![id, user_id],
+                |r| Ok((group_row(r)?, role_col(r, GROUP_COLS_LEN)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// A group that is not a DM by its name (or one that looks like it),
+    /// public ones first.
+    pub fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
+        self.chat.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {GROUP_COLS} FROM groups g WHERE g.kind = 'group' AND g.name_key = ?1
+                     ORDER BY g.private, g.id LIMIT 1"
+                ),
+                [group_name_key(name)],
+                group_row,
+            )
+            .optional()
+        })
+    }
+
+    /// The groups `user_id` can see — every public one and the private
+    /// ones they belong to — with their role, oldest first.
+    pub fn list_groups(&self, user_id: i64) -> Result<Vec<(Group, Option<Role>)>> {
+        self.chat.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {GROUP_COLS}, m.role FROM groups g
+                 LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = ?1
+                 WHERE g.kind = 'group' AND (g.private = 0 OR m.user_id IS NOT NULL)
+                 ORDER BY g.id"
+            ))?;
+            let rows = st.query_map([user_id], |r| {
+                Ok((group_row(r)?, role_col(r, GROUP_COLS_LEN)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// `user_id`'s role in a group, if they are a member.
+    pub fn role_of(&self, group_id: i64, user_id: i64) -> Result<Option<Role>> {
+        self.chat.read(|c| {
+            c.query_row(
+                "SELECT role FROM memberships WHERE group_id = ?1 AND user_id = ?2",
+                params![group_id, user_id],
+                |r| role_col(r, 0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+
+    pub fn is_member(&self, group_id: i64, user_id: i64) -> Result<bool> {
+        Ok(self.role_of(group_id, user_id)?.is_some())
+    }
+
+    /// A group's members, longest-standing first.
+    pub fn members(&self, group_id: i64) -> Result<Vec<Member>> {
+        self.chat.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT user_id, role, joined_at FROM memberships WHERE group_id = ?1
+                 ORDER BY joined_at, user_id",
+            )?;
+            let rows = st.query_map([group_id], |r| {
+                Ok(Member {
+                    user_id: r.get(0)?,
+                    role: role_col(r, 1)?.unwrap_or(Role::Member),
+                    joined_at: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The user ids of a group's members.
+    pub fn member_ids(&self, group_id: i64) -> Result<Vec<i64>> {
+        Ok(self
+            .members(group_id)?
+            .into_iter()
+            .map(|m| m.user_id)
+            .collect())
+    }
+
+    /// Adds a member (idempotent); a group left without an owner gets the
+    /// newcomer as its owner. Returns whether they were newly added.
+    pub fn join(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
+        let added = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let added = add_member_on(&tx, group_id, user_id, now)?;
+            tx.commit()?;
+            Ok(added)
+        })?;
+        if added {
+            self.appended();
+        }
+        Ok(added)
+    }
+
+    /// Removes a member (leaving, or removed by a moderator). When the
+    /// owner goes, the longest-standing admin (else member) becomes owner.
+    pub fn leave(&self, group_id: i64, user_id: i64, now: i64) -> Result<Left> {
+        let left = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let role: Option<String> = tx
+                .query_row(
+                    "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 RETURNING role",
+                    params![group_id, user_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(role) = role else {
+                return Ok(Left::default());
+            };
+            events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+            let mut new_owner = None;
+            if role == "owner" {
+                new_owner = successor(&tx, group_id)?;
+                if let Some(next) = new_owner {
+                    tx.execute(
+                        "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
+                        params![group_id, next],
+                    )?;
+                }
+            }
+            let remaining: i64 = tx.query_row(
+                "SELECT count(*) FROM memberships WHERE group_id = ?1",
+                [group_id],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok(Left {
+                was_member: true,
+                new_owner,
+                emptied: remaining == 0,
+            })
+        })?;
+        if left.was_member {
+            self.appended();
+        }
+        Ok(left)
+    }
+
+    /// Sets a member's role (not to owner: see `transfer_ownership`).
+    /// Returns whether they are a member.
+    pub fn set_role(&self, group_id: i64, user_id: i64, role: Role) -> Result<bool> {
+        self.chat.write(|c| {
+            c.execute(
+                "UPDATE memberships SET role = ?3 WHERE group_id = ?1 AND user_id = ?2 AND role != 'owner'",
+                params![group_id, user_id, role.as_str()],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    /// Makes `to` (a member) the owner; the old owner `from` becomes admin.
+    pub fn transfer_ownership(&self, group_id: i64, from: i64, to: i64) -> Result<bool> {
+        self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
+                params![group_id, to],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE memberships SET role = 'admin' WHERE group_id = ?1 AND user_id = ?2",
+                params![group_id, from],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    /// Renames a group, unless a look-alike name is visible to `by`
+    /// (public groups, their private ones; for a public group, any public
+    /// one).
+    pub fn rename_group(
+        &self,
+        id: i64,
+        name: &str,
+        by: i64,
+    ) -> Result<std::result::Result<(), NameTaken>> {
+        let key = group_name_key(name);
+        self.chat.write(|c| {
+            let tx = c.transaction()?;
+            if name_taken(&tx, &key, by, id)? {
+                return Ok(Err(NameTaken));
+            }
+            match tx.execute(
+                "UPDATE groups SET name = ?2, name_key = ?3 WHERE id = ?1",
+                params![id, name, key],
+            ) {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Ok(Err(NameTaken)),
+                Err(e) => return Err(e),
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// Deletes a group with its memberships, messages and invites; returns
+    /// who its members were.
+    pub fn delete_group(&self, id: i64, now: i64) -> Result<Vec<i64>> {
+        let members = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let members: Vec<i64> = tx
+                .prepare("SELECT user_id FROM memberships WHERE group_id = ?1")?
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for &user_id in &members {
+                events::append(
+                    &tx,
+                    Event::MemberLeft {
+                        group_id: id,
+                        user_id,
+                    },
+                    now,
+                )?;
+            }
+            tx.execute("DELETE FROM groups WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(members)
+        })?;
+        self.appended();
+        Ok(members)
+    }
+
+    /// The DM room of two users, created (with both as members) on first use.
+    /// Returns the group and whether it was just created.
+    pub fn open_dm(&self, a: i64, b: i64, now: i64) -> Result<(Group, bool)> {
+        let key = dm_key(a, b);
+        self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                let g = group_on(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                return Ok((g, false));
+            }
+            tx.execute(
+                "INSERT INTO groups (name, name_key, kind, e2e, private, created_by, created_at)
+                 VALUES ('Direct message', ?1, 'dm', 0, 1, ?2, ?3)",
+                params![key, a, now],
+            )?;
+            let id = tx.last_insert_rowid();
+            for user in [a, b] {
+                tx.execute(
+                    "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
+                    params![id, user, now],
+                )?;
+            }
+            let g = group_on(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            tx.commit()?;
+            Ok((g, true))
+        })
+    }
+
+    /// The DM room of two users, if they have one.
+    pub fn dm_between(&self, a: i64, b: i64) -> Result<Option<i64>> {
+        self.chat.read(|c| {
+            c.query_row(
+                "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
+                [dm_key(a, b)],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// The DM rooms of a user, oldest first.
+    pub fn list_dms(&self, user_id: i64) -> Result<Vec<DmRow>> {
+        self.chat.read(|c| {
+            let mut st = c.prepare(
+                "SELECT g.id, g.name, g.closed_at IS NOT NULL,
+                        (SELECT o.user_id FROM memberships o WHERE o.group_id = g.id AND o.user_id != ?1)
+                 FROM groups g JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
+                 WHERE g.kind = 'dm' ORDER BY g.id",
+            )?;
+            let rows = st.query_map([user_id], |r| {
+                Ok(DmRow {
+                    group_id: r.get(0)?,
+                    name: r.get(1)?,
+                    closed: r.get(2)?,
+                    other: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
+/// Adds a member inside a transaction (with its event); a group without
+/// an owner gets this member as owner.
+pub(super) fn add_member_on(
+    tx: &Transaction<'_>,
+    group_id: i64,
+    user_id: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let ownerless: bool = tx.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND role = 'owner')
+            AND (SELECT kind FROM groups WHERE id = ?1) = 'group'",
+        [group_id],
+        |r| r.get(0),
+    )?;
+    let role = if ownerless { "owner" } else { "member" };
+    let added = tx.execute(
+        "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at, role) VALUES (?1, ?2, ?3, ?4)",
+        params![group_id, user_id, now, role],
+    )? > 0;
+    if added {
+        events::append(tx, Event::MemberJoined { group_id, user_id }, now)?;
+    }
+    Ok(added)
+}
+
+fn dm_key(a: i64, b: i64) -> String {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    format!("dm:{lo}:{hi}")
+}

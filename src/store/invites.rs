@@ -1,0 +1,202 @@
+//! Invite links: a group's (in `chat.sqlite3`; made by its owner or
+//! admins, used to join) and the server's (in `users.sqlite3`; made by
+//! server admins, used to register when registration is by invite). A code
+//! works while it is not revoked, not expired and not used up; using one
+//! counts a use in the same transaction as what it lets in.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::groups::add_member_on;
+use super::{Invite, InviteUse, Result, Store};
+
+const INVITE_COLS: &str = "code, created_by, created_at, expires_at, max_uses, uses, revoked_at";
+
+fn invite_row(r: &Row<'_>) -> rusqlite::Result<Invite> {
+    Ok(Invite {
+        code: r.get(0)?,
+        created_by: r.get(1)?,
+        created_at: r.get(2)?,
+        expires_at: r.get(3)?,
+        max_uses: r.get(4)?,
+        uses: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+/// `WHERE` clause of a code that still works at `?2`.
+const USABLE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+    AND (max_uses IS NULL OR uses < max_uses)";
+
+fn count_use(tx: &Transaction<'_>, table: &str, code: &str, now: i64) -> rusqlite::Result<bool> {
+    let n = tx.execute(
+        &format!("UPDATE {table} SET uses = uses + 1 WHERE code = ?1 AND {USABLE}"),
+        params![code, now],
+    )?;
+    Ok(n > 0)
+}
+
+impl Store {
+    /// A new invite link to a group.
+    pub fn create_invite(
+        &self,
+        group_id: i64,
+        code: &str,
+        by: i64,
+        expires_at: Option<i64>,
+        max_uses: Option<i64>,
+        now: i64,
+    ) -> Result<Invite> {
+        self.chat.write(|c| {
+            c.execute(
+                "INSERT INTO invites (code, group_id, created_by, created_at, expires_at, max_uses)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![code, group_id, by, now, expires_at, max_uses],
+            )
+        })?;
+        Ok(Invite {
+            code: code.to_string(),
+            created_by: Some(by),
+            created_at: now,
+            expires_at,
+            max_uses,
+            uses: 0,
+            revoked_at: None,
+        })
+    }
+
+    /// A group's invite links that are not revoked, newest first.
+    pub fn list_invites(&self, group_id: i64) -> Result<Vec<Invite>> {
+        self.chat.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {INVITE_COLS} FROM invites WHERE group_id = ?1 AND revoked_at IS NULL
+                 ORDER BY created_at DESC, code"
+            ))?;
+            let rows = st.query_map([group_id], invite_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Revokes one of a group's invite links; whether it was there.
+    pub fn revoke_invite(&self, group_id: i64, code: &str, now: i64) -> Result<bool> {
+        self.chat.write(|c| {
+            c.execute(
+                "UPDATE invites SET revoked_at = ?3 WHERE group_id = ?1 AND code = ?2 AND revoked_at IS NULL",
+                params![group_id, code, now],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    /// The group a code invites to, if the code still works.
+    pub fn usable_invite(&self, code: &str, now: i64) -> Result<Option<i64>> {
+        self.chat.read(|c| {
+            c.query_row(
+                &format!("SELECT group_id FROM invites WHERE code = ?1 AND {USABLE}"),
+                params![code, now],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Joins `user_id` to the group a working code invites to, counting a
+    /// use (not for someone who is already a member).
+    pub fn use_invite(&self, code: &str, user_id: i64, now: i64) -> Result<InviteUse> {
+        let used = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let group: Option<i64> = tx
+                .query_row(
+                    &format!("SELECT group_id FROM invites WHERE code = ?1 AND {USABLE}"),
+                    params![code, now],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(group_id) = group else {
+                return Ok(InviteUse::Invalid);
+            };
+            let added = add_member_on(&tx, group_id, user_id, now)?;
+            if added {
+                count_use(&tx, "invites", code, now)?;
+            }
+            tx.commit()?;
+            Ok(InviteUse::Joined { group_id, added })
+        })?;
+        if matches!(used, InviteUse::Joined { added: true, .. }) {
+            self.appended();
+        }
+        Ok(used)
+    }
+
+    /// A new server invite (registration by invite).
+    pub fn create_server_invite(
+        &self,
+        code: &str,
+        by: Option<i64>,
+        expires_at: Option<i64>,
+        max_uses: Option<i64>,
+        now: i64,
+    ) -> Result<Invite> {
+        self.users.write(|c| {
+            c.execute(
+                "INSERT INTO server_invites (code, created_by, created_at, expires_at, max_uses)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![code, by, now, expires_at, max_uses],
+            )
+        })?;
+        Ok(Invite {
+            code: code.to_string(),
+            created_by: by,
+            created_at: now,
+            expires_at,
+            max_uses,
+            uses: 0,
+            revoked_at: None,
+        })
+    }
+
+    /// The server invites that are not revoked, newest first.
+    pub fn list_server_invites(&self) -> Result<Vec<Invite>> {
+        self.users.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {INVITE_COLS} FROM server_invites WHERE revoked_at IS NULL
+                 ORDER BY created_at DESC, code"
+            ))?;
+            let rows = st.query_map([], invite_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Revokes a server invite; whether it was there.
+    pub fn revoke_server_invite(&self, code: &str, now: i64) -> Result<bool> {
+        self.users.write(|c| {
+            c.execute(
+                "UPDATE server_invites SET revoked_at = ?2 WHERE code = ?1 AND revoked_at IS NULL",
+                params![code, now],
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    /// Whether a server invite still works.
+    pub fn server_invite_usable(&self, code: &str, now: i64) -> Result<bool> {
+        self.users.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM server_invites WHERE code = ?1 AND {USABLE})"
+                ),
+                params![code, now],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Counts a use of a server invite inside the transaction that creates
+    /// the account; false when the code no longer works.
+    pub(super) fn use_server_invite_on(
+        tx: &Transaction<'_>,
+        code: &str,
+        now: i64,
+    ) -> rusqlite::Result<bool> {
+        count_use(tx, "server_invites", code, now)
+    }
+}
