@@ -508,3 +508,52 @@ fn large_responses_and_frame_batches_over_tls() {
     assert!(r.body.len() > 300_000, "{}", r.body.len());
     assert_eq!(r.json()["messages"].as_array().unwrap().len(), 80);
 }
+
+#[test]
+fn closed_doors_over_https_private_group_invite_removal_and_revocation() {
+    let s = start_tls(&[]);
+    let mut a = Https::new(&s);
+    let mut b = Https::new(&s);
+    assert_eq!(a.register("alice").status, 303);
+    assert_eq!(b.register("bob").status, 303);
+    let g = a.json(
+        "POST",
+        "/api/groups",
+        &json!({ "name": "vault", "private": true }),
+    );
+    assert_eq!(g.status, 201);
+    let id = g.json()["id"].as_i64().unwrap();
+    assert_eq!(b.get(&format!("/api/groups/{id}/messages")).status, 404);
+    let code = a
+        .json("POST", &format!("/api/groups/{id}/invites"), &json!({}))
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(b.get(&format!("/invite/{code}")).status, 200);
+    assert_eq!(
+        b.json("POST", &format!("/api/invites/{code}"), &Value::Null)
+            .status,
+        200
+    );
+    let mut wb = b.wss(&format!("/ws/chat/{id}"));
+    expect(&mut wb, "hello");
+    // Removal closes bob's wss socket with 4403.
+    let removed = a.json(
+        "DELETE",
+        &format!("/api/groups/{id}/members/bob"),
+        &Value::Null,
+    );
+    assert_eq!(removed.status, 204);
+    assert_eq!(close_code(&mut wb, Duration::from_secs(3)), Some(4403));
+    // An admin disabling bob closes his /ws with 4401.
+    let mut nb = b.wss("/ws");
+    expect(&mut nb, "online");
+    assert_eq!(
+        a.json("POST", "/api/admin/users/bob/disable", &Value::Null)
+            .status,
+        204
+    );
+    assert_eq!(close_code(&mut nb, Duration::from_secs(3)), Some(4401));
+    assert_eq!(a.get("/admin").status, 200);
+}

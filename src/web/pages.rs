@@ -209,6 +209,9 @@ fn refused(
 
 pub fn register(web: &Web, req: &Request) -> Response {
     let which = AccountForm::Register;
+    if web.accounts.registration() == Registration::Closed {
+        return account_page(web, req, which, 403, None, &Filled::default());
+    }
     let mut filled = match account_form(web, req, which) {
         Ok(f) => f,
         Err(r) => return r,
