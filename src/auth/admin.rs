@@ -6,7 +6,7 @@
 
 use super::accounts::{AccountError, Accounts, RESET_LINK_MS};
 use super::session;
-use crate::store::{Invite, User};
+use crate::store::{Invite, User, UserSummary};
 use crate::util;
 
 /// Who asks: a logged-in server admin, or the operator at the command line.
@@ -48,6 +48,12 @@ impl Accounts {
             .any_user_by_name(name)?
             .ok_or(AccountError::NoSuchUser)?
             .0)
+    }
+
+    /// Every account, for the admin page and `user list`.
+    pub fn list_users(&self, by: Operator<'_>) -> Result<Vec<UserSummary>, AccountError> {
+        by.check()?;
+        Ok(self.store().list_users(util::now_ms())?)
     }
 
     /// Disables (or enables again) the account named `name`.

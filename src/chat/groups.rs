@@ -403,7 +403,8 @@ impl Chat {
         };
         if let Some(room) = self.hub.existing_room(group.id) {
             let _order = room.sequence();
-            room.fan_out(&frame(None));
+            let view = GroupView::for_room(group);
+            room.fan_out(&ServerFrame::GroupUpdated { group: view }.encode());
         }
         for role in [Some(Role::Owner), Some(Role::Admin), Some(Role::Member)] {
             self.hub.notify(|uid| role_of(uid) == role, &frame(role));

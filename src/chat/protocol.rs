@@ -52,6 +52,17 @@ impl<'a> GroupView<'a> {
     }
 }
 
+impl<'a> GroupView<'a> {
+    /// The copy a group's own room gets (every socket there is a member's;
+    /// each member's `/ws` copy carries their own role).
+    pub fn for_room(g: &'a Group) -> GroupView<'a> {
+        GroupView {
+            member: true,
+            ..GroupView::new(g, None)
+        }
+    }
+}
+
 /// One member (`GET /api/groups/{id}/members`).
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberView<'a> {

@@ -10,7 +10,6 @@ use super::pages::{db_error, error_page, render};
 use super::{Web, session};
 use crate::auth::{AccountError, Operator};
 use crate::http::{Request, Response};
-use crate::util;
 
 #[derive(Serialize)]
 struct UserRow {
@@ -53,9 +52,10 @@ pub fn page(web: &Web, req: &Request) -> Response {
     if !s.user.admin {
         return error_page(web, 403, "This page is for server admins.");
     }
-    let users = match web.chat.store.list_users(util::now_ms()) {
+    let users = match web.accounts.list_users(Operator::Admin(&s.user)) {
         Ok(u) => u,
-        Err(e) => return db_error(web, &e),
+        Err(AccountError::Store(e)) => return db_error(web, &e),
+        Err(e) => return error_page(web, 403, &e.to_string()),
     };
     let invites = match web.accounts.server_invites(Operator::Admin(&s.user)) {
         Ok(i) => i,
