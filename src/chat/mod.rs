@@ -12,12 +12,16 @@ pub mod hub;
 pub mod invites;
 pub mod keys;
 pub mod live;
+pub mod mentions;
 pub mod messages;
 pub mod presence;
 pub mod protocol;
+pub mod reactions;
+pub mod read;
 pub mod recent;
 pub mod refusal;
 pub mod roles;
+pub mod search;
 pub mod socket;
 
 use std::sync::Arc;

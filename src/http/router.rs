@@ -30,6 +30,12 @@ pub enum Route {
     Dms,
     EditMessage(i64),
     DeleteMessage(i64),
+    /// A reaction (the emoji, decoded) on a message: `PUT` adds, `DELETE`
+    /// takes back.
+    React(i64, String),
+    Unreact(i64, String),
+    MarkRead(i64),
+    Search,
     PutKey,
     GroupKeys(i64),
     GroupMembers(i64),
@@ -137,6 +143,22 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     ("DELETE", &[Lit("api"), Lit("messages"), Id], |p, _| {
         Route::DeleteMessage(p[0])
     }),
+    (
+        "PUT",
+        &[Lit("api"), Lit("messages"), Id, Lit("reactions"), Name],
+        |p, r| Route::React(p[0], s(r, 0)),
+    ),
+    (
+        "DELETE",
+        &[Lit("api"), Lit("messages"), Id, Lit("reactions"), Name],
+        |p, r| Route::Unreact(p[0], s(r, 0)),
+    ),
+    (
+        "PUT",
+        &[Lit("api"), Lit("groups"), Id, Lit("read")],
+        |p, _| Route::MarkRead(p[0]),
+    ),
+    ("GET", &[Lit("api"), Lit("search")], |_, _| Route::Search),
     ("PUT", &[Lit("api"), Lit("keys")], |_, _| Route::PutKey),
     (
         "GET",

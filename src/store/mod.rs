@@ -18,6 +18,8 @@ mod events;
 mod groups;
 mod invites;
 mod lock;
+mod messages;
+mod search;
 mod sqlite;
 mod users;
 
@@ -30,6 +32,8 @@ pub use backup::BackupFile;
 pub use events::{Event, EventCursor};
 pub use groups::Left;
 pub use lock::DirLock;
+pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
+pub use search::{SearchQuery, Term};
 use sqlite::Db;
 
 /// The data directory is its owner's alone.
@@ -234,11 +238,12 @@ pub enum KeyPut {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmRow {
     pub group_id: i64,
-    /// The other member, while they have an account.
-    pub other: Option<i64>,
+    /// The other members with accounts (one in a DM between two; none
+    /// once the other account of such a DM is gone).
+    pub others: Vec<i64>,
     /// What the room is called once the other account is gone.
     pub name: String,
-    /// No new messages: the other account was deleted.
+    /// No new messages: the other account of a two-person DM was deleted.
     pub closed: bool,
 }
 
@@ -312,6 +317,8 @@ pub enum NotStored {
     NotMember,
     /// The room takes no new messages.
     Closed,
+    /// The message it replies to is not a live message of the group.
+    BadReply,
 }
 
 /// Plaintext, or an E2E envelope (stored as the JSON text the sender sent).
@@ -333,6 +340,25 @@ pub struct Message {
     pub edited_at: Option<i64>,
     /// A line the room's moderators' actions left, not a member's message.
     pub system: bool,
+    /// The message this one answers.
+    pub reply_to: Option<ReplyRef>,
+    /// Usernames mentioned.
+    pub mentions: Vec<String>,
+    /// Emoji → who reacted with it, in the order first used.
+    pub reactions: Reactions,
+}
+
+/// A message's reactions: each emoji with who reacted with it, emoji in
+/// the order first used, people in the order they reacted.
+pub type Reactions = Vec<(String, Vec<String>)>;
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRef {
+    pub id: i64,
+    pub author: String,
+    /// Its first 100 characters; `None` for an E2E or deleted message.
+    pub excerpt: Option<String>,
 }
 
 /// What deleting an account changed.

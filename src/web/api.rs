@@ -20,18 +20,18 @@ use crate::store::{Invite, Member, Role};
 
 type Result<T> = std::result::Result<T, WebError>;
 
-fn bad(message: &'static str) -> WebError {
+pub(super) fn bad(message: &'static str) -> WebError {
     Refusal::bad_request(message).into()
 }
 
-fn json_object(req: &Request) -> Result<serde_json::Map<String, Value>> {
+pub(super) fn json_object(req: &Request) -> Result<serde_json::Map<String, Value>> {
     match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(obj)) => Ok(obj),
         _ => Err(bad("The body must be a JSON object.")),
     }
 }
 
-fn ok(status: u16, body: &impl Serialize) -> Result<Response> {
+pub(super) fn ok(status: u16, body: &impl Serialize) -> Result<Response> {
     Ok(Response::json(status, body))
 }
 
@@ -52,7 +52,7 @@ pub fn groups(web: &Web, req: &Request) -> Result<Response> {
     let list = web.chat.list_groups(&s.user)?;
     let groups = list
         .iter()
-        .map(|(g, role)| GroupView::new(g, *role))
+        .map(|(seen, read)| GroupView::new(&seen.group, seen.role).with_read(*read))
         .collect();
     ok(200, &GroupList { groups })
 }
@@ -313,15 +313,22 @@ pub fn group_online(web: &Web, req: &Request, id: i64) -> Result<Response> {
     ok(200, &OnlineList { users: &users })
 }
 
-/// `POST /api/dm` `{"username"}`
+/// `POST /api/dm` `{"username"}` or `{"usernames": [...]}` (one to nine
+/// others)
 pub fn open_dm(web: &Web, req: &Request) -> Result<Response> {
     let s = writer(web, req)?;
     let v = json_object(req)?;
-    let name = v
-        .get("username")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("username must be a string."))?;
-    let g = web.chat.open_dm(&s.user, name)?;
+    let names: Vec<&str> = match (v.get("username"), v.get("usernames")) {
+        (Some(Value::String(name)), None) => vec![name.as_str()],
+        (None, Some(Value::Array(list))) => {
+            list.iter()
+                .map(Value::as_str)
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("usernames must be a list of usernames."))?
+        }
+        _ => return Err(bad("Send username (a string) or usernames (a list).")),
+    };
+    let g = web.chat.open_dm(&s.user, &names)?;
     ok(200, &DmOpened { group_id: g.id })
 }
 
@@ -331,10 +338,12 @@ pub fn dms(web: &Web, req: &Request) -> Result<Response> {
     let list = web.chat.dms(&s.user)?;
     let dms = list
         .iter()
-        .map(|(group_id, username, closed)| DmEntry {
-            group_id: *group_id,
-            username,
-            closed: *closed,
+        .map(|dm| DmEntry {
+            group_id: dm.group_id,
+            username: &dm.name,
+            usernames: &dm.others,
+            closed: dm.closed,
+            read: dm.read.into(),
         })
         .collect();
     ok(200, &DmList { dms })
