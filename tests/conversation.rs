@@ -58,6 +58,13 @@ fn refused(ws: &mut Ws, frame: Value) -> Value {
     e
 }
 
+/// A `/ws` socket, once the server lists it (its first `online` frame).
+fn notices(c: &Client) -> Ws {
+    let mut ws = connect(c, "/ws");
+    expect(&mut ws, "online");
+    ws
+}
+
 fn history(c: &mut Client, g: i64) -> Vec<Value> {
     let r = c.get(&format!("/api/groups/{g}/messages?limit=100"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -140,9 +147,9 @@ fn mentions_notify_members_elsewhere_and_count_apart_from_unread() {
     let g = create_group(&mut a, "mentions");
     join(&mut b, g);
     join(&mut c, g);
-    let mut bob_ws = connect(&b, "/ws");
+    let mut bob_ws = notices(&b);
     let (mut carol_room, _) = open_group(&c, g);
-    let mut carol_ws = connect(&c, "/ws");
+    let mut carol_ws = notices(&c);
     let (mut wa, _) = open_group(&a, g);
 
     let id = say(
@@ -307,7 +314,7 @@ fn read_positions_move_forward_only_and_reach_the_users_other_sockets() {
 
     // Bob's second device: a `/ws` and the room.
     let mut phone = b.clone();
-    let mut phone_ws = connect(&phone, "/ws");
+    let mut phone_ws = notices(&phone);
     let (mut phone_room, hello) = open_group(&phone, g);
     assert_eq!(hello["group"]["unread"], 3);
     let r = b.json(
@@ -473,7 +480,7 @@ fn group_dms_are_one_per_set_of_people_and_named_by_them() {
     let mut b = user(&s, "bob");
     let mut c = user(&s, "carol");
     let mut d = user(&s, "dave");
-    let mut bob_ws = connect(&b, "/ws");
+    let mut bob_ws = notices(&b);
     let r = a.json("POST", "/api/dm", &json!({"usernames": ["carol", "bob"]}));
     assert_eq!(r.status, 200, "{}", r.text());
     let g = r.json()["group_id"].as_i64().unwrap();

@@ -18,6 +18,11 @@ pub enum Route {
     Metrics,
     /// An asset under `/static/`, by its path below that folder.
     Static(String),
+    /// `/sw.js` and `/manifest.webmanifest`: the installable web app's
+    /// service worker and manifest, served from the root so that the
+    /// worker's scope is the whole site (assets `sw.js`,
+    /// `manifest.webmanifest`).
+    AppShell(&'static str),
     Me,
     Groups,
     CreateGroup,
@@ -109,6 +114,10 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     ("GET", &[Lit("healthz")], |_, _| Route::Healthz),
     ("GET", &[Lit("metrics")], |_, _| Route::Metrics),
     ("GET", &[Lit("static"), Rest], |_, r| Route::Static(s(r, 0))),
+    ("GET", &[Lit("sw.js")], |_, _| Route::AppShell("sw.js")),
+    ("GET", &[Lit("manifest.webmanifest")], |_, _| {
+        Route::AppShell("manifest.webmanifest")
+    }),
     ("GET", &[Lit("api"), Lit("me")], |_, _| Route::Me),
     ("GET", &[Lit("api"), Lit("groups")], |_, _| Route::Groups),
     ("POST", &[Lit("api"), Lit("groups")], |_, _| {

@@ -275,17 +275,6 @@ impl Store {
         })
     }
 
-    /// The page of history that ends with message `id` (and the `limit`
-    /// before it) — for jumping to a replied-to or searched-for message.
-    pub fn history_around(
-        &self,
-        group_id: i64,
-        id: i64,
-        limit: usize,
-    ) -> Result<(Vec<Message>, bool)> {
-        self.history(group_id, id.checked_add(1), limit)
-    }
-
     /// Messages with id above `after`, oldest first, at most `limit`.
     pub fn messages_after(&self, group_id: i64, after: i64, limit: usize) -> Result<Vec<Message>> {
         self.chat.read(|c| {

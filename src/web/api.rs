@@ -57,6 +57,20 @@ pub fn groups(web: &Web, req: &Request) -> Result<Response> {
     ok(200, &GroupList { groups })
 }
 
+/// The group object for `user` (with their read position, as a member).
+fn seen_view<'a>(
+    web: &Web,
+    user: &crate::store::User,
+    g: &'a crate::store::Group,
+    role: Option<Role>,
+) -> Result<GroupView<'a>> {
+    let read = match role {
+        Some(_) => Some(web.chat.read_state(user, g.id)?),
+        None => None,
+    };
+    Ok(GroupView::new(g, role).with_read(read))
+}
+
 /// `POST /api/groups` `{"name", "e2e"}`
 pub fn create_group(web: &Web, req: &Request) -> Result<Response> {
     let s = writer(web, req)?;
@@ -68,7 +82,7 @@ pub fn create_group(web: &Web, req: &Request) -> Result<Response> {
     let e2e = flag(&v, "e2e")?;
     let private = flag(&v, "private")?;
     let g = web.chat.create_group(&s.user, name, e2e, private)?;
-    ok(201, &GroupView::new(&g, Some(Role::Owner)))
+    ok(201, &seen_view(web, &s.user, &g, Some(Role::Owner))?)
 }
 
 /// An optional boolean field (absent or null: false).
@@ -100,7 +114,7 @@ fn string<'a>(v: &'a serde_json::Map<String, Value>, name: &'static str) -> Resu
 pub fn join(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = writer(web, req)?;
     let seen = web.chat.join(&s.user, id)?;
-    ok(200, &GroupView::new(&seen.group, seen.role))
+    ok(200, &seen_view(web, &s.user, &seen.group, seen.role)?)
 }
 
 /// `GET /api/groups/{id}/members`
@@ -149,7 +163,7 @@ pub fn rename_group(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = writer(web, req)?;
     let v = json_object(req)?;
     let seen = web.chat.rename(&s.user, id, string(&v, "name")?)?;
-    ok(200, &GroupView::new(&seen.group, seen.role))
+    ok(200, &seen_view(web, &s.user, &seen.group, seen.role)?)
 }
 
 /// `DELETE /api/groups/{id}`
@@ -195,7 +209,7 @@ pub fn revoke_invite(web: &Web, req: &Request, id: i64, code: &str) -> Result<Re
 pub fn accept_invite(web: &Web, req: &Request, code: &str) -> Result<Response> {
     let s = writer(web, req)?;
     let (group, role) = web.chat.accept_invite(&s.user, code)?;
-    ok(200, &GroupView::new(&group, role))
+    ok(200, &seen_view(web, &s.user, &group, role)?)
 }
 
 /// The session of a server admin's state-changing request.

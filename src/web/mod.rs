@@ -91,6 +91,13 @@ impl Web {
                     .map(Outcome::Respond)
                     .ok_or(WebError::NotFound)
             }
+            Route::AppShell(path) => {
+                // Never cached for long: a new service worker must be seen.
+                let etag = req.header("if-none-match");
+                assets::serve(path, false, &self.asset_version, etag)
+                    .map(Outcome::Respond)
+                    .ok_or(WebError::NotFound)
+            }
             Route::Me => respond(api::me(self, req)),
             Route::Groups => respond(api::groups(self, req)),
             Route::CreateGroup => respond(api::create_group(self, req)),
