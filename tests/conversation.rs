@@ -65,6 +65,29 @@ fn notices(c: &Client) -> Ws {
     ws
 }
 
+/// Waits until the search index has everything stored so far: the
+/// indexer takes messages in id order, with the edits and deletions
+/// queued before them, so once a fresh marker posted on `ws` is found,
+/// everything before it is in.
+fn caught_up(ws: &mut Ws, c: &mut Client) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let marker = format!("zzmarker{}", N.fetch_add(1, Ordering::Relaxed));
+    say(ws, &marker);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c.get(&format!("/api/search?q={marker}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        if !r.json()["results"].as_array().unwrap().is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the index never caught up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn history(c: &mut Client, g: i64) -> Vec<Value> {
     let r = c.get(&format!("/api/groups/{g}/messages?limit=100"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -383,6 +406,8 @@ fn search_finds_prefixes_and_phrases_in_your_plaintext_conversations_only() {
     say(&mut wb, "deployed in bob's own group");
     let gone = say(&mut wa, "deploying something to delete");
     a.json("DELETE", &format!("/api/messages/{gone}"), &json!({}));
+    caught_up(&mut wa, &mut a);
+    caught_up(&mut wb, &mut b);
 
     let found = |c: &mut Client, q: &str| -> Vec<i64> {
         let r = c.get(&format!("/api/search?q={}", urlencode(q)));
@@ -421,11 +446,13 @@ fn search_finds_prefixes_and_phrases_in_your_plaintext_conversations_only() {
         &format!("/api/messages/{deployed}"),
         &json!({"content": "rolled back"}),
     );
+    caught_up(&mut wa, &mut a);
     assert_eq!(found(&mut a, "rolled"), [deployed]);
     assert!(!found(&mut a, "friday").contains(&deployed));
 
     // FTS5 syntax is text; it never reaches the index as syntax.
     let syntax = say(&mut wa, "NOT green AND near OR content: the ^green (build)");
+    caught_up(&mut wa, &mut a);
     for q in [
         "NEAR(green build)",
         "green AND",
@@ -635,4 +662,79 @@ fn a_reconnect_replays_edits_deletions_and_reactions_since_it_left() {
         let r = try_connect(&b, &format!("/ws/chat/{g}?after=1&{bad}"), None);
         assert_eq!(r.err(), Some(400), "{bad}");
     }
+}
+
+#[test]
+fn the_search_index_is_rebuilt_when_lost_or_stale() {
+    let dir = TempDir::new("index");
+    let data = dir.path().join("data");
+    let flags = ["--msg-rate", "0", "--socket-rate", "0"];
+    let mut s = Server::start_in(&data, dir.path(), &flags);
+    let mut a = user(&s, "alice");
+    let g = create_group(&mut a, "kept");
+    let (mut wa, _) = open_group(&a, g);
+    let old = say(&mut wa, "an unforgettable sentence");
+    caught_up(&mut wa, &mut a);
+    let search = |c: &mut Client, q: &str| -> Vec<i64> {
+        let r = c.get(&format!("/api/search?q={q}"));
+        r.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(search(&mut a, "unforget"), [old]);
+    drop(wa);
+    s.terminate();
+
+    // The index file is gone: the next start builds it from the messages.
+    for f in ["search.sqlite3", "search.sqlite3-wal", "search.sqlite3-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    let mut s = Server::start_in(&data, dir.path(), &flags);
+    let mut a = s.client();
+    assert_eq!(a.login("alice", "correct horse battery").status, 303);
+    a.load_csrf();
+    let (mut wa, _) = open_group(&a, g);
+    caught_up(&mut wa, &mut a);
+    assert_eq!(search(&mut a, "unforget"), [old]);
+    assert!(s.log_text().contains("search index: building it"));
+    let newer = say(&mut wa, "another unforgettable one");
+    caught_up(&mut wa, &mut a);
+    drop(wa);
+    s.terminate();
+
+    // A chat file that is not the one indexed (copied in from elsewhere):
+    // started over, never a stale hit.
+    let chat = rusqlite::Connection::open(data.join("chat.sqlite3")).unwrap();
+    chat.execute(
+        "UPDATE meta SET value = 'elsewhere' WHERE key = 'epoch'",
+        [],
+    )
+    .unwrap();
+    chat.execute(
+        "UPDATE messages SET content = 'replaced words' WHERE id = ?1",
+        [newer],
+    )
+    .unwrap();
+    chat.execute("DELETE FROM search_queue", []).unwrap();
+    drop(chat);
+    let s = Server::start_in(&data, dir.path(), &flags);
+    let mut a = s.client();
+    assert_eq!(a.login("alice", "correct horse battery").status, 303);
+    a.load_csrf();
+    let (mut wa, _) = open_group(&a, g);
+    caught_up(&mut wa, &mut a);
+    assert_eq!(search(&mut a, "unforget"), [old]);
+    assert_eq!(search(&mut a, "replaced"), [newer]);
+}
+
+#[test]
+fn search_can_be_turned_off() {
+    let s = Server::start(&["--no-search"]);
+    let mut a = user(&s, "alice");
+    let r = a.get("/api/search?q=anything");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["message"].as_str().unwrap().contains("turned off"));
 }

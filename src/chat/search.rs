@@ -1,5 +1,6 @@
 //! Search as people type it: words match by prefix (`deplo` finds
-//! "deployed"), `"quoted phrases"` match exactly, every term must match.
+//! "deployed"; a single letter matches only itself), `"quoted phrases"`
+//! match exactly, every term must match.
 //! Whatever else is typed — `*`, `-`, `NEAR`, `AND`, column filters,
 //! parentheses — is plain text: the terms reach the index quoted (see
 //! `store::search`). A query that cannot mean anything (empty, an
@@ -26,6 +27,16 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A typed word: a prefix, except a single character, which is matched
+/// whole (as a prefix it would match nearly every message, slowly).
+fn word(w: String) -> Term {
+    if w.chars().nth(1).is_some() {
+        Term::Prefix(w)
+    } else {
+        Term::Word(w)
+    }
+}
+
 /// Parses what a user typed into terms.
 pub fn parse(q: &str) -> Result<SearchQuery, Refusal> {
     let fail = |why: &str| Err(Refusal::bad_request(format!("Search: {why}")));
@@ -39,7 +50,7 @@ pub fn parse(q: &str) -> Result<SearchQuery, Refusal> {
     let mut rest = q;
     while let Some(start) = rest.find('"') {
         let (before, after) = (&rest[..start], &rest[start + 1..]);
-        terms.extend(words(before).into_iter().map(Term::Prefix));
+        terms.extend(words(before).into_iter().map(word));
         let Some(end) = after.find('"') else {
             return fail("a quote is not closed.");
         };
@@ -49,7 +60,7 @@ pub fn parse(q: &str) -> Result<SearchQuery, Refusal> {
         }
         rest = &after[end + 1..];
     }
-    terms.extend(words(rest).into_iter().map(Term::Prefix));
+    terms.extend(words(rest).into_iter().map(word));
     if terms.is_empty() {
         return fail("type at least one word (letters or digits).");
     }
@@ -70,6 +81,9 @@ impl Chat {
         before: Option<i64>,
         limit: usize,
     ) -> Result<(Vec<Message>, bool), Refusal> {
+        if !self.search_on {
+            return Err(Refusal::not_found("Search is turned off on this server."));
+        }
         let query = parse(q)?;
         if let Some(id) = group_id {
             self.member_group(user, id)?;
@@ -104,14 +118,14 @@ mod tests {
         );
         // FTS5 syntax is text: operators become words, punctuation goes.
         assert_eq!(
-            terms("NEAR(a b) -x* content:y"),
-            ["near", "a", "b", "x", "content", "y"]
+            terms("NEAR(ab cd) -xy* content:yz"),
+            ["near", "ab", "cd", "xy", "content", "yz"]
                 .map(|w| Term::Prefix(w.into()))
                 .to_vec()
         );
         assert_eq!(
             terms("don't"),
-            vec![Term::Prefix("don".into()), Term::Prefix("t".into())]
+            vec![Term::Prefix("don".into()), Term::Word("t".into())]
         );
         assert_eq!(terms("“ünïcode”"), vec![Term::Prefix("ünïcode".into())]);
     }

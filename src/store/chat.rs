@@ -1,6 +1,7 @@
 //! `chat.sqlite3`: its schema. Groups and memberships (`groups.rs`),
 //! invites (`invites.rs`), messages, reactions and read positions
-//! (`messages.rs`) and search (`search.rs`) live in this file.
+//! (`messages.rs`) live in this file; the search index has a file of its
+//! own (`search.rs`).
 
 use rusqlite::{Transaction, params};
 
@@ -117,35 +118,29 @@ pub const MIGRATIONS: &[Migration] = &[
         ) WITHOUT ROWID;
         CREATE INDEX mentions_message ON mentions(message_id);",
     ),
-    Migration::Sql(SEARCH_INDEX),
+    Migration::Sql(SEARCH_QUEUE),
 ];
 
-/// The full-text index over plaintext messages (E2E bodies have no
-/// `content`; system lines and deleted messages are left out), kept by
-/// triggers in the same transaction as every insert, edit and deletion.
-const SEARCH_INDEX: &str = "
-CREATE VIRTUAL TABLE messages_fts USING fts5(
-    content, content = 'messages', content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+/// What the search index (`search.sqlite3`, see `search.rs`) needs from
+/// this file: which file it indexed (`meta.epoch`, made once), and a queue
+/// of the messages whose text changed or went away after they were stored —
+/// filled by triggers, so no edit, deletion or cascade is missed. New
+/// messages need no entry: the index follows message ids.
+const SEARCH_QUEUE: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))));
+CREATE TABLE search_queue (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL
 );
-CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
-    WHEN new.content IS NOT NULL AND new.system = 0 AND new.deleted_at IS NULL BEGIN
-    INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+CREATE TRIGGER search_queue_update AFTER UPDATE OF content, deleted_at ON messages
+    WHEN old.content IS NOT NULL AND old.system = 0 BEGIN
+    INSERT INTO search_queue (message_id) VALUES (old.id);
 END;
-CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, deleted_at ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content)
-        SELECT 'delete', old.id, old.content
-        WHERE old.content IS NOT NULL AND old.system = 0 AND old.deleted_at IS NULL;
-    INSERT INTO messages_fts (rowid, content)
-        SELECT new.id, new.content
-        WHERE new.content IS NOT NULL AND new.system = 0 AND new.deleted_at IS NULL;
-END;
-CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
-    WHEN old.content IS NOT NULL AND old.system = 0 AND old.deleted_at IS NULL BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
-END;
-INSERT INTO messages_fts (rowid, content)
-    SELECT id, content FROM messages WHERE content IS NOT NULL AND system = 0 AND deleted_at IS NULL;";
+CREATE TRIGGER search_queue_delete AFTER DELETE ON messages
+    WHEN old.content IS NOT NULL AND old.system = 0 BEGIN
+    INSERT INTO search_queue (message_id) VALUES (old.id);
+END;";
 
 /// The key under which a group's name is unique: names that look alike
 /// share it.

@@ -228,6 +228,11 @@ impl Store {
             tx.commit()?;
             Ok(Ok(m))
         })
+        .inspect(|stored| {
+            if stored.is_ok() {
+                self.new_messages();
+            }
+        })
     }
 
     /// Stores a system line (what `actor` did, as text) in a group.
@@ -347,31 +352,54 @@ impl Store {
         self.chat.read(|c| one(c, id))
     }
 
+    /// The live messages among `ids`, in the order given.
+    pub fn messages_by_id(&self, ids: &[i64]) -> Result<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.chat.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id IN ({list}) AND m.deleted_at IS NULL"
+            ))?;
+            let mut found: HashMap<i64, Message> = st
+                .query_map([], message_row)?
+                .map(|m| m.map(|m| (m.id, m)))
+                .collect::<rusqlite::Result<_>>()?;
+            let ordered: Vec<Message> = ids.iter().filter_map(|id| found.remove(id)).collect();
+            with_reactions(c, ordered)
+        })
+    }
+
     /// Replaces a message's body (the caller checked authorship).
     pub fn edit_message(&self, id: i64, body: &Body, now: i64) -> Result<Option<Message>> {
         let (content, envelope) = body_columns(body);
-        self.chat.write(|c| {
-            c.execute(
+        self.chat
+            .write(|c| {
+                c.execute(
                 "UPDATE messages SET content = ?2, envelope = ?3, edited_at = ?4, changed_at = ?4
                  WHERE id = ?1 AND deleted_at IS NULL",
                 params![id, content, envelope, now],
             )?;
-            one(c, id)
-        })
+                one(c, id)
+            })
+            .inspect(|_| self.new_messages())
     }
 
     /// Soft-deletes a message and forgets its body; `by` names a moderator
     /// who deleted someone else's. Returns whether it was live.
     pub fn delete_message(&self, id: i64, now: i64, by: Option<&str>) -> Result<bool> {
-        self.chat.write(|c| {
-            c.execute(
-                "UPDATE messages SET deleted_at = ?2, changed_at = ?2, deleted_by = ?3,
+        self.chat
+            .write(|c| {
+                c.execute(
+                    "UPDATE messages SET deleted_at = ?2, changed_at = ?2, deleted_by = ?3,
                         content = NULL, envelope = NULL
                  WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, now, by],
-            )
-            .map(|n| n > 0)
-        })
+                    params![id, now, by],
+                )
+                .map(|n| n > 0)
+            })
+            .inspect(|_| self.new_messages())
     }
 
     /// Adds (`on`) or removes a user's (id, name) reaction to a live message; returns

@@ -7,7 +7,9 @@
 //! Today's engine is SQLite, in two files (see `sqlite.rs`):
 //! `users.sqlite3` (accounts, sessions, device keys; `users.rs`) and
 //! `chat.sqlite3` (groups, memberships, messages; `chat.rs`). User ids cross
-//! the two files by value. Every change that live sockets elsewhere must
+//! the two files by value. A third, `search.sqlite3`, is derived: the
+//! full-text index of the messages, rebuilt from them when missing
+//! (`search.rs`). Every change that live sockets elsewhere must
 //! hear of is also appended to an `events` table in the same transaction
 //! (`events.rs`): the one path by which this process, the admin commands
 //! beside it and (later) other instances reach every socket.
@@ -33,7 +35,7 @@ pub use events::{Event, EventCursor};
 pub use groups::Left;
 pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
-pub use search::{SearchQuery, Term};
+pub use search::{Indexed, SearchQuery, Term};
 use sqlite::Db;
 
 /// The data directory is its owner's alone.
@@ -373,9 +375,14 @@ pub struct Store {
     dir: PathBuf,
     users: Db,
     chat: Db,
+    /// The search index, with `chat` attached (see `search.rs`).
+    search: Db,
     /// Counts events this process appended, to wake whoever follows them.
     appended: Mutex<u64>,
     wake: Condvar,
+    /// Messages were stored or changed since the indexer last looked.
+    unindexed: Mutex<bool>,
+    index_wake: Condvar,
 }
 
 impl Store {
@@ -400,8 +407,15 @@ impl Store {
             dir: dir.to_path_buf(),
             users: Db::open(&dir.join(users::FILE), users::MIGRATIONS)?,
             chat: Db::open(&dir.join(chat::FILE), chat::MIGRATIONS)?,
+            search: Db::open_attached(
+                &dir.join(search::FILE),
+                search::MIGRATIONS,
+                Some((dir.join(chat::FILE), search::CHAT)),
+            )?,
             appended: Mutex::new(0),
             wake: Condvar::new(),
+            unindexed: Mutex::new(false),
+            index_wake: Condvar::new(),
         };
         if store.users.found_version == 1 {
             store.reserve_user_ids_seen_in_chat()?;
@@ -416,6 +430,7 @@ impl Store {
     /// Copies the write-ahead logs into the main files (at shutdown).
     pub fn checkpoint(&self) -> Result<()> {
         self.users.checkpoint()?;
-        self.chat.checkpoint()
+        self.chat.checkpoint()?;
+        self.search.checkpoint()
     }
 }
