@@ -49,6 +49,10 @@ release:
 # e.g. make bench BENCH_ARGS="--runs 1 --scenario burst"
 # idle and burst also run over TLS (HTTPS/WSS, verified); --tls runs only the
 # TLS variants, --plain only plain text (default: both, for the TLS/plain ratio).
+# search stores 1,000,000 messages straight into the server's database, then
+# measures search p50/p99 by kind of query and insert msgs/s with the search
+# index on and off (--search-messages, --search-queries, --insert-messages;
+# --keep-data leaves the database behind to look into).
 bench:
 	$(CARGO) build --release
 	target/release/loadgen $(BENCH_ARGS)
