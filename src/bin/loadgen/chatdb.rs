@@ -1,12 +1,12 @@
-//! The benchmark's own hands on a stopped server's databases, for what the
-//! API would take hours to do or cannot do at all: storing a million
-//! messages in large transactions (through the schema's own triggers, so
-//! the search index is built as the server builds it), turning the search
-//! index's triggers off and on again (for the insert baseline), and the
-//! query plan of the server's search SQL on that data.
+//! The benchmark's own hands on a server's databases, for what the API
+//! would take hours to do or cannot do at all: storing a million messages
+//! in large transactions (with the server stopped; the server's own
+//! indexer then builds the search index from them, as it would after an
+//! upgrade), how far that index has got (read while the server runs), and
+//! the query plan of the server's search SQL on that data.
 //!
 //! Only ever on the temporary data directory of a server this benchmark
-//! started, and only while that server is stopped.
+//! started.
 
 use std::collections::HashMap;
 use std::fs;
@@ -21,27 +21,20 @@ use crate::error::BenchError;
 
 const CHAT_DB: &str = "chat.sqlite3";
 const USERS_DB: &str = "users.sqlite3";
+const SEARCH_DB: &str = "search.sqlite3";
 
 /// Messages per seeding transaction.
 const SEED_BATCH: usize = 50_000;
-
-/// The search index's triggers on `messages` (see `SEARCH_INDEX` in
-/// src/store/chat.rs).
-pub const FTS_TRIGGERS: [&str; 3] = [
-    "messages_fts_delete",
-    "messages_fts_insert",
-    "messages_fts_update",
-];
 
 /// The server's search SQL as this benchmark was built (read from
 /// src/store/search.rs at compile time, so a changed query shows up in
 /// the recorded plan), and a copy for when it cannot be found there.
 const SERVER_SEARCH_RS: &str = include_str!("../../store/search.rs");
-const SEARCH_SQL_COPY: &str = "SELECT m.id FROM messages_fts f JOIN messages m ON m.id = f.rowid
+const SEARCH_SQL_COPY: &str = "SELECT m.id FROM messages_fts f JOIN chat.messages m ON m.id = f.rowid
                  WHERE messages_fts MATCH ?1 AND f.rowid < ?2
                    AND m.deleted_at IS NULL
                    AND (?3 IS NULL OR m.group_id = ?3)
-                   AND m.group_id IN (SELECT group_id FROM memberships WHERE user_id = ?4)
+                   AND m.group_id IN (SELECT group_id FROM chat.memberships WHERE user_id = ?4)
                  ORDER BY f.rowid DESC LIMIT ?5";
 
 /// The search SQL, and where it came from ("src/store/search.rs" or "copy").
@@ -127,8 +120,8 @@ pub struct Seeded {
 /// Stores `n` messages in `groups` (a group drawn uniformly, its author
 /// among its members), `SEED_BATCH` per transaction, with the columns the
 /// server sets for a plaintext message (no reply, no mentions) and
-/// `created_at` rising evenly over the year before now. The schema's
-/// triggers index each one.
+/// `created_at` rising evenly over the year before now. The server's
+/// indexer indexes them when it next runs.
 pub fn seed(
     data: &Path,
     groups: &[GroupMembers],
@@ -197,73 +190,37 @@ fn checkpoint(c: &Connection, path: &Path) -> Result<(), BenchError> {
         .map_err(sqlite_err("checkpoint", path))
 }
 
-/// The search index's triggers as the database has them: (name, SQL).
-/// An error unless all of [`FTS_TRIGGERS`] are there.
-pub fn fts_triggers(data: &Path) -> Result<Vec<(String, String)>, BenchError> {
-    let (c, path) = open(data, CHAT_DB)?;
-    let found: Vec<(String, String)> = c
-        .prepare(
-            "SELECT name, sql FROM sqlite_master
-             WHERE type = 'trigger' AND tbl_name = 'messages' AND name LIKE 'messages_fts_%'
-             ORDER BY name",
-        )
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()
+/// How far the server's search index has read the messages (its
+/// `progress.indexed_upto`; 0 before the index file or its row exists).
+pub fn indexed_upto(data: &Path) -> Result<i64, BenchError> {
+    let path = data.join(SEARCH_DB);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let (c, path) = open(data, SEARCH_DB)?;
+    let upto: Option<i64> = c
+        .query_row("SELECT indexed_upto FROM progress WHERE id = 1", [], |r| {
+            r.get(0)
         })
-        .map_err(sqlite_err("read the triggers", &path))?;
-    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
-    if names != FTS_TRIGGERS {
-        return Err(BenchError::Wrong {
-            check: "the search index's triggers",
-            detail: format!(
-                "{} has {names:?}, expected {FTS_TRIGGERS:?}",
-                path.display()
-            ),
-        });
-    }
-    Ok(found)
+        .ok();
+    drop(path);
+    Ok(upto.unwrap_or(0))
 }
 
-/// Drops the search index's triggers: messages stored from now on are not
-/// indexed (the server does not recreate them: its schema version says
-/// they exist).
-pub fn drop_fts_triggers(data: &Path) -> Result<(), BenchError> {
-    let (c, path) = open(data, CHAT_DB)?;
-    let sql: String = FTS_TRIGGERS
-        .iter()
-        .map(|t| format!("DROP TRIGGER {t};"))
-        .collect();
-    c.execute_batch(&format!("BEGIN; {sql} COMMIT;"))
-        .map_err(sqlite_err("drop the search triggers", &path))?;
-    checkpoint(&c, &path)
-}
-
-/// Creates the triggers again (SQL as [`fts_triggers`] read it) and
-/// indexes the messages stored above `after` while they were off, so the
-/// index matches the table again. Returns how many it indexed.
-pub fn restore_fts_triggers(
-    data: &Path,
-    triggers: &[(String, String)],
-    after: i64,
-) -> Result<usize, BenchError> {
-    let (mut c, path) = open(data, CHAT_DB)?;
-    let tx = c.transaction().map_err(sqlite_err("begin", &path))?;
-    for (_, sql) in triggers {
-        tx.execute_batch(sql)
-            .map_err(sqlite_err("create a search trigger", &path))?;
+/// Waits (until `limit`) for the server's index to reach message `id`;
+/// returns the seconds waited.
+pub fn wait_indexed(data: &Path, id: i64, limit: Instant) -> Result<f64, BenchError> {
+    let t = Instant::now();
+    while indexed_upto(data)? < id {
+        if Instant::now() > limit {
+            return Err(BenchError::Wrong {
+                check: "the search index catches up",
+                detail: format!("indexed up to {} of {id}", indexed_upto(data)?),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let n = tx
-        .execute(
-            "INSERT INTO messages_fts (rowid, content)
-             SELECT id, content FROM messages
-             WHERE id > ?1 AND content IS NOT NULL AND system = 0 AND deleted_at IS NULL",
-            [after],
-        )
-        .map_err(sqlite_err("index what came in meanwhile", &path))?;
-    tx.commit().map_err(sqlite_err("commit", &path))?;
-    checkpoint(&c, &path)?;
-    Ok(n)
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// The highest message id.
@@ -284,7 +241,12 @@ pub fn query_plan(
     group: Option<i64>,
     user: i64,
 ) -> Result<Vec<String>, BenchError> {
-    let (c, path) = open(data, CHAT_DB)?;
+    let (c, path) = open(data, SEARCH_DB)?;
+    c.execute(
+        "ATTACH DATABASE ?1 AS chat",
+        [data.join(CHAT_DB).to_string_lossy()],
+    )
+    .map_err(sqlite_err("attach the chat file", &path))?;
     let rows: Vec<(i64, i64, String)> = c
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .and_then(|mut st| {
@@ -305,31 +267,27 @@ pub fn query_plan(
         .collect())
 }
 
-/// Sizes of the chat database: the file, the messages table and the
-/// search index (bytes, from `dbstat` where this SQLite has it), and rows.
+/// Sizes: the chat and search files, the messages table (bytes, from
+/// `dbstat` where this SQLite has it), and rows.
 pub fn sizes(data: &Path) -> Result<Value, BenchError> {
     let (c, path) = open(data, CHAT_DB)?;
-    let file = fs::metadata(&path).map(|m| m.len()).ok();
-    // One pass over the file; absent where SQLite lacks dbstat.
-    let by_table: Option<Vec<(String, i64)>> = c
-        .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()
-        })
+    let file = |name: &str| fs::metadata(data.join(name)).map(|m| m.len()).ok();
+    let messages_bytes: Option<i64> = c
+        .query_row(
+            "SELECT sum(pgsize) FROM dbstat WHERE name = 'messages'",
+            [],
+            |r| r.get(0),
+        )
         .ok();
-    let bytes = |f: &dyn Fn(&str) -> bool| -> Option<i64> {
-        by_table
-            .as_ref()
-            .map(|t| t.iter().filter(|(n, _)| f(n)).map(|(_, b)| b).sum())
-    };
-    let count = |sql: &str| -> Option<i64> { c.query_row(sql, [], |r| r.get(0)).ok() };
+    let messages: Option<i64> = c
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .ok();
+    drop(path);
     Ok(json!({
-        "file_bytes": file,
-        "messages_bytes": bytes(&|n| n == "messages"),
-        "fts_bytes": bytes(&|n| n.starts_with("messages_fts")),
-        "messages": count("SELECT count(*) FROM messages"),
-        "fts_data_rows": count("SELECT count(*) FROM messages_fts_data"),
+        "chat_file_bytes": file(CHAT_DB),
+        "search_file_bytes": file(SEARCH_DB),
+        "messages_bytes": messages_bytes,
+        "messages": messages,
     }))
 }
 

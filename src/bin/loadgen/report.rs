@@ -256,6 +256,8 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                 m.extend([
                     ("seed_seconds", "seeding (s)", None),
                     ("seed_msgs_per_s", "seeding msgs/s", None),
+                    ("index_build_seconds", "index build (s)", None),
+                    ("index_build_msgs_per_s", "index build msgs/s", None),
                     ("insert_on_msgs_per_s", "insert msgs/s, index on", None),
                     ("insert_off_msgs_per_s", "insert msgs/s, index off", None),
                     (

@@ -83,7 +83,13 @@ impl Drop for BinCopy {
 /// Spawns the server on `dir/data` (with `tls`: HTTPS/WSS, certificate in
 /// `dir`), logging to `log`; waits for its address line and a healthy
 /// `/healthz`. Returns (child, pid, endpoint).
-fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, Ep), BenchError> {
+fn launch(
+    bin: &Path,
+    dir: &Path,
+    log: &Path,
+    tls: bool,
+    more: &[&str],
+) -> Result<(Child, i32, Ep), BenchError> {
     let logf = OpenOptions::new()
         .create(true)
         .append(true)
@@ -128,7 +134,8 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
             "--login-rate",
             "0",
         ])
-        .args(&extra);
+        .args(&extra)
+        .args(more);
     if tls {
         cmd.arg("--tls")
             .arg("--certfile")
@@ -262,7 +269,7 @@ impl Server {
             error,
         })?;
         let log = dir.join("server.log");
-        match launch(bin, &dir, &log, tls) {
+        match launch(bin, &dir, &log, tls, &[]) {
             Ok((child, pid, ep)) => Ok(Server {
                 child,
                 pid,
@@ -301,7 +308,12 @@ impl Server {
 
     /// Starts the server again on the same data, after a stop.
     pub fn relaunch(&mut self, bin: &Path) -> Result<(), BenchError> {
-        let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls)?;
+        self.relaunch_with(bin, &[])
+    }
+
+    /// [`relaunch`](Server::relaunch) with extra flags.
+    pub fn relaunch_with(&mut self, bin: &Path, more: &[&str]) -> Result<(), BenchError> {
+        let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls, more)?;
         self.child = child;
         self.pid = pid;
         self.ep = ep;

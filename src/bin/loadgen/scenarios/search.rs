@@ -6,17 +6,21 @@
 //! 1. Users and 50 groups through the real API; the searcher is in 20 of
 //!    them, so results must be filtered by membership.
 //! 2. The server stopped, `--search-messages` messages go straight into
-//!    chat.sqlite3 in large transactions; the schema's triggers index them
-//!    as the server would. Then the search SQL's query plan on that data.
-//! 3. The server again: warm-up, then `--search-queries` queries in a fixed
-//!    mix of kinds (see `queries`), timed one by one.
+//!    chat.sqlite3 in large transactions. The server started again builds
+//!    its search index (search.sqlite3) from them in the background, as
+//!    after an upgrade: timed until it has them all. Then the search SQL's
+//!    query plan on that data.
+//! 3. Warm-up, then `--search-queries` queries in a fixed mix of kinds
+//!    (see `queries`), timed one by one.
 //! 4. Insert throughput through the server over one WebSocket, a bounded
 //!    window of unacknowledged messages: `--insert-runs` runs with the
-//!    search index's triggers and as many without (dropped with the server
-//!    stopped, recreated afterwards from the SQL the database had), in the
+//!    search index and as many with `--no-search` (no indexer), in the
 //!    order on, off, off, on, on, off … so a drift over the run (the
 //!    database grows) weighs on both alike. Each run has a fresh server
-//!    process and a warm-up.
+//!    process and a warm-up; an "on" run starts once the index has caught
+//!    up with what an "off" run stored, and records how far behind the
+//!    index was at its last acknowledgement and how long it took to catch
+//!    up (how fresh search stays at full speed).
 
 use std::collections::BTreeMap;
 use std::thread;
@@ -215,14 +219,17 @@ pub fn search_run(o: &Opts) -> Result<Value, BenchError> {
     let mut rng = Rng::new(2);
     let every = (o.search_messages / SAMPLE).max(1);
     let seeded = chatdb::seed(&data, &groups, &vocab, o.search_messages, &mut rng, every)?;
+
+    // The server indexes them.
+    srv.relaunch(&o.server)?;
+    let limit = Instant::now() + Duration::from_secs(600);
+    let index_build_s = chatdb::wait_indexed(&data, seeded.last_id, limit)?;
     let sizes = chatdb::sizes(&data)?;
-    let triggers = chatdb::fts_triggers(&data)?;
     let (sql, sql_from) = chatdb::search_sql();
     let plan = chatdb::query_plan(&data, &sql, "\"would\" *", None, searcher_id)?;
     let plan_group = chatdb::query_plan(&data, &sql, "\"would\" *", Some(mine[0]), searcher_id)?;
 
     // Search.
-    srv.relaunch(&o.server)?;
     let sample: Vec<(i64, String)> = seeded
         .sample
         .iter()
@@ -279,38 +286,30 @@ pub fn search_run(o: &Opts) -> Result<Value, BenchError> {
     // Inserts, index on and off.
     let insert_group = mine[0];
     let mut runs: Vec<InsertRun> = Vec::new();
-    let mut index_on = true;
-    let mut off_since = 0;
-    let mut reindexed = 0;
     let t_ins = Instant::now();
     for k in 0..2 * o.insert_runs {
-        let want_on = (k / 2) % 2 == k % 2;
+        let index_on = (k / 2) % 2 == k % 2;
         srv.stop_cleanly()?;
-        if want_on != index_on {
-            if want_on {
-                reindexed += chatdb::restore_fts_triggers(&data, &triggers, off_since)?;
-            } else {
-                off_since = chatdb::max_message_id(&data)?;
-                chatdb::drop_fts_triggers(&data)?;
-            }
-            index_on = want_on;
+        if index_on {
+            srv.relaunch(&o.server)?;
+            let last = chatdb::max_message_id(&data)?;
+            chatdb::wait_indexed(&data, last, Instant::now() + Duration::from_secs(300))?;
+        } else {
+            srv.relaunch_with(&o.server, &["--no-search"])?;
         }
-        srv.relaunch(&o.server)?;
-        runs.push(insert_run(
-            o,
-            &srv,
-            searcher,
-            insert_group,
-            &vocab,
-            k,
-            index_on,
-        )?);
+        let mut run = insert_run(o, &srv, searcher, insert_group, &vocab, k, index_on)?;
+        if index_on {
+            let last = chatdb::max_message_id(&data)?;
+            let behind = last - chatdb::indexed_upto(&data)?;
+            let catch_up =
+                chatdb::wait_indexed(&data, last, Instant::now() + Duration::from_secs(300))?;
+            run.record["index_behind_at_end"] = json!(behind);
+            run.record["index_catch_up_s"] = json!(catch_up);
+        }
+        runs.push(run);
     }
     let insert_s = t_ins.elapsed().as_secs_f64();
     let stop = srv.stop();
-    if !index_on {
-        reindexed += chatdb::restore_fts_triggers(&data, &triggers, off_since)?;
-    }
     let side = |on: bool, key: &str| -> f64 {
         let v: Vec<f64> = runs
             .iter()
@@ -366,7 +365,8 @@ pub fn search_run(o: &Opts) -> Result<Value, BenchError> {
         "insert_off_cpu_us_per_msg": side(false, "server_cpu_us_per_msg"),
         "insert_on_write_bytes_per_msg": side(true, "server_write_bytes_per_msg"),
         "insert_off_write_bytes_per_msg": side(false, "server_write_bytes_per_msg"),
-        "reindexed_after_off": reindexed,
+        "index_build_seconds": index_build_s,
+        "index_build_msgs_per_s": seeded.messages as f64 / index_build_s.max(1e-9),
         "loadavg_before": load,
         "server": stop_json(&stop),
     });
