@@ -1,10 +1,17 @@
 //! Reactions: a member toggles an emoji on a message without writing a new
-//! one. The emoji must be exactly one emoji (Unicode's emoji list, with
-//! skin tones, flags, keycaps and ZWJ sequences, from the `emojis` crate),
-//! stored in its fully-qualified form so that "❤" and "❤️" are one
-//! reaction; a message takes at most `MAX_DISTINCT` different ones. The
-//! room hears the message's new reactions in the order the change was
-//! stored.
+//! one. The emoji must be exactly one emoji of Unicode's list — skin tones,
+//! flags, keycaps and ZWJ sequences included — stored in its
+//! fully-qualified form so that "❤" and "❤️" are one reaction; a message
+//! takes at most `MAX_DISTINCT` different ones. The room hears the
+//! message's new reactions in the order the change was stored.
+//!
+//! The list is `emoji.txt` (every fully-qualified emoji, one a line, 40 KB
+//! in the binary). It is the `emojis` crate's list, which a test checks it
+//! against; the crate itself is only a dev-dependency, because linking it
+//! (with its names, shortcodes and groups) cost the binary 1 MB.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use super::protocol::{ReactionMap, ServerFrame};
 use super::{Action, Chat, Refusal};
@@ -14,13 +21,28 @@ use crate::util;
 /// Most different emoji on one message.
 pub const MAX_DISTINCT: usize = 20;
 
+/// Every fully-qualified emoji, one a line.
+const LIST: &str = include_str!("emoji.txt");
+
+/// An emoji without its variation selectors (U+FE0F), which is how
+/// minimally-qualified forms ("❤") and fully-qualified ones ("❤️") meet.
+fn key(text: &str) -> String {
+    text.chars().filter(|&c| c != '\u{FE0F}').collect()
+}
+
+/// The list by key.
+fn by_key() -> &'static HashMap<String, &'static str> {
+    static MAP: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    MAP.get_or_init(|| LIST.lines().map(|e| (key(e), e)).collect())
+}
+
 /// The canonical form of `text` if it is exactly one emoji.
 pub fn one_emoji(text: &str) -> Option<&'static str> {
     // The longest emoji (a family, or a flag of a subdivision) is 35 bytes.
     if text.is_empty() || text.len() > 64 {
         return None;
     }
-    emojis::get(text).map(|e| e.as_str())
+    by_key().get(&key(text)).copied()
 }
 
 impl Chat {
@@ -82,5 +104,44 @@ mod tests {
             assert_eq!(one_emoji(bad), None, "{bad:?}");
         }
         assert_eq!(one_emoji(&"👍".repeat(100)), None);
+    }
+
+    /// Every emoji of the `emojis` crate, skin tones included, in its order.
+    fn unicode_list() -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = Vec::new();
+        for e in emojis::iter() {
+            all.push(e.as_str());
+            for t in e.skin_tones().into_iter().flatten() {
+                if !all.contains(&t.as_str()) {
+                    all.push(t.as_str());
+                }
+            }
+        }
+        all
+    }
+
+    /// `SECURECHAT_WRITE_EMOJI=1 cargo test emoji_txt` writes the file anew
+    /// (after updating the `emojis` dev-dependency).
+    #[test]
+    fn emoji_txt_is_unicodes_list_and_every_form_is_accepted() {
+        let all = unicode_list();
+        let text: String = all.iter().map(|e| format!("{e}\n")).collect();
+        if std::env::var_os("SECURECHAT_WRITE_EMOJI").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/chat/emoji.txt");
+            std::fs::write(path, &text).unwrap();
+        }
+        assert!(
+            LIST == text,
+            "src/chat/emoji.txt is not the emojis crate's list"
+        );
+        assert_eq!(by_key().len(), all.len(), "no two emoji share a key");
+        for e in &all {
+            assert_eq!(one_emoji(e), Some(*e));
+            // Whatever form the crate knows it by is the same reaction.
+            assert_eq!(
+                emojis::get(&key(e)).map(|x| x.as_str()).is_some(),
+                one_emoji(&key(e)).is_some()
+            );
+        }
     }
 }

@@ -30,7 +30,8 @@ const SEED_BATCH: usize = 50_000;
 /// src/store/search.rs at compile time, so a changed query shows up in
 /// the recorded plan), and a copy for when it cannot be found there.
 const SERVER_SEARCH_RS: &str = include_str!("../../store/search.rs");
-const SEARCH_SQL_COPY: &str = "SELECT m.id FROM messages_fts f JOIN chat.messages m ON m.id = f.rowid
+const SEARCH_SQL_COPY: &str =
+    "SELECT m.id FROM messages_fts f JOIN chat.messages m ON m.id = f.rowid
                  WHERE messages_fts MATCH ?1 AND f.rowid < ?2
                    AND m.deleted_at IS NULL
                    AND (?3 IS NULL OR m.group_id = ?3)
