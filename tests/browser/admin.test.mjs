@@ -151,16 +151,30 @@ describe('the admin page', () => {
 
     const fresh = await visitor(ctx, ignore);
     const { page } = fresh;
-    await page.goto(link);
-    await page.getByRole('heading', { name: 'Set a new password for bob' }).waitFor();
+    // The link open in two tabs: only the first form sent counts.
+    const tab = await fresh.context.newPage();
+    H.watchErrors(tab, ctx.errors, ignore);
+    for (const p of [page, tab]) {
+      await p.goto(link);
+      await p.getByRole('heading', { name: 'Set a new password for bob' }).waitFor();
+    }
     await page.getByLabel('New password').fill('a brand new password');
     await page.getByRole('button', { name: 'Set password' }).click();
     await page.getByRole('status').filter({ hasText: 'The password of bob is set' }).waitFor();
+    await tab.getByLabel('New password').fill('the second password');
+    const [late] = await Promise.all([
+      tab.waitForResponse((r) => r.request().method() === 'POST'),
+      tab.getByRole('button', { name: 'Set password' }).click(),
+    ]);
+    assert.equal(late.status(), 404);
+    await tab.getByText('This reset link is no longer valid').waitFor();
+    await tab.close();
     // Every session of bob's ended: his open page is on the login form.
     await bob.page.waitForURL(/\/login\?ended=1$/, { timeout: 5000 });
 
     await page.getByRole('link', { name: 'Log in' }).click();
     assert.equal((await submitLogin(page, 'bob', PASSWORD)).status(), 401);
+    assert.equal((await submitLogin(page, 'bob', 'the second password')).status(), 401);
     assert.equal((await submitLogin(page, 'bob', 'a brand new password')).status(), 303);
     await page.waitForURL(/\/chat$/);
     await H.waitLive(page, 'bob');
