@@ -18,16 +18,18 @@ async function visitor(ctx, ignore, viewport = { width: 1280, height: 800 }) {
   return { context, page };
 }
 
-/** Fills the login form; resolves to the POST's response. */
-async function submitLogin(page, username, password) {
+/** Fills the `login` or `register` form and sends it; resolves to the POST's response. */
+async function submit(page, form, username, password = PASSWORD) {
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
   const [res] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/login'),
-    page.getByRole('button', { name: 'Log in' }).click(),
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/${form}`),
+    page.getByRole('button', { name: form === 'login' ? 'Log in' : 'Register' }).click(),
   ]);
   return res;
 }
+const submitLogin = (page, username, password) => submit(page, 'login', username, password);
+const submitRegister = (page, username) => submit(page, 'register', username);
 
 const usersTable = (page) => page.getByRole('table', { name: 'Users' });
 const userRow = (page, name) => usersTable(page).getByRole('row').filter({
@@ -229,9 +231,7 @@ describe('the admin page', () => {
       const { page, context } = await visitor(ctx, ignore);
       await page.goto(link);
       await page.getByRole('link', { name: button }).click({ timeout: 3000 });
-      await page.getByLabel('Username').fill(name);
-      await page.getByLabel('Password').fill(name === 'bob' ? 'a brand new password' : PASSWORD);
-      await page.getByRole('button', { name: button === 'Log in' ? 'Log in' : 'Register' }).click();
+      await submit(page, button === 'Log in' ? 'login' : 'register', name, name === 'bob' ? 'a brand new password' : PASSWORD);
       await page.waitForURL((u) => u.pathname === new URL(link, ctx.url).pathname);
       await page.getByRole('button', { name: 'Join group' }).click();
       await page.waitForURL(/\/chat#group-\d+$/);
@@ -263,17 +263,6 @@ describe('registration by invite', () => {
     await page.getByRole('status').filter({ hasText: 'Server invite created' }).waitFor();
     // The new invite's link is focused, full URL, ready to copy.
     return page.evaluate(() => document.activeElement.value);
-  }
-
-  /** Fills the register form (the invite code as it is) and submits; resolves to the POST's response. */
-  async function submitRegister(page, username) {
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(PASSWORD);
-    const [res] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/register'),
-      page.getByRole('button', { name: 'Register' }).click(),
-    ]);
-    return res;
   }
 
   const REFUSED = 'Registration is by invitation: this invite code is missing, expired, used up or revoked.';
