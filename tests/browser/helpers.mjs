@@ -237,10 +237,15 @@ export const composer = (page) => page.getByRole('textbox', { name: 'Message', e
 export const groupsNav = (page) => page.getByRole('navigation', { name: 'Groups' });
 export const dmsNav = (page) => page.getByRole('navigation', { name: 'Direct messages' });
 
-/** Creates a group through the sidebar form; resolves to its id (from the URL hash). */
-export async function createGroup(page, name, { e2e = false } = {}) {
+/**
+ * Creates a group through the sidebar form; resolves to its id (from the
+ * URL hash). Public unless `private` (ticking E2E ticks Private too: it is
+ * unticked again unless asked for).
+ */
+export async function createGroup(page, name, { e2e = false, private: hidden = false } = {}) {
   await page.getByLabel('New group name').fill(name);
   if (e2e) await page.getByLabel('End-to-end encrypted', { exact: true }).check();
+  await page.getByLabel('Private', { exact: true }).setChecked(hidden);
   await page.getByRole('button', { name: 'Create group' }).click();
   await page.waitForFunction((n) => document.querySelector('#conv-title .conv-name')?.textContent === n
     && /^#group-\d+$/.test(window.location.hash), name);
