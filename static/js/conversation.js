@@ -127,10 +127,18 @@ export class Conversation {
     if (this.members) this.members.retitle();
   }
 
-  /** A system line: someone was added, removed, given a role, joined… */
+  /** A stored system line: someone was added, removed, given a role, joined with a link… */
   membershipMayHaveChanged() {
     if (this.members) this.members.refreshSoon();
     this.keysMayHaveChanged();
+  }
+
+  /** A live "alice joined" (her first socket here opened): see MembersPanel.cameOnline(). */
+  someoneCame(text) {
+    const joined = /^(.+) joined$/u.exec(text);
+    if (!joined) return;
+    this.keysMayHaveChanged();
+    if (this.members) this.members.cameOnline(joined[1]);
   }
 
   later(fn, ms) {
@@ -192,7 +200,7 @@ export class Conversation {
         return this.view.renderPresence(f.users || []);
       case 'system':
         if (typeof f.id === 'number') return this.model.systemLine(f);
-        this.membershipMayHaveChanged();
+        this.someoneCame(f.text || '');
         return this.view.addSystem(f);
       case 'group_updated':
         if (f.group) this.app.updateGroup(f.group, false);

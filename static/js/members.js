@@ -109,6 +109,19 @@ export class MembersPanel {
     } else this.render();
   }
 
+  /**
+   * `username`'s first socket on the group opened. Only members' sockets
+   * can, and the one way in that leaves no system line is joining a public
+   * group, which makes a plain member: someone new is listed as one, with
+   * no request (a "left" may be a closed tab as well as a member leaving,
+   * so it changes nothing).
+   */
+  cameOnline(username) {
+    if (!this.loaded || this.members.some((m) => m.username === username)) return;
+    this.members.push({ username, role: 'member', joined_at: Date.now() });
+    this.render();
+  }
+
   /** The user's own role changed (from the list, or the socket's hello). */
   setRole(role) {
     if (this.closed) return;
