@@ -3,7 +3,8 @@
 // an invite link takes a logged-out visitor through registration into the
 // group, and a revoked one is a 404; an admin deletes another member's
 // message for everyone; a rename reaches the others live; a removed member
-// is told so and loses the group; a deleted group ends for everyone.
+// is told so and loses the group; the group is handed on, and its new
+// owner deletes it, which ends it for everyone.
 
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,15 +31,22 @@ const systemLine = (page, text) => H.log(page).locator('.sys .sys-entry', { hasT
 const groupLink = (page, name) => H.groupsNav(page).getByRole('link', { name: new RegExp(`^${H.escapeRe(name)}(\\s|$)`) });
 
 /**
- * Runs in the page before its scripts: WebSockets whose `close` event (on a
- * group socket) or `removed` notice (on `/ws`) can be held back for
+ * Runs in the page before its scripts: WebSockets that are listed in
+ * `window.__sockets` (so a test can cut them), and whose `close` event (on
+ * a group socket) or `removed` notice (on `/ws`) can be held back for
  * `window.__wsDelay.chatClose` / `.notice` ms, to choose which comes first.
  */
-function delayableSockets() {
+function instrumentSockets() {
   const Native = window.WebSocket;
   window.__wsDelay = { chatClose: 0, notice: 0 };
+  window.__sockets = [];
   const later = (ms, fn) => (ms ? setTimeout(fn, ms) : fn());
   window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+
     get onclose() {
       return super.onclose;
     }
@@ -69,7 +77,14 @@ describe('private groups, roles, invites and moderation', () => {
   let carol;
   let groupId;
   let inviteUrl;
-  before(() => ({ alice, bob } = ctx.users));
+  before(async () => {
+    ({ alice, bob } = ctx.users);
+    for (const u of [alice, bob]) {
+      await u.context.addInitScript(instrumentSockets);
+      await u.page.reload();
+      await H.waitLive(u.page, u.username);
+    }
+  });
 
   test('a private group created by alice is not listed for bob', async () => {
     // Ticking End-to-end encrypted ticks Private; the user may untick it again.
@@ -97,15 +112,19 @@ describe('private groups, roles, invites and moderation', () => {
     assert.equal(await H.groupsNav(bob.page).getByText('hideout').count(), 0);
     const members = await bob.context.request.get(`/api/groups/${groupId}/members`);
     assert.equal(members.status(), 404);
-    await alice.page.goto(`/chat#group-${groupId}`);
-    await H.log(alice.page).locator('.log-top.start').waitFor();
   });
 
   test('alice adds bob by name, live on his page, and makes him an admin', async () => {
-    // alice is the owner; bob's page is elsewhere (the lobby).
+    // bob joins the public lobby, which alice has open: her members list shows him.
     await waitRole(alice.page, 'alice', 'owner');
     await H.groupsNav(bob.page).getByRole('listitem').filter({ hasText: 'lobby' }).getByRole('button', { name: 'Join' }).click();
     await bob.page.waitForFunction(() => /^#group-\d+$/.test(window.location.hash) && document.querySelector('#conv-title .conv-name')?.textContent === 'lobby');
+    await waitRole(alice.page, 'bob', 'member');
+    // alice is the owner of hideout; bob's page stays in the lobby.
+    await groupLink(alice.page, 'hideout').click();
+    await H.log(alice.page).locator('.log-top.start').waitFor();
+    await waitRole(alice.page, 'alice', 'owner');
+    assert.equal(await member(alice.page, 'bob').count(), 0);
 
     await alice.page.getByLabel('Add member').fill('bob');
     await alice.page.getByRole('button', { name: 'Add', exact: true }).click();
@@ -115,6 +134,10 @@ describe('private groups, roles, invites and moderation', () => {
     // The stored system line shows as one, not as a message from alice.
     await systemLine(alice.page, 'alice added bob').waitFor();
     assert.equal(await H.log(alice.page).locator('.msg', { hasText: 'alice added bob' }).count(), 0);
+    // The live line is kept by its id: a reconnect's replay does not show it again.
+    await alice.page.evaluate(() => window.__sockets.filter((ws) => ws.url.includes('/ws/chat/')).forEach((ws) => ws.close()));
+    await H.send(alice.page, 'back after a reconnect');
+    assert.equal(await systemLine(alice.page, 'alice added bob').count(), 1);
 
     // bob opens it: a plain member sees the list but no moderation tools.
     await groupLink(bob.page, 'hideout').click();
@@ -190,6 +213,9 @@ describe('private groups, roles, invites and moderation', () => {
   });
 
   test('an admin deletes another member\'s message; it disappears for both', async () => {
+    // An admin removes plain members only.
+    await member(bob.page, 'carol').getByRole('button', { name: 'Remove carol' }).waitFor();
+    assert.equal(await member(bob.page, 'carol').getByRole('button', { name: /^Make/ }).count(), 0);
     await H.send(carol.page, 'a message the admin will take down');
     const onBob = H.log(bob.page).locator('.msg', { hasText: 'a message the admin will take down' });
     await onBob.waitFor();
@@ -232,11 +258,7 @@ describe('private groups, roles, invites and moderation', () => {
   });
 
   test('a removed member is told so live, whichever comes first: the notice or the socket\'s close', async () => {
-    // bob's page can hold back either of the two signals a removal sends.
-    await bob.context.addInitScript(delayableSockets);
-    await bob.page.reload();
-    await H.waitLive(bob.page, 'bob');
-    await bob.page.locator('#conv-title .conv-name', { hasText: /^den$/ }).waitFor();
+    // bob's page holds back either of the two signals a removal sends.
     await waitRole(bob.page, 'bob', 'admin');
     const removed = bob.page.getByRole('heading', { name: 'You were removed from #den' });
 
@@ -275,20 +297,31 @@ describe('private groups, roles, invites and moderation', () => {
     await bob.page.getByRole('heading', { name: 'Conversation not found' }).waitFor();
   });
 
-  test('the owner deletes the group; it ends for the members', async () => {
+  test('the owner hands the group on; the new owner deletes it, and it ends for the others', async () => {
     await groupLink(carol.page, 'den').click();
     await carol.page.locator('#conv-title .conv-name', { hasText: /^den$/ }).waitFor();
     await H.log(carol.page).locator('.log-top.start').waitFor();
-    // The owner hands nothing on here: only the owner has Delete group, behind a confirmation.
     assert.equal(await carol.page.getByRole('button', { name: 'Delete group' }).count(), 0);
-    await alice.page.getByRole('button', { name: 'Delete group' }).click();
-    const confirm = alice.page.getByRole('group', { name: 'Confirm group deletion' });
+    // Handing on asks first.
+    await member(alice.page, 'carol').getByRole('button', { name: 'Make carol owner' }).click();
+    const handOn = alice.page.getByRole('group', { name: 'Confirm new owner' });
+    assert.match(await handOn.textContent(), /Make carol the owner of #den\? You will become an admin\./);
+    await handOn.getByRole('button', { name: 'Make owner' }).click();
+    await waitRole(alice.page, 'carol', 'owner');
+    await waitRole(alice.page, 'alice', 'admin');
+    await systemLine(carol.page, 'alice made carol the owner').waitFor();
+    await waitRole(carol.page, 'carol', 'owner');
+    // alice, now an admin, is no longer offered Delete group; carol is.
+    await alice.page.getByRole('button', { name: 'Delete group' }).waitFor({ state: 'hidden' });
+    await carol.page.getByRole('button', { name: 'Delete group' }).click();
+    const confirm = carol.page.getByRole('group', { name: 'Confirm group deletion' });
     await confirm.getByRole('button', { name: 'Cancel' }).click();
     await confirm.waitFor({ state: 'detached' });
-    await alice.page.getByRole('button', { name: 'Delete group' }).click();
+    await carol.page.getByRole('button', { name: 'Delete group' }).click();
+    assert.match(await confirm.textContent(), /Delete #den and all its messages for everyone\?/);
     await confirm.getByRole('button', { name: 'Delete group' }).click();
-    await alice.page.getByRole('heading', { name: '#den was deleted' }).waitFor();
-    await carol.page.getByRole('heading', { name: '#den was deleted' }).waitFor({ timeout: 5000 });
+    await carol.page.getByRole('heading', { name: '#den was deleted' }).waitFor();
+    await alice.page.getByRole('heading', { name: '#den was deleted' }).waitFor({ timeout: 5000 });
     for (const u of [alice, carol]) await groupLink(u.page, 'den').waitFor({ state: 'detached' });
     await carol.context.close();
   });
