@@ -421,6 +421,31 @@ fn logout_deletes_session_server_side() {
     assert_eq!(r.header("location"), Some("/login"));
 }
 
+/// The admin page's row of `name`, up to its `</tr>`.
+fn admin_row(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("data-username=\"{name}\""))
+        .unwrap_or_else(|| panic!("no row for {name}: {page}"));
+    let row = &page[at..];
+    row[..row.find("</tr>").unwrap()].to_string()
+}
+
+#[test]
+fn using_a_session_counts_as_being_seen() {
+    let s = Server::start(&[]);
+    let mut admin = user(&s, "firstadmin");
+    // bob registered and uses the session he got; he never logs in again.
+    let mut bob = user(&s, "seenbob");
+    assert_eq!(bob.get("/api/me").status, 200);
+    let page = admin.get("/admin");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let row = admin_row(&page.text(), "seenbob");
+    assert!(
+        !row.contains("never") && row.contains("<time"),
+        "bob was seen, not never: {row}"
+    );
+}
+
 // ------------------------------------------------------------------ CSRF
 
 #[test]

@@ -329,16 +329,24 @@ impl Accounts {
         }
     }
 
-    /// The live session behind a cookie's token, if any.
+    /// The live session behind a cookie's token, if any. Using it counts
+    /// as being seen (written at most every `LAST_SEEN_EVERY_MS`).
     pub fn session(&self, token: &str) -> Option<Session> {
         if !session::is_token_shape(token) {
             return None;
         }
+        let now = util::now_ms();
         let found = self
             .store
-            .session_user(&session::token_hash(token), util::now_ms())
+            .session_user(&session::token_hash(token), now)
             .ok()
             .flatten()?;
+        if found
+            .last_seen_at
+            .is_none_or(|t| t < now - crate::store::LAST_SEEN_EVERY_MS)
+        {
+            let _ = self.store.touch_last_seen(found.user.id, now);
+        }
         Some(Session {
             user: found.user,
             token: token.to_string(),

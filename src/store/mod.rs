@@ -37,6 +37,7 @@ pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
 pub use search::{Indexed, SearchQuery, Term};
 use sqlite::Db;
+pub use users::LAST_SEEN_EVERY_MS;
 
 /// The data directory is its owner's alone.
 pub const DIR_MODE: u32 = 0o700;
@@ -226,6 +227,8 @@ pub enum InviteUse {
 pub struct SessionUser {
     pub user: User,
     pub expires_at: i64,
+    /// When the account was last seen (see `Store::touch_last_seen`).
+    pub last_seen_at: Option<i64>,
 }
 
 /// What registering a device key did.

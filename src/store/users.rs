@@ -562,13 +562,15 @@ impl Store {
     pub fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<SessionUser>> {
         self.users.read(|c| {
             c.prepare_cached(&format!(
-                "SELECT {USER_COLS}, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+                "SELECT {USER_COLS}, s.expires_at, u.last_seen_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
             ))?
             .query_row(params![token_hash, now], |r| {
                 Ok(SessionUser {
                     user: user_row(r)?,
                     expires_at: r.get(3)?,
+                    last_seen_at: r.get(4)?,
                 })
             })
             .optional()

@@ -45,6 +45,7 @@ fn invite_answer(
             username => s.as_ref().map(|s| s.user.username.clone()),
             csrf_token => s.as_ref().map(|s| s.csrf_token()),
             here_q => percent_encode(&here),
+            registration => web.accounts.registration().as_str(),
             error => error,
         },
     )

@@ -1,9 +1,11 @@
 // The chat page: sidebar (groups, direct messages, who is online), routing
-// by `#group-ID`, the notifications socket, the theme and the connection
-// status. The open conversation lives in conversation.js, which wires
-// conversation-model.js to conversation-view.js.
+// by `#group-ID`, the notifications socket (with what it says about groups:
+// added, removed, renamed, deleted), the theme and the connection status.
+// The open conversation lives in conversation.js, which wires
+// conversation-model.js to conversation-view.js, and a group's members
+// panel to members.js.
 
-import { h, icon, avatar, avatarClass, initials, lockMark, renderList, autosize } from './dom.js';
+import { h, icon, avatar, avatarClass, initials, lockMark, privateMark, renderList, autosize } from './dom.js';
 import { api, wsUrl } from './api.js';
 import { LiveSocket, SESSION_ENDED } from './socket.js';
 import { Conversation } from './conversation.js';
@@ -21,6 +23,7 @@ const ui = {
   membersCount: $('members-count'),
   membersPanel: $('members'),
   membersToggle: $('members-toggle'),
+  roster: $('roster'),
   composer: $('composer'),
   input: $('composer-input'),
   sendBtn: $('send-btn'),
@@ -48,7 +51,11 @@ const meEl = $('me');
 const app = {
   ui,
   me: { id: Number(meEl.dataset.userId), username: meEl.querySelector('.me-name').textContent.trim() },
-  /** id → {id, name, e2e, member, created_at, unread} */
+  /**
+   * id → {id, name, e2e, private, role, member, member_count, created_at, unread}.
+   * A private group we stopped being a member of stays (hidden) until the
+   * next reload of the list, so later notices about it still find its name.
+   */
   groups: new Map(),
   /** group_id → {group_id, username, unread} */
   dms: new Map(),
@@ -88,6 +95,8 @@ const narrow = window.matchMedia('(max-width: 760px)');
 const medium = window.matchMedia('(max-width: 1100px)');
 
 function setSidebar(open) {
+  // On a phone the two drawers would cover each other: one at a time.
+  if (open && narrow.matches && document.body.classList.contains('members-open')) setMembers(false);
   document.body.classList.toggle('sidebar-open', open);
   ui.sidebarToggle.setAttribute('aria-expanded', String(open));
   ui.sidebarToggle.setAttribute('aria-label', open ? 'Hide sidebar' : 'Show sidebar');
@@ -99,6 +108,7 @@ function setSidebar(open) {
 }
 
 function setMembers(open) {
+  if (open && narrow.matches && document.body.classList.contains('sidebar-open')) setSidebar(false);
   document.body.classList.toggle('members-open', open);
   ui.membersToggle.setAttribute('aria-expanded', String(open));
   updateScrim();
@@ -200,14 +210,20 @@ function onlineNames() {
   return new Set(app.onlineUsers.map((u) => u.username.toLowerCase()));
 }
 
+/** Groups the list shows: all we belong to, and the public ones. */
+function listed(g) {
+  return g.member || !g.private;
+}
+
 function renderGroups() {
-  const list = [...app.groups.values()].sort((a, b) => (Number(b.member) - Number(a.member))
+  const list = [...app.groups.values()].filter(listed).sort((a, b) => (Number(b.member) - Number(a.member))
     || a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }));
   renderList(ui.groups, list, (g) => {
     const active = g.id === app.currentId;
     const label = [
       h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '#'),
       h('span', { class: 'name' }, g.name),
+      g.private ? privateMark() : null,
       g.e2e ? lockMark() : null,
       badge(g.unread),
     ];
@@ -390,6 +406,10 @@ const notify = new LiveSocket({
       renderGroups();
     } else if (f.type === 'dm') onDmNotice(f);
     else if (f.type === 'activity') onGroupActivity(f);
+    else if (f.type === 'added' && f.group) onAdded(f.group);
+    else if (f.type === 'removed') onRemovedNotice(Number(f.group_id));
+    else if (f.type === 'group_updated' && f.group) app.updateGroup(f.group);
+    else if (f.type === 'group_deleted') app.groupDeleted(Number(f.group_id));
   },
   onState: (state, info) => app.socketState('notify', state, info),
   onEnd: (ev) => {
@@ -427,6 +447,83 @@ function onDmNotice(f) {
   updateTitle();
 }
 
+// -------------------------------------------------------- group changes
+
+/**
+ * A group object from the server: the list follows, and the header when it
+ * is open. `own`: the object carries this user's own role and membership
+ * (`/ws` notices, API answers, `hello`); the room's `group_updated` is one
+ * for everyone and does not.
+ */
+app.updateGroup = (g, own = true) => {
+  if (!g || g.kind === 'dm') return;
+  const old = app.groups.get(g.id);
+  if (!own && !old) return;
+  const next = own ? { ...g } : { ...old, name: g.name, e2e: g.e2e, private: g.private, member_count: g.member_count };
+  next.unread = old ? old.unread || 0 : 0;
+  app.groups.set(g.id, next);
+  renderGroups();
+  const c = app.current;
+  if (c && c.t.id === g.id && c.t.name !== next.name) {
+    c.t.name = next.name;
+    setHeader(c.t);
+    ui.input.placeholder = `Message #${next.name}`;
+    c.retitle();
+    updateTitle();
+  }
+};
+
+/** The open conversation learnt the user's role there. */
+app.noteRole = (id, role) => {
+  const g = app.groups.get(id);
+  if (g) g.role = role;
+};
+
+/** `/ws`: someone added us to a group. */
+function onAdded(g) {
+  if (g.kind === 'dm') return;
+  const old = app.groups.get(g.id);
+  app.updateGroup({ ...g, member: true });
+  if (old && old.member) return;
+  app.alert(`You were added to #${g.name}.`, 'info');
+  // Looking at it from outside (a deep link, or just removed): open it.
+  if (app.currentId === g.id && !app.current) openGroup(g.id);
+}
+
+/**
+ * `/ws`: a moderator removed us. The group's socket closes too (4403),
+ * before or after this notice: whichever comes second finds the
+ * conversation ended and only says why.
+ */
+function onRemovedNotice(id) {
+  const g = app.groups.get(id);
+  if (!g) return;
+  g.member = false;
+  g.role = null;
+  renderGroups();
+  const text = `You were removed from #${g.name}`;
+  if (app.currentId !== id) {
+    app.alert(`${text}.`, 'info');
+    return;
+  }
+  closeCurrent();
+  showEnded(g, text, g.private
+    ? 'It is a private group: only its members can see it.'
+    : 'It is a public group: you can join it again.');
+}
+
+/** The group is gone (`/ws`, or we deleted it): off the list, and the conversation ends. */
+app.groupDeleted = (id) => {
+  const g = app.groups.get(id);
+  if (!g) return;
+  app.groups.delete(id);
+  renderGroups();
+  if (app.currentId === id) {
+    closeCurrent();
+    showEmpty(`#${g.name} was deleted`, 'The group and its messages are gone.');
+  } else if (g.member) app.alert(`#${g.name} was deleted.`, 'info');
+};
+
 // --------------------------------------------------------------- actions
 
 async function joinGroup(id) {
@@ -454,6 +551,7 @@ async function startDm(username) {
 const createForm = $('create-group');
 const createName = $('new-group-name');
 const createE2e = $('new-group-e2e');
+const createPrivate = $('new-group-private');
 const createError = $('create-group-error');
 
 function createProblem(text) {
@@ -464,6 +562,10 @@ function createProblem(text) {
 }
 
 createName.addEventListener('input', () => createProblem(''));
+// Encrypted groups are private by default (the user may still untick it).
+createE2e.addEventListener('change', () => {
+  if (createE2e.checked) createPrivate.checked = true;
+});
 
 createForm.addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -477,7 +579,7 @@ createForm.addEventListener('submit', async (e) => {
     createProblem('Group names are 64 characters at most.');
     return;
   }
-  const taken = [...app.groups.values()].some((g) => g.name.toLowerCase() === name.toLowerCase());
+  const taken = [...app.groups.values()].some((g) => listed(g) && g.name.toLowerCase() === name.toLowerCase());
   if (taken) {
     createProblem('A group with that name already exists.');
     return;
@@ -485,10 +587,11 @@ createForm.addEventListener('submit', async (e) => {
   const btn = $('create-group-btn');
   btn.disabled = true;
   try {
-    const g = await api('POST', '/api/groups', { name, e2e: createE2e.checked });
+    const g = await api('POST', '/api/groups', { name, e2e: createE2e.checked, private: createPrivate.checked });
     app.groups.set(g.id, { ...g, member: true, unread: 0 });
     createName.value = '';
     createE2e.checked = false;
+    createPrivate.checked = false;
     createProblem('');
     renderGroups();
     navigate(g.id, true);
@@ -507,11 +610,14 @@ ui.leave.addEventListener('click', async () => {
   try {
     await api('POST', `/api/groups/${id}/leave`);
     g.member = false;
+    g.role = null;
     closeCurrent();
     renderGroups();
     history.replaceState(null, '', window.location.pathname);
     app.currentId = null;
-    showEmpty(`You left #${g.name}`, 'You can join it again at any time from the Groups list.');
+    showEmpty(`You left #${g.name}`, g.private
+      ? 'It is a private group: to come back, you need an invite link or to be added by its owner or an admin.'
+      : 'You can join it again at any time from the Groups list.');
     app.alert(`You left #${g.name}.`, 'info');
   } catch (e) {
     app.alert(e.message);
@@ -532,8 +638,9 @@ app.onRemoved = (id) => {
   closeCurrent();
   if (g) {
     g.member = false;
+    g.role = null;
     renderGroups();
-    showJoinPrompt(g, 'You are no longer a member of this group.');
+    showEnded(g, `#${g.name}`, 'You are no longer a member of this group.');
   } else showEmpty('Conversation unavailable', 'You are not a member of this conversation.');
 };
 
@@ -542,7 +649,11 @@ app.onRemoved = (id) => {
 function targetFor(id) {
   if (id == null) return null;
   const g = app.groups.get(id);
-  if (g) return { id, name: g.name, e2e: !!g.e2e, kind: 'group', member: !!g.member };
+  if (g) {
+    return {
+      id, name: g.name, e2e: !!g.e2e, private: !!g.private, role: g.role || null, kind: 'group', member: !!g.member,
+    };
+  }
   const d = app.dms.get(id);
   if (d) return { id, name: d.username, e2e: false, kind: 'dm', member: true, dmWith: d.username };
   return null;
@@ -645,6 +756,7 @@ function setHeader(target) {
   if (target.kind === 'dm') parts.push(avatar(target.name, 'avatar-sm'));
   else parts.push(h('span', { class: 'conv-hash', 'aria-hidden': 'true' }, '#'));
   parts.push(h('span', { class: 'conv-name' }, target.name));
+  if (target.private && target.kind !== 'dm') parts.push(privateMark());
   if (target.e2e) parts.push(lockMark());
   ui.title.replaceChildren(...parts);
 }
@@ -723,10 +835,14 @@ function showEmpty(title, text, action = null) {
   updateTitle();
 }
 
-function showJoinPrompt(g, why = null) {
-  showEmpty(`#${g.name}`, why || 'You are not a member of this group yet. Join it to read and send messages.',
-    { label: 'Join group', run: () => joinGroup(g.id) });
-  setHeader({ kind: 'group', name: g.name, e2e: g.e2e });
+function showJoinPrompt(g) {
+  showEnded(g, `#${g.name}`, 'You are not a member of this group yet. Join it to read and send messages.');
+}
+
+/** A group we are outside of: why, and a Join button if it is public. */
+function showEnded(g, title, text) {
+  showEmpty(title, text, g.private ? null : { label: 'Join group', run: () => joinGroup(g.id) });
+  setHeader({ kind: 'group', name: g.name, e2e: g.e2e, private: g.private });
 }
 
 window.addEventListener('hashchange', route);

@@ -1,6 +1,7 @@
 // What one open conversation knows, and the rules that keep it right, with
-// no DOM, no network and no timers: the messages in the log and when each
-// last changed, the ids deleted meanwhile, the outbox of messages not yet
+// no DOM, no network and no timers: the messages in the log (and the stored
+// system lines, "alice added bob", which page and replay like messages) and
+// when each last changed, the ids deleted meanwhile, the outbox of messages not yet
 // acknowledged, the paging cursors, and how a frame or a catch-up page of
 // history changes all that. conversation.js hands it what the server says;
 // it reports each change to its listener, which shows it.
@@ -27,7 +28,7 @@ export class ConversationModel {
    *   seen(m)                 a message from the server, before it is applied
    *   added(entry)            a message the log did not have (from the socket or a catch-up)
    *   changed(entry, old, m)  a message took on the fields of `m`; `old` is its previous msg
-   *   removed(id)             a message was deleted
+   *   removed(id, by)         a message was deleted (`by` a moderator, if the server said so)
    *   confirmed(item, entry)  an outbox item is stored as `entry` (null: the log already had it)
    */
   constructor(groupId, me, on) {
@@ -88,7 +89,7 @@ export class ConversationModel {
       this.update(known, m);
       return false;
     }
-    if (m.author === this.me) {
+    if (m.author === this.me && !m.system) {
       // A replayed copy of a message whose ack we never got.
       const item = this.outbox.find((i) => i.state === 'uncertain' && sameBody(m, i.body));
       if (item) {
@@ -112,14 +113,25 @@ export class ConversationModel {
     return true;
   }
 
+  /**
+   * A stored system line sent live (`{type:"system", text, created_at, id}`):
+   * kept like a message, by its id, so the history page that has it too
+   * does not show it twice.
+   */
+  systemLine(f) {
+    this.receive({
+      id: f.id, group_id: this.groupId, content: f.text || '', created_at: f.created_at || Date.now(), edited_at: null, system: true,
+    });
+  }
+
   edited(m) {
     const entry = this.byId.get(m.id);
     if (entry) this.update(entry, m);
   }
 
-  remove(id) {
+  remove(id, by = null) {
     this.gone.add(id);
-    if (this.byId.delete(id)) this.on.removed(id);
+    if (this.byId.delete(id)) this.on.removed(id, by);
   }
 
   // -------------------------------------------------------------- store
@@ -144,7 +156,7 @@ export class ConversationModel {
   lastMine() {
     let last = null;
     for (const e of this.byId.values()) {
-      if (e.msg.author === this.me && (!last || e.msg.id > last.msg.id)) last = e;
+      if (e.msg.author === this.me && !e.msg.system && (!last || e.msg.id > last.msg.id)) last = e;
     }
     return last;
   }
@@ -197,7 +209,7 @@ export class ConversationModel {
   reconcile(data, asked) {
     const msgs = data.messages;
     for (const item of this.outbox.filter((i) => i.state === 'uncertain')) {
-      const hit = msgs.find((m) => m.author === this.me && !this.byId.has(m.id) && sameBody(m, item.body));
+      const hit = msgs.find((m) => m.author === this.me && !m.system && !this.byId.has(m.id) && sameBody(m, item.body));
       if (hit) {
         this.confirm(item, hit.id);
         this.update(this.byId.get(hit.id), hit);

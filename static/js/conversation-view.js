@@ -1,12 +1,12 @@
 // How one open conversation looks: the message log (day dividers, blocks by
 // one author, pending and failed sends, system notices), editing and
-// deleting in place, scrolling and the "New messages" pill, who is typing
-// and who is here. It is told what changed (conversation.js passes on the
+// deleting in place (owners and admins delete others' messages too),
+// scrolling and the "New messages" pill, who is typing and who is here. It is told what changed (conversation.js passes on the
 // model's reports) and hands what the user asks for to `actions`; what it
 // keeps is only what is on screen. Text goes in through dom.js's h() and
 // textContent only, so it is escaped by construction.
 
-import { h, icon, avatar, autosize } from './dom.js';
+import { h, icon, avatar, autosize, confirmBar } from './dom.js';
 import { hms, iso, dayKey, dayLabel, longTime } from './time.js';
 import { sameBody } from './e2e.js';
 import { MAX_LENGTH } from './conversation-model.js';
@@ -17,6 +17,8 @@ const BLOCK_GAP = 5 * 60 * 1000;
 const TYPING_SHOWN = 4000;
 /** System notices closer than this share a line. */
 const SYSTEM_MERGE = 10 * 60 * 1000;
+/** A message a moderator deleted says so this long before it goes. */
+const DELETED_SHOWN = 3000;
 
 export class ConversationView {
   /**
@@ -44,6 +46,8 @@ export class ConversationView {
     this.unseen = 0;
     this.closed = false;
     this.top = null;
+    /** Owner or admin of this group: others' messages get a Delete button too. */
+    this.moderator = false;
   }
 
   get me() {
@@ -141,6 +145,10 @@ export class ConversationView {
     const m = entry.msg;
     const stick = this.atBottom();
     this.place(this.addRow(entry), m.id);
+    if (m.system) {
+      if (stick) this.scrollToBottom();
+      return;
+    }
     this.stopTyping(m.author);
     if (stick || m.author === this.me) this.scrollToBottom();
     else this.bumpUnseen();
@@ -148,13 +156,15 @@ export class ConversationView {
 
   /** Renders a stored message and records its row (not yet in the log). */
   addRow(entry) {
-    const el = this.renderMessage(entry.msg);
+    const m = entry.msg;
+    const el = m.system ? this.systemLine(m.content || '', m.created_at, m.id) : this.renderMessage(m);
     this.rows.set(entry.msg.id, { el, entry });
     return el;
   }
 
   /** A message took on the fields of `m` (`old`: what it showed before). */
   update(entry, old, m) {
+    if (entry.msg.system) return;
     const { el } = this.rows.get(entry.msg.id);
     if (old.created_at !== m.created_at && m.created_at) {
       el.dataset.ts = String(m.created_at);
@@ -174,11 +184,27 @@ export class ConversationView {
     }
   }
 
-  remove(id) {
+  /** A message was deleted; `by` a moderator (someone else): it says so for a moment. */
+  remove(id, by = null) {
     const row = this.rows.get(id);
     if (!row) return;
     this.rows.delete(id);
-    this.takeOut(row.el);
+    const { el, entry } = row;
+    if (!by || by === this.me || entry.msg.system) {
+      this.takeOut(el);
+      return;
+    }
+    const textEl = el.querySelector('.text');
+    this.decodes.set(textEl, (this.decodes.get(textEl) || 0) + 1);
+    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar')) part.remove();
+    el.classList.remove('editing', 'confirming', 'encrypted', 'undecryptable');
+    el.classList.add('removed');
+    textEl.hidden = false;
+    textEl.removeAttribute('title');
+    textEl.textContent = `Message deleted by ${by}`;
+    setTimeout(() => {
+      if (el.isConnected) this.takeOut(el);
+    }, DELETED_SHOWN);
   }
 
   /** Removes an element from the log, and regroups the one that followed it. */
@@ -211,7 +237,7 @@ export class ConversationView {
         status));
     if (pendingText !== null) el.querySelector('.text').textContent = pendingText;
     else this.fillText(el, m);
-    if (mine && typeof m.id === 'number') this.addActions(el, m.id);
+    if (typeof m.id === 'number' && (mine || this.moderator)) this.addActions(el, m.id, mine);
     return el;
   }
 
@@ -244,17 +270,48 @@ export class ConversationView {
     } else apply(r, false);
   }
 
-  addActions(el, id) {
+  /** Edit (the author's own, where they can send) and Delete (own, or anyone's for moderators). */
+  addActions(el, id, mine) {
     if (el.querySelector('.actions')) return;
-    const canEdit = this.codec.canSend;
+    const canEdit = mine && this.codec.canSend;
     el.append(h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' },
       canEdit ? h('button', { type: 'button', class: 'act', onclick: () => this.startEdit(id) }, 'Edit') : null,
       h('button', { type: 'button', class: 'act danger', onclick: () => this.askDelete(id) }, 'Delete')));
   }
 
+  /** Moderators see Delete on everyone's messages; others, on their own only. */
+  setModerator(on) {
+    if (this.moderator === on) return;
+    this.moderator = on;
+    for (const [id, { el, entry }] of this.rows) {
+      const m = entry.msg;
+      if (m.system || m.author === this.me) continue;
+      if (on) this.addActions(el, id, false);
+      else {
+        const bar = el.querySelector('.actions');
+        if (bar) bar.remove();
+      }
+    }
+  }
+
+  /** The conversation was renamed: the start of the log names it. */
+  retitle() {
+    if (this.top && this.top.classList.contains('start')) this.setTop('start');
+  }
+
+  /** A system line, not a member's message: a stored one ("alice added bob") carries its `id`. */
+  systemLine(text, at, id = null, entryData = {}) {
+    const el = h('div', { class: 'item sys', dataset: { ts: String(at) } },
+      h('div', { class: 'sys-line' },
+        h('span', { class: 'sys-text' }, h('span', { class: 'sys-entry', dataset: entryData }, text)),
+        h('time', { datetime: iso(at), title: longTime(at) }, hms(at))));
+    if (id != null) el.dataset.id = String(id);
+    return el;
+  }
+
   /**
-   * A system notice ("alice joined" / "alice left"). Notices in a row share
-   * one line, and a "left" followed by "joined" of the same person (a
+   * A live-only notice ("alice joined" / "alice left"). Notices in a row
+   * share one line, and a "left" followed by "joined" of the same person (a
    * reload, a reconnect) cancels out instead of cluttering the log.
    */
   addSystem(f) {
@@ -265,7 +322,7 @@ export class ConversationView {
     // You know you are here: your own comings and goings are not news.
     if (m && m[1] === this.me) return;
     const last = this.ui.log.lastElementChild;
-    if (m && last && last.classList.contains('sys') && at - Number(last.dataset.ts) < SYSTEM_MERGE) {
+    if (m && last && last.classList.contains('sys') && !last.dataset.id && at - Number(last.dataset.ts) < SYSTEM_MERGE) {
       const [, name, verb] = m;
       const entries = [...last.querySelectorAll('.sys-entry')];
       const opposite = entries.find((e) => e.dataset.name === name && e.dataset.verb !== verb);
@@ -284,11 +341,7 @@ export class ConversationView {
       if (stick) this.scrollToBottom();
       return;
     }
-    const entry = h('span', { class: 'sys-entry', dataset: m ? { name: m[1], verb: m[2] } : {} }, text);
-    const el = h('div', { class: 'item sys', dataset: { ts: String(at) } },
-      h('div', { class: 'sys-line' },
-        h('span', { class: 'sys-text' }, entry),
-        h('time', { datetime: iso(at), title: longTime(at) }, hms(at))));
+    const el = this.systemLine(text, at, null, m ? { name: m[1], verb: m[2] } : {});
     this.ui.log.append(el);
     this.reflow(el);
     if (stick) this.scrollToBottom();
@@ -365,7 +418,7 @@ export class ConversationView {
     this.setStatus(el, '');
     this.rows.set(id, { el, entry });
     this.place(el, id);
-    this.addActions(el, id);
+    this.addActions(el, id, true);
     if (this.atBottom(120)) this.scrollToBottom();
   }
 
@@ -480,37 +533,27 @@ export class ConversationView {
   askDelete(id) {
     const row = this.rows.get(id);
     if (!row || row.el.querySelector('.confirm-bar')) return;
-    const { el } = row;
-    const done = () => {
-      bar.remove();
-      el.classList.remove('confirming');
-    };
-    const no = h('button', {
-      type: 'button',
-      class: 'ghost small',
-      onclick: () => {
-        done();
+    const { el, entry } = row;
+    const author = entry.msg.author;
+    const bar = confirmBar({
+      label: 'Confirm deletion',
+      text: author === this.me ? 'Delete this message for everyone?' : `Delete ${author}'s message for everyone?`,
+      yes: 'Delete',
+      onNo: () => {
+        bar.remove();
+        el.classList.remove('confirming');
         const btn = el.querySelector('.act.danger');
         if (btn) btn.focus();
       },
-    }, 'Cancel');
-    const yes = h('button', {
-      type: 'button',
-      class: 'danger small',
-      onclick: async () => {
-        yes.disabled = true;
-        if (await this.actions.deleteMessage(id)) this.ui.input.focus();
-        else yes.disabled = false;
+      onYes: async () => {
+        if (!(await this.actions.deleteMessage(id))) return false;
+        this.ui.input.focus();
+        return true;
       },
-    }, 'Delete');
-    const bar = h('div', { class: 'confirm-bar', role: 'group', 'aria-label': 'Confirm deletion' },
-      h('span', {}, 'Delete this message for everyone?'), no, yes);
-    bar.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') no.click();
     });
     el.classList.add('confirming');
     el.querySelector('.body').append(bar);
-    no.focus();
+    bar.cancel.focus();
   }
 
   // -------------------------------------------------------------- scroll

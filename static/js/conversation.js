@@ -3,7 +3,9 @@
 // log holds, the outbox, paging) and the view (conversation-view.js: the
 // DOM) on the other. Frames and pages go to the model, whose reports of
 // what changed go to the view; what the user does in the view comes back
-// here. The page holds at most one Conversation at a time.
+// here. A group (not a DM) also has its members panel (members.js), told
+// when a system line says the membership changed. The page holds at most
+// one Conversation at a time.
 
 import { randomId } from './dom.js';
 import { api, wsUrl } from './api.js';
@@ -11,6 +13,8 @@ import { LiveSocket, SESSION_ENDED } from './socket.js';
 import { codecFor } from './e2e.js';
 import { ConversationModel, MAX_LENGTH } from './conversation-model.js';
 import { ConversationView } from './conversation-view.js';
+import { MembersPanel } from './members.js';
+import { can } from './roles.js';
 
 const PAGE = 50;
 /** Send a typing notice at most this often. */
@@ -26,7 +30,7 @@ const ERROR_TEXT = {
 export class Conversation {
   /**
    * @param app     the page controller (ui elements, me, alert(), socketState(), …)
-   * @param target  {id, name, e2e, kind: 'group'|'dm', dmWith?}
+   * @param target  {id, name, e2e, private, role, kind: 'group'|'dm', dmWith?}
    */
   constructor(app, target) {
     this.app = app;
@@ -38,10 +42,11 @@ export class Conversation {
       },
       added: (entry) => {
         this.view.showLive(entry);
-        this.app.noteActivity(this.t.id);
+        if (entry.msg.system) this.membershipMayHaveChanged();
+        else this.app.noteActivity(this.t.id);
       },
       changed: (entry, old, m) => this.view.update(entry, old, m),
-      removed: (id) => this.view.remove(id),
+      removed: (id, by) => this.view.remove(id, by),
       confirmed: (item, entry) => this.view.confirm(item, entry),
     });
     this.view = new ConversationView(app, target, this.codec, {
@@ -59,6 +64,8 @@ export class Conversation {
       },
       discard: (item) => this.model.discard(item),
     });
+    this.view.moderator = this.isModerator(target.role);
+    this.members = target.kind === 'group' ? new MembersPanel(app, target, (role) => this.setRole(role)) : null;
     this.lastTypingSent = 0;
     this.closed = false;
     this.socket = null;
@@ -69,6 +76,7 @@ export class Conversation {
 
   async start() {
     this.view.start();
+    if (this.members) this.members.start();
     if (this.codec.onChange) this.codec.onChange(() => this.view.refreshPresence());
     try {
       await this.codec.ready();
@@ -95,7 +103,42 @@ export class Conversation {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.view.close();
+    if (this.members) this.members.close();
     this.app.socketState('chat', 'stopped', {});
+  }
+
+  /** Owners and admins of a group delete others' messages too. */
+  isModerator(role) {
+    return this.t.kind === 'group' && can(role, 'deleteAnyMessage');
+  }
+
+  /** The user's role here changed (the socket's hello, or the members list). */
+  setRole(role) {
+    if (this.closed) return;
+    this.t.role = role;
+    this.app.noteRole(this.t.id, role);
+    this.view.setModerator(this.isModerator(role));
+    if (this.members && this.members.role !== role) this.members.setRole(role);
+  }
+
+  /** The conversation's name changed (`this.t` has the new one). */
+  retitle() {
+    this.view.retitle();
+    if (this.members) this.members.retitle();
+  }
+
+  /** A stored system line: someone was added, removed, given a role, joined with a link… */
+  membershipMayHaveChanged() {
+    if (this.members) this.members.refreshSoon();
+    this.keysMayHaveChanged();
+  }
+
+  /** A live "alice joined" (her first socket here opened): see MembersPanel.cameOnline(). */
+  someoneCame(text) {
+    const joined = /^(.+) joined$/u.exec(text);
+    if (!joined) return;
+    this.keysMayHaveChanged();
+    if (this.members) this.members.cameOnline(joined[1]);
   }
 
   later(fn, ms) {
@@ -151,13 +194,17 @@ export class Conversation {
         if (this.model.ack(f)) this.flush();
         return undefined;
       case 'edited': return this.model.edited(f);
-      case 'deleted': return this.model.remove(f.id);
+      case 'deleted': return this.model.remove(f.id, f.by || null);
       case 'presence':
         this.keysMayHaveChanged();
         return this.view.renderPresence(f.users || []);
       case 'system':
-        if (/ joined$/u.test(f.text || '')) this.keysMayHaveChanged();
+        if (typeof f.id === 'number') return this.model.systemLine(f);
+        this.someoneCame(f.text || '');
         return this.view.addSystem(f);
+      case 'group_updated':
+        if (f.group) this.app.updateGroup(f.group, false);
+        return undefined;
       case 'typing': return this.view.typingFrom(f.username);
       case 'error': return this.onError(f);
       default: return undefined;
@@ -166,6 +213,11 @@ export class Conversation {
 
   onHello(f) {
     const reconnect = this.model.hello(f);
+    if (f.group && this.t.kind === 'group') {
+      this.app.updateGroup(f.group);
+      this.setRole(f.group.role || null);
+      if (reconnect && this.members) this.members.refreshSoon();
+    }
     this.view.renderPresence(f.online || []);
     if (reconnect) this.keysMayHaveChanged();
     if (!this.model.historyLoaded) this.loadLatest();
@@ -263,7 +315,7 @@ export class Conversation {
    */
   async predecode(msgs) {
     if (!this.codec.e2e || !Array.isArray(msgs)) return;
-    await Promise.all(msgs.map(async (m) => {
+    await Promise.all(msgs.filter((m) => !m.system).map(async (m) => {
       try {
         await this.codec.decode(m);
       } catch {

@@ -46,6 +46,7 @@ const ICONS = {
   users: ['M16 20v-1a4 4 0 0 0-4-4H7a4 4 0 0 0-4 4v1', 'M9.5 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z', 'M21 20v-1a4 4 0 0 0-3-3.9', 'M15.5 4.1a3.5 3.5 0 0 1 0 6.8'],
   alert: ['M12 8v5', 'M12 16.5v.5', 'M10.3 3.9L2.4 18a2 2 0 0 0 1.7 3h15.8a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z'],
   close: ['M6 6l12 12', 'M18 6L6 18'],
+  door: ['M6 21V4.5A1.5 1.5 0 0 1 7.5 3h9A1.5 1.5 0 0 1 18 4.5V21', 'M3.5 21h17', 'M14.5 12.5v.5'],
 };
 
 /** An inline SVG icon (decorative unless `label` is given). */
@@ -76,6 +77,37 @@ export function icon(name, { size = 16, label = null, cls = '' } = {}) {
 export function lockMark() {
   return h('span', { class: 'lock', role: 'img', 'aria-label': 'End-to-end encrypted', title: 'End-to-end encrypted' },
     icon('lock', { size: 13 }));
+}
+
+/** The mark of a private group (invisible to everyone outside it). */
+export function privateMark() {
+  return h('span', { class: 'private-mark', role: 'img', 'aria-label': 'Private group', title: 'Private group: only its members can see it' },
+    icon('door', { size: 13 }));
+}
+
+/**
+ * An inline "are you sure?" bar: `text`, a Cancel button and a danger
+ * button `yes` that runs `onYes()` (async; while it runs the button is
+ * disabled; when it resolves to false the bar stays up). Escape or Cancel
+ * runs `onNo()`. The caller places the bar and focuses its Cancel button
+ * (`bar.cancel`).
+ */
+export function confirmBar({ label, text, yes, onYes, onNo }) {
+  const no = h('button', { type: 'button', class: 'ghost small', onclick: () => onNo() }, 'Cancel');
+  const go = h('button', {
+    type: 'button',
+    class: 'danger small',
+    onclick: async () => {
+      go.disabled = true;
+      if ((await onYes()) === false) go.disabled = false;
+    },
+  }, yes);
+  const bar = h('div', { class: 'confirm-bar', role: 'group', 'aria-label': label }, h('span', {}, text), no, go);
+  bar.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') no.click();
+  });
+  bar.cancel = no;
+  return bar;
 }
 
 /** One or two letters for an avatar. */

@@ -35,3 +35,15 @@ export function dayLabel(ms) {
 export function longTime(ms) {
   return new Date(ms).toLocaleString(undefined, { dateStyle: 'full', timeStyle: 'medium' });
 }
+
+const UNITS = [['day', 86400000], ['hour', 3600000], ['minute', 60000]];
+
+/** "in 7 days", "in 3 hours", "in 5 minutes" (or "… ago"), in the page's language. */
+export function relative(ms, now = Date.now()) {
+  const diff = ms - now;
+  const fmt = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(diff) >= size) return fmt.format(Math.round(diff / size), unit);
+  }
+  return fmt.format(Math.round(diff / 1000), 'second');
+}

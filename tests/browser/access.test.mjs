@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as H from './helpers.mjs';
 
 describe('sessions and memberships that end while a page is open', () => {
-  const ctx = H.usersOnServer('access', ['alice']);
+  const ctx = H.usersOnServer('access', ['alice', 'bob']);
 
   test('a password changed elsewhere logs the other browser out, saying why', async () => {
     const { alice } = ctx.users;
@@ -43,6 +43,14 @@ describe('sessions and memberships that end while a page is open', () => {
     await tab.goto(`/chat#group-${id}`);
     await H.composer(tab).waitFor();
     await H.send(tab, 'morning');
+    // The group's only member cannot leave it (she would have to delete
+    // it), so bob joins first and becomes its owner when she leaves.
+    const joined = await ctx.users.bob.page.evaluate(async (g) => {
+      const csrf = document.querySelector('meta[name="csrf-token"]').content;
+      const r = await fetch(`/api/groups/${g}/join`, { method: 'POST', headers: { 'X-CSRF-Token': csrf } });
+      return r.status;
+    }, id);
+    assert.equal(joined, 200);
     // Leave from the first tab, through the API the page uses.
     const status = await alice.page.evaluate(async (g) => {
       const csrf = document.querySelector('meta[name="csrf-token"]').content;

@@ -3,7 +3,7 @@
 // the UI, and collect console errors.
 
 import { before, after } from 'node:test';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,17 +95,29 @@ export function launchBrowser(args = []) {
 
 /**
  * Collects console errors and uncaught exceptions of a page. `ignore`:
- * regular expressions for expected messages.
+ * expected messages, each a regular expression for the text or a function
+ * of (text, url of what logged it) — see `expectedStatus`.
  */
 export function watchErrors(page, errors, ignore = []) {
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    if (ignore.some((re) => re.test(text))) return;
+    const url = msg.location().url || '';
+    if (ignore.some((i) => (typeof i === 'function' ? i(text, url) : i.test(text)))) return;
     errors.push(`[console] ${page.url()}: ${text}`);
   });
   page.on('pageerror', (e) => errors.push(`[pageerror] ${page.url()}: ${e.message}`));
   return errors;
+}
+
+/**
+ * An `ignore` entry for the console error Chromium logs when a page or a
+ * request to a path matching `path` (a regular expression) answers
+ * `status`, on purpose.
+ */
+export function expectedStatus(status, path) {
+  return (text, url) => text.startsWith(`Failed to load resource: the server responded with a status of ${status} `)
+    && path.test(new URL(url, 'http://x').pathname);
 }
 
 /** Fails when any page logged an error. */
@@ -149,17 +161,25 @@ function tlsArgs(dir) {
     '--tls-config', path.join(ROOT, 'tls_config.json')];
 }
 
+/** Makes an account with `securechat user add` (the password on standard input). */
+export function addUser(dataDir, username, password = 'correct horse battery') {
+  const r = spawnSync(BIN, ['--data-dir', dataDir, 'user', 'add', username], { input: `${password}\n`, encoding: 'utf8' });
+  assert.equal(r.status, 0, `user add ${username} failed: ${r.stderr}`);
+}
+
 /**
  * Hooks for a `describe` block: a server with its own data directory, a
  * browser, and one user per name, registered and on the chat page (through
- * a `slowProxy` when `proxy` gives its options). `args`: more server flags;
+ * a `slowProxy` when `proxy` gives its options). `accounts`: users made
+ * with `securechat user add` before the server starts (so before anyone
+ * registers), then logged in through the login form. `args`: more server flags;
  * `tls`: HTTPS with a self-signed certificate, which the users' browser
  * contexts accept. `stop()` stops the server, `start()` starts it again on
  * the same port, data and flags; `register(name)` adds a user later.
  * Returns the context the hooks fill: {srv, url, browser, users: {name:
  * {page, …}}, errors, serverLog (what each run printed once listening)}.
  */
-export function usersOnServer(tag, names, { ignore = [], proxy = null, args = [], tls = false } = {}) {
+export function usersOnServer(tag, names, { ignore = [], proxy = null, args = [], tls = false, accounts = [] } = {}) {
   const dir = tempDir(tag);
   const dataDir = path.join(dir, 'data');
   const serverArgs = tls ? [...tlsArgs(dir), ...args] : args;
@@ -171,6 +191,7 @@ export function usersOnServer(tag, names, { ignore = [], proxy = null, args = []
   };
   const ctx = {
     srv: null,
+    dataDir,
     proxy: null,
     browser: null,
     users: {},
@@ -188,9 +209,13 @@ export function usersOnServer(tag, names, { ignore = [], proxy = null, args = []
     },
   };
   before(async () => {
+    for (const name of accounts) addUser(dataDir, name);
     await run(0);
     if (proxy) ctx.proxy = await slowProxy(ctx.srv.port, proxy);
     ctx.browser = await launchBrowser();
+    for (const name of accounts) {
+      ctx.users[name] = await logIn(ctx.browser, ctx.url, name, { errors: ctx.errors, ignore, ignoreHTTPSErrors: tls });
+    }
     for (const name of names) await ctx.register(name);
   });
   after(async () => {
@@ -212,10 +237,15 @@ export const composer = (page) => page.getByRole('textbox', { name: 'Message', e
 export const groupsNav = (page) => page.getByRole('navigation', { name: 'Groups' });
 export const dmsNav = (page) => page.getByRole('navigation', { name: 'Direct messages' });
 
-/** Creates a group through the sidebar form; resolves to its id (from the URL hash). */
-export async function createGroup(page, name, { e2e = false } = {}) {
+/**
+ * Creates a group through the sidebar form; resolves to its id (from the
+ * URL hash). Public unless `private` (ticking E2E ticks Private too: it is
+ * unticked again unless asked for).
+ */
+export async function createGroup(page, name, { e2e = false, private: hidden = false } = {}) {
   await page.getByLabel('New group name').fill(name);
   if (e2e) await page.getByLabel('End-to-end encrypted', { exact: true }).check();
+  await page.getByLabel('Private', { exact: true }).setChecked(hidden);
   await page.getByRole('button', { name: 'Create group' }).click();
   await page.waitForFunction((n) => document.querySelector('#conv-title .conv-name')?.textContent === n
     && /^#group-\d+$/.test(window.location.hash), name);
