@@ -33,7 +33,8 @@ Admin commands (the server may be running, except for restore):
   invite revoke CODE         revokes a server invite
   backup DEST_DIR            consistent copy of both databases (safe while running)
   restore SRC_DIR            replaces the data with a backup (server stopped)
-  export GROUP               a group's messages (id or name) as JSON Lines on stdout
+  export GROUP [DIR]         a group's messages (id or name) as JSON Lines on stdout;
+                             with DIR, its files too, as DIR/ID-NAME
 
 Options:
   --host ADDR            address to listen on (default 127.0.0.1)
@@ -45,6 +46,10 @@ Options:
   --redirect-http PORT   with --tls: also listen on PORT for plain HTTP and redirect
                          every request to the HTTPS origin
   --data-dir PATH        where the databases live (default data)
+  --files-dir PATH       where uploaded files' bytes live (default DATA_DIR/files)
+  --max-upload SIZE      largest upload, e.g. 25MiB, 500KiB or bytes (default 25MiB)
+  --max-storage-per-user SIZE
+                         bytes of files each user may keep (default 1GiB)
   --msg-rate N           messages per second per user, sustained; 0 = no limit (default 5)
   --msg-burst N          message bucket size (default 20)
   --login-rate N         login attempts per minute per IP and username after a
@@ -103,6 +108,10 @@ pub struct Config {
     pub metrics: bool,
     /// `--no-search`: no full-text index.
     pub no_search: bool,
+    /// `--files-dir` (default: `files` in the data directory).
+    pub files_dir: Option<PathBuf>,
+    pub max_upload: u64,
+    pub storage_per_user: u64,
     pub trusted_proxies: TrustedProxies,
     /// `--registration`, when given.
     pub registration: Option<crate::auth::Registration>,
@@ -187,6 +196,9 @@ impl Default for Config {
             redirect_http: None,
             metrics: false,
             no_search: false,
+            files_dir: None,
+            max_upload: crate::chat::files::MAX_UPLOAD,
+            storage_per_user: crate::chat::files::MAX_STORAGE,
             trusted_proxies: Default::default(),
             registration: None,
             uses: None,
@@ -207,6 +219,9 @@ pub enum Command {
     /// An admin subcommand on a data directory.
     Admin {
         data_dir: PathBuf,
+        /// Where uploaded files' bytes live (`--files-dir`, or `files` in
+        /// the data directory).
+        files_dir: PathBuf,
         action: crate::admin::Action,
     },
     Help,
@@ -236,6 +251,11 @@ where
             Long("tls") => cfg.tls = true,
             Long("metrics") => cfg.metrics = true,
             Long("no-search") => cfg.no_search = true,
+            Long("files-dir") => cfg.files_dir = Some(path(&mut parser)?),
+            Long("max-upload") => cfg.max_upload = size(&mut parser, "--max-upload")?,
+            Long("max-storage-per-user") => {
+                cfg.storage_per_user = size(&mut parser, "--max-storage-per-user")?;
+            }
             Long("registration") => {
                 let mode: String = value(&mut parser, "--registration")?;
                 cfg.registration = Some(crate::auth::Registration::parse(&mode).ok_or(
@@ -308,6 +328,10 @@ where
                 return Err(rule("--uses and --days only go with invite create"));
             }
             return Ok(Command::Admin {
+                files_dir: cfg
+                    .files_dir
+                    .clone()
+                    .unwrap_or_else(|| cfg.data_dir.join("files")),
                 data_dir: cfg.data_dir,
                 action,
             });
@@ -342,6 +366,28 @@ fn non_negative(parser: &mut lexopt::Parser, flag: &'static str) -> Result<f64, 
         )));
     }
     Ok(v)
+}
+
+/// A size in bytes: a number, optionally with K/KiB, M/MiB or G/GiB
+/// (powers of 1024), at least 1.
+fn size(parser: &mut lexopt::Parser, flag: &'static str) -> Result<u64, ConfigError> {
+    let text: String = value(parser, flag)?;
+    parse_size(&text).ok_or(ConfigError::Invalid { flag, value: text })
+}
+
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|n| *n > 0)
 }
 
 fn path(parser: &mut lexopt::Parser) -> Result<PathBuf, ConfigError> {
@@ -392,6 +438,13 @@ mod tests {
         assert!(serve(&["--msg-rate", "-1"]).is_err());
         assert!(serve(&["--msg-rate", "NaN"]).is_err());
         assert!(serve(&["--bogus"]).is_err());
+        assert_eq!(parse_size("25MiB"), Some(25 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("0"), None);
+        assert_eq!(parse_size("-5"), None);
+        assert_eq!(parse_size("5TB"), None);
+        assert_eq!(parse_size("99999999999999999999"), None);
         assert!(matches!(parse(["--help"]), Ok(Command::Help)));
         assert!(matches!(parse(["-V"]), Ok(Command::Version)));
         assert!(serve(&["--redirect-http", "8080"]).is_err());

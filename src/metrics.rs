@@ -11,6 +11,7 @@ pub static MESSAGES_STORED: AtomicU64 = AtomicU64::new(0);
 pub static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 pub static SLOW_CONSUMERS: AtomicU64 = AtomicU64::new(0);
 pub static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+pub static FILES_STORED: AtomicU64 = AtomicU64::new(0);
 
 pub fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -65,6 +66,8 @@ pub struct Gauges {
     pub connections_open: usize,
     pub websockets_open: usize,
     pub rooms_active: usize,
+    /// Bytes of uploaded files on disk (each distinct file once).
+    pub stored_bytes: u64,
 }
 
 /// The Prometheus exposition text.
@@ -107,7 +110,12 @@ pub fn render(g: &Gauges) -> String {
         "Requests and frames refused by rate limits.",
         get(&RATE_LIMITED),
     );
-    let mut gauge = |name: &str, help: &str, v: usize| {
+    counter(
+        "securechat_files_stored_total",
+        "Uploads kept.",
+        get(&FILES_STORED),
+    );
+    let mut gauge = |name: &str, help: &str, v: u64| {
         let _ = write!(
             out,
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
@@ -116,17 +124,22 @@ pub fn render(g: &Gauges) -> String {
     gauge(
         "securechat_connections_open",
         "Open TCP connections.",
-        g.connections_open,
+        g.connections_open as u64,
     );
     gauge(
         "securechat_websockets_open",
         "Open WebSockets.",
-        g.websockets_open,
+        g.websockets_open as u64,
     );
     gauge(
         "securechat_rooms_active",
         "Groups with at least one open socket.",
-        g.rooms_active,
+        g.rooms_active as u64,
+    );
+    gauge(
+        "securechat_files_stored_bytes",
+        "Bytes of uploaded files on disk.",
+        g.stored_bytes,
     );
     let name = "securechat_request_duration_seconds";
     let _ = write!(

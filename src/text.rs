@@ -62,3 +62,17 @@ mod tests {
         }
     }
 }
+
+/// Percent-encodes `s` for a URL path segment or query value: everything
+/// but RFC 3986's unreserved characters is escaped.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

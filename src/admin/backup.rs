@@ -1,7 +1,8 @@
 //! `securechat backup DEST_DIR` (a consistent online copy of both databases,
-//! safe while the server writes), `securechat restore SRC_DIR` (server
-//! stopped), and `securechat export GROUP` (a group's history as JSON
-//! Lines, in the protocol's message shape).
+//! and the files, safe while the server writes), `securechat restore
+//! SRC_DIR` (server stopped), and `securechat export GROUP [DIR]` (a
+//! group's history as JSON Lines, in the protocol's message shape, and its
+//! files into DIR).
 
 use std::io::Write;
 use std::path::Path;
@@ -17,9 +18,9 @@ pub fn backup(store: &Store, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn restore(src: &Path, data_dir: &Path) -> Result<()> {
+pub fn restore(src: &Path, data_dir: &Path, files_dir: &Path) -> Result<()> {
     let _lock = DirLock::acquire(data_dir)?;
-    let store = Store::open(data_dir)?;
+    let store = Store::open_with_files(data_dir, files_dir)?;
     for path in store.restore_from(src)? {
         println!("restored {}", path.display());
     }
@@ -27,8 +28,9 @@ pub fn restore(src: &Path, data_dir: &Path) -> Result<()> {
 }
 
 /// Writes every live message of a group (by id or exact name), oldest
-/// first, one JSON object per line.
-pub fn export(store: &Store, group: &str) -> Result<()> {
+/// first, one JSON object per line; with `files_to`, copies the files its
+/// messages carry there, as `ID-NAME`.
+pub fn export(store: &Store, group: &str, files_to: Option<&Path>) -> Result<()> {
     let found = match crate::http::router::parse_id(group) {
         Some(id) => store.group(id)?,
         None => store.group_by_name(group)?,
@@ -45,6 +47,14 @@ pub fn export(store: &Store, group: &str) -> Result<()> {
             let line = serde_json::to_string(&MessageView::new(m))
                 .map_err(|e| AdminError::Io(e.into()))?;
             writeln!(out, "{line}")?;
+        }
+    }
+    if let Some(dir) = files_to {
+        std::fs::create_dir_all(dir)?;
+        for f in store.group_files(g.id)? {
+            let mut from = store.open_file(&f)?;
+            let mut to = std::fs::File::create_new(dir.join(format!("{}-{}", f.id, f.name)))?;
+            std::io::copy(&mut from, &mut to)?;
         }
     }
     Ok(())

@@ -36,7 +36,8 @@ pub enum Action {
     SessionRevoke(String),
     Backup(PathBuf),
     Restore(PathBuf),
-    Export(String),
+    /// A group's messages; with a directory, its files too.
+    Export(String, Option<PathBuf>),
 }
 
 /// Why an admin command failed.
@@ -146,17 +147,18 @@ pub fn parse(words: &[String]) -> Result<Action> {
         ["session", "revoke", id] => Action::SessionRevoke(id.to_string()),
         ["backup", dest] => Action::Backup(PathBuf::from(dest)),
         ["restore", src] => Action::Restore(PathBuf::from(src)),
-        ["export", group] => Action::Export(group.to_string()),
+        ["export", group] => Action::Export(group.to_string(), None),
+        ["export", group, dir] => Action::Export(group.to_string(), Some(PathBuf::from(dir))),
         _ => return Err(AdminError::UnknownCommand(words.join(" "))),
     })
 }
 
 /// Runs an admin command; output goes to stdout.
-pub fn run(data_dir: &Path, action: Action) -> Result<()> {
+pub fn run(data_dir: &Path, files_dir: &Path, action: Action) -> Result<()> {
     if let Action::Restore(src) = &action {
-        return backup::restore(src, data_dir);
+        return backup::restore(src, data_dir, files_dir);
     }
-    let store = std::sync::Arc::new(Store::open(data_dir)?);
+    let store = std::sync::Arc::new(Store::open_with_files(data_dir, files_dir)?);
     let accounts = || {
         let settings = crate::auth::accounts::Settings {
             login_rate: 0.0,
@@ -176,7 +178,7 @@ pub fn run(data_dir: &Path, action: Action) -> Result<()> {
         Action::InviteList => invites::list(&accounts()?),
         Action::InviteRevoke(code) => invites::revoke(&accounts()?, &code),
         Action::Backup(dest) => backup::backup(&store, &dest),
-        Action::Export(group) => backup::export(&store, &group),
+        Action::Export(group, dir) => backup::export(&store, &group, dir.as_deref()),
         Action::UserList => users::list(&store),
         Action::UserAdd(name) => users::add(&store, &name),
         Action::UserResetPassword(name) => users::reset_password(&store, &name),

@@ -24,6 +24,20 @@ const MIN_CIPHERTEXT_BYTES: usize = 16;
 /// modulus: 2048 to 4096 bits.
 const WRAPPED_KEY_BYTES: std::ops::RangeInclusive<usize> = 256..=512;
 
+/// The body of a new message: as `from_draft`, except that a plaintext
+/// message carrying attachments may have no text.
+pub fn from_post(e2e: bool, draft: &Draft, attachments: bool) -> Result<Body, Refusal> {
+    let blank = match &draft.content {
+        None => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(_) => false,
+    };
+    if attachments && !e2e && blank && draft.envelope.is_none() {
+        return Ok(Body::Content(String::new()));
+    }
+    from_draft(e2e, draft)
+}
+
 /// The body a draft message (or edit) makes in a group, if it is valid
 /// there.
 pub fn from_draft(e2e: bool, draft: &Draft) -> Result<Body, Refusal> {

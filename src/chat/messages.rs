@@ -1,6 +1,6 @@
 //! Messages: posting from a socket (validated, rate-limited, stored, then
-//! acked and fanned out in the room's order), history pages, edits and
-//! deletions by their author.
+//! acked and fanned out in the room's order, with the sender's uploads
+//! attached), history pages, edits and deletions (with their files).
 
 use std::sync::Arc;
 
@@ -22,6 +22,8 @@ pub struct Post<'a> {
     pub client_id: Option<&'a str>,
     pub reply_to: Option<i64>,
     pub mentions: Option<&'a [String]>,
+    /// The sender's uploads to attach.
+    pub attachments: Option<&'a [i64]>,
 }
 
 fn no_such_message() -> Refusal {
@@ -41,7 +43,8 @@ impl Chat {
     fn store_post(&self, room: &Room, peer: &Arc<Peer>, post: &Post<'_>) -> Result<(), Refusal> {
         let (user, group) = (peer.who.user_id, room.group.id);
         let client_id = post.client_id;
-        let body = body::from_draft(room.group.e2e, post.draft)?;
+        let attachments = Chat::attachment_ids(post.attachments)?;
+        let body = body::from_post(room.group.e2e, post.draft, !attachments.is_empty())?;
         // A resend of a message we already stored (its ack was lost): ack again.
         if let Some((cid, id)) = client_id.and_then(|c| Some((c, self.recent.get(user, group, c)?)))
         {
@@ -57,6 +60,7 @@ impl Chat {
         let extras = Extras {
             reply_to: post.reply_to,
             mentions: &mentions,
+            attachments,
         };
         let stored_id = {
             let _order = room.sequence();
@@ -86,6 +90,11 @@ impl Chat {
                 Err(NotStored::BadReply) => {
                     return Err(Refusal::bad_request(
                         "reply_to must be a message of this conversation.",
+                    ));
+                }
+                Err(NotStored::BadAttachment) => {
+                    return Err(Refusal::bad_request(
+                        "attachments must be your own new uploads to this conversation.",
                     ));
                 }
             };

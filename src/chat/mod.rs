@@ -1,5 +1,5 @@
 //! Real-time chat and its rules: groups and DMs (`groups`), messages
-//! (`messages`), the live sockets (`socket`, `hub`, `fanout`, `presence`),
+//! (`messages`), files (`files`, `sniff`), the live sockets (`socket`, `hub`, `fanout`, `presence`),
 //! what may be posted (`body`), rate limits and resends (`recent`), every wire
 //! frame (`protocol`) and every refusal (`refusal`). The JSON API and the
 //! sockets both call in here; the chat decides, they render.
@@ -7,6 +7,7 @@
 pub mod body;
 pub mod dms;
 pub mod fanout;
+pub mod files;
 pub mod groups;
 pub mod hub;
 pub mod invites;
@@ -22,6 +23,7 @@ pub mod recent;
 pub mod refusal;
 pub mod roles;
 pub mod search;
+pub mod sniff;
 pub mod socket;
 
 use std::sync::Arc;
@@ -48,6 +50,10 @@ pub struct Settings {
     pub join_rate: f64,
     /// Full-text search is on (`--no-search` turns it off).
     pub search: bool,
+    /// Largest upload, in bytes (`--max-upload`).
+    pub max_upload: u64,
+    /// Bytes of files each user may keep (`--max-storage-per-user`).
+    pub storage_per_user: u64,
 }
 
 /// Bursts of the per-user limits: more than a person clicking around does
@@ -70,6 +76,8 @@ impl Default for Settings {
             group_rate: 5.0,
             join_rate: 30.0,
             search: true,
+            max_upload: files::MAX_UPLOAD,
+            storage_per_user: files::MAX_STORAGE,
         }
     }
 }
@@ -111,6 +119,15 @@ pub struct Chat {
     recent: recent::RecentIds,
     /// Full-text search is on.
     pub search_on: bool,
+    /// Upload limits.
+    files: FileLimits,
+}
+
+/// Upload limits, in bytes.
+#[derive(Debug, Clone, Copy)]
+struct FileLimits {
+    max_upload: u64,
+    quota: u64,
 }
 
 impl Chat {
@@ -129,7 +146,16 @@ impl Chat {
             },
             recent: recent::RecentIds::default(),
             search_on: s.search,
+            files: FileLimits {
+                max_upload: s.max_upload,
+                quota: s.storage_per_user,
+            },
         }
+    }
+
+    /// The largest upload accepted, in bytes.
+    pub fn max_upload(&self) -> u64 {
+        self.files.max_upload
     }
 
     /// Takes one token of `user_id`'s bucket for `action`.

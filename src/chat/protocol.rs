@@ -14,13 +14,15 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::refusal::Refusal;
-use crate::store::{Body, Group, Invite, Message, Reactions, ReadState, ReplyRef, Role};
+use crate::store::{Body, Group, Invite, Message, Reactions, ReadState, ReplyRef, Role, StoredFile};
 use crate::ws::frame::{self, Frame};
 
 /// Longest `client_id` echoed back in acks.
 pub const MAX_CLIENT_ID: usize = 128;
 /// Most members one message may mention.
 pub const MAX_MENTIONS: usize = 50;
+/// Attachments in one `message` frame.
+pub const MAX_ATTACHMENTS: usize = super::files::MAX_ATTACHMENTS;
 
 /// The group object (`GET /api/groups`, `hello`, `new_group`, …), as the
 /// user with `role` sees it.
@@ -169,6 +171,36 @@ pub struct MessageView<'a> {
     /// Members this message mentions (in E2E groups, as the sender listed
     /// them).
     pub mentions: &'a [String],
+    /// Files attached, in upload order.
+    pub attachments: Vec<FileView<'a>>,
+}
+
+/// The file object: `POST /api/groups/{id}/files` answers it and message
+/// objects carry it in `attachments`. `width`/`height` are an image's
+/// pixel size (null for other files).
+#[derive(Debug, Clone, Serialize)]
+pub struct FileView<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub size: u64,
+    pub content_type: &'a str,
+    pub url: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl<'a> FileView<'a> {
+    pub fn new(f: &'a StoredFile) -> FileView<'a> {
+        FileView {
+            id: f.id,
+            name: &f.name,
+            size: f.size,
+            content_type: &f.content_type,
+            url: format!("/files/{}/{}", f.id, crate::text::percent_encode(&f.name)),
+            width: f.width,
+            height: f.height,
+        }
+    }
 }
 
 /// `reply_to` in a message object: the answered message's id, author and
@@ -228,6 +260,7 @@ impl<'a> MessageView<'a> {
             reply_to: m.reply_to.as_ref().map(ReplyView::from),
             reactions: ReactionMap(&m.reactions),
             mentions: &m.mentions,
+            attachments: m.attachments.iter().map(FileView::new).collect(),
         }
     }
 }
@@ -516,6 +549,8 @@ pub enum ClientFrame {
         /// Names the sender says it mentions (needed in E2E groups, whose
         /// content the server cannot read).
         mentions: Option<Vec<String>>,
+        /// Ids of the sender's uploads to attach.
+        attachments: Option<Vec<i64>>,
     },
     /// `{"type":"typing"}`
     Typing,
@@ -561,11 +596,27 @@ impl ClientFrame {
                         return Err(fail("mentions must be a list of at most 50 usernames"));
                     }
                 };
+                let attachments = match obj.remove("attachments") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Array(ids)) if ids.len() <= MAX_ATTACHMENTS => Some(
+                        ids.into_iter()
+                            .map(|v| {
+                                v.as_i64()
+                                    .filter(|id| *id > 0)
+                                    .ok_or_else(|| fail("attachments must be file ids"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    Some(_) => {
+                        return Err(fail("attachments must be a list of at most 10 file ids"));
+                    }
+                };
                 Ok(ClientFrame::Message {
                     draft: Draft::from_object(&mut obj),
                     client_id,
                     reply_to,
                     mentions,
+                    attachments,
                 })
             }
             Some("typing") => Ok(ClientFrame::Typing),
@@ -640,6 +691,20 @@ mod tests {
                 ("👍".into(), vec!["bob".into(), "alice".into()]),
                 ("🎉".into(), vec!["carol".into()]),
             ],
+            attachments: vec![StoredFile {
+                id: 2,
+                group_id: 3,
+                uploader_id: 1,
+                message_id: Some(9),
+                name: "a b.png".into(),
+                content_type: "image/png".into(),
+                size: 120,
+                sha256: "00".repeat(32),
+                width: Some(4),
+                height: Some(3),
+                inline: true,
+                created_at: 6,
+            }],
         };
         let encoded = ServerFrame::Message(MessageView::new(&m)).encode();
         assert_eq!(
@@ -649,7 +714,9 @@ mod tests {
                 "created_at": 7, "edited_at": null,
                 "reply_to": {"id": 4, "author": "bob", "excerpt": null},
                 "reactions": {"👍": ["bob", "alice"], "🎉": ["carol"]},
-                "mentions": ["bob"]})
+                "mentions": ["bob"],
+                "attachments": [{"id": 2, "name": "a b.png", "size": 120, "content_type": "image/png",
+                    "url": "/files/2/a%20b.png", "width": 4, "height": 3}]})
         );
         // Reactions keep the order they were first used in.
         let text = String::from_utf8_lossy(&encoded);
@@ -693,11 +760,12 @@ mod tests {
                 client_id: Some("a".into()),
                 reply_to: None,
                 mentions: None,
+                attachments: None,
             })
         );
         assert_eq!(
             ClientFrame::decode(
-                r#"{"type":"message","content":"hi","reply_to":4,"mentions":["bob"]}"#
+                r#"{"type":"message","content":"hi","reply_to":4,"mentions":["bob"],"attachments":[5,6]}"#
             ),
             Ok(ClientFrame::Message {
                 draft: Draft {
@@ -707,6 +775,7 @@ mod tests {
                 client_id: None,
                 reply_to: Some(4),
                 mentions: Some(vec!["bob".into()]),
+                attachments: Some(vec![5, 6]),
             })
         );
         for bad in [
@@ -720,6 +789,10 @@ mod tests {
             r#"{"type":"message","reply_to":1.5}"#,
             r#"{"type":"message","mentions":"bob"}"#,
             r#"{"type":"message","mentions":[1]}"#,
+            r#"{"type":"message","attachments":[0]}"#,
+            r#"{"type":"message","attachments":["1"]}"#,
+            r#"{"type":"message","attachments":[1,2,3,4,5,6,7,8,9,10,11]}"#,
+            r#"{"type":"message","attachments":7}"#,
         ] {
             let e = ClientFrame::decode(bad).unwrap_err();
             assert_eq!(e.code(), "bad_request", "{bad}");

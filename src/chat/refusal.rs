@@ -105,7 +105,7 @@ impl Refusal {
             | Refusal::Conflict { message: m, .. }
             | Refusal::RateLimited { message: m, .. } => Cow::Borrowed(m),
             Refusal::StorageFull { .. } => Cow::Borrowed(
-                "The server's disk is full; your message was not stored. Retrying shortly.",
+                "The server's disk is full; nothing was stored. Retry shortly.",
             ),
             Refusal::Internal => Cow::Borrowed("Internal server error; please retry."),
         }

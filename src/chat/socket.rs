@@ -199,6 +199,7 @@ impl Chat {
                 client_id,
                 reply_to,
                 mentions,
+                attachments,
             }) => self.post(
                 room,
                 peer,
@@ -207,6 +208,7 @@ impl Chat {
                     client_id: client_id.as_deref(),
                     reply_to,
                     mentions: mentions.as_deref(),
+                    attachments: attachments.as_deref(),
                 },
             ),
             Ok(ClientFrame::Typing) => on_typing(room, peer),

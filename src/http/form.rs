@@ -38,19 +38,7 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// Percent-encodes `s` for a URL query value: everything but RFC 3986's
-/// unreserved characters is escaped.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::text::percent_encode;
 
 /// A form or query string that could not be decoded.
 #[derive(Debug, PartialEq, Eq)]

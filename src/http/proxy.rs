@@ -137,6 +137,7 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             body: vec![],
+            streamed: None,
             minor_version: 1,
             peer: peer.parse().unwrap(),
             secure: false,

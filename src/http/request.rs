@@ -1,7 +1,9 @@
 //! Reading one request (head and body) from a connection under limits:
 //! the head must arrive in full before a deadline that trickled bytes cannot
 //! extend; heads over 16 KiB, bodies over 64 KiB and anything malformed are
-//! refused with the matching status.
+//! refused with the matching status. A route that takes its body as a
+//! stream (an upload) gets the head only, with the body's declared length;
+//! its handler reads the bytes through `body::Streamed`.
 
 use std::io;
 use std::net::IpAddr;
@@ -37,6 +39,9 @@ pub struct Request {
     /// Header names in lowercase, in the order received.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// For a request whose body is streamed: its `Content-Length` (`body`
+    /// stays empty; the handler reads the bytes itself).
+    pub streamed: Option<u64>,
     /// HTTP/1.x minor version.
     pub minor_version: u8,
     pub peer: IpAddr,
@@ -113,6 +118,20 @@ pub fn read_request(
     peer: IpAddr,
     secure: bool,
 ) -> Result<Request, ReadError> {
+    read_request_streaming(src, buf, limits, peer, secure, &|_| false)
+}
+
+/// `read_request`, except that for a request `streams` picks the body is
+/// left unread: the request says how long it is (`streamed`; a missing
+/// length is a `411`) and its handler reads it.
+pub fn read_request_streaming(
+    src: &mut dyn Source,
+    buf: &mut Vec<u8>,
+    limits: Limits,
+    peer: IpAddr,
+    secure: bool,
+    streams: &dyn Fn(&Request) -> bool,
+) -> Result<Request, ReadError> {
     let mut deadline = None;
     if !buf.is_empty() {
         deadline = Some(Instant::now() + limits.request);
@@ -169,8 +188,8 @@ pub fn read_request(
         .iter()
         .filter(|(n, _)| n == "content-length")
         .map(|(_, v)| v.trim());
-    let len = match (lengths.next(), lengths.next()) {
-        (None, _) => 0,
+    let declared = match (lengths.next(), lengths.next()) {
+        (None, _) => None,
         (Some(v), None) => {
             if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(ReadError::Status(400, "bad content-length"));
@@ -178,12 +197,20 @@ pub fn read_request(
             let n: u64 = v
                 .parse()
                 .map_err(|_| ReadError::Status(400, "bad content-length"))?;
-            if n > MAX_BODY as u64 {
-                return Err(ReadError::Status(413, "request body too large"));
-            }
-            n as usize
+            Some(n)
         }
         (Some(_), Some(_)) => return Err(ReadError::Status(400, "repeated content-length")),
+    };
+    if streams(&req) {
+        req.streamed = Some(declared.ok_or(ReadError::Status(411, "content-length required"))?);
+        return Ok(req);
+    }
+    let len = match declared {
+        None => 0,
+        Some(n) if n > MAX_BODY as u64 => {
+            return Err(ReadError::Status(413, "request body too large"));
+        }
+        Some(n) => n as usize,
     };
     if len > buf.len()
         && req
@@ -269,6 +296,7 @@ fn parse_head(head: &[u8], peer: IpAddr, secure: bool) -> Result<Request, ReadEr
         query,
         headers,
         body: Vec::new(),
+        streamed: None,
         minor_version,
         peer,
         secure,

@@ -2,6 +2,8 @@
 //! headers and an explicit cache policy.
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::sync::Arc;
 
 /// The Content-Security-Policy sent with every response: no inline script or
 /// style, no framing, connections to our own origin only.
@@ -16,6 +18,16 @@ pub struct Response {
     pub body: Cow<'static, [u8]>,
     /// Close the connection after sending.
     pub close: bool,
+    /// A body sent from a file, in chunks, instead of `body`.
+    pub file: Option<FileBody>,
+}
+
+/// `len` bytes of a file from `offset`, sent after the head.
+#[derive(Debug, Clone)]
+pub struct FileBody {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
 }
 
 impl Response {
@@ -25,6 +37,7 @@ impl Response {
             headers: vec![("Content-Type", content_type.to_string())],
             body: body.into(),
             close: false,
+            file: None,
         }
     }
 
@@ -67,6 +80,7 @@ impl Response {
             headers: Vec::new(),
             body: Cow::Borrowed(b""),
             close: false,
+            file: None,
         }
     }
 
@@ -89,7 +103,8 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The status line, headers and (unless `head_only`) body as bytes.
+    /// The status line, headers and (unless `head_only`) body as bytes; a
+    /// `file` body is not included (the connection sends it after).
     pub fn serialize(&self, secure: bool, keep_alive: bool, head_only: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(512 + self.body.len());
         let mut line = |s: &str| {
@@ -103,7 +118,9 @@ impl Response {
         if self.header("cache-control").is_none() {
             line("Cache-Control: no-store");
         }
-        line(&format!("Content-Security-Policy: {CSP}"));
+        if self.header("content-security-policy").is_none() {
+            line(&format!("Content-Security-Policy: {CSP}"));
+        }
         line("X-Content-Type-Options: nosniff");
         line("X-Frame-Options: DENY");
         line("Referrer-Policy: same-origin");
@@ -112,7 +129,11 @@ impl Response {
             line("Strict-Transport-Security: max-age=31536000");
         }
         if self.status != 204 && self.status != 304 && self.status >= 200 {
-            line(&format!("Content-Length: {}", self.body.len()));
+            let len = match &self.file {
+                Some(f) => f.len,
+                None => self.body.len() as u64,
+            };
+            line(&format!("Content-Length: {len}"));
         }
         if !keep_alive || self.close {
             line("Connection: close");
@@ -143,15 +164,19 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",
+        206 => "Partial Content",
         411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }

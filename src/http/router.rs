@@ -18,6 +18,10 @@ pub enum Route {
     Metrics,
     /// An asset under `/static/`, by its path below that folder.
     Static(String),
+    /// `POST /api/groups/{id}/files`: an upload (its body is streamed).
+    Upload(i64),
+    /// `GET /files/{id}/{name}` (the name is for people and downloads).
+    File(i64),
     /// `/sw.js` and `/manifest.webmanifest`: the installable web app's
     /// service worker and manifest, served from the root so that the
     /// worker's scope is the whole site (assets `sw.js`,
@@ -168,6 +172,12 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
         |p, _| Route::MarkRead(p[0]),
     ),
     ("GET", &[Lit("api"), Lit("search")], |_, _| Route::Search),
+    (
+        "POST",
+        &[Lit("api"), Lit("groups"), Id, Lit("files")],
+        |p, _| Route::Upload(p[0]),
+    ),
+    ("GET", &[Lit("files"), Id, Name], |p, _| Route::File(p[0])),
     ("PUT", &[Lit("api"), Lit("keys")], |_, _| Route::PutKey),
     (
         "GET",
@@ -382,6 +392,14 @@ mod tests {
         assert_eq!(
             route("DELETE", &segs("/api/groups/3/members/bob")),
             Ok(Route::RemoveMember(3, "bob".into()))
+        );
+        assert_eq!(
+            route("POST", &segs("/api/groups/4/files")),
+            Ok(Route::Upload(4))
+        );
+        assert_eq!(
+            route("HEAD", &segs("/files/8/a%20b.png")),
+            Ok(Route::File(8))
         );
         assert_eq!(
             route("POST", &segs("/api/admin/users/b%20b/reset-link")),

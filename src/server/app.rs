@@ -28,7 +28,11 @@ pub struct App {
 impl App {
     /// Opens (creating) the data and builds every layer.
     pub fn open(config: Config) -> Result<App, StartupError> {
-        let store = Arc::new(Store::open(&config.data_dir)?);
+        let files_dir = config
+            .files_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("files"));
+        let store = Arc::new(Store::open_with_files(&config.data_dir, &files_dir)?);
         let chat = Arc::new(Chat::new(
             Arc::clone(&store),
             chat::Settings {
@@ -39,6 +43,8 @@ impl App {
                 group_rate: config.group_rate,
                 join_rate: config.join_rate,
                 search: !config.no_search,
+                max_upload: config.max_upload,
+                storage_per_user: config.storage_per_user,
             },
         ));
         let accounts = Arc::new(Accounts::new(

@@ -1,7 +1,8 @@
 //! One connection's life, accept to close: admit it under the connection
 //! caps, run the TLS handshake, read requests in a keep-alive loop under
 //! the limits of `http::request`, dispatch them to the web layer with
-//! panics contained, write the responses and log one line per request; on
+//! panics contained (an upload's body streams to its handler), write the
+//! responses (file bodies in chunks) and log one line per request; on
 //! a WebSocket upgrade, write the `101` and hand the socket to the chat on
 //! a fresh thread.
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::App;
+use crate::http::body::Streamed;
 use crate::http::request::{self, Limits, ReadError};
 use crate::http::{Request, Response};
 use crate::net::registry::Refused;
@@ -127,7 +129,16 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
     let mut buf = Vec::new();
     let mut src = HttpSource(&conn);
     while !app.connections.stopping() {
-        let mut req = match request::read_request(&mut src, &mut buf, limits, peer.ip(), secure) {
+        let streams = |r: &Request| app.web.streams_body(r);
+        let read = request::read_request_streaming(
+            &mut src,
+            &mut buf,
+            limits,
+            peer.ip(),
+            secure,
+            &streams,
+        );
+        let mut req = match read {
             Ok(req) => req,
             Err(ReadError::Closed) => break,
             Err(ReadError::Status(status, why)) => {
@@ -142,6 +153,28 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
         req.tls_info = tls_info.clone();
         app.config.trusted_proxies.apply(&mut req);
         let started = Instant::now();
+        if let Some(length) = req.streamed {
+            let expects = req
+                .header("expect")
+                .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+            let mut body = Streamed::new(&mut src, &mut buf, length, expects);
+            let mut resp = dispatch_streamed(app, &req, &mut body);
+            // Unread body bytes would be taken for the next request.
+            if body.unread() > 0 {
+                resp.close = true;
+            }
+            let keep_alive = req.keep_alive() && !resp.close && !app.connections.stopping();
+            let written = send(&conn, &resp, secure, keep_alive, req.method == "HEAD");
+            log_request(&req, resp.status, started);
+            crate::metrics::observe(class_of(&req), started.elapsed());
+            if written.is_err() || !keep_alive {
+                if resp.close {
+                    linger(&sock);
+                }
+                break;
+            }
+            continue;
+        }
         let resp = match dispatch(app, &req) {
             Outcome::Respond(resp) => resp,
             Outcome::Upgrade(up) => {
@@ -172,8 +205,7 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
             }
         };
         let keep_alive = req.keep_alive() && !resp.close && !app.connections.stopping();
-        let bytes = resp.serialize(secure, keep_alive, req.method == "HEAD");
-        let written = conn.write_all(&bytes);
+        let written = send(&conn, &resp, secure, keep_alive, req.method == "HEAD");
         log_request(&req, resp.status, started);
         crate::metrics::observe(class_of(&req), started.elapsed());
         if written.is_err() || !keep_alive {
@@ -233,6 +265,52 @@ fn linger(sock: &TcpStream) {
         match (&*sock).read(&mut scratch) {
             Ok(0) | Err(_) => break,
             Ok(n) => budget -= n.min(budget),
+        }
+    }
+}
+
+/// Bytes of a file body sent at a time.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// Writes a response: its head and body, then a file body in chunks
+/// (never the whole file in memory).
+fn send(
+    conn: &Conn,
+    resp: &Response,
+    secure: bool,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    conn.write_all(&resp.serialize(secure, keep_alive, head_only))?;
+    let Some(f) = resp.file.as_ref().filter(|_| !head_only) else {
+        return Ok(());
+    };
+    let mut chunk = vec![0u8; FILE_CHUNK.min(usize::try_from(f.len).unwrap_or(FILE_CHUNK))];
+    let (mut at, end) = (f.offset, f.offset + f.len);
+    while at < end {
+        let want = usize::try_from(end - at).unwrap_or(FILE_CHUNK).min(chunk.len());
+        let n = f.file.read_at(&mut chunk[..want], at)?;
+        if n == 0 {
+            // The file shrank under us: the client sees a short body.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        conn.write_all(&chunk[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// `dispatch` for a request whose body streams.
+fn dispatch_streamed(app: &App, req: &Request, body: &mut Streamed<'_>) -> Response {
+    match catch_unwind(AssertUnwindSafe(|| app.web.handle_streamed(req, body))) {
+        Ok(resp) => resp,
+        Err(_) => {
+            crate::error!("handler panicked: {} {}", req.method, req.path);
+            let internal = WebError::Refused(crate::chat::Refusal::Internal);
+            let mut resp = app.web.error(req, &internal);
+            resp.close = true;
+            resp
         }
     }
 }

@@ -83,6 +83,13 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     let addr = SocketAddr::new(config.host, config.port);
     let _lock = DirLock::acquire(&config.data_dir)?;
     let app = Arc::new(App::open(config)?);
+    // This process holds the data directory: what an interrupted upload
+    // left is nobody's.
+    match app.store.sweep_files() {
+        Ok(0) => {}
+        Ok(n) => crate::info!("removed {n} file(s) interrupted uploads left"),
+        Err(e) => crate::warn!("cannot sweep the files directory: {e}"),
+    }
     let listener = bind(addr)?;
     let local = listener
         .local_addr()
@@ -143,8 +150,9 @@ pub fn run(config: Config) -> Result<(), StartupError> {
 }
 
 /// Housekeeping: pings every socket every 30 s (readers close sockets that
-/// stay silent), and every 10 s hands memory freed by closed connections
-/// back to the OS so the footprint returns to baseline after a burst.
+/// stay silent), and every 10 s removes uploads never attached in time and
+/// hands memory freed by closed connections back to the OS so the
+/// footprint returns to baseline after a burst.
 fn ping_loop(app: &App) {
     let ping = crate::ws::frame::ping();
     for tick in 1u64.. {
@@ -154,6 +162,7 @@ fn ping_loop(app: &App) {
                 peer.send(&ping);
             }
         }
+        app.chat.expire_uploads();
         memory::trim();
     }
 }

@@ -1,6 +1,8 @@
 //! Consistent copies of the databases through SQLite's backup API: one
 //! step per file, so each copy is a single snapshot even while the server
-//! writes, and every copy is integrity-checked.
+//! writes, and every copy is integrity-checked. The uploaded files the
+//! copied rows name go beside them (`files/`, checked against their hash
+//! when restored).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,9 +10,13 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
+use super::blobs::Blobs;
 use super::{Result, Store, StoreError, chat, users};
 
 const FILES: [&str; 2] = [users::FILE, chat::FILE];
+/// Where a backup keeps the uploaded files (content-addressed, as in the
+/// files directory).
+const FILES_DIR: &str = "files";
 
 /// One database file written by a backup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +89,34 @@ impl Store {
                 bytes,
             });
         }
+        // The files the copied rows name (a file deleted since the copy
+        // was taken may be gone: the restore then lacks only that one).
+        let to = dest.join(FILES_DIR);
+        let copy = Blobs::open(&to).map_err(io(&to))?;
+        let names: Vec<String> = Connection::open(dest.join(chat::FILE))?
+            .prepare("SELECT DISTINCT sha256 FROM files")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let (mut count, mut bytes) = (0, 0);
+        for h in &names {
+            let _linking = copy.link.lock().unwrap_or_else(|p| p.into_inner());
+            match copy.copy_in(self.blobs.root(), h) {
+                Ok(()) => {
+                    count += 1;
+                    bytes += copy
+                        .path_of(h)
+                        .and_then(|p| std::fs::metadata(p).ok())
+                        .map_or(0, |m| m.len());
+                }
+                Err(e) => crate::warn!("a stored file was not backed up: {e}"),
+            }
+        }
+        let _ = std::fs::remove_dir(to.join("tmp"));
+        written.push(BackupFile {
+            path: to,
+            bytes,
+        });
+        crate::debug!("backed up {count} file(s)");
         Ok(written)
     }
 
@@ -106,6 +140,23 @@ impl Store {
             db.checkpoint()?;
             restored.push(self.dir.join(name));
         }
+        // The files the restored rows name, then nothing else.
+        let from = src.join(FILES_DIR);
+        if from.is_dir() {
+            let _linking = self.blobs.link.lock().unwrap_or_else(|p| p.into_inner());
+            let names: Vec<String> = self.chat.read(|c| {
+                c.prepare("SELECT DISTINCT sha256 FROM files")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })?;
+            for h in &names {
+                if let Err(e) = self.blobs.copy_in(&from, h) {
+                    crate::warn!("a backed-up file could not be restored: {e}");
+                }
+            }
+            restored.push(self.blobs.root().to_path_buf());
+        }
+        self.sweep_files()?;
         // The index described the old messages: it is rebuilt from these.
         self.reset_index()?;
         Ok(restored)

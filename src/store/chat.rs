@@ -119,6 +119,7 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX mentions_message ON mentions(message_id);",
     ),
     Migration::Sql(SEARCH_QUEUE),
+    Migration::Sql(super::files::TABLE),
 ];
 
 /// What the search index (`search.sqlite3`, see `search.rs`) needs from

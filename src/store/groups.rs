@@ -350,11 +350,12 @@ impl Store {
         })
     }
 
-    /// Deletes a group with its memberships, messages and invites; returns
+    /// Deletes a group with its memberships, messages, files and invites; returns
     /// who its members were.
     pub fn delete_group(&self, id: i64, now: i64) -> Result<Vec<i64>> {
-        let members = self.chat.write(|c| {
+        let (members, hashes) = self.chat.write(|c| {
             let tx = c.transaction()?;
+            let hashes = super::files::hashes_of_group(&tx, id)?;
             let members: Vec<i64> = tx
                 .prepare("SELECT user_id FROM memberships WHERE group_id = ?1")?
                 .query_map([id], |r| r.get(0))?
@@ -371,8 +372,9 @@ impl Store {
             }
             tx.execute("DELETE FROM groups WHERE id = ?1", [id])?;
             tx.commit()?;
-            Ok(members)
+            Ok((members, hashes))
         })?;
+        self.release(&hashes);
         self.appended();
         Ok(members)
     }

@@ -59,6 +59,7 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
             .and_then(|m| serde_json::from_str(&m).ok())
             .unwrap_or_default(),
         reactions: Vec::new(),
+        attachments: Vec::new(),
     })
 }
 
@@ -108,12 +109,14 @@ fn reactions_of(c: &Connection, ids: &[i64]) -> rusqlite::Result<HashMap<i64, Re
     Ok(out)
 }
 
-/// Fills in the reactions of `msgs`.
+/// Fills in the reactions and attachments of `msgs`.
 fn with_reactions(c: &Connection, mut msgs: Vec<Message>) -> rusqlite::Result<Vec<Message>> {
     let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
     let mut all = reactions_of(c, &ids)?;
+    let mut files = super::files::attachments_of(c, &ids)?;
     for m in &mut msgs {
         m.reactions = all.remove(&m.id).unwrap_or_default();
+        m.attachments = files.remove(&m.id).unwrap_or_default();
     }
     Ok(msgs)
 }
@@ -138,6 +141,8 @@ pub struct Extras<'a> {
     pub reply_to: Option<i64>,
     /// Members mentioned: (user id, username).
     pub mentions: &'a [(i64, String)],
+    /// The author's unattached uploads to the group that go with it.
+    pub attachments: &'a [i64],
 }
 
 /// A user's place in a group: the last message they read, how many
@@ -215,6 +220,9 @@ impl Store {
                 }));
             }
             let id = tx.last_insert_rowid();
+            if !super::files::attach(&tx, id, group_id, author_id, extras.attachments)? {
+                return Ok(Err(NotStored::BadAttachment));
+            }
             for (user_id, _) in extras.mentions {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO mentions (user_id, group_id, message_id) VALUES (?1, ?2, ?3)",
@@ -222,9 +230,14 @@ impl Store {
                 .execute(params![user_id, group_id, id])?;
             }
             // A new message has no reactions: one read, not two.
-            let m = tx
+            let mut m = tx
                 .prepare_cached(&format!("SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id = ?1"))?
                 .query_row([id], message_row)?;
+            if !extras.attachments.is_empty() {
+                m.attachments = super::files::attachments_of(&tx, &[id])?
+                    .remove(&id)
+                    .unwrap_or_default();
+            }
             tx.commit()?;
             Ok(Ok(m))
         })
@@ -386,20 +399,25 @@ impl Store {
             .inspect(|_| self.new_messages())
     }
 
-    /// Soft-deletes a message and forgets its body; `by` names a moderator
-    /// who deleted someone else's. Returns whether it was live.
+    /// Soft-deletes a message and forgets its body and its files; `by`
+    /// names a moderator who deleted someone else's. Returns whether it
+    /// was live.
     pub fn delete_message(&self, id: i64, now: i64, by: Option<&str>) -> Result<bool> {
-        self.chat
-            .write(|c| {
-                c.execute(
-                    "UPDATE messages SET deleted_at = ?2, changed_at = ?2, deleted_by = ?3,
-                        content = NULL, envelope = NULL
+        let (live, hashes) = self.chat.write(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE messages SET deleted_at = ?2, changed_at = ?2, deleted_by = ?3,
+                    content = NULL, envelope = NULL
                  WHERE id = ?1 AND deleted_at IS NULL",
-                    params![id, now, by],
-                )
-                .map(|n| n > 0)
-            })
-            .inspect(|_| self.new_messages())
+                params![id, now, by],
+            )?;
+            let hashes = super::files::detach_message(&tx, id)?;
+            tx.commit()?;
+            Ok((n > 0, hashes))
+        })?;
+        self.release(&hashes);
+        self.new_messages();
+        Ok(live)
     }
 
     /// Adds (`on`) or removes a user's (id, name) reaction to a live message; returns

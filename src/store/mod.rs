@@ -9,14 +9,18 @@
 //! `chat.sqlite3` (groups, memberships, messages; `chat.rs`). User ids cross
 //! the two files by value. A third, `search.sqlite3`, is derived: the
 //! full-text index of the messages, rebuilt from them when missing
-//! (`search.rs`). Every change that live sockets elsewhere must
+//! (`search.rs`). Uploaded files' bytes are kept by their hash in a
+//! directory of their own (`blobs.rs`), their rows in `chat.sqlite3`
+//! (`files.rs`). Every change that live sockets elsewhere must
 //! hear of is also appended to an `events` table in the same transaction
 //! (`events.rs`): the one path by which this process, the admin commands
 //! beside it and (later) other instances reach every socket.
 
 mod backup;
+mod blobs;
 mod chat;
 mod events;
+mod files;
 mod groups;
 mod invites;
 mod lock;
@@ -31,6 +35,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 pub use backup::BackupFile;
+pub use blobs::{HEAD_BYTES, Incoming, Written};
+pub use files::{NewFile, NotKept, StoredFile};
 pub use events::{Event, EventCursor};
 pub use groups::Left;
 pub use lock::DirLock;
@@ -324,6 +330,8 @@ pub enum NotStored {
     Closed,
     /// The message it replies to is not a live message of the group.
     BadReply,
+    /// An attachment is not the author's unattached upload to the group.
+    BadAttachment,
 }
 
 /// Plaintext, or an E2E envelope (stored as the JSON text the sender sent).
@@ -351,6 +359,8 @@ pub struct Message {
     pub mentions: Vec<String>,
     /// Emoji → who reacted with it, in the order first used.
     pub reactions: Reactions,
+    /// Files attached, in upload order.
+    pub attachments: Vec<StoredFile>,
 }
 
 /// A message's reactions: each emoji with who reacted with it, emoji in
@@ -380,6 +390,8 @@ pub struct Store {
     chat: Db,
     /// The search index, with `chat` attached (see `search.rs`).
     search: Db,
+    /// Uploaded files' bytes (see `blobs.rs`; their rows are in `chat`).
+    blobs: blobs::Blobs,
     /// Counts events this process appended, to wake whoever follows them.
     appended: Mutex<u64>,
     wake: Condvar,
@@ -390,8 +402,14 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating, mode 0700) the data directory and both databases
-    /// (mode 0600), bringing their schemas up to date.
+    /// (mode 0600), bringing their schemas up to date; files are kept in
+    /// `files/` inside it.
     pub fn open(dir: &Path) -> Result<Store> {
+        Self::open_with_files(dir, &dir.join("files"))
+    }
+
+    /// `open`, with the files' bytes kept in `files_dir`.
+    pub fn open_with_files(dir: &Path, files_dir: &Path) -> Result<Store> {
         let io = |error| StoreError::Io {
             path: dir.to_path_buf(),
             error,
@@ -415,6 +433,10 @@ impl Store {
                 search::MIGRATIONS,
                 Some((dir.join(chat::FILE), search::CHAT)),
             )?,
+            blobs: blobs::Blobs::open(files_dir).map_err(|error| StoreError::Io {
+                path: files_dir.to_path_buf(),
+                error,
+            })?,
             appended: Mutex::new(0),
             wake: Condvar::new(),
             unindexed: Mutex::new(false),

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod conversation;
 pub mod error;
+pub mod files;
 pub mod links;
 pub mod pages;
 pub mod session;
@@ -17,7 +18,7 @@ pub mod ws;
 use std::sync::Arc;
 
 use crate::auth::Accounts;
-use crate::chat::Chat;
+use crate::chat::{Chat, Refusal};
 use crate::http::router::{self, NoRoute, Route};
 use crate::http::{Request, Response, assets};
 use crate::net::registry::Registry;
@@ -52,6 +53,26 @@ pub enum Outcome {
 }
 
 impl Web {
+    /// Whether a request's body is read by its handler as a stream (an
+    /// upload) rather than whole by the connection.
+    pub fn streams_body(&self, req: &Request) -> bool {
+        req.method == "POST"
+            && matches!(
+                router::route(&req.method, &req.segments),
+                Ok(Route::Upload(_))
+            )
+    }
+
+    /// Handles a request whose body `body` streams (see `streams_body`).
+    pub fn handle_streamed(&self, req: &Request, body: &mut dyn std::io::Read) -> Response {
+        let handled = match router::route(&req.method, &req.segments) {
+            _ if !session::origin_ok(req) => Err(WebError::BadOrigin),
+            Ok(Route::Upload(id)) => files::upload(self, req, id, body),
+            _ => Err(WebError::NotFound),
+        };
+        handled.unwrap_or_else(|e| self.error(req, &e))
+    }
+
     /// Handles one request.
     pub fn handle(&self, req: &Request) -> Outcome {
         match self.route(req) {
@@ -114,6 +135,11 @@ impl Web {
             Route::Unreact(id, emoji) => respond(conversation::react(self, req, id, &emoji, false)),
             Route::MarkRead(id) => respond(conversation::mark_read(self, req, id)),
             Route::Search => respond(conversation::search(self, req)),
+            Route::File(id) => respond(files::download(self, req, id)),
+            // Only reached without a streamed body (see `handle_streamed`).
+            Route::Upload(_) => Err(WebError::Refused(Refusal::bad_request(
+                "Send the file's bytes as the request body.",
+            ))),
             Route::PutKey => respond(api::put_key(self, req)),
             Route::GroupKeys(id) => respond(api::group_keys(self, req, id)),
             Route::GroupMembers(id) => respond(api::members(self, req, id)),
@@ -162,6 +188,7 @@ impl Web {
             connections_open: self.connections.len(),
             websockets_open: self.chat.hub.all_peers().len(),
             rooms_active: self.chat.hub.active_rooms(),
+            stored_bytes: self.chat.store.stored_bytes().unwrap_or(0),
         };
         Ok(Response::new(
             200,

@@ -53,6 +53,7 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             body: Vec::new(),
+            streamed: None,
             minor_version: 1,
             peer: [127, 0, 0, 1].into(),
             secure: false,
