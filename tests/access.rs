@@ -694,52 +694,6 @@ fn a_v1_data_directory_is_upgraded_keeping_everything_and_reusing_no_id() {
     assert_eq!(create_group(&mut d, "fresh"), 4);
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped (also on failure).
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "this test mounts a small tmpfs to fill a disk, which needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Fills the file system at `dir` to the last byte; returns the filler.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    use std::io::Write;
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0u8; 4096];
-    while f.write_all(&chunk).is_ok() {}
-    while f.write_all(&[0u8]).is_ok() {}
-    path
-}
-
 #[test]
 fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers_by_itself() {
     let dir = TempDir::new("full");

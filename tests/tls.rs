@@ -557,3 +557,35 @@ fn closed_doors_over_https_private_group_invite_removal_and_revocation() {
     assert_eq!(close_code(&mut nb, Duration::from_secs(3)), Some(4401));
     assert_eq!(a.get("/admin").status, 200);
 }
+
+#[test]
+fn files_upload_and_download_over_https() {
+    let s = start_tls(&["--msg-rate", "0"]);
+    let mut a = Https::new(&s);
+    assert_eq!(a.register("alice").status, 303);
+    let g = a.json("POST", "/api/groups", &json!({"name": "files"})).json()["id"]
+        .as_i64()
+        .unwrap();
+    let token = a.csrf();
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let r = a.request(
+        "POST",
+        &format!("/api/groups/{g}/files"),
+        &[
+            ("X-CSRF-Token", &token),
+            ("X-Filename", "big.bin"),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        &bytes,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let url = r.json()["url"].as_str().unwrap().to_string();
+    let got = a.get(&url);
+    assert_eq!(got.status, 200);
+    assert!(got.body == bytes, "the bytes came back changed");
+    let part = a.request("GET", &url, &[("Range", "bytes=1000000-1000009")], b"");
+    assert_eq!(
+        (part.status, &part.body[..]),
+        (206, &bytes[1_000_000..1_000_010])
+    );
+}

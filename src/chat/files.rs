@@ -69,10 +69,14 @@ pub fn display_name(raw: &str) -> String {
     }
 }
 
-/// A client's declared type, if it is a plain `type/subtype` (shown for
-/// files that are not images; never used to serve them).
+/// A client's declared type, if it is a plain `type/subtype` and not an
+/// image type (its bytes said it is not one we show) — shown for files
+/// that are not images; never used to serve them.
 fn declared_type(t: Option<&str>) -> String {
     let t = t.unwrap_or("").split(';').next().unwrap_or("").trim();
+    if t.to_ascii_lowercase().starts_with("image/") {
+        return "application/octet-stream".to_string();
+    }
     let token = |s: &str| {
         !s.is_empty()
             && s.len() <= 100
@@ -258,5 +262,6 @@ mod tests {
         assert_eq!(declared_type(Some("text/html\r\nX: y")), "application/octet-stream");
         assert_eq!(declared_type(None), "application/octet-stream");
         assert_eq!(declared_type(Some("nonsense")), "application/octet-stream");
+        assert_eq!(declared_type(Some("image/svg+xml")), "application/octet-stream");
     }
 }
