@@ -233,6 +233,21 @@ fn only_images_recognised_by_their_bytes_are_inline() {
     assert_eq!(r.json()["content_type"], "application/pdf");
 }
 
+/// Sends only the head of an upload of `len` bytes (asking to be told
+/// before sending the body) and reads the answer.
+fn head_only(s: &Server, c: &Client, group: i64, len: usize) -> Resp {
+    let mut sock = TcpStream::connect(s.addr).unwrap();
+    sock.set_read_timeout(Some(T)).unwrap();
+    let head = format!(
+        "POST /api/groups/{group}/files HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-CSRF-Token: {}\r\nContent-Length: {len}\r\nExpect: 100-continue\r\n\r\n",
+        s.addr,
+        c.cookie_header(),
+        c.csrf.clone().unwrap(),
+    );
+    sock.write_all(head.as_bytes()).unwrap();
+    read_response(&mut sock).unwrap()
+}
+
 #[test]
 fn bad_uploads_are_refused_clearly_and_leave_nothing() {
     let s = server(&["--max-upload", "64KiB", "--max-storage-per-user", "100KiB"]);
@@ -245,17 +260,7 @@ fn bad_uploads_are_refused_clearly_and_leave_nothing() {
     let r = upload(&mut a, g, "empty.txt", "text/plain", b"");
     assert_eq!(r.status, 400, "{}", r.text());
     // Too large: refused from the head, before the body is sent.
-    let mut sock = TcpStream::connect(s.addr).unwrap();
-    sock.set_read_timeout(Some(T)).unwrap();
-    let head = format!(
-        "POST /api/groups/{g}/files HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-CSRF-Token: {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-        s.addr,
-        a.cookie_header(),
-        a.csrf.clone().unwrap(),
-        10 * 1024 * 1024
-    );
-    sock.write_all(head.as_bytes()).unwrap();
-    let r = read_response(&mut sock).unwrap();
+    let r = head_only(&s, &a, g, 10 * 1024 * 1024);
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(r.text().contains("at most 64"), "{}", r.text());
     // No Content-Length at all.
@@ -274,7 +279,7 @@ fn bad_uploads_are_refused_clearly_and_leave_nothing() {
             201
         );
     }
-    let r = upload(&mut a, g, "more.bin", "a/b", &[9u8; 20 * 1024]);
+    let r = head_only(&s, &a, g, 20 * 1024);
     assert_eq!(r.status, 413, "{}", r.text());
     assert!(r.text().contains("10 KiB left"), "{}", r.text());
     // To a group that does not exist.
