@@ -34,6 +34,20 @@ pub fn look_alike_key(name: &str) -> String {
     skeleton(&first.to_lowercase()).collect()
 }
 
+/// Percent-encodes `s` for a URL path segment or query value: everything
+/// but RFC 3986's unreserved characters is escaped.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,18 +75,4 @@ mod tests {
             assert!(!is_invisible_control(c));
         }
     }
-}
-
-/// Percent-encodes `s` for a URL path segment or query value: everything
-/// but RFC 3986's unreserved characters is escaped.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

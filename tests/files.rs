@@ -60,7 +60,8 @@ fn uploaded(c: &mut Client, group: i64, name: &str, bytes: &[u8]) -> Value {
 
 /// Posts a message with attachments on a socket; the ack's id, or the error.
 fn post(ws: &mut Ws, content: Option<&str>, files: &[i64]) -> Result<i64, Value> {
-    let mut f = json!({"type": "message", "client_id": format!("c{}", rand_id()), "attachments": files});
+    let mut f =
+        json!({"type": "message", "client_id": format!("c{}", rand_id()), "attachments": files});
     if let Some(c) = content {
         f["content"] = json!(c);
     }
@@ -128,7 +129,10 @@ fn an_image_is_shared_and_served_safely_to_members_only() {
     assert_eq!(f["size"], bytes.len() as u64);
     // The type comes from the bytes, not from what the client said.
     assert_eq!(f["content_type"], "image/png");
-    assert_eq!((f["width"].clone(), f["height"].clone()), (json!(640), json!(480)));
+    assert_eq!(
+        (f["width"].clone(), f["height"].clone()),
+        (json!(640), json!(480))
+    );
     let id = f["id"].as_i64().unwrap();
     assert_eq!(f["url"], format!("/files/{id}/holiday%20pic.png"));
 
@@ -150,7 +154,11 @@ fn an_image_is_shared_and_served_safely_to_members_only() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, bytes);
     assert_eq!(r.header("content-type"), Some("image/png"));
-    assert!(r.header("content-disposition").unwrap().starts_with("inline"));
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .starts_with("inline")
+    );
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(r.header("content-security-policy"), Some("sandbox"));
     assert!(r.header("cache-control").unwrap().contains("private"));
@@ -169,7 +177,10 @@ fn an_image_is_shared_and_served_safely_to_members_only() {
     let r = bob.request("GET", url, &[("Range", "bytes=-10")], b"");
     assert_eq!((r.status, &r.body[..]), (206, &bytes[bytes.len() - 10..]));
     let past = format!("bytes={}-", bytes.len());
-    assert_eq!(bob.request("GET", url, &[("Range", &past)], b"").status, 416);
+    assert_eq!(
+        bob.request("GET", url, &[("Range", &past)], b"").status,
+        416
+    );
     // HEAD: the headers, no body.
     let head = format!(
         "HEAD {url} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nConnection: close\r\n\r\n",
@@ -178,8 +189,14 @@ fn an_image_is_shared_and_served_safely_to_members_only() {
     );
     let out = String::from_utf8_lossy(&raw(s.addr, head.as_bytes(), T)).into_owned();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    assert!(out.contains(&format!("Content-Length: {}\r\n", bytes.len())), "{out}");
-    assert!(out.ends_with("\r\n\r\n"), "a HEAD answer has no body: {out}");
+    assert!(
+        out.contains(&format!("Content-Length: {}\r\n", bytes.len())),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {out}"
+    );
 
     // Eve (not a member), a logged-out visitor and a made-up id: the same 404.
     assert_eq!(eve.get(url).status, 404);
@@ -199,7 +216,11 @@ fn only_images_recognised_by_their_bytes_are_inline() {
     a.load_csrf();
     let g = create_group(&mut a, "docs");
     let cases: [(&str, &str, &[u8]); 4] = [
-        ("page.html", "text/html", b"<!doctype html><script>alert(1)</script>"),
+        (
+            "page.html",
+            "text/html",
+            b"<!doctype html><script>alert(1)</script>",
+        ),
         (
             "logo.svg",
             "image/svg+xml",
@@ -275,7 +296,14 @@ fn bad_uploads_are_refused_clearly_and_leave_nothing() {
     // Over the quota: says how much is left.
     for i in 0..3 {
         assert_eq!(
-            upload(&mut a, g, &format!("{i}.bin"), "a/b", &vec![i as u8; 30 * 1024]).status,
+            upload(
+                &mut a,
+                g,
+                &format!("{i}.bin"),
+                "a/b",
+                &vec![i as u8; 30 * 1024]
+            )
+            .status,
             201
         );
     }
@@ -355,12 +383,13 @@ fn lying_and_broken_bodies_store_nothing_and_the_server_carries_on() {
     while !tmp_files(&files_dir).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(tmp_files(&files_dir).is_empty(), "{:?}", tmp_files(&files_dir));
-    assert_eq!(blobs(&files_dir).len(), 1, "{:?}", blobs(&files_dir));
-    assert_eq!(
-        std::fs::read(&blobs(&files_dir)[0]).unwrap(),
-        b"0123456789"
+    assert!(
+        tmp_files(&files_dir).is_empty(),
+        "{:?}",
+        tmp_files(&files_dir)
     );
+    assert_eq!(blobs(&files_dir).len(), 1, "{:?}", blobs(&files_dir));
+    assert_eq!(std::fs::read(&blobs(&files_dir)[0]).unwrap(), b"0123456789");
     // And the server still serves.
     assert_eq!(a.get("/api/me").status, 200);
     assert_eq!(uploaded(&mut a, g, "ok.txt", b"fine")["size"], 4);
@@ -376,8 +405,12 @@ fn attachments_are_only_the_senders_new_uploads_to_that_group() {
     let g = create_group(&mut a, "g");
     let other = create_group(&mut a, "other");
     join(&mut b, g);
-    let mine = uploaded(&mut a, g, "a.txt", b"alice's")["id"].as_i64().unwrap();
-    let bobs = uploaded(&mut b, g, "b.txt", b"bob's")["id"].as_i64().unwrap();
+    let mine = uploaded(&mut a, g, "a.txt", b"alice's")["id"]
+        .as_i64()
+        .unwrap();
+    let bobs = uploaded(&mut b, g, "b.txt", b"bob's")["id"]
+        .as_i64()
+        .unwrap();
     let elsewhere = uploaded(&mut a, other, "c.txt", b"other group")["id"]
         .as_i64()
         .unwrap();
@@ -394,16 +427,21 @@ fn attachments_are_only_the_senders_new_uploads_to_that_group() {
         assert_eq!(e["code"], "bad_request", "{why}: {e}");
     }
     // None of that stored a message or used up the good upload.
-    assert!(a.get(&format!("/api/groups/{g}/messages")).json()["messages"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        a.get(&format!("/api/groups/{g}/messages")).json()["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let first = post(&mut wa, Some("here"), &[mine]).unwrap();
     // An upload goes with one message only.
     let e = post(&mut wa, Some("again"), &[mine]).unwrap_err();
     assert_eq!(e["code"], "bad_request");
     // An empty message with no attachment is still refused.
-    assert_eq!(post(&mut wa, Some(" "), &[]).unwrap_err()["code"], "bad_request");
+    assert_eq!(
+        post(&mut wa, Some(" "), &[]).unwrap_err()["code"],
+        "bad_request"
+    );
     let h = a.get(&format!("/api/groups/{g}/messages")).json();
     assert_eq!(h["messages"].as_array().unwrap().len(), 1);
     assert_eq!(h["messages"][0]["id"], first);
@@ -500,7 +538,11 @@ fn a_full_disk_fails_the_upload_clearly_and_leaves_no_partial_file() {
     let r = upload(&mut a, g, "big.bin", "a/b", &vec![7u8; 3 * 1024 * 1024]);
     assert_eq!(r.status, 507, "{}", r.text());
     assert_eq!(r.json()["error"], "storage_full");
-    assert!(tmp_files(&files_dir).is_empty(), "{:?}", tmp_files(&files_dir));
+    assert!(
+        tmp_files(&files_dir).is_empty(),
+        "{:?}",
+        tmp_files(&files_dir)
+    );
     assert!(blobs(&files_dir).is_empty());
     // The server keeps serving, and a file that fits is stored.
     assert_eq!(a.get("/api/me").status, 200);
@@ -565,16 +607,27 @@ fn backup_restore_and_export_carry_the_files_and_metrics_count_them() {
     ok(admin(&data, &["backup", &backup.display().to_string()], ""));
     // Export: the message line carries the attachment; the file is copied.
     let out_dir = dir.path().join("export");
-    let lines = ok(admin(&data, &["export", "g", &out_dir.display().to_string()], ""));
+    let lines = ok(admin(
+        &data,
+        &["export", "g", &out_dir.display().to_string()],
+        "",
+    ));
     let line: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
     assert_eq!(line["attachments"][0]["name"], "p.png");
     let id = f["id"].as_i64().unwrap();
-    assert_eq!(std::fs::read(out_dir.join(format!("{id}-p.png"))).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(out_dir.join(format!("{id}-p.png"))).unwrap(),
+        bytes
+    );
     s.terminate();
 
     // Lose the files, then restore: they come back.
     std::fs::remove_dir_all(data.join("files")).unwrap();
-    ok(admin(&data, &["restore", &backup.display().to_string()], ""));
+    ok(admin(
+        &data,
+        &["restore", &backup.display().to_string()],
+        "",
+    ));
     let s2 = Server::start_in(&data, dir.path(), &["--msg-rate", "0"]);
     let mut a2 = s2.client();
     assert_eq!(a2.login("alice", "correct horse battery").status, 303);

@@ -563,7 +563,9 @@ fn files_upload_and_download_over_https() {
     let s = start_tls(&["--msg-rate", "0"]);
     let mut a = Https::new(&s);
     assert_eq!(a.register("alice").status, 303);
-    let g = a.json("POST", "/api/groups", &json!({"name": "files"})).json()["id"]
+    let g = a
+        .json("POST", "/api/groups", &json!({"name": "files"}))
+        .json()["id"]
         .as_i64()
         .unwrap();
     let token = a.csrf();

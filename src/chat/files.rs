@@ -188,9 +188,9 @@ impl Chat {
                 crate::metrics::inc(&crate::metrics::FILES_STORED);
                 Ok(f)
             }
-            Err(NotKept::NotMember) => Err(Refusal::forbidden(
-                "You are not a member of this group.",
-            )),
+            Err(NotKept::NotMember) => {
+                Err(Refusal::forbidden("You are not a member of this group."))
+            }
             Err(NotKept::OverQuota { left }) => Err(over_quota(left)),
         }
     }
@@ -258,10 +258,19 @@ mod tests {
 
     #[test]
     fn declared_types_are_plain_or_octet_stream() {
-        assert_eq!(declared_type(Some("application/PDF; x=1")), "application/pdf");
-        assert_eq!(declared_type(Some("text/html\r\nX: y")), "application/octet-stream");
+        assert_eq!(
+            declared_type(Some("application/PDF; x=1")),
+            "application/pdf"
+        );
+        assert_eq!(
+            declared_type(Some("text/html\r\nX: y")),
+            "application/octet-stream"
+        );
         assert_eq!(declared_type(None), "application/octet-stream");
         assert_eq!(declared_type(Some("nonsense")), "application/octet-stream");
-        assert_eq!(declared_type(Some("image/svg+xml")), "application/octet-stream");
+        assert_eq!(
+            declared_type(Some("image/svg+xml")),
+            "application/octet-stream"
+        );
     }
 }

@@ -14,7 +14,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::refusal::Refusal;
-use crate::store::{Body, Group, Invite, Message, Reactions, ReadState, ReplyRef, Role, StoredFile};
+use crate::store::{
+    Body, Group, Invite, Message, Reactions, ReadState, ReplyRef, Role, StoredFile,
+};
 use crate::ws::frame::{self, Frame};
 
 /// Longest `client_id` echoed back in acks.

@@ -104,9 +104,9 @@ impl Refusal {
             | Refusal::NotFound(m)
             | Refusal::Conflict { message: m, .. }
             | Refusal::RateLimited { message: m, .. } => Cow::Borrowed(m),
-            Refusal::StorageFull { .. } => Cow::Borrowed(
-                "The server's disk is full; nothing was stored. Retry shortly.",
-            ),
+            Refusal::StorageFull { .. } => {
+                Cow::Borrowed("The server's disk is full; nothing was stored. Retry shortly.")
+            }
             Refusal::Internal => Cow::Borrowed("Internal server error; please retry."),
         }
     }

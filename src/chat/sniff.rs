@@ -16,11 +16,15 @@ pub struct Image {
 const MAX_SIDE: u32 = 1 << 16;
 
 fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(u32::from(u16::from_be_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(u32::from(u16::from_le_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -125,9 +129,13 @@ mod tests {
     fn reads_sizes_from_headers() {
         let img = |b: &[u8]| image(b).map(|i| (i.content_type, i.width, i.height));
         assert_eq!(img(&png(640, 480)), Some(("image/png", 640, 480)));
-        assert_eq!(img(b"GIF89a\x20\x03\x58\x02\0\0"), Some(("image/gif", 800, 600)));
+        assert_eq!(
+            img(b"GIF89a\x20\x03\x58\x02\0\0"),
+            Some(("image/gif", 800, 600))
+        );
         // A JPEG with an APP0 segment, then SOF0 of 1024x768.
-        let mut jpg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
+        let mut jpg =
+            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
         jpg.extend_from_slice(b"\xff\xc0\x00\x11\x08\x03\x00\x04\x00\x03");
         assert_eq!(img(&jpg), Some(("image/jpeg", 1024, 768)));
         let mut vp8x = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0".to_vec();

@@ -45,7 +45,9 @@ impl<'a> Streamed<'a> {
 
 impl Read for Streamed<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let room = usize::try_from(self.left).unwrap_or(usize::MAX).min(out.len());
+        let room = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(out.len());
         if room == 0 {
             return Ok(0);
         }

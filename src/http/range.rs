@@ -7,7 +7,10 @@
 pub enum Range {
     Whole,
     /// Bytes `start..=end`.
-    Part { start: u64, end: u64 },
+    Part {
+        start: u64,
+        end: u64,
+    },
     Unsatisfiable,
 }
 

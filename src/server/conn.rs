@@ -289,7 +289,9 @@ fn send(
     let mut chunk = vec![0u8; FILE_CHUNK.min(usize::try_from(f.len).unwrap_or(FILE_CHUNK))];
     let (mut at, end) = (f.offset, f.offset + f.len);
     while at < end {
-        let want = usize::try_from(end - at).unwrap_or(FILE_CHUNK).min(chunk.len());
+        let want = usize::try_from(end - at)
+            .unwrap_or(FILE_CHUNK)
+            .min(chunk.len());
         let n = f.file.read_at(&mut chunk[..want], at)?;
         if n == 0 {
             // The file shrank under us: the client sees a short body.

@@ -112,10 +112,7 @@ impl Store {
             }
         }
         let _ = std::fs::remove_dir(to.join("tmp"));
-        written.push(BackupFile {
-            path: to,
-            bytes,
-        });
+        written.push(BackupFile { path: to, bytes });
         crate::debug!("backed up {count} file(s)");
         Ok(written)
     }

@@ -89,7 +89,9 @@ impl Drop for Incoming {
 }
 
 fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Blobs {
@@ -223,7 +225,9 @@ impl Blobs {
         for dir in fs::read_dir(&self.root)? {
             let dir = dir?;
             let name = dir.file_name();
-            let Some(prefix) = name.to_str() else { continue };
+            let Some(prefix) = name.to_str() else {
+                continue;
+            };
             if prefix.len() != 2 || !dir.file_type()?.is_dir() {
                 continue;
             }
@@ -253,11 +257,17 @@ mod tests {
         a.write(b"hello ").unwrap();
         a.write(b"world").unwrap();
         let w = a.finish().unwrap();
-        assert_eq!(w.sha256, crate::util::hex(&crate::util::sha256(b"hello world")));
+        assert_eq!(
+            w.sha256,
+            crate::util::hex(&crate::util::sha256(b"hello world"))
+        );
         assert_eq!((w.size, &w.head[..]), (11, &b"hello world"[..]));
         let sha = w.sha256.clone();
         blobs.keep(w).unwrap();
-        assert_eq!(fs::read(blobs.path_of(&sha).unwrap()).unwrap(), b"hello world");
+        assert_eq!(
+            fs::read(blobs.path_of(&sha).unwrap()).unwrap(),
+            b"hello world"
+        );
         assert_eq!(blobs.all().unwrap(), vec![sha.clone()]);
 
         let mut b = blobs.create().unwrap();

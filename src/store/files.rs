@@ -70,7 +70,9 @@ pub struct NewFile {
 pub enum NotKept {
     NotMember,
     /// It would take the uploader past their quota; `left` bytes remain.
-    OverQuota { left: u64 },
+    OverQuota {
+        left: u64,
+    },
 }
 
 const COLS: &str = "f.id, f.group_id, f.uploader_id, f.message_id, f.name, f.content_type,
@@ -139,8 +141,7 @@ pub(super) fn attach(
 
 /// Removes the files of a message; returns their hashes for `release`.
 pub(super) fn detach_message(c: &Connection, message_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut st =
-        c.prepare_cached("DELETE FROM files WHERE message_id = ?1 RETURNING sha256")?;
+    let mut st = c.prepare_cached("DELETE FROM files WHERE message_id = ?1 RETURNING sha256")?;
     st.query_map([message_id], |r| r.get(0))?.collect()
 }
 
@@ -195,23 +196,21 @@ impl Store {
             if size > left {
                 return Ok(Err(NotKept::OverQuota { left }));
             }
-            let f = tx
-                .prepare_cached(INSERT)?
-                .query_row(
-                    params![
-                        new.group_id,
-                        new.uploader_id,
-                        new.name,
-                        new.content_type,
-                        size as i64,
-                        sha256,
-                        new.width,
-                        new.height,
-                        new.inline,
-                        now
-                    ],
-                    file_row,
-                )?;
+            let f = tx.prepare_cached(INSERT)?.query_row(
+                params![
+                    new.group_id,
+                    new.uploader_id,
+                    new.name,
+                    new.content_type,
+                    size as i64,
+                    sha256,
+                    new.width,
+                    new.height,
+                    new.inline,
+                    now
+                ],
+                file_row,
+            )?;
             if let Err(e) = self.blobs.keep(written) {
                 io_error = Some(e);
                 return Err(rusqlite::Error::InvalidQuery);
@@ -290,10 +289,7 @@ impl Store {
     pub fn sweep_files(&self) -> Result<usize> {
         let _linking = self.blobs.link.lock().unwrap_or_else(|p| p.into_inner());
         let mut removed = self.blobs.clear_tmp().map_err(|e| io_failure(self, e))?;
-        let on_disk = self
-            .blobs
-            .all()
-            .map_err(|e| io_failure(self, e))?;
+        let on_disk = self.blobs.all().map_err(|e| io_failure(self, e))?;
         let named: std::collections::HashSet<String> = self.chat.read(|c| {
             c.prepare("SELECT DISTINCT sha256 FROM files")?
                 .query_map([], |r| r.get(0))?

@@ -158,7 +158,7 @@ pub struct ReadState {
 /// A message's changes a reconnecting client missed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Edited(Message),
+    Edited(Box<Message>),
     Deleted { id: i64, by: Option<String> },
     Reactions { id: i64, reactions: Reactions },
 }
@@ -348,7 +348,7 @@ impl Store {
                 }
                 let Some(m) = one(c, id)? else { continue };
                 if edited_at.is_some_and(|t| t >= since) {
-                    out.push(Change::Edited(m));
+                    out.push(Change::Edited(Box::new(m)));
                 } else if reacted_at.is_some_and(|t| t >= since) {
                     out.push(Change::Reactions {
                         id,

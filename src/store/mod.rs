@@ -36,8 +36,8 @@ use std::sync::{Condvar, Mutex};
 
 pub use backup::BackupFile;
 pub use blobs::{HEAD_BYTES, Incoming, Written};
-pub use files::{NewFile, NotKept, StoredFile};
 pub use events::{Event, EventCursor};
+pub use files::{NewFile, NotKept, StoredFile};
 pub use groups::Left;
 pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};

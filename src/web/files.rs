@@ -71,10 +71,7 @@ fn disposition(kind: &str, name: &str) -> String {
 /// else (logged out included) gets the 404 a missing file gets.
 pub fn download(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = current(web, req).ok_or(WebError::NotFound)?;
-    let (f, file) = web
-        .chat
-        .file(&s.user, id)
-        .map_err(|_| WebError::NotFound)?;
+    let (f, file) = web.chat.file(&s.user, id).map_err(|_| WebError::NotFound)?;
     let on_disk = file.metadata().map(|m| m.len()).unwrap_or(0);
     if on_disk != f.size {
         crate::error!("stored file {id} has {on_disk} bytes, not {}", f.size);
@@ -100,10 +97,9 @@ pub fn download(web: &Web, req: &Request, id: i64) -> Result<Response> {
         return Ok(headers(Response::new(304, content_type, Vec::new())));
     }
     // A range applies to this version only (`If-Range`).
-    let wanted = req.header("range").filter(|_| {
-        req.header("if-range")
-            .is_none_or(|tag| tag.trim() == etag)
-    });
+    let wanted = req
+        .header("range")
+        .filter(|_| req.header("if-range").is_none_or(|tag| tag.trim() == etag));
     let file = Arc::new(file);
     let (status, offset, len) = match range::parse(wanted, f.size) {
         Range::Whole => (200, 0, f.size),
