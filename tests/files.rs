@@ -202,6 +202,10 @@ fn an_image_is_shared_and_served_safely_to_members_only() {
     assert_eq!(eve.get(url).status, 404);
     assert_eq!(s.client().get(url).status, 404);
     assert_eq!(bob.get(&format!("/files/{}/x", id + 100)).status, 404);
+    // The log shows neither the file's name nor its bytes.
+    let log = s.log_text();
+    assert!(log.contains("GET /files/"), "{log}");
+    assert!(!log.contains("holiday"), "{log}");
     // Eve cannot upload to the group either, nor without CSRF.
     assert_eq!(upload(&mut eve, g, "x.bin", "a/b", b"xyz").status, 403);
     let csrf = bob.csrf.take();
