@@ -346,9 +346,50 @@ fn log_request(req: &Request, status: u16, started: Instant) {
     crate::info!(
         "{} {} {} {}ms {}",
         req.method,
-        req.path,
+        logged_path(&req.segments),
         status,
         started.elapsed().as_millis(),
         req.peer
     );
+}
+
+/// The path as the log shows it: secrets in it (reset tokens, invite
+/// codes) and file names (what people shared) become `…`.
+fn logged_path(segments: &[String]) -> String {
+    let secret = |i: usize| match (segments.first().map(String::as_str), i) {
+        (Some("reset" | "invite"), 1) | (Some("files"), 2) => true,
+        _ => i > 0 && segments[i - 1] == "invites",
+    };
+    let shown: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if secret(i) { "…" } else { s.as_str() })
+        .collect();
+    format!("/{}", shown.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn logged_paths_hide_tokens_codes_and_file_names() {
+        let p = |s: &str| {
+            let segs: Vec<String> = s
+                .trim_start_matches('/')
+                .split('/')
+                .map(String::from)
+                .collect();
+            logged_path(&segs)
+        };
+        assert_eq!(p("/reset/abc123"), "/reset/…");
+        assert_eq!(p("/invite/XYZ"), "/invite/…");
+        assert_eq!(p("/api/invites/XYZ/accept"), "/api/invites/…/accept");
+        assert_eq!(p("/api/groups/4/invites/XYZ"), "/api/groups/4/invites/…");
+        assert_eq!(p("/api/admin/invites/XYZ"), "/api/admin/invites/…");
+        assert_eq!(p("/files/9/payroll.pdf"), "/files/9/…");
+        assert_eq!(p("/api/groups/4/invites"), "/api/groups/4/invites");
+        assert_eq!(p("/api/groups/4/messages"), "/api/groups/4/messages");
+        assert_eq!(logged_path(&[]), "/");
+    }
 }
