@@ -99,7 +99,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         let (mut count, mut bytes) = (0, 0);
         for h in &names {
-            let _linking = copy.link.lock().unwrap_or_else(|p| p.into_inner());
+            let _linking = crate::sync::lock(&copy.link);
             match copy.copy_in(self.blobs.root(), h) {
                 Ok(()) => {
                     count += 1;
@@ -140,7 +140,7 @@ impl Store {
         // The files the restored rows name, then nothing else.
         let from = src.join(FILES_DIR);
         if from.is_dir() {
-            let _linking = self.blobs.link.lock().unwrap_or_else(|p| p.into_inner());
+            let _linking = crate::sync::lock(&self.blobs.link);
             let names: Vec<String> = self.chat.read(|c| {
                 c.prepare("SELECT DISTINCT sha256 FROM files")?
                     .query_map([], |r| r.get(0))?

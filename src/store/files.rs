@@ -178,7 +178,7 @@ impl Store {
         quota: u64,
         now: i64,
     ) -> Result<std::result::Result<StoredFile, NotKept>> {
-        let _linking = self.blobs.link.lock().unwrap_or_else(|p| p.into_inner());
+        let _linking = crate::sync::lock(&self.blobs.link);
         let sha256 = written.sha256.clone();
         let size = written.size;
         let mut io_error = None;
@@ -233,7 +233,7 @@ impl Store {
         if hashes.is_empty() {
             return;
         }
-        let _linking = self.blobs.link.lock().unwrap_or_else(|p| p.into_inner());
+        let _linking = crate::sync::lock(&self.blobs.link);
         self.release_locked(hashes);
     }
 
@@ -287,7 +287,7 @@ impl Store {
     /// holding the data directory (the server at start, `restore`): another
     /// process's upload in flight would look like leftovers.
     pub fn sweep_files(&self) -> Result<usize> {
-        let _linking = self.blobs.link.lock().unwrap_or_else(|p| p.into_inner());
+        let _linking = crate::sync::lock(&self.blobs.link);
         let mut removed = self.blobs.clear_tmp().map_err(|e| io_failure(self, e))?;
         let on_disk = self.blobs.all().map_err(|e| io_failure(self, e))?;
         let named: std::collections::HashSet<String> = self.chat.read(|c| {
