@@ -63,7 +63,7 @@ clean:
 # Fuzzing (cargo-fuzz, libFuzzer) on stable with `-s none`; each target runs
 # for FUZZ_SECONDS. Crashes land in fuzz/artifacts/ and fail the run.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request_head path_routing cookies_forms ws_frames tls_config chat_input
+FUZZ_TARGETS := request_head path_routing cookies_forms ws_frames tls_config chat_input file_input
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	@for t in $(FUZZ_TARGETS); do \

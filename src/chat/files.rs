@@ -54,7 +54,9 @@ pub fn display_name(raw: &str) -> String {
         .filter(|c| !c.is_control() && !is_bidi_control(*c))
         .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
         .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let trimmed = cleaned
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
     let mut name = String::new();
     for c in trimmed.chars() {
         if name.len() + c.len_utf8() > MAX_NAME_BYTES {
@@ -251,6 +253,7 @@ mod tests {
         assert_eq!(display_name("a\0b\r\nc"), "abc");
         assert_eq!(display_name("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
         assert_eq!(display_name("  .hidden "), "hidden");
+        assert_eq!(display_name(". .   ,x"), ",x");
         assert_eq!(display_name(""), "file");
         assert_eq!(display_name("C:\\x"), "C:_x");
         assert_eq!(display_name(&"é".repeat(500)).chars().count(), 100);
