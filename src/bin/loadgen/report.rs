@@ -339,6 +339,8 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                     "  p99 uploading / idle",
                     Some(("<=", TARGET_FILE_LATENCY_RATIO)),
                 ),
+                ("idle_ack_p99_ms", "  ack p99 idle (ms)", None),
+                ("loaded_ack_p99_ms", "  ack p99 uploading (ms)", None),
                 ("latency_lost", "  messages lost", Some(("==", 0.0))),
                 ("load_mib_s", "  background upload MiB/s", None),
                 (

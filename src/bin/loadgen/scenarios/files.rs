@@ -17,8 +17,8 @@
 //!    to the last answer, aggregate MiB/s; then every stored file is
 //!    downloaded again and its length and SHA-256 checked.
 //! 3. A room's live latency: a sender and a receiving socket in the group,
-//!    200 messages at 50/s, send→receive p50/p99, first with nothing else
-//!    going on, then (another sender, so no `client_id` repeats) while 4
+//!    200 messages at 50/s, send→receive (and send→ack) p50/p99, first
+//!    with nothing else going on (after a second's pause), then (another sender, so no `client_id` repeats) while 4
 //!    threads upload 5 MiB files back to back; the ratio of the two.
 
 use std::sync::Arc;
@@ -49,6 +49,8 @@ const LOADED_SENDER: usize = 2;
 const FIRST_LOADER: usize = 3;
 const SERVER_FLAGS: [&str; 4] = ["--max-upload", "200MiB", "--max-storage-per-user", "4GiB"];
 const RSS_EVERY: Duration = Duration::from_millis(10);
+/// A pause before the idle latency is measured.
+const SETTLE: Duration = Duration::from_secs(1);
 const LAT_MESSAGES: usize = 200;
 const LAT_RATE: f64 = 50.0;
 const LOAD_THREADS: usize = 4;
@@ -380,6 +382,9 @@ fn latency(
         "p50_ms": pct(&rs.lat_ns, 0.50),
         "p99_ms": pct(&rs.lat_ns, 0.99),
         "max_ms": pct(&rs.lat_ns, 1.0),
+        // Send→ack: the message stored (a slow store shows here too).
+        "ack_p50_ms": pct(&snd.ack_lat_ns, 0.50),
+        "ack_p99_ms": pct(&snd.ack_lat_ns, 0.99),
     }))
 }
 
@@ -440,6 +445,8 @@ fn live(
     pat: &Pattern,
     size: usize,
 ) -> Result<Value, BenchError> {
+    // Whatever the uploads before left to do (writeback, a checkpoint) first.
+    thread::sleep(SETTLE);
     let idle = latency(srv, users, group, BIG, size)?;
     let stop = AtomicBool::new(false);
     let t = Instant::now();
@@ -526,6 +533,8 @@ pub fn files_run(o: &Opts) -> Result<Value, BenchError> {
         "idle_p99_ms": live["idle"]["p99_ms"],
         "loaded_p50_ms": live["loaded"]["p50_ms"],
         "loaded_p99_ms": live["loaded"]["p99_ms"],
+        "idle_ack_p99_ms": live["idle"]["ack_p99_ms"],
+        "loaded_ack_p99_ms": live["loaded"]["ack_p99_ms"],
         "latency_p50_ratio": live["p50_ratio"],
         "latency_p99_ratio": live["p99_ratio"],
         "latency_lost": live["idle"]["lost"].as_i64().unwrap_or(0)
