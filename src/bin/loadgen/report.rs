@@ -301,6 +301,11 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                 ),
                 ("upload_server_cpu_s", "  server CPU (s)", None),
                 (
+                    "warmup_rss_growth_kib",
+                    "  RSS growth, 1 MiB warm-up (KiB)",
+                    None,
+                ),
+                (
                     "download_mib_s",
                     "large download MiB/s",
                     Some((">=", TARGET_FILE_MIB_S)),
@@ -341,6 +346,12 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                 ),
                 ("idle_ack_p99_ms", "  ack p99 idle (ms)", None),
                 ("loaded_ack_p99_ms", "  ack p99 uploading (ms)", None),
+                ("idle_other_cpu_s", "  other processes' CPU idle (s)", None),
+                (
+                    "loaded_other_cpu_s",
+                    "  other processes' CPU upl. (s)",
+                    None,
+                ),
                 ("latency_lost", "  messages lost", Some(("==", 0.0))),
                 ("load_mib_s", "  background upload MiB/s", None),
                 (

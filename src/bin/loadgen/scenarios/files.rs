@@ -18,8 +18,9 @@
 //!    downloaded again and its length and SHA-256 checked.
 //! 3. A room's live latency: a sender and a receiving socket in the group,
 //!    200 messages at 50/s, send→receive (and send→ack) p50/p99, first
-//!    with nothing else going on (after a second's pause), then (another sender, so no `client_id` repeats) while 4
-//!    threads upload 5 MiB files back to back; the ratio of the two.
+//!    with nothing else going on (after a second's pause), then (another
+//!    sender, so no `client_id` repeats) while 4 threads upload 5 MiB
+//!    files back to back; the ratio of the two.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::cli::Opts;
 use crate::error::BenchError;
-use crate::host::loadavg;
+use crate::host::{loadavg, system_busy};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::{User, setup_room};
 use crate::sender::{QUIET, send_messages};
@@ -136,8 +137,12 @@ fn large(
     let raw_s = raw_tcp(pat, SEED_BIG, mib)?;
     let want_sha = pat.sha256(SEED_BIG, mib);
     let user = &users[BIG];
-    let warm = upload(ep, user, group, "warm-up.bin", pat, SEED_WARM, 1)?;
-    download(ep, user, &warm.url, pat, SEED_WARM, 1, true)?;
+    // The first transfers' RSS growth (a connection thread's first
+    // buffers), apart from the measured ones.
+    let ((), warm_before, warm_max, _) = watch_rss(srv, || {
+        let warm = upload(ep, user, group, "warm-up.bin", pat, SEED_WARM, 1)?;
+        download(ep, user, &warm.url, pat, SEED_WARM, 1, true).map(|_| ())
+    })?;
 
     let (cpu0, me0) = (srv.cpu(), self_cpu());
     let name = format!("large-{mib}MiB.bin");
@@ -173,6 +178,7 @@ fn large(
         "bytes": bytes,
         "file_id": up.id,
         "sha256": want_sha,
+        "warmup_rss_growth_kib": warm_max.saturating_sub(warm_before),
         "raw_tcp_seconds": raw_s,
         "raw_tcp_mib_s": mib_s(bytes, raw_s),
         "upload": u,
@@ -339,6 +345,7 @@ fn latency(
             error,
         })?;
     thread::sleep(Duration::from_millis(300)); // hello and presence frames
+    let (cpu0, me0, busy0, t0) = (srv.cpu(), self_cpu(), system_busy(), Instant::now());
     let span = LAT_MESSAGES as f64 / LAT_RATE;
     let limit = Instant::now() + Duration::from_secs_f64(span + 60.0);
     let sending = thread::Builder::new()
@@ -366,6 +373,9 @@ fn latency(
         }
     };
     shared.stop.store(true, Ordering::Relaxed);
+    let (cpu, me) = (srv.cpu() - cpu0, self_cpu() - me0);
+    let other = (system_busy() - busy0 - cpu - me).max(0.0);
+    let secs = t0.elapsed().as_secs_f64();
     let snd = sending.join().map_err(|_| BenchError::Panicked("sender"))?;
     let mut rs: RecvResult = receiver
         .join()
@@ -385,6 +395,11 @@ fn latency(
         // Send→ack: the message stored (a slow store shows here too).
         "ack_p50_ms": pct(&snd.ack_lat_ns, 0.50),
         "ack_p99_ms": pct(&snd.ack_lat_ns, 0.99),
+        "seconds": secs,
+        "server_cpu_s": cpu,
+        "client_cpu_s": me,
+        // CPU other processes used meanwhile (a shared box skews latency).
+        "other_cpu_s": other,
     }))
 }
 
@@ -518,6 +533,7 @@ pub fn files_run(o: &Opts) -> Result<Value, BenchError> {
         "upload_finish_ms": up["finish_ms"],
         "upload_of_raw": of_raw(up),
         "upload_rss_growth_kib": up["rss_growth_kib"],
+        "warmup_rss_growth_kib": large["warmup_rss_growth_kib"],
         "upload_server_cpu_s": up["server_cpu_s"],
         "download_mib_s": down["mib_s"],
         "download_of_raw": of_raw(down),
@@ -541,6 +557,13 @@ pub fn files_run(o: &Opts) -> Result<Value, BenchError> {
             + live["loaded"]["lost"].as_i64().unwrap_or(0),
         "load_mib_s": live["load_mib_s"],
         "load_upload_failures": live["load_upload_failures"],
+        // The latency phases: for the report's note on a shared box.
+        "other_cpu_s": live["idle"]["other_cpu_s"].as_f64().unwrap_or(0.0)
+            + live["loaded"]["other_cpu_s"].as_f64().unwrap_or(0.0),
+        "window_seconds": live["idle"]["seconds"].as_f64().unwrap_or(0.0)
+            + live["loaded"]["seconds"].as_f64().unwrap_or(0.0),
+        "idle_other_cpu_s": live["idle"]["other_cpu_s"],
+        "loaded_other_cpu_s": live["loaded"]["other_cpu_s"],
         // In full.
         "large": large,
         "concurrent": many,
