@@ -42,8 +42,8 @@ Options:
   --file-mib N           the files scenario's large upload and download, MiB
                          (default 100)
   --file-uploads N       its concurrent 1 MiB uploads (default 100)
-  --keep-data            leave the search scenario's data directory behind
-                         (its path is printed) to look into afterwards
+  --keep-data            leave the search and files scenarios' data directory
+                         behind (its path is printed) to look into afterwards
   --burst-poll-us N      in the burst, receivers sleep this long between polls
                          while data flows, so each read takes many frames
                          (default 20000; 0 = always block in epoll_wait)
