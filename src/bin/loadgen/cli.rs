@@ -15,9 +15,11 @@ Usage: loadgen [OPTIONS]
 Options:
   --server PATH          server binary (default: securechat next to loadgen,
                          else target/release/securechat)
-  --scenario LIST        idle,burst,paced,search or all (default all); repeatable
+  --scenario LIST        idle,burst,paced,search,files or all (default all);
+                         repeatable
   --transport LIST       plain,tls or all (default all): TLS variants exist
-                         for idle and burst (paced and search are plain only)
+                         for idle and burst (paced, search and files are
+                         plain only)
   --tls                  TLS variants only (= --transport tls)
   --plain                plain-text only (= --transport plain)
   --idle-sockets LIST    socket counts for the idle scenario (default 1000,5000)
@@ -37,8 +39,11 @@ Options:
                          without (default 3)
   --insert-window N      unacknowledged messages at most while inserting
                          (default 64)
-  --keep-data            leave the search scenario's data directory behind
-                         (its path is printed) to look into afterwards
+  --file-mib N           the files scenario's large upload and download, MiB
+                         (default 100)
+  --file-uploads N       its concurrent 1 MiB uploads (default 100)
+  --keep-data            leave the search and files scenarios' data directory
+                         behind (its path is printed) to look into afterwards
   --burst-poll-us N      in the burst, receivers sleep this long between polls
                          while data flows, so each read takes many frames
                          (default 20000; 0 = always block in epoll_wait)
@@ -62,6 +67,7 @@ pub struct Opts {
     pub burst: bool,
     pub paced: bool,
     pub search: bool,
+    pub files: bool,
     pub plain: bool,
     pub tls: bool,
     pub idle_sizes: Vec<usize>,
@@ -77,6 +83,8 @@ pub struct Opts {
     pub insert_messages: usize,
     pub insert_runs: usize,
     pub insert_window: usize,
+    pub file_mib: usize,
+    pub file_uploads: usize,
     pub keep_data: bool,
     pub burst_poll_us: u64,
     pub paced_poll_us: u64,
@@ -112,6 +120,7 @@ impl Default for Opts {
             burst: true,
             paced: true,
             search: true,
+            files: true,
             plain: true,
             tls: true,
             idle_sizes: vec![1000, 5000],
@@ -127,6 +136,8 @@ impl Default for Opts {
             insert_messages: 20_000,
             insert_runs: 3,
             insert_window: 64,
+            file_mib: 100,
+            file_uploads: 100,
             keep_data: false,
             burst_poll_us: 20_000,
             paced_poll_us: 0,
@@ -181,6 +192,8 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
             Long("insert-messages") => o.insert_messages = number(&mut p, "--insert-messages")?,
             Long("insert-runs") => o.insert_runs = number(&mut p, "--insert-runs")?,
             Long("insert-window") => o.insert_window = number(&mut p, "--insert-window")?,
+            Long("file-mib") => o.file_mib = number(&mut p, "--file-mib")?,
+            Long("file-uploads") => o.file_uploads = number(&mut p, "--file-uploads")?,
             Long("keep-data") => o.keep_data = true,
             Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
             Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
@@ -198,6 +211,8 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 o.search_messages = 50_000;
                 o.search_queries = 150;
                 o.insert_messages = 2_000;
+                o.file_mib = 20;
+                o.file_uploads = 20;
             }
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -211,17 +226,19 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
         o.burst = false;
         o.paced = false;
         o.search = false;
+        o.files = false;
         for s in &scenarios {
             match s.as_str() {
                 "idle" => o.idle = true,
                 "burst" | "fanout" => o.burst = true,
                 "paced" => o.paced = true,
                 "search" => o.search = true,
+                "files" | "file" => o.files = true,
                 other => {
                     return Err(BenchError::Unknown {
                         kind: "scenario",
                         name: other.into(),
-                        choices: "idle, burst, paced, search, all",
+                        choices: "idle, burst, paced, search, files, all",
                     });
                 }
             }
@@ -279,6 +296,11 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     {
         return Err(BenchError::Invalid(
             "--insert-messages must be 100..=2000000, --insert-runs 1..=20, --insert-window 1..=4096",
+        ));
+    }
+    if !(1..=200).contains(&o.file_mib) || !(1..=1000).contains(&o.file_uploads) {
+        return Err(BenchError::Invalid(
+            "--file-mib must be 1..=200 and --file-uploads 1..=1000",
         ));
     }
     Ok(Some(o))

@@ -232,7 +232,7 @@ fn request_bytes(
 /// Reads one response from `s`. `buf` holds bytes already read and keeps
 /// any that follow the response. Without a Content-Length the body runs
 /// to the end of the connection (`to_eof`) or is empty.
-fn read_response(s: &mut Stream, buf: &mut Vec<u8>, to_eof: bool) -> Result<Resp, BenchError> {
+pub fn read_response(s: &mut Stream, buf: &mut Vec<u8>, to_eof: bool) -> Result<Resp, BenchError> {
     let mut chunk = [0u8; 16 * 1024];
     let mut head: Option<Head> = None;
     let mut eof = false;

@@ -14,6 +14,12 @@
 //!   by kind of query through the API, every answer checked, and insert
 //!   throughput over a WebSocket with the search index's triggers and
 //!   without them (interleaved runs, same database), with the query plan.
+//! - `files`: one `--file-mib` (100 MiB) upload and its download, MiB/s
+//!   each way beside the same bytes through a bare loopback socket, every
+//!   byte checked, and the server's RSS growth during each (VmRSS every
+//!   10 ms); `--file-uploads` (100) 1 MiB uploads at once, all of which
+//!   must be stored and read back identical; and a room's send→receive
+//!   p50/p99 at 50 messages/s, idle and while 4 threads upload 5 MiB files.
 //!
 //! `idle` and `burst` also run over TLS (`--transport`, `--tls`): the
 //! server gets `--tls` with a certificate it generates into the temporary
@@ -35,7 +41,8 @@
 //! wires them together): `error` ([`BenchError`](error::BenchError), what
 //! every fallible function returns), `sys` (every `unsafe` libc call),
 //! `clock`, `corpus` (made-up chat text), `cli`, `host`, `client`
-//! (HTTP/TLS), `room`, `ws`, `server`, `chatdb` (the benchmark's own access
+//! (HTTP/TLS), `room`, `transfer` (file uploads and downloads streamed
+//! from a pattern, the raw-socket baseline), `ws`, `server`, `chatdb` (the benchmark's own access
 //! to a stopped server's databases), `recv`, `sender`, `scenarios`, `report`.
 
 // serde_json's `json!` recurses once per field; the run records are wide.
@@ -55,6 +62,7 @@ mod scenarios;
 mod sender;
 mod server;
 mod sys;
+mod transfer;
 mod ws;
 
 use std::fs;
@@ -115,6 +123,13 @@ fn plan(o: &Opts) -> Plan {
             Box::new(move || scenarios::search(&oo)),
         ));
     }
+    if o.files && o.plain {
+        let oo = o.clone();
+        plan.push((
+            format!("files {}MiB+{}x1MiB", o.file_mib, o.file_uploads),
+            Box::new(move || scenarios::files(&oo)),
+        ));
+    }
     plan
 }
 
@@ -136,6 +151,7 @@ fn main() {
         .max()
         .unwrap_or(0)
         .max(o.sockets)
+        .max(o.file_uploads)
         + 200;
     if (nofile as usize) < need {
         eprintln!("loadgen: RLIMIT_NOFILE is {nofile}, need about {need}; raise the hard limit");
@@ -182,7 +198,7 @@ fn main() {
 
     let plan = plan(&o);
     if plan.is_empty() {
-        eprintln!("loadgen: nothing to run (paced and search have no TLS variant)");
+        eprintln!("loadgen: nothing to run (paced, search and files have no TLS variant)");
         std::process::exit(2);
     }
 

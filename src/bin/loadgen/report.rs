@@ -19,6 +19,12 @@ const TARGET_TLS_BURST_RATIO: f64 = 0.5;
 const TARGET_SEARCH_P99_MS: f64 = 50.0;
 /// Insert throughput lost to the search index, in % of the rate without it.
 const TARGET_INSERT_DROP_PCT: f64 = 20.0;
+/// A large upload's and download's MiB/s on loopback.
+const TARGET_FILE_MIB_S: f64 = 200.0;
+/// Server RSS growth during a large transfer, KiB.
+const TARGET_FILE_RSS_KIB: f64 = 2048.0;
+/// A room's latency while uploads run, as a multiple of idle.
+const TARGET_FILE_LATENCY_RATIO: f64 = 2.0;
 /// The search scenario's p99 per kind of query (JSON key, label).
 const SEARCH_CLASS_P99: [(&str, &str); 10] = [
     ("p99_common_ms", "  p99 common word (ms)"),
@@ -278,6 +284,82 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                 ]);
                 m
             }
+            "files" => vec![
+                ("raw_tcp_mib_s", "raw loopback TCP MiB/s", None),
+                (
+                    "upload_mib_s",
+                    "large upload MiB/s",
+                    Some((">=", TARGET_FILE_MIB_S)),
+                ),
+                ("upload_body_mib_s", "  body sent MiB/s", None),
+                ("upload_finish_ms", "  body sent to 201 (ms)", None),
+                ("upload_of_raw", "  of raw TCP", None),
+                (
+                    "upload_rss_growth_kib",
+                    "  server RSS growth (KiB)",
+                    Some(("<=", TARGET_FILE_RSS_KIB)),
+                ),
+                ("upload_server_cpu_s", "  server CPU (s)", None),
+                (
+                    "warmup_rss_growth_kib",
+                    "  RSS growth, 1 MiB warm-up (KiB)",
+                    None,
+                ),
+                (
+                    "download_mib_s",
+                    "large download MiB/s",
+                    Some((">=", TARGET_FILE_MIB_S)),
+                ),
+                ("download_of_raw", "  of raw TCP", None),
+                (
+                    "download_rss_growth_kib",
+                    "  server RSS growth (KiB)",
+                    Some(("<=", TARGET_FILE_RSS_KIB)),
+                ),
+                ("download_server_cpu_s", "  server CPU (s)", None),
+                (
+                    "concurrent_completed",
+                    "1 MiB uploads at once: stored",
+                    None,
+                ),
+                ("concurrent_lost", "  lost", Some(("==", 0.0))),
+                (
+                    "concurrent_mismatched",
+                    "  read back wrong",
+                    Some(("==", 0.0)),
+                ),
+                ("concurrent_wall_s", "  wall time (s)", None),
+                ("concurrent_mib_s", "  aggregate MiB/s", None),
+                ("idle_p50_ms", "room latency idle p50 (ms)", None),
+                ("idle_p99_ms", "room latency idle p99 (ms)", None),
+                ("loaded_p50_ms", "  while uploading p50 (ms)", None),
+                ("loaded_p99_ms", "  while uploading p99 (ms)", None),
+                (
+                    "latency_p50_ratio",
+                    "  p50 uploading / idle",
+                    Some(("<=", TARGET_FILE_LATENCY_RATIO)),
+                ),
+                (
+                    "latency_p99_ratio",
+                    "  p99 uploading / idle",
+                    Some(("<=", TARGET_FILE_LATENCY_RATIO)),
+                ),
+                ("idle_ack_p99_ms", "  ack p99 idle (ms)", None),
+                ("loaded_ack_p99_ms", "  ack p99 uploading (ms)", None),
+                ("idle_other_cpu_s", "  other processes' CPU idle (s)", None),
+                (
+                    "loaded_other_cpu_s",
+                    "  other processes' CPU upl. (s)",
+                    None,
+                ),
+                ("latency_lost", "  messages lost", Some(("==", 0.0))),
+                ("load_mib_s", "  background upload MiB/s", None),
+                (
+                    "load_upload_failures",
+                    "  background upload failures",
+                    Some(("==", 0.0)),
+                ),
+            ],
             _ => vec![
                 ("p50_ms", "latency p50 (ms)", None),
                 (
@@ -363,6 +445,18 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
             }
             if kind == "search" {
                 search_notes(name, run, v, &mut notes);
+            }
+            for (key, what) in [
+                ("/concurrent/first_error", "a concurrent upload failed"),
+                (
+                    "/concurrent/first_mismatch",
+                    "a concurrent upload read back wrong",
+                ),
+                ("/live/load_first_failure", "a background upload failed"),
+            ] {
+                if let Some(e) = v.pointer(key).and_then(Value::as_str) {
+                    notes.push(format!("{name} run {run}: {what}: {e}"));
+                }
             }
         }
     }

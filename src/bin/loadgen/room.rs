@@ -18,6 +18,13 @@ pub struct User {
     csrf: String,
 }
 
+impl User {
+    /// The CSRF token a JSON API request (or an upload) carries.
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 fn register(ep: &Ep, name: &str) -> Result<User, BenchError> {
     let form = http(ep, "GET", "/register", &[], b"")?;
     let missing = |what| BenchError::Missing {

@@ -258,6 +258,11 @@ pub struct StopReport {
 impl Server {
     /// Starts the server with a fresh temporary data directory.
     pub fn start(bin: &Path, tls: bool) -> Result<Server, BenchError> {
+        Server::start_with(bin, tls, &[])
+    }
+
+    /// [`start`](Server::start) with extra flags (e.g. upload limits).
+    pub fn start_with(bin: &Path, tls: bool, more: &[&str]) -> Result<Server, BenchError> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -269,7 +274,7 @@ impl Server {
             error,
         })?;
         let log = dir.join("server.log");
-        match launch(bin, &dir, &log, tls, &[]) {
+        match launch(bin, &dir, &log, tls, more) {
             Ok((child, pid, ep)) => Ok(Server {
                 child,
                 pid,

@@ -5,12 +5,17 @@
 //! - [`fanout`]: burst or paced fan-out into one room.
 //! - [`search`]: search latency on a million stored messages, and insert
 //!   throughput with the search index on and off (its queries: `queries`).
+//! - [`files`]: a large upload and download (MiB/s against raw loopback
+//!   TCP, server RSS growth), many uploads at once (none lost, all read
+//!   back identical), and a room's latency while uploads run.
 
 mod fanout;
+mod files;
 mod idle;
 mod queries;
 mod search;
 
 pub use fanout::fanout_run as fanout;
+pub use files::files_run as files;
 pub use idle::idle_run as idle;
 pub use search::search_run as search;
