@@ -155,6 +155,7 @@ impl Chat {
                 .unwrap_or(CHUNK)
                 .min(CHUNK);
             let n = match body.read(&mut buf[..want]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Ok(0) | Err(_) => {
                     return Err(Refusal::bad_request(
                         "The upload ended before all its bytes arrived.",

@@ -1,17 +1,22 @@
 //! A request body read as a stream, for uploads: exactly `Content-Length`
 //! bytes — first those already buffered behind the head, then from the
-//! connection — and not one more, each read bounded in time (a client that
-//! stops sending is given up on, not waited for). `100 Continue` is sent
+//! connection — and not one more, in bounded time: each read waits at most
+//! 30 s, and the whole body must arrive at 32 KiB/s on average (after 10 s
+//! of grace), so a client that stops or trickles is given up on. `100 Continue` is sent
 //! only when the handler first reads, so a request refused from its head
 //! alone (too large, not allowed) never has its body sent.
 
 use std::io::{self, Read};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::request::Source;
 
 /// A client that sends nothing for this long has stopped.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The slowest a body may arrive on average (256 kbit/s, a poor mobile
+/// uplink), after `GRACE`: a trickle cannot hold a connection for ever.
+pub const MIN_RATE: u64 = 32 * 1024;
+const GRACE: Duration = Duration::from_secs(10);
 
 pub struct Streamed<'a> {
     src: &'a mut dyn Source,
@@ -19,6 +24,8 @@ pub struct Streamed<'a> {
     buf: &'a mut Vec<u8>,
     left: u64,
     expects_continue: bool,
+    /// The whole body must have arrived by then.
+    deadline: Instant,
 }
 
 impl<'a> Streamed<'a> {
@@ -33,6 +40,7 @@ impl<'a> Streamed<'a> {
             buf,
             left: length,
             expects_continue,
+            deadline: Instant::now() + GRACE + Duration::from_secs(length / MIN_RATE),
         }
     }
 
@@ -61,7 +69,13 @@ impl Read for Streamed<'_> {
         if std::mem::take(&mut self.expects_continue) {
             self.src.send(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
-        let n = self.src.read_timeout(&mut out[..room], STALL_TIMEOUT)?;
+        let wait = self
+            .deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(io::ErrorKind::TimedOut)?
+            .min(STALL_TIMEOUT);
+        let n = self.src.read_timeout(&mut out[..room], wait)?;
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
@@ -105,6 +119,21 @@ mod tests {
         assert_eq!(got, b"hello world");
         assert_eq!(body.unread(), 0);
         assert_eq!(src.1, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+
+    #[test]
+    fn a_body_past_its_deadline_is_given_up() {
+        let mut src = Chunks(vec![b"abc".to_vec()], Vec::new());
+        let mut buf = Vec::new();
+        let mut body = Streamed::new(&mut src, &mut buf, 3, false);
+        body.deadline = Instant::now() - Duration::from_millis(1);
+        let e = body.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        // 25 MiB may take 10 s + 800 s.
+        let mut src = Chunks(Vec::new(), Vec::new());
+        let body = Streamed::new(&mut src, &mut buf, 25 << 20, false);
+        let allowed = body.deadline - Instant::now();
+        assert!(allowed > Duration::from_secs(800) && allowed <= Duration::from_secs(810));
     }
 
     #[test]

@@ -169,8 +169,10 @@ impl Store {
 
     /// Keeps a written upload: its bytes under their hash, its row — if
     /// the uploader is still a member of the group and within `quota`.
-    /// The row commits only after the bytes have their name, under the
-    /// link lock, so a deletion of the same bytes cannot come between.
+    /// The bytes get their name first (renamed and synced outside the
+    /// database's write lock, which every message waits for), then the row
+    /// commits; both under the link lock, so a deletion of the same bytes
+    /// cannot come between. Bytes whose row is refused are released again.
     pub fn keep_file(
         &self,
         new: &NewFile,
@@ -181,7 +183,7 @@ impl Store {
         let _linking = crate::sync::lock(&self.blobs.link);
         let sha256 = written.sha256.clone();
         let size = written.size;
-        let mut io_error = None;
+        self.blobs.keep(written).map_err(|e| io_failure(self, e))?;
         let kept = self.chat.write(|c| {
             let tx = c.transaction()?;
             let member: bool = tx.query_row(
@@ -211,18 +213,11 @@ impl Store {
                 ],
                 file_row,
             )?;
-            if let Err(e) = self.blobs.keep(written) {
-                io_error = Some(e);
-                return Err(rusqlite::Error::InvalidQuery);
-            }
             tx.commit()?;
             Ok(Ok(f))
         });
-        if let Some(error) = io_error {
-            return Err(io_failure(self, error));
-        }
-        if kept.is_err() {
-            // The bytes may have been named for a row that never committed.
+        if !matches!(kept, Ok(Ok(_))) {
+            // The bytes were named for a row that did not commit.
             self.release_locked(&[sha256]);
         }
         kept
