@@ -351,7 +351,7 @@ app.unread = new UnreadCounts(() => {
   renderDms();
   updateTitle();
 });
-const reader = new ReadMarker();
+const reader = new ReadMarker((id) => !!app.current && app.currentId === id && !document.hidden);
 
 /** The open conversation, while the user can see it, is read: here and on their other devices. */
 function markOpenRead() {

@@ -47,6 +47,15 @@ export class PeoplePicker {
       else this.submit();
     });
     this.input.addEventListener('input', () => this.say(''));
+    // Enter adds the typed name (the form's implicit submission does
+    // nothing while Start is disabled).
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.isComposing) {
+        e.preventDefault();
+        if (this.input.value.trim()) this.addTyped();
+        else this.submit();
+      }
+    });
     form.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') {
         e.stopPropagation();

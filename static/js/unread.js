@@ -125,10 +125,12 @@ export class UnreadCounts {
  * Moves this user's read position in a conversation to its newest message
  * (the server never moves it past that, nor backwards), so the user's other
  * tabs and devices clear their badges (`read` frame). Calls for the same
- * conversation within `wait` ms go out once.
+ * conversation within `wait` ms go out once, and only if `isRead(id)` still
+ * holds then (the user may have moved on, and what came since is unread).
  */
 export class ReadMarker {
-  constructor(wait = 400) {
+  constructor(isRead, wait = 300) {
+    this.isRead = isRead;
     this.wait = wait;
     this.timers = new Map();
   }
@@ -137,6 +139,7 @@ export class ReadMarker {
     if (id == null || this.timers.has(id)) return;
     this.timers.set(id, setTimeout(() => {
       this.timers.delete(id);
+      if (!this.isRead(id)) return;
       api('PUT', `/api/groups/${id}/read`, { last_read_id: Number.MAX_SAFE_INTEGER }).catch(() => {
         /* not a member any more, or offline: the next open marks it again */
       });
