@@ -170,6 +170,8 @@ let countdown = null;
 app.socketState = (which, state, info) => {
   app.sockets[which] = { state, info, at: Date.now() };
   renderStatus();
+  // The open conversation's socket is (back) up: what it shows is read.
+  if (which === 'chat' && state === 'open') markOpenRead();
 };
 
 function renderStatus() {
@@ -351,7 +353,10 @@ app.unread = new UnreadCounts(() => {
   renderDms();
   updateTitle();
 });
-const reader = new ReadMarker((id) => !!app.current && app.currentId === id && !document.hidden);
+// Not while the server is unreachable (the request would only fail): the
+// conversation's catch-up after the reconnect marks it again.
+const reader = new ReadMarker((id) => !!app.current && app.currentId === id && !document.hidden
+  && app.sockets.notify?.state === 'open' && app.sockets.chat?.state === 'open');
 
 /** The open conversation, while the user can see it, is read: here and on their other devices. */
 function markOpenRead() {

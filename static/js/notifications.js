@@ -60,7 +60,7 @@ export class Notifier {
   render() {
     const on = this.enabled;
     this.button.setAttribute('aria-pressed', String(on));
-    this.button.textContent = `Notifications: ${on ? 'on' : 'off'}`;
+    this.button.querySelector('.notify-label').textContent = `Notifications: ${on ? 'on' : 'off'}`;
     let why = on ? 'Turn off system notifications for mentions and direct messages'
       : 'Get a system notification for mentions and direct messages while this tab is hidden';
     if (!supported()) why = 'This browser cannot show notifications';

