@@ -364,8 +364,9 @@ function markOpenRead() {
 }
 
 /** A new message arrived in the open conversation. */
-app.noteActivity = () => {
+app.noteActivity = (id) => {
   app.unread.noteLive();
+  reader.touch(id ?? app.currentId);
   markOpenRead();
 };
 
@@ -776,6 +777,7 @@ async function openGroup(id) {
     updateTitle();
     return;
   }
+  if (app.unread.has(id)) reader.touch(id);
   app.unread.open(id);
   try {
     localStorage.setItem('lastGroup', String(id));

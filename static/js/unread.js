@@ -133,13 +133,21 @@ export class ReadMarker {
     this.isRead = isRead;
     this.wait = wait;
     this.timers = new Map();
+    /** Conversations with something (maybe) unread on the server: only those are marked. */
+    this.dirty = new Set();
+  }
+
+  /** Something arrived in `id` (or it had unread messages when opened). */
+  touch(id) {
+    if (id != null) this.dirty.add(id);
   }
 
   mark(id) {
-    if (id == null || this.timers.has(id)) return;
+    if (id == null || !this.dirty.has(id) || this.timers.has(id)) return;
     this.timers.set(id, setTimeout(() => {
       this.timers.delete(id);
       if (!this.isRead(id)) return;
+      this.dirty.delete(id);
       api('PUT', `/api/groups/${id}/read`, { last_read_id: Number.MAX_SAFE_INTEGER }).catch(() => {
         /* not a member any more, or offline: the next open marks it again */
       });
