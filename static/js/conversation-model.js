@@ -67,6 +67,15 @@ export class ConversationModel {
     return true;
   }
 
+  /** The oldest message in the log that is not a system line (its id), or null. */
+  oldestUnreadCandidate() {
+    let oldest = null;
+    for (const e of this.byId.values()) {
+      if (!e.msg.system && (oldest === null || e.msg.id < oldest)) oldest = e.msg.id;
+    }
+    return oldest;
+  }
+
   /** The first message after my read position that someone else wrote, if the log has it. */
   firstUnread() {
     if (this.lastReadId === null) return null;

@@ -179,7 +179,7 @@ export class Conversation {
   /** A stored system line: someone was added, removed, given a role, joined with a link… */
   membershipMayHaveChanged() {
     if (this.members) this.members.refreshSoon();
-    this.later(() => this.loadMembers(), 500);
+    this.loadMembers();
     this.keysMayHaveChanged();
   }
 
@@ -188,6 +188,7 @@ export class Conversation {
     const joined = /^(.+) joined$/u.exec(text);
     if (!joined) return;
     this.keysMayHaveChanged();
+    if (!this.memberNames.includes(joined[1])) this.loadMembers();
     if (this.members) this.members.cameOnline(joined[1]);
   }
 
@@ -258,6 +259,7 @@ export class Conversation {
       case 'deleted': return this.model.remove(f.id, f.by || null);
       case 'presence':
         this.keysMayHaveChanged();
+        if ((f.users || []).some((u) => !this.memberNames.includes(u.username))) this.loadMembers();
         return this.view.renderPresence(f.users || []);
       case 'system':
         if (typeof f.id === 'number') return this.model.systemLine(f);
@@ -371,7 +373,12 @@ export class Conversation {
   async showUnread() {
     const read = this.model.lastReadId;
     if (read === null || read >= this.model.newestId) return;
-    for (let i = 0; i < UNREAD_PAGES && this.model.hasMore && this.model.oldestId > read + 1; i += 1) {
+    // Unread messages up to the top of what is loaded may go on further back.
+    const reachesTop = () => {
+      const first = this.model.firstUnread();
+      return first && first.msg.id === this.model.oldestUnreadCandidate();
+    };
+    for (let i = 0; i < UNREAD_PAGES && this.model.hasMore && this.model.oldestId > read + 1 && reachesTop(); i += 1) {
       if (!(await this.loadOlder()) || this.closed) break;
     }
     const first = this.model.firstUnread();
@@ -574,12 +581,23 @@ Object.assign(Conversation.prototype, {
 
   /** The members' names, for @mentions (a DM knows its people already). */
   async loadMembers() {
-    if (this.t.kind !== 'group') return;
+    if (this.t.kind !== 'group' || this.closed) return;
+    if (this.membersLoading) {
+      this.membersAgain = true;
+      return;
+    }
+    this.membersLoading = true;
     try {
       const r = await api('GET', `/api/groups/${this.t.id}/members`);
       if (!this.closed && r && Array.isArray(r.members)) this.memberNames = r.members.map((m) => m.username);
     } catch {
-      /* mentions offer nobody until the list loads */
+      /* mentions offer whom the last list had */
+    } finally {
+      this.membersLoading = false;
+    }
+    if (this.membersAgain) {
+      this.membersAgain = false;
+      this.loadMembers();
     }
   },
 
@@ -629,7 +647,11 @@ Object.assign(Conversation.prototype, {
   async markRead() {
     if (this.closed || document.hidden || !this.model.historyLoaded || !this.view.atBottom()) return;
     const newest = this.model.newestId;
-    if (!newest || (this.model.lastReadId !== null && newest <= this.model.lastReadId) || this.readSending) return;
+    if (!newest || (this.model.lastReadId !== null && newest <= this.model.lastReadId)) return;
+    if (this.readSending) {
+      this.readAgain = true;
+      return;
+    }
     this.readSending = true;
     try {
       const r = await api('PUT', `/api/groups/${this.t.id}/read`, { last_read_id: newest });
@@ -638,6 +660,10 @@ Object.assign(Conversation.prototype, {
       /* tried again with the next message or scroll */
     } finally {
       this.readSending = false;
+    }
+    if (this.readAgain) {
+      this.readAgain = false;
+      this.readSoon();
     }
   },
 
