@@ -76,13 +76,18 @@ export class ConversationModel {
     return oldest;
   }
 
-  /** The first message after my read position that someone else wrote, if the log has it. */
-  firstUnread() {
-    if (this.lastReadId === null) return null;
+  /**
+   * The first message after my read position that someone else wrote, if
+   * the log has it. An unknown position hides nothing (no divider) unless
+   * `unknownIsNothing` is false (then everything counts as unread).
+   */
+  firstUnread({ unknownIsNothing = true } = {}) {
+    if (this.lastReadId === null && unknownIsNothing) return null;
+    const read = this.lastReadId === null ? 0 : this.lastReadId;
     let first = null;
     for (const e of this.byId.values()) {
       const m = e.msg;
-      if (m.system || m.author === this.me || m.id <= this.lastReadId) continue;
+      if (m.system || m.author === this.me || m.id <= read) continue;
       if (!first || m.id < first.msg.id) first = e;
     }
     return first;

@@ -91,8 +91,8 @@ export class Conversation {
     this.timers = new Set();
     /** The message the composer answers ({id, author, excerpt}), or null. */
     this.replyTo = null;
-    /** Members' usernames (for mentions). */
-    this.memberNames = target.kind === 'dm' ? [app.me.username, ...(target.dmWith ? [target.dmWith] : [])] : [];
+    /** A DM's people (a group's come from its members panel). */
+    this.dmNames = target.kind === 'dm' ? [app.me.username, ...(target.dmWith ? [target.dmWith] : [])] : [];
     /** When the last frame arrived (Unix ms): the replay's `since`. */
     this.lastFrameAt = 0;
     /** The socket was opened with ?after= (the server replays what we missed). */
@@ -109,6 +109,12 @@ export class Conversation {
     this.onVisible = () => this.readSoon();
   }
 
+  /** Members' usernames, for @mentions: the members panel's list (it follows joins and removals). */
+  get memberNames() {
+    if (this.members && Array.isArray(this.members.members)) return this.members.members.map((m) => m.username);
+    return this.dmNames;
+  }
+
   /** The page's list entry for this conversation (groups or DMs), if any. */
   appEntry() {
     const list = this.t.kind === 'dm' ? this.app.dms : this.app.groups;
@@ -120,7 +126,6 @@ export class Conversation {
   async start() {
     this.view.start();
     this.startComposer();
-    this.loadMembers();
     document.addEventListener('visibilitychange', this.onVisible);
     if (this.members) this.members.start();
     if (this.codec.onChange) this.codec.onChange(() => this.view.refreshPresence());
@@ -179,7 +184,6 @@ export class Conversation {
   /** A stored system line: someone was added, removed, given a role, joined with a link… */
   membershipMayHaveChanged() {
     if (this.members) this.members.refreshSoon();
-    this.loadMembers();
     this.keysMayHaveChanged();
   }
 
@@ -188,7 +192,6 @@ export class Conversation {
     const joined = /^(.+) joined$/u.exec(text);
     if (!joined) return;
     this.keysMayHaveChanged();
-    if (!this.memberNames.includes(joined[1])) this.loadMembers();
     if (this.members) this.members.cameOnline(joined[1]);
   }
 
@@ -259,7 +262,6 @@ export class Conversation {
       case 'deleted': return this.model.remove(f.id, f.by || null);
       case 'presence':
         this.keysMayHaveChanged();
-        if ((f.users || []).some((u) => !this.memberNames.includes(u.username))) this.loadMembers();
         return this.view.renderPresence(f.users || []);
       case 'system':
         if (typeof f.id === 'number') return this.model.systemLine(f);
@@ -283,6 +285,7 @@ export class Conversation {
       if (reconnect && this.members) this.members.refreshSoon();
     }
     this.view.renderPresence(f.online || []);
+    this.readSoon();
     if (reconnect) this.keysMayHaveChanged();
     if (!this.model.historyLoaded) this.loadLatest();
     this.flush();
@@ -579,28 +582,6 @@ Object.assign(Conversation.prototype, {
     this.cancelReply(false);
   },
 
-  /** The members' names, for @mentions (a DM knows its people already). */
-  async loadMembers() {
-    if (this.t.kind !== 'group' || this.closed) return;
-    if (this.membersLoading) {
-      this.membersAgain = true;
-      return;
-    }
-    this.membersLoading = true;
-    try {
-      const r = await api('GET', `/api/groups/${this.t.id}/members`);
-      if (!this.closed && r && Array.isArray(r.members)) this.memberNames = r.members.map((m) => m.username);
-    } catch {
-      /* mentions offer whom the last list had */
-    } finally {
-      this.membersLoading = false;
-    }
-    if (this.membersAgain) {
-      this.membersAgain = false;
-      this.loadMembers();
-    }
-  },
-
   /** The composer now answers message `id`. */
   startReply(id) {
     const ref = this.view.replyRef(id);
@@ -646,8 +627,10 @@ Object.assign(Conversation.prototype, {
 
   async markRead() {
     if (this.closed || document.hidden || !this.model.historyLoaded || !this.view.atBottom()) return;
+    // Only someone else's message makes something unread (not mine, not a system line).
     const newest = this.model.newestId;
-    if (!newest || (this.model.lastReadId !== null && newest <= this.model.lastReadId)) return;
+    const first = this.model.firstUnread({ unknownIsNothing: false });
+    if (!newest || !first || !this.model.helloSeen) return;
     if (this.readSending) {
       this.readAgain = true;
       return;
