@@ -2,7 +2,8 @@
 // highlighting, replies (quote, jump to an original beyond the first page),
 // reactions (live, toggled, any emoji), formatted text built as DOM nodes,
 // the read position across two devices of one user ("New since you left"),
-// and a reconnect that replays an edit made while the client was offline.
+// a reconnect that replays an edit made while the client was offline, and
+// in an E2E group: quotes of decrypted originals and mentions the frame lists.
 
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -314,6 +315,52 @@ describe('conversation features', () => {
     assert.ok(resumed, urls.join('\n'));
     await H.sleep(800);
     assert.deepEqual(pages, [], 'no catch-up page');
+  });
+
+  test('no console errors', () => {
+    H.assertNoErrors(ctx.errors);
+  });
+});
+
+describe('conversation features in an end-to-end encrypted group', () => {
+  const ctx = H.usersOnServer('features-e2e', ['alice', 'bob']);
+
+  test('a reply quotes the decrypted original; a mention travels as the frame\'s list and is highlighted', async () => {
+    const { alice, bob } = ctx.users;
+    const groupId = await H.createGroup(alice.page, 'sealed', { e2e: true });
+    await joinGroup(bob.page, 'sealed', groupId);
+    // Both devices' keys are known on both sides before anything is encrypted.
+    for (const page of [alice.page, bob.page]) {
+      for (const name of ['alice', 'bob']) {
+        await page.getByRole('list', { name: 'In this group' }).locator('li.person')
+          .filter({ has: page.locator('.uname', { hasText: new RegExp(`^${name}$`) }) }).locator('code.fp').first().waitFor();
+      }
+    }
+    await H.send(alice.page, 'the sealed original');
+    const original = row(bob.page, 'the sealed original');
+    await original.waitFor();
+    await original.hover();
+    await original.getByRole('button', { name: 'Reply', exact: true }).click();
+    await bob.page.getByRole('group', { name: 'Reply' }).filter({ hasText: 'Replying to alice: the sealed original' }).waitFor();
+    await H.composer(bob.page).fill('@alice agreed');
+    await H.composer(bob.page).press('Enter');
+
+    const reply = row(alice.page, '@alice agreed');
+    await reply.getByRole('button', { name: 'In reply to alice: the sealed original' }).waitFor();
+    await reply.locator('.mention-me', { hasText: '@alice' }).waitFor();
+    assert.match(await reply.getAttribute('class'), /\bmentions-me\b/);
+
+    // On the wire: no excerpt (the server cannot read it), the mention listed by the sender.
+    const stored = await alice.page.evaluate(async (id) => (await (await fetch(`/api/groups/${id}/messages`)).json()).messages, groupId);
+    const sent = stored.find((m) => m.author === 'bob');
+    assert.equal(sent.content, undefined);
+    assert.deepEqual(sent.reply_to, { id: stored.find((m) => m.author === 'alice').id, author: 'alice', excerpt: null });
+    assert.deepEqual(sent.mentions, ['alice']);
+
+    // After a reload the quote is decrypted from the loaded original again.
+    await alice.page.reload();
+    await H.waitLive(alice.page, 'alice');
+    await row(alice.page, '@alice agreed').getByRole('button', { name: 'In reply to alice: the sealed original' }).waitFor();
   });
 
   test('no console errors', () => {
