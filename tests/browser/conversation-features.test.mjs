@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import * as H from './helpers.mjs';
 
 // Going offline on purpose: the browser logs the refused reconnects and requests.
-const EXPECTED = [/WebSocket connection to '.*' failed/, /ERR_INTERNET_DISCONNECTED/];
+const EXPECTED = [/WebSocket connection to '.*' failed/, /ERR_INTERNET_DISCONNECTED/,
+  // A 21st emoji on one message, refused on purpose.
+  H.expectedStatus(400, /^\/api\/messages\/\d+\/reactions\//)];
 
 /** The message row (in the log) whose text is exactly `text`. */
 function row(page, text) {
@@ -224,6 +226,35 @@ describe('conversation features', () => {
     await mine.getByLabel('Any emoji').fill('🦀');
     await mine.getByRole('button', { name: 'Add', exact: true }).click();
     await onAlice.getByRole('button', { name: '🦀 by bob' }).waitFor();
+  });
+
+  test('reactions: a refusal from the server is shown in the picker', async () => {
+    await H.send(alice.page, 'lots of feelings');
+    const id = await idOf(alice.page, 'lots of feelings');
+    // 20 different emoji is the most a message takes.
+    const twenty = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣', '😊', '😇', '🙂', '🙃', '😉', '😌', '😍', '🥰', '😘', '😗', '😙', '😚', '😋'];
+    const codes = await alice.page.evaluate(async ([mid, list]) => {
+      const token = document.querySelector('meta[name="csrf-token"]').content;
+      const out = [];
+      for (const e of list) {
+        const res = await fetch(`/api/messages/${mid}/reactions/${encodeURIComponent(e)}`, { method: 'PUT', headers: { 'X-CSRF-Token': token } });
+        out.push(res.status);
+      }
+      return out;
+    }, [id, twenty]);
+    assert.deepEqual([...new Set(codes)], [200]);
+    const msg = row(bob.page, 'lots of feelings');
+    await msg.getByRole('button', { name: '😋 by alice' }).waitFor();
+    await msg.hover();
+    await msg.getByRole('button', { name: 'Add reaction' }).first().click();
+    const picker = msg.getByRole('dialog', { name: 'Add reaction' });
+    await picker.getByRole('button', { name: 'React with 👀' }).click();
+    const alert = picker.getByRole('alert');
+    await alert.waitFor();
+    assert.ok((await alert.textContent()).length > 0);
+    assert.equal(await msg.getByRole('button', { name: /^👀 by/ }).count(), 0);
+    await picker.getByRole('button', { name: 'Close' }).click();
+    await picker.waitFor({ state: 'detached' });
   });
 
   test('read position: another device of the same user opens where the first one read; messages that came meanwhile get the divider', async () => {
