@@ -204,7 +204,10 @@ export class ConversationView {
       if (m.edited_at) edited.title = `Edited ${longTime(m.edited_at)}`;
     }
     if ('reactions' in changed && JSON.stringify(old.reactions || {}) !== JSON.stringify(m.reactions || {})) {
+      // A row of chips appearing under the newest message keeps the bottom in view.
+      const stick = this.atBottom();
       this.setReactions(el, m);
+      if (stick) this.scrollToBottom();
     }
     if ('reply_to' in changed && JSON.stringify(old.reply_to || null) !== JSON.stringify(m.reply_to || null)) {
       this.setQuote(el, m);
@@ -581,7 +584,8 @@ export class ConversationView {
 
   /** A message typed here, shown at the bottom as "sending…" until it is stored. */
   addPending(item) {
-    const el = this.renderMessage({ author: this.me, created_at: item.createdAt, edited_at: null }, { pendingText: item.text });
+    const reply = item.shown && item.shown.reply_to ? item.shown.reply_to : null;
+    const el = this.renderMessage({ author: this.me, created_at: item.createdAt, edited_at: null, reply_to: reply }, { pendingText: item.text });
     this.pending.set(item, el);
     this.setStatus(el, 'sending…');
     this.ui.log.append(el);
