@@ -12,7 +12,7 @@ import { Conversation } from './conversation.js';
 import { KeyTrust } from './trust.js';
 import { hasWebCrypto, registerDevice, groupFingerprint } from './keys.js';
 import './e2e-codec.js';
-import { UnreadCounts, ReadMarker } from './unread.js';
+import { UnreadCounts } from './unread.js';
 import { Notifier } from './notifications.js';
 import { SearchPanel } from './search.js';
 import { PeoplePicker } from './people.js';
@@ -170,8 +170,6 @@ let countdown = null;
 app.socketState = (which, state, info) => {
   app.sockets[which] = { state, info, at: Date.now() };
   renderStatus();
-  // The open conversation's socket is (back) up: what it shows is read.
-  if (which === 'chat' && state === 'open') markOpenRead();
 };
 
 function renderStatus() {
@@ -353,24 +351,14 @@ app.unread = new UnreadCounts(() => {
   renderDms();
   updateTitle();
 });
-// Not while the server is unreachable (the request would only fail): the
-// conversation's catch-up after the reconnect marks it again.
-const reader = new ReadMarker((id) => !!app.current && app.currentId === id && !document.hidden
-  && app.sockets.notify?.state === 'open' && app.sockets.chat?.state === 'open');
-
-/** The open conversation, while the user can see it, is read: here and on their other devices. */
-function markOpenRead() {
-  if (app.current && !document.hidden) reader.mark(app.currentId);
-}
+// The open conversation moves the read position itself (conversation.js:
+// when its newest message is on screen and the page is visible); the
+// server's `read` frames then clear the badges here and on other devices.
 
 /** A new message arrived in the open conversation. */
-app.noteActivity = (id) => {
+app.noteActivity = () => {
   app.unread.noteLive();
-  reader.touch(id ?? app.currentId);
-  markOpenRead();
 };
-
-document.addEventListener('visibilitychange', markOpenRead);
 
 // ------------------------------------------------------------- loading
 
@@ -777,7 +765,6 @@ async function openGroup(id) {
     updateTitle();
     return;
   }
-  if (app.unread.has(id)) reader.touch(id);
   app.unread.open(id);
   try {
     localStorage.setItem('lastGroup', String(id));
@@ -788,7 +775,6 @@ async function openGroup(id) {
   showConversation(target, app.current.codec);
   updateTitle();
   app.current.start();
-  markOpenRead();
   if (app.focusNext || !narrow.matches) {
     if (!ui.input.disabled) ui.input.focus();
   }
@@ -913,9 +899,13 @@ app.isDm = (id) => app.dms.has(id);
  */
 app.openAt = async (id, messageId = null) => {
   navigate(id);
+  // The hash change routes a moment later; give up only if the user went
+  // somewhere else after that, or it never happens.
   const deadline = Date.now() + 10000;
+  let arrived = false;
   while (!(app.current && app.current.t.id === id)) {
-    if (Date.now() > deadline || app.currentId !== id) return;
+    if (app.currentId === id) arrived = true;
+    else if (arrived || Date.now() > deadline) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   const c = app.current;

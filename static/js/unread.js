@@ -8,7 +8,6 @@
 // counts as read: the conversation moves the read position on the server.
 
 import { h } from './dom.js';
-import { api } from './api.js';
 
 /** The server counts up to this; the page shows "999+". */
 export const CAP = 1000;
@@ -118,39 +117,5 @@ export class UnreadCounts {
       mentions > 0 ? h('span', { class: 'badge mention-badge', title: `${said} of you` },
         h('span', { 'aria-hidden': 'true' }, `@${countText(mentions)}`), h('span', { class: 'sr-only' }, ` ${said}`)) : null,
     ];
-  }
-}
-
-/**
- * Moves this user's read position in a conversation to its newest message
- * (the server never moves it past that, nor backwards), so the user's other
- * tabs and devices clear their badges (`read` frame). Calls for the same
- * conversation within `wait` ms go out once, and only if `isRead(id)` still
- * holds then (the user may have moved on, and what came since is unread).
- */
-export class ReadMarker {
-  constructor(isRead, wait = 300) {
-    this.isRead = isRead;
-    this.wait = wait;
-    this.timers = new Map();
-    /** Conversations with something (maybe) unread on the server: only those are marked. */
-    this.dirty = new Set();
-  }
-
-  /** Something arrived in `id` (or it had unread messages when opened). */
-  touch(id) {
-    if (id != null) this.dirty.add(id);
-  }
-
-  mark(id) {
-    if (id == null || !this.dirty.has(id) || this.timers.has(id)) return;
-    this.timers.set(id, setTimeout(() => {
-      this.timers.delete(id);
-      if (!this.isRead(id)) return;
-      this.dirty.delete(id);
-      api('PUT', `/api/groups/${id}/read`, { last_read_id: Number.MAX_SAFE_INTEGER }).catch(() => {
-        /* not a member any more, or offline: the next open marks it again */
-      });
-    }, this.wait));
   }
 }
