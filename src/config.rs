@@ -62,6 +62,8 @@ Options:
   --registration MODE    who may make an account: open (anyone), invite (holders of
                          a server invite), closed (the administrator makes them);
                          kept until changed (default open)
+  --no-search            keep no full-text index of messages; /api/search answers
+                         404 (the index, search.sqlite3, catches up when it is on again)
   --metrics              serve Prometheus metrics at /metrics to loopback clients
                          (or anywhere with `Authorization: Bearer $SECURECHAT_METRICS_TOKEN`)
   --trust-proxy CIDR     trust X-Forwarded-For/-Proto from these peers
@@ -99,6 +101,8 @@ pub struct Config {
     pub max_per_ip: usize,
     pub redirect_http: Option<u16>,
     pub metrics: bool,
+    /// `--no-search`: no full-text index.
+    pub no_search: bool,
     pub trusted_proxies: TrustedProxies,
     /// `--registration`, when given.
     pub registration: Option<crate::auth::Registration>,
@@ -182,6 +186,7 @@ impl Default for Config {
             max_per_ip: 256,
             redirect_http: None,
             metrics: false,
+            no_search: false,
             trusted_proxies: Default::default(),
             registration: None,
             uses: None,
@@ -230,6 +235,7 @@ where
             Long("port") => cfg.port = value(&mut parser, "--port")?,
             Long("tls") => cfg.tls = true,
             Long("metrics") => cfg.metrics = true,
+            Long("no-search") => cfg.no_search = true,
             Long("registration") => {
                 let mode: String = value(&mut parser, "--registration")?;
                 cfg.registration = Some(crate::auth::Registration::parse(&mode).ok_or(

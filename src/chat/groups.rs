@@ -8,7 +8,7 @@
 use super::protocol::{GroupView, OnlineUser, ServerFrame};
 use super::roles::{self, GroupAction};
 use super::{Action, Chat, Refusal};
-use crate::store::{Group, Member, Role, User};
+use crate::store::{Group, Member, ReadState, Role, User};
 use crate::text;
 use crate::util;
 
@@ -64,9 +64,18 @@ pub struct Seen {
 }
 
 impl Chat {
-    /// The groups `user` can see, with their role.
-    pub fn list_groups(&self, user: &User) -> Result<Vec<(Group, Option<Role>)>, Refusal> {
-        Ok(self.store.list_groups(user.id)?)
+    /// The groups `user` can see, with their role and (where they are a
+    /// member) their read position.
+    pub fn list_groups(&self, user: &User) -> Result<Vec<(Seen, Option<ReadState>)>, Refusal> {
+        let mut out = Vec::new();
+        for (group, role) in self.store.list_groups(user.id)? {
+            let read = match role {
+                Some(_) => Some(self.store.read_state(user.id, group.id)?),
+                None => None,
+            };
+            out.push((Seen { group, role }, read));
+        }
+        Ok(out)
     }
 
     /// A group `user` can see: a public one, or a private one (or DM) they

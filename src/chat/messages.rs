@@ -8,12 +8,21 @@ use super::hub::{self, Room};
 use super::protocol::{Draft, MessageView, ServerFrame};
 use super::roles::{self, GroupAction};
 use super::{Action, Chat, Refusal, body};
-use crate::store::{Group, Message, NotStored, Role, User};
+use crate::store::{Body, Extras, Group, Message, NotStored, Role, User};
 use crate::util;
 use crate::ws::peer::Peer;
 
 /// Most history messages per page.
 pub const MAX_PAGE: usize = 100;
+
+/// A message a socket sent, decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Post<'a> {
+    pub draft: &'a Draft,
+    pub client_id: Option<&'a str>,
+    pub reply_to: Option<i64>,
+    pub mentions: Option<&'a [String]>,
+}
 
 fn no_such_message() -> Refusal {
     Refusal::not_found("No such message.")
@@ -23,21 +32,16 @@ impl Chat {
     /// Stores a message from `peer` in `room`; the sender gets an `ack` (or
     /// an `error` naming its `client_id`), the room the message, and members
     /// with no socket on the room a `/ws` notice.
-    pub fn post(&self, room: &Room, peer: &Arc<Peer>, draft: &Draft, client_id: Option<&str>) {
-        if let Err(r) = self.store_post(room, peer, draft, client_id) {
-            peer.send(&ServerFrame::refused(&r, client_id));
+    pub fn post(&self, room: &Room, peer: &Arc<Peer>, post: &Post<'_>) {
+        if let Err(r) = self.store_post(room, peer, post) {
+            peer.send(&ServerFrame::refused(&r, post.client_id));
         }
     }
 
-    fn store_post(
-        &self,
-        room: &Room,
-        peer: &Arc<Peer>,
-        draft: &Draft,
-        client_id: Option<&str>,
-    ) -> Result<(), Refusal> {
+    fn store_post(&self, room: &Room, peer: &Arc<Peer>, post: &Post<'_>) -> Result<(), Refusal> {
         let (user, group) = (peer.who.user_id, room.group.id);
-        let body = body::from_draft(room.group.e2e, draft)?;
+        let client_id = post.client_id;
+        let body = body::from_draft(room.group.e2e, post.draft)?;
         // A resend of a message we already stored (its ack was lost): ack again.
         if let Some((cid, id)) = client_id.and_then(|c| Some((c, self.recent.get(user, group, c)?)))
         {
@@ -45,13 +49,23 @@ impl Chat {
             return Ok(());
         }
         self.take(user, Action::Write)?;
-        {
+        let content = match &body {
+            Body::Content(c) => Some(c.as_str()),
+            Body::Envelope(_) => None,
+        };
+        let mentions = self.mentioned(&room.group, user, content, post.mentions)?;
+        let extras = Extras {
+            reply_to: post.reply_to,
+            mentions: &mentions,
+        };
+        let stored_id = {
             let _order = room.sequence();
             let stored = self.store.insert_message(
                 group,
                 user,
                 &peer.who.username,
                 &body,
+                &extras,
                 util::now_ms(),
             )?;
             let msg = match stored {
@@ -69,6 +83,11 @@ impl Chat {
                         "This conversation is closed: the other account was deleted.",
                     ));
                 }
+                Err(NotStored::BadReply) => {
+                    return Err(Refusal::bad_request(
+                        "reply_to must be a message of this conversation.",
+                    ));
+                }
             };
             crate::metrics::inc(&crate::metrics::MESSAGES_STORED);
             if let Some(cid) = client_id {
@@ -82,9 +101,11 @@ impl Chat {
                 );
             }
             room.fan_out(&ServerFrame::Message(MessageView::new(&msg)).encode());
-        }
+            msg.id
+        };
         // Members with no socket on this room hear of it on `/ws`: `dm` for
-        // direct messages, `activity` (for unread counts) in groups.
+        // direct messages, `activity` (for unread counts) in groups, and
+        // `mention` besides for those it mentions.
         let away = room.members_away(user);
         if !away.is_empty() {
             let (group_id, from) = (group, peer.who.username.as_str());
@@ -94,6 +115,19 @@ impl Chat {
                 ServerFrame::Activity { group_id, from }
             };
             self.hub.notify(|uid| away.contains(&uid), &note.encode());
+            let called: Vec<i64> = mentions
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| away.contains(id))
+                .collect();
+            if !called.is_empty() {
+                let note = ServerFrame::Mention {
+                    group_id,
+                    message_id: stored_id,
+                    from,
+                };
+                self.hub.notify(|uid| called.contains(&uid), &note.encode());
+            }
         }
         Ok(())
     }
@@ -115,7 +149,11 @@ impl Chat {
     /// The message `id` in a group `user` belongs to, with the group and
     /// their role there (404 for anyone else: a message of a group you
     /// cannot see does not exist for you).
-    fn message_in_my_group(&self, user: &User, id: i64) -> Result<(Message, Group, Role), Refusal> {
+    pub(super) fn message_in_my_group(
+        &self,
+        user: &User,
+        id: i64,
+    ) -> Result<(Message, Group, Role), Refusal> {
         let m = self.store.message(id)?.ok_or_else(no_such_message)?;
         let (g, role) = self
             .member_group(user, m.group_id)

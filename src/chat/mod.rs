@@ -12,12 +12,16 @@ pub mod hub;
 pub mod invites;
 pub mod keys;
 pub mod live;
+pub mod mentions;
 pub mod messages;
 pub mod presence;
 pub mod protocol;
+pub mod reactions;
+pub mod read;
 pub mod recent;
 pub mod refusal;
 pub mod roles;
+pub mod search;
 pub mod socket;
 
 use std::sync::Arc;
@@ -42,6 +46,8 @@ pub struct Settings {
     pub group_rate: f64,
     /// Joins and leaves per minute, after a burst of `JOIN_BURST`.
     pub join_rate: f64,
+    /// Full-text search is on (`--no-search` turns it off).
+    pub search: bool,
 }
 
 /// Bursts of the per-user limits: more than a person clicking around does
@@ -63,6 +69,7 @@ impl Default for Settings {
             dm_rate: 10.0,
             group_rate: 5.0,
             join_rate: 30.0,
+            search: true,
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct Chat {
     /// Recently stored `client_id`s, so a resend after a lost ack is
     /// acknowledged again instead of stored twice.
     recent: recent::RecentIds,
+    /// Full-text search is on.
+    pub search_on: bool,
 }
 
 impl Chat {
@@ -119,6 +128,7 @@ impl Chat {
                 invites: per_minute(INVITE_RATE, INVITE_BURST),
             },
             recent: recent::RecentIds::default(),
+            search_on: s.search,
         }
     }
 

@@ -8,16 +8,19 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::refusal::Refusal;
-use crate::store::{Body, Group, Invite, Message, Role};
+use crate::store::{Body, Group, Invite, Message, Reactions, ReadState, ReplyRef, Role};
 use crate::ws::frame::{self, Frame};
 
 /// Longest `client_id` echoed back in acks.
 pub const MAX_CLIENT_ID: usize = 128;
+/// Most members one message may mention.
+pub const MAX_MENTIONS: usize = 50;
 
 /// The group object (`GET /api/groups`, `hello`, `new_group`, …), as the
 /// user with `role` sees it.
@@ -34,6 +37,30 @@ pub struct GroupView<'a> {
     /// The viewer's role; null when not a member.
     pub role: Option<&'static str>,
     pub member_count: i64,
+    /// The viewer's read position (members only; absent in frames shared
+    /// by a whole room).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadView>,
+}
+
+/// Where a member is in a conversation: `last_read_id`, `unread` (messages
+/// by others after it) and `mentions` (those that mention them; an
+/// addition to PROTOCOL's fields), both counted up to 1000.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ReadView {
+    pub last_read_id: i64,
+    pub unread: i64,
+    pub mentions: i64,
+}
+
+impl From<ReadState> for ReadView {
+    fn from(r: ReadState) -> ReadView {
+        ReadView {
+            last_read_id: r.last_read_id,
+            unread: r.unread,
+            mentions: r.mentions,
+        }
+    }
 }
 
 impl<'a> GroupView<'a> {
@@ -48,6 +75,15 @@ impl<'a> GroupView<'a> {
             private: g.private,
             role: role.map(Role::as_str),
             member_count: g.member_count,
+            read: None,
+        }
+    }
+
+    /// The view with the viewer's read position.
+    pub fn with_read(self, read: Option<ReadState>) -> GroupView<'a> {
+        GroupView {
+            read: read.map(ReadView::from),
+            ..self
         }
     }
 }
@@ -127,6 +163,45 @@ pub struct MessageView<'a> {
     /// `author` is who acted).
     #[serde(skip_serializing_if = "is_false")]
     pub system: bool,
+    /// The message this one answers.
+    pub reply_to: Option<ReplyView<'a>>,
+    pub reactions: ReactionMap<'a>,
+    /// Members this message mentions (in E2E groups, as the sender listed
+    /// them).
+    pub mentions: &'a [String],
+}
+
+/// `reply_to` in a message object: the answered message's id, author and
+/// first 100 characters (null in E2E groups and once it was deleted).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyView<'a> {
+    pub id: i64,
+    pub author: &'a str,
+    pub excerpt: Option<&'a str>,
+}
+
+impl<'a> From<&'a ReplyRef> for ReplyView<'a> {
+    fn from(r: &'a ReplyRef) -> ReplyView<'a> {
+        ReplyView {
+            id: r.id,
+            author: &r.author,
+            excerpt: r.excerpt.as_deref(),
+        }
+    }
+}
+
+/// `{"<emoji>": ["username", ...]}`, emoji in the order first used.
+#[derive(Debug, Clone, Copy)]
+pub struct ReactionMap<'a>(pub &'a Reactions);
+
+impl Serialize for ReactionMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (emoji, who) in self.0 {
+            map.serialize_entry(emoji, who)?;
+        }
+        map.end()
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -150,6 +225,9 @@ impl<'a> MessageView<'a> {
             created_at: m.created_at,
             edited_at: m.edited_at,
             system: m.system,
+            reply_to: m.reply_to.as_ref().map(ReplyView::from),
+            reactions: ReactionMap(&m.reactions),
+            mentions: &m.mentions,
         }
     }
 }
@@ -255,6 +333,26 @@ pub enum ServerFrame<'a> {
         group_id: i64,
         from: &'a str,
     },
+    /// A message's reactions changed (to its room).
+    Reactions {
+        id: i64,
+        reactions: ReactionMap<'a>,
+    },
+    /// `/ws`: a message mentions you in a group you have not open.
+    Mention {
+        group_id: i64,
+        message_id: i64,
+        from: &'a str,
+    },
+    /// To every socket of a user: they read a conversation up to here
+    /// (on one device; the others follow).
+    Read {
+        group_id: i64,
+        last_read_id: i64,
+        /// The counts after the move (an addition to PROTOCOL's fields).
+        unread: i64,
+        mentions: i64,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -321,9 +419,38 @@ pub struct DmOpened {
 #[derive(Debug, Clone, Serialize)]
 pub struct DmEntry<'a> {
     pub group_id: i64,
+    /// The other person; in a group DM, everyone else's names joined with
+    /// ", " (what the conversation is called).
     pub username: &'a str,
-    /// The other account was deleted: readable, no new messages.
+    /// Everyone else in the conversation, by name.
+    pub usernames: &'a [String],
+    /// The other account of a two-person DM was deleted: readable, no new
+    /// messages.
     pub closed: bool,
+    #[serde(flatten)]
+    pub read: ReadView,
+}
+
+/// `GET /api/search`
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults<'a> {
+    pub results: Vec<MessageView<'a>>,
+    pub has_more: bool,
+}
+
+/// `PUT`/`DELETE /api/messages/{id}/reactions/{emoji}`
+#[derive(Debug, Clone, Serialize)]
+pub struct ReactionsChanged<'a> {
+    pub id: i64,
+    pub reactions: ReactionMap<'a>,
+}
+
+/// `PUT /api/groups/{id}/read`
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadChanged {
+    pub group_id: i64,
+    #[serde(flatten)]
+    pub read: ReadView,
 }
 
 /// `GET /api/dms`
@@ -380,10 +507,15 @@ impl Draft {
 /// Every frame a client may send on `/ws/chat/{id}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientFrame {
-    /// `{"type":"message","content"|"envelope",..,"client_id"?}`
+    /// `{"type":"message","content"|"envelope",..,"client_id"?,
+    /// "reply_to"?, "mentions"?}`
     Message {
         draft: Draft,
         client_id: Option<String>,
+        reply_to: Option<i64>,
+        /// Names the sender says it mentions (needed in E2E groups, whose
+        /// content the server cannot read).
+        mentions: Option<Vec<String>>,
     },
     /// `{"type":"typing"}`
     Typing,
@@ -406,9 +538,34 @@ impl ClientFrame {
                         return Err(fail("client_id must be a string of at most 128 bytes"));
                     }
                 };
+                let reply_to = match obj.remove("reply_to") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(
+                        v.as_i64()
+                            .filter(|id| *id > 0)
+                            .ok_or_else(|| fail("reply_to must be a message id"))?,
+                    ),
+                };
+                let mentions = match obj.remove("mentions") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Array(names)) if names.len() <= MAX_MENTIONS => Some(
+                        names
+                            .into_iter()
+                            .map(|n| match n {
+                                Value::String(s) => Ok(s),
+                                _ => Err(fail("mentions must be usernames")),
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    Some(_) => {
+                        return Err(fail("mentions must be a list of at most 50 usernames"));
+                    }
+                };
                 Ok(ClientFrame::Message {
                     draft: Draft::from_object(&mut obj),
                     client_id,
+                    reply_to,
+                    mentions,
                 })
             }
             Some("typing") => Ok(ClientFrame::Typing),
@@ -473,13 +630,43 @@ mod tests {
             created_at: 7,
             edited_at: None,
             system: false,
+            reply_to: Some(ReplyRef {
+                id: 4,
+                author: "bob".into(),
+                excerpt: None,
+            }),
+            mentions: vec!["bob".into()],
+            reactions: vec![
+                ("👍".into(), vec!["bob".into(), "alice".into()]),
+                ("🎉".into(), vec!["carol".into()]),
+            ],
         };
+        let encoded = ServerFrame::Message(MessageView::new(&m)).encode();
         assert_eq!(
-            json(&ServerFrame::Message(MessageView::new(&m)).encode()),
+            json(&encoded),
             serde_json::json!({"type": "message", "id": 9, "group_id": 3, "author": "alice",
                 "envelope": {"iv": "AA", "ciphertext": "BB", "keys": {"f": "CC"}},
-                "created_at": 7, "edited_at": null})
+                "created_at": 7, "edited_at": null,
+                "reply_to": {"id": 4, "author": "bob", "excerpt": null},
+                "reactions": {"👍": ["bob", "alice"], "🎉": ["carol"]},
+                "mentions": ["bob"]})
         );
+        // Reactions keep the order they were first used in.
+        let text = String::from_utf8_lossy(&encoded);
+        assert!(text.find("👍") < text.find("🎉"));
+        let read = ReadState {
+            last_read_id: 8,
+            unread: 2,
+            mentions: 1,
+        };
+        let view = GroupView::new(&g, Some(Role::Member)).with_read(Some(read));
+        let v = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            (v["last_read_id"].as_i64(), v["unread"].as_i64()),
+            (Some(8), Some(2))
+        );
+        let shared = serde_json::to_value(GroupView::for_room(&g)).unwrap();
+        assert!(shared.get("unread").is_none());
         let refusal = Refusal::rate_limited(std::time::Duration::from_millis(250), "slow down");
         assert_eq!(
             json(&ServerFrame::refused(&refusal, Some("c1"))),
@@ -503,7 +690,23 @@ mod tests {
                     content: Some(Value::from("hi")),
                     envelope: None
                 },
-                client_id: Some("a".into())
+                client_id: Some("a".into()),
+                reply_to: None,
+                mentions: None,
+            })
+        );
+        assert_eq!(
+            ClientFrame::decode(
+                r#"{"type":"message","content":"hi","reply_to":4,"mentions":["bob"]}"#
+            ),
+            Ok(ClientFrame::Message {
+                draft: Draft {
+                    content: Some(Value::from("hi")),
+                    envelope: None
+                },
+                client_id: None,
+                reply_to: Some(4),
+                mentions: Some(vec!["bob".into()]),
             })
         );
         for bad in [
@@ -512,6 +715,11 @@ mod tests {
             r#"{"type":5}"#,
             r#"{"type":"shout"}"#,
             r#"{"type":"message","client_id":7}"#,
+            r#"{"type":"message","reply_to":"4"}"#,
+            r#"{"type":"message","reply_to":-1}"#,
+            r#"{"type":"message","reply_to":1.5}"#,
+            r#"{"type":"message","mentions":"bob"}"#,
+            r#"{"type":"message","mentions":[1]}"#,
         ] {
             let e = ClientFrame::decode(bad).unwrap_err();
             assert_eq!(e.code(), "bad_request", "{bad}");

@@ -9,10 +9,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::hub::{self, Room};
-use super::protocol::{ClientFrame, GroupView, MessageView, ServerFrame, You};
+use super::messages::Post;
+use super::protocol::{ClientFrame, GroupView, MessageView, ReactionMap, ServerFrame, You};
 use super::{Action, Chat, Refusal};
 use crate::net::transport::Conn;
-use crate::store::{Group, Role, User};
+use crate::store::{Change, Group, Role, User};
 use crate::ws::peer::{self, Identity, Peer, Wire};
 use crate::ws::reader::{self, Incoming};
 
@@ -29,16 +30,25 @@ pub struct Admission {
 }
 
 pub enum Target {
-    /// One group's room (where the user has `role`), replaying messages
-    /// after `after` first.
+    /// One group's room (where the user has `role`), replaying what the
+    /// client missed first.
     Room {
         group: Group,
         role: Role,
         room: Arc<Room>,
-        after: Option<i64>,
+        replay: Option<Replay>,
     },
     /// `/ws` notifications.
     Notify,
+}
+
+/// What a reconnecting client missed: every message after `after`, and
+/// (with `since`, the time of the last frame it had) the edits, deletions
+/// and reactions made since then to the messages it already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replay {
+    pub after: i64,
+    pub since: Option<i64>,
 }
 
 impl Chat {
@@ -80,7 +90,7 @@ impl Chat {
                 group,
                 role,
                 room,
-                after,
+                replay,
             } => {
                 let admit = || {
                     if !self.session_live(&peer.who.session) {
@@ -94,8 +104,9 @@ impl Chat {
                     true
                 };
                 let greet = |p: &Arc<Peer>, online: &[_]| {
+                    let read = self.store.read_state(user.id, group.id).ok();
                     let hello = ServerFrame::Hello {
-                        group: GroupView::new(&group, Some(role)),
+                        group: GroupView::new(&group, Some(role)).with_read(read),
                         you: You {
                             id: user.id,
                             username: &user.username,
@@ -103,8 +114,8 @@ impl Chat {
                         online,
                     };
                     p.send(&hello.encode());
-                    if let Some(after) = after {
-                        self.replay(p, group.id, after);
+                    if let Some(replay) = replay {
+                        self.replay(p, group.id, replay);
                     }
                 };
                 let entered = self.hub.enter(&room, &peer, admit, greet);
@@ -135,15 +146,41 @@ impl Chat {
     }
 
     /// Every stored message after `after`, oldest first (at most
-    /// `REPLAY_MAX`).
-    fn replay(&self, peer: &Arc<Peer>, group_id: i64, after: i64) {
-        match self.store.messages_after(group_id, after, REPLAY_MAX) {
+    /// `REPLAY_MAX`), then what changed since `since` among the older ones.
+    fn replay(&self, peer: &Arc<Peer>, group_id: i64, replay: Replay) {
+        match self
+            .store
+            .messages_after(group_id, replay.after, REPLAY_MAX)
+        {
             Ok(msgs) => {
                 for m in &msgs {
                     peer.send(&ServerFrame::Message(MessageView::new(m)).encode());
                 }
             }
             Err(e) => crate::error!("replay: {e}"),
+        }
+        let Some(since) = replay.since else { return };
+        match self
+            .store
+            .changes_since(group_id, replay.after, since, REPLAY_MAX)
+        {
+            Ok(changes) => {
+                for c in &changes {
+                    let frame = match c {
+                        Change::Edited(m) => ServerFrame::Edited(MessageView::new(m)),
+                        Change::Deleted { id, by } => ServerFrame::Deleted {
+                            id: *id,
+                            by: by.as_deref(),
+                        },
+                        Change::Reactions { id, reactions } => ServerFrame::Reactions {
+                            id: *id,
+                            reactions: ReactionMap(reactions),
+                        },
+                    };
+                    peer.send(&frame.encode());
+                }
+            }
+            Err(e) => crate::error!("replay of changes: {e}"),
         }
     }
 
@@ -157,9 +194,21 @@ impl Chat {
             }
         };
         match ClientFrame::decode(text) {
-            Ok(ClientFrame::Message { draft, client_id }) => {
-                self.post(room, peer, &draft, client_id.as_deref())
-            }
+            Ok(ClientFrame::Message {
+                draft,
+                client_id,
+                reply_to,
+                mentions,
+            }) => self.post(
+                room,
+                peer,
+                &Post {
+                    draft: &draft,
+                    client_id: client_id.as_deref(),
+                    reply_to,
+                    mentions: mentions.as_deref(),
+                },
+            ),
             Ok(ClientFrame::Typing) => on_typing(room, peer),
             Err(why) => {
                 peer.send(&ServerFrame::refused(&why, None));

@@ -18,6 +18,11 @@ pub enum Route {
     Metrics,
     /// An asset under `/static/`, by its path below that folder.
     Static(String),
+    /// `/sw.js` and `/manifest.webmanifest`: the installable web app's
+    /// service worker and manifest, served from the root so that the
+    /// worker's scope is the whole site (assets `sw.js`,
+    /// `manifest.webmanifest`).
+    AppShell(&'static str),
     Me,
     Groups,
     CreateGroup,
@@ -30,6 +35,12 @@ pub enum Route {
     Dms,
     EditMessage(i64),
     DeleteMessage(i64),
+    /// A reaction (the emoji, decoded) on a message: `PUT` adds, `DELETE`
+    /// takes back.
+    React(i64, String),
+    Unreact(i64, String),
+    MarkRead(i64),
+    Search,
     PutKey,
     GroupKeys(i64),
     GroupMembers(i64),
@@ -103,6 +114,10 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     ("GET", &[Lit("healthz")], |_, _| Route::Healthz),
     ("GET", &[Lit("metrics")], |_, _| Route::Metrics),
     ("GET", &[Lit("static"), Rest], |_, r| Route::Static(s(r, 0))),
+    ("GET", &[Lit("sw.js")], |_, _| Route::AppShell("sw.js")),
+    ("GET", &[Lit("manifest.webmanifest")], |_, _| {
+        Route::AppShell("manifest.webmanifest")
+    }),
     ("GET", &[Lit("api"), Lit("me")], |_, _| Route::Me),
     ("GET", &[Lit("api"), Lit("groups")], |_, _| Route::Groups),
     ("POST", &[Lit("api"), Lit("groups")], |_, _| {
@@ -137,6 +152,22 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     ("DELETE", &[Lit("api"), Lit("messages"), Id], |p, _| {
         Route::DeleteMessage(p[0])
     }),
+    (
+        "PUT",
+        &[Lit("api"), Lit("messages"), Id, Lit("reactions"), Name],
+        |p, r| Route::React(p[0], s(r, 0)),
+    ),
+    (
+        "DELETE",
+        &[Lit("api"), Lit("messages"), Id, Lit("reactions"), Name],
+        |p, r| Route::Unreact(p[0], s(r, 0)),
+    ),
+    (
+        "PUT",
+        &[Lit("api"), Lit("groups"), Id, Lit("read")],
+        |p, _| Route::MarkRead(p[0]),
+    ),
+    ("GET", &[Lit("api"), Lit("search")], |_, _| Route::Search),
     ("PUT", &[Lit("api"), Lit("keys")], |_, _| Route::PutKey),
     (
         "GET",

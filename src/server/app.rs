@@ -38,6 +38,7 @@ impl App {
                 dm_rate: config.dm_rate,
                 group_rate: config.group_rate,
                 join_rate: config.join_rate,
+                search: !config.no_search,
             },
         ));
         let accounts = Arc::new(Accounts::new(

@@ -123,6 +123,10 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     spawn("events", move || {
         follower.chat.follow(|| follower.connections.stopping())
     })?;
+    let indexer = Arc::clone(&app);
+    spawn("search-index", move || {
+        indexer.store.keep_index(|| indexer.connections.stopping())
+    })?;
 
     listener::accept_loop(
         &listener,

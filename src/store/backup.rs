@@ -106,6 +106,8 @@ impl Store {
             db.checkpoint()?;
             restored.push(self.dir.join(name));
         }
+        // The index described the old messages: it is rebuilt from these.
+        self.reset_index()?;
         Ok(restored)
     }
 }

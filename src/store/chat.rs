@@ -1,13 +1,12 @@
-//! `chat.sqlite3`: its schema, and messages (plaintext content or an E2E
-//! envelope; soft-deleted; system lines for what moderators did). Groups,
-//! memberships and invites, which live in the same file, are in
-//! `groups.rs` and `invites.rs`.
+//! `chat.sqlite3`: its schema. Groups and memberships (`groups.rs`),
+//! invites (`invites.rs`), messages, reactions and read positions
+//! (`messages.rs`) live in this file; the search index has a file of its
+//! own (`search.rs`).
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Transaction, params};
 
 use super::events;
 use super::sqlite::Migration;
-use super::{Body, Message, NotStored, Result, Store};
 use crate::text::look_alike_key;
 
 pub const FILE: &str = "chat.sqlite3";
@@ -79,7 +78,69 @@ pub const MIGRATIONS: &[Migration] = &[
         ALTER TABLE messages ADD COLUMN system INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE messages ADD COLUMN deleted_by TEXT;",
     ),
+    // Conversation features: replies, mentions, reactions, read positions,
+    // full-text search, and what changed since a reconnecting client left.
+    Migration::Sql(
+        "ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+        ALTER TABLE messages ADD COLUMN mentions TEXT;
+        -- The last edit, deletion or reaction, for reconnect replay.
+        ALTER TABLE messages ADD COLUMN changed_at INTEGER;
+        ALTER TABLE messages ADD COLUMN reacted_at INTEGER;
+        UPDATE messages SET changed_at = max(coalesce(edited_at, 0), coalesce(deleted_at, 0))
+            WHERE edited_at IS NOT NULL OR deleted_at IS NOT NULL;
+        CREATE INDEX messages_changed ON messages(group_id, changed_at) WHERE changed_at IS NOT NULL;
+        CREATE TABLE reactions (
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            emoji      TEXT NOT NULL,
+            user_id    INTEGER NOT NULL,
+            username   TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (message_id, emoji, user_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE read_state (
+            user_id      INTEGER NOT NULL,
+            group_id     INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            last_read_id INTEGER NOT NULL,
+            PRIMARY KEY (user_id, group_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX read_state_group ON read_state(group_id);
+        -- What members had before read positions existed counts as read.
+        INSERT INTO read_state (user_id, group_id, last_read_id)
+            SELECT m.user_id, m.group_id,
+                   coalesce((SELECT max(id) FROM messages WHERE group_id = m.group_id), 0)
+            FROM memberships m;
+        -- Who a message mentions, for the mention badge's count.
+        CREATE TABLE mentions (
+            user_id    INTEGER NOT NULL,
+            group_id   INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+            message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            PRIMARY KEY (user_id, group_id, message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX mentions_message ON mentions(message_id);",
+    ),
+    Migration::Sql(SEARCH_QUEUE),
 ];
+
+/// What the search index (`search.sqlite3`, see `search.rs`) needs from
+/// this file: which file it indexed (`meta.epoch`, made once), and a queue
+/// of the messages whose text changed or went away after they were stored —
+/// filled by triggers, so no edit, deletion or cascade is missed. New
+/// messages need no entry: the index follows message ids.
+const SEARCH_QUEUE: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))));
+CREATE TABLE search_queue (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL
+);
+CREATE TRIGGER search_queue_update AFTER UPDATE OF content, deleted_at ON messages
+    WHEN old.content IS NOT NULL AND old.system = 0 BEGIN
+    INSERT INTO search_queue (message_id) VALUES (old.id);
+END;
+CREATE TRIGGER search_queue_delete AFTER DELETE ON messages
+    WHEN old.content IS NOT NULL AND old.system = 0 BEGIN
+    INSERT INTO search_queue (message_id) VALUES (old.id);
+END;";
 
 /// The key under which a group's name is unique: names that look alike
 /// share it.
@@ -140,183 +201,3 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_group ON messages(group_id, id);
 "#;
-
-const MSG_COLS: &str =
-    "id, group_id, author_id, author, content, envelope, created_at, edited_at, system";
-
-fn message_row(r: &Row<'_>) -> rusqlite::Result<Message> {
-    let content: Option<String> = r.get(4)?;
-    let envelope: Option<String> = r.get(5)?;
-    Ok(Message {
-        id: r.get(0)?,
-        group_id: r.get(1)?,
-        author_id: r.get(2)?,
-        author: r.get(3)?,
-        body: match (content, envelope) {
-            (_, Some(e)) => Body::Envelope(e),
-            (c, None) => Body::Content(c.unwrap_or_default()),
-        },
-        created_at: r.get(6)?,
-        edited_at: r.get(7)?,
-        system: r.get(8)?,
-    })
-}
-
-fn body_columns(body: &Body) -> (Option<&str>, Option<&str>) {
-    match body {
-        Body::Content(c) => (Some(c.as_str()), None),
-        Body::Envelope(e) => (None, Some(e.as_str())),
-    }
-}
-
-impl Store {
-    /// Stores a message, if its author is a member of the group and the
-    /// group takes messages — checked in the same statement as the insert,
-    /// so no leave, removal or deletion committed before it can be missed.
-    pub fn insert_message(
-        &self,
-        group_id: i64,
-        author_id: i64,
-        author: &str,
-        body: &Body,
-        now: i64,
-    ) -> Result<std::result::Result<Message, NotStored>> {
-        let (content, envelope) = body_columns(body);
-        let id = self.chat.write(|c| {
-            let n = c
-                .prepare_cached(
-                    "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                     WHERE EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)
-                       AND EXISTS (SELECT 1 FROM groups WHERE id = ?1 AND closed_at IS NULL)",
-                )?
-                .execute(params![group_id, author_id, author, content, envelope, now])?;
-            Ok((n > 0).then(|| c.last_insert_rowid()))
-        })?;
-        let Some(id) = id else {
-            let member = self.is_member(group_id, author_id)?;
-            return Ok(Err(if member {
-                NotStored::Closed
-            } else {
-                NotStored::NotMember
-            }));
-        };
-        Ok(Ok(Message {
-            id,
-            group_id,
-            author_id,
-            author: author.to_string(),
-            body: body.clone(),
-            created_at: now,
-            edited_at: None,
-            system: false,
-        }))
-    }
-
-    /// Stores a system line (what `actor` did, as text) in a group.
-    pub fn insert_system(
-        &self,
-        group_id: i64,
-        actor_id: i64,
-        actor: &str,
-        text: &str,
-        now: i64,
-    ) -> Result<Message> {
-        let id = self.chat.write(|c| {
-            c.prepare_cached(
-                "INSERT INTO messages (group_id, author_id, author, content, created_at, system)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1)",
-            )?
-            .execute(params![group_id, actor_id, actor, text, now])?;
-            Ok(c.last_insert_rowid())
-        })?;
-        Ok(Message {
-            id,
-            group_id,
-            author_id: actor_id,
-            author: actor.to_string(),
-            body: Body::Content(text.to_string()),
-            created_at: now,
-            edited_at: None,
-            system: true,
-        })
-    }
-
-    /// A page of history, newest first, below `before` (or from the newest).
-    /// Returns the messages and whether older ones exist.
-    pub fn history(
-        &self,
-        group_id: i64,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<(Vec<Message>, bool)> {
-        self.chat.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {MSG_COLS} FROM messages WHERE group_id = ?1 AND id < ?2 AND deleted_at IS NULL
-                 ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let rows = st.query_map(
-                params![group_id, before.unwrap_or(i64::MAX), limit as i64 + 1],
-                message_row,
-            )?;
-            let mut msgs: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
-            let more = msgs.len() > limit;
-            msgs.truncate(limit);
-            Ok((msgs, more))
-        })
-    }
-
-    /// Messages with id above `after`, oldest first, at most `limit`.
-    pub fn messages_after(&self, group_id: i64, after: i64, limit: usize) -> Result<Vec<Message>> {
-        self.chat.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {MSG_COLS} FROM messages WHERE group_id = ?1 AND id > ?2 AND deleted_at IS NULL
-                 ORDER BY id ASC LIMIT ?3"
-            ))?;
-            let rows = st.query_map(params![group_id, after, limit as i64], message_row)?;
-            rows.collect()
-        })
-    }
-
-    /// A live (not deleted) message by id.
-    pub fn message(&self, id: i64) -> Result<Option<Message>> {
-        self.chat.read(|c| {
-            c.query_row(
-                &format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1 AND deleted_at IS NULL"),
-                [id],
-                message_row,
-            )
-            .optional()
-        })
-    }
-
-    /// Replaces a message's body (the caller checked authorship).
-    pub fn edit_message(&self, id: i64, body: &Body, now: i64) -> Result<Option<Message>> {
-        let (content, envelope) = body_columns(body);
-        self.chat.write(|c| {
-            c.execute(
-                "UPDATE messages SET content = ?2, envelope = ?3, edited_at = ?4 WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, content, envelope, now],
-            )?;
-            c.query_row(
-                &format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1 AND deleted_at IS NULL"),
-                [id],
-                message_row,
-            )
-            .optional()
-        })
-    }
-
-    /// Soft-deletes a message and forgets its body; `by` names a moderator
-    /// who deleted someone else's. Returns whether it was live.
-    pub fn delete_message(&self, id: i64, now: i64, by: Option<&str>) -> Result<bool> {
-        self.chat.write(|c| {
-            c.execute(
-                "UPDATE messages SET deleted_at = ?2, deleted_by = ?3, content = NULL, envelope = NULL
-                 WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, now, by],
-            )
-            .map(|n| n > 0)
-        })
-    }
-}

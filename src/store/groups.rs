@@ -377,10 +377,12 @@ impl Store {
         Ok(members)
     }
 
-    /// The DM room of two users, created (with both as members) on first use.
-    /// Returns the group and whether it was just created.
-    pub fn open_dm(&self, a: i64, b: i64, now: i64) -> Result<(Group, bool)> {
-        let key = dm_key(a, b);
+    /// The direct conversation of exactly these people (two for a DM, up
+    /// to ten for a group DM), created with all of them as members on first
+    /// use. Returns the room and whether it was just created.
+    pub fn open_dm(&self, people: &[i64], now: i64) -> Result<(Group, bool)> {
+        let key = dm_key(people);
+        let creator = people.first().copied().unwrap_or_default();
         self.chat.write(|c| {
             let tx = c.transaction()?;
             let existing: Option<i64> = tx
@@ -397,10 +399,10 @@ impl Store {
             tx.execute(
                 "INSERT INTO groups (name, name_key, kind, e2e, private, created_by, created_at)
                  VALUES ('Direct message', ?1, 'dm', 0, 1, ?2, ?3)",
-                params![key, a, now],
+                params![key, creator, now],
             )?;
             let id = tx.last_insert_rowid();
-            for user in [a, b] {
+            for user in people {
                 tx.execute(
                     "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
                     params![id, user, now],
@@ -412,33 +414,39 @@ impl Store {
         })
     }
 
-    /// The DM room of two users, if they have one.
-    pub fn dm_between(&self, a: i64, b: i64) -> Result<Option<i64>> {
+    /// The direct conversation of exactly these people, if they have one.
+    pub fn dm_of(&self, people: &[i64]) -> Result<Option<i64>> {
         self.chat.read(|c| {
             c.query_row(
                 "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
-                [dm_key(a, b)],
+                [dm_key(people)],
                 |r| r.get(0),
             )
             .optional()
         })
     }
 
-    /// The DM rooms of a user, oldest first.
+    /// The direct conversations of a user, oldest first.
     pub fn list_dms(&self, user_id: i64) -> Result<Vec<DmRow>> {
         self.chat.read(|c| {
             let mut st = c.prepare(
                 "SELECT g.id, g.name, g.closed_at IS NOT NULL,
-                        (SELECT o.user_id FROM memberships o WHERE o.group_id = g.id AND o.user_id != ?1)
+                        (SELECT group_concat(o.user_id) FROM memberships o
+                         WHERE o.group_id = g.id AND o.user_id != ?1)
                  FROM groups g JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
                  WHERE g.kind = 'dm' ORDER BY g.id",
             )?;
             let rows = st.query_map([user_id], |r| {
+                let others: Option<String> = r.get(3)?;
                 Ok(DmRow {
                     group_id: r.get(0)?,
                     name: r.get(1)?,
                     closed: r.get(2)?,
-                    other: r.get(3)?,
+                    others: others
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter_map(|id| id.parse().ok())
+                        .collect(),
                 })
             })?;
             rows.collect()
@@ -467,11 +475,22 @@ pub(super) fn add_member_on(
     )? > 0;
     if added {
         events::append(tx, Event::MemberJoined { group_id, user_id }, now)?;
+        // A newcomer has read what was said before they came.
+        tx.execute(
+            "INSERT INTO read_state (user_id, group_id, last_read_id)
+             SELECT ?2, ?1, coalesce(max(id), 0) FROM messages WHERE group_id = ?1
+             ON CONFLICT (user_id, group_id) DO UPDATE SET last_read_id = excluded.last_read_id",
+            params![group_id, user_id],
+        )?;
     }
     Ok(added)
 }
 
-fn dm_key(a: i64, b: i64) -> String {
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    format!("dm:{lo}:{hi}")
+/// The key of a direct conversation: its people's ids, sorted.
+fn dm_key(people: &[i64]) -> String {
+    let mut ids = people.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("dm:{}", ids.join(":"))
 }

@@ -7,7 +7,9 @@
 //! Today's engine is SQLite, in two files (see `sqlite.rs`):
 //! `users.sqlite3` (accounts, sessions, device keys; `users.rs`) and
 //! `chat.sqlite3` (groups, memberships, messages; `chat.rs`). User ids cross
-//! the two files by value. Every change that live sockets elsewhere must
+//! the two files by value. A third, `search.sqlite3`, is derived: the
+//! full-text index of the messages, rebuilt from them when missing
+//! (`search.rs`). Every change that live sockets elsewhere must
 //! hear of is also appended to an `events` table in the same transaction
 //! (`events.rs`): the one path by which this process, the admin commands
 //! beside it and (later) other instances reach every socket.
@@ -18,6 +20,8 @@ mod events;
 mod groups;
 mod invites;
 mod lock;
+mod messages;
+mod search;
 mod sqlite;
 mod users;
 
@@ -30,6 +34,8 @@ pub use backup::BackupFile;
 pub use events::{Event, EventCursor};
 pub use groups::Left;
 pub use lock::DirLock;
+pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
+pub use search::{Indexed, SearchQuery, Term};
 use sqlite::Db;
 pub use users::LAST_SEEN_EVERY_MS;
 
@@ -237,11 +243,12 @@ pub enum KeyPut {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmRow {
     pub group_id: i64,
-    /// The other member, while they have an account.
-    pub other: Option<i64>,
+    /// The other members with accounts (one in a DM between two; none
+    /// once the other account of such a DM is gone).
+    pub others: Vec<i64>,
     /// What the room is called once the other account is gone.
     pub name: String,
-    /// No new messages: the other account was deleted.
+    /// No new messages: the other account of a two-person DM was deleted.
     pub closed: bool,
 }
 
@@ -315,6 +322,8 @@ pub enum NotStored {
     NotMember,
     /// The room takes no new messages.
     Closed,
+    /// The message it replies to is not a live message of the group.
+    BadReply,
 }
 
 /// Plaintext, or an E2E envelope (stored as the JSON text the sender sent).
@@ -336,6 +345,25 @@ pub struct Message {
     pub edited_at: Option<i64>,
     /// A line the room's moderators' actions left, not a member's message.
     pub system: bool,
+    /// The message this one answers.
+    pub reply_to: Option<ReplyRef>,
+    /// Usernames mentioned.
+    pub mentions: Vec<String>,
+    /// Emoji → who reacted with it, in the order first used.
+    pub reactions: Reactions,
+}
+
+/// A message's reactions: each emoji with who reacted with it, emoji in
+/// the order first used, people in the order they reacted.
+pub type Reactions = Vec<(String, Vec<String>)>;
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRef {
+    pub id: i64,
+    pub author: String,
+    /// Its first 100 characters; `None` for an E2E or deleted message.
+    pub excerpt: Option<String>,
 }
 
 /// What deleting an account changed.
@@ -350,9 +378,14 @@ pub struct Store {
     dir: PathBuf,
     users: Db,
     chat: Db,
+    /// The search index, with `chat` attached (see `search.rs`).
+    search: Db,
     /// Counts events this process appended, to wake whoever follows them.
     appended: Mutex<u64>,
     wake: Condvar,
+    /// Messages were stored or changed since the indexer last looked.
+    unindexed: Mutex<bool>,
+    index_wake: Condvar,
 }
 
 impl Store {
@@ -377,8 +410,15 @@ impl Store {
             dir: dir.to_path_buf(),
             users: Db::open(&dir.join(users::FILE), users::MIGRATIONS)?,
             chat: Db::open(&dir.join(chat::FILE), chat::MIGRATIONS)?,
+            search: Db::open_attached(
+                &dir.join(search::FILE),
+                search::MIGRATIONS,
+                Some((dir.join(chat::FILE), search::CHAT)),
+            )?,
             appended: Mutex::new(0),
             wake: Condvar::new(),
+            unindexed: Mutex::new(false),
+            index_wake: Condvar::new(),
         };
         if store.users.found_version == 1 {
             store.reserve_user_ids_seen_in_chat()?;
@@ -393,6 +433,7 @@ impl Store {
     /// Copies the write-ahead logs into the main files (at shutdown).
     pub fn checkpoint(&self) -> Result<()> {
         self.users.checkpoint()?;
-        self.chat.checkpoint()
+        self.chat.checkpoint()?;
+        self.search.checkpoint()
     }
 }

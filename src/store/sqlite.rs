@@ -34,6 +34,8 @@ pub enum Migration {
 
 pub struct Db {
     path: PathBuf,
+    /// Another database every connection attaches, under this schema name.
+    attach: Option<(PathBuf, &'static str)>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// A connection of its own for `data_version`, with the last value seen.
@@ -47,8 +49,19 @@ impl Db {
     /// brings its schema up to date: `migrations[i]` takes it from version
     /// `i` to `i + 1`.
     pub fn open(path: &Path, migrations: &[Migration]) -> Result<Db> {
+        Db::open_attached(path, migrations, None)
+    }
+
+    /// Like `open`, with the database at `attach.0` attached to every
+    /// connection as schema `attach.1` (so one statement, and one
+    /// transaction, can read both files).
+    pub fn open_attached(
+        path: &Path,
+        migrations: &[Migration],
+        attach: Option<(PathBuf, &'static str)>,
+    ) -> Result<Db> {
         create_private(path)?;
-        let mut writer = open_conn(path)?;
+        let mut writer = open_conn(path, attach.as_ref())?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         let found_version = migrate(path, &mut writer, migrations)?;
         // The -wal and -shm files take the database file's mode when SQLite
@@ -63,6 +76,7 @@ impl Db {
         }
         Ok(Db {
             path: path.to_path_buf(),
+            attach,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             watcher: Mutex::new(None),
@@ -80,7 +94,7 @@ impl Db {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_conn(&self.path)?,
+            None => open_conn(&self.path, self.attach.as_ref())?,
         };
         let result = f(&conn);
         let mut pool = lock(&self.readers);
@@ -98,7 +112,7 @@ impl Db {
     ) -> Result<Option<T>> {
         let mut w = lock(&self.watcher);
         if w.is_none() {
-            *w = Some((open_conn(&self.path)?, -1));
+            *w = Some((open_conn(&self.path, self.attach.as_ref())?, -1));
         }
         let Some((conn, seen)) = w.as_mut() else {
             return Ok(None);
@@ -147,12 +161,19 @@ fn set_private(path: &Path) -> Result<()> {
     std::fs::set_permissions(path, Permissions::from_mode(FILE_MODE)).map_err(io_error(path))
 }
 
-fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+fn open_conn(
+    path: &Path,
+    attach: Option<&(PathBuf, &'static str)>,
+) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
     )?;
+    if let Some((other, schema)) = attach {
+        let other = other.to_string_lossy();
+        conn.execute(&format!("ATTACH DATABASE ?1 AS {schema}"), [other])?;
+    }
     Ok(conn)
 }
 

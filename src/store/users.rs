@@ -433,12 +433,15 @@ impl Store {
     pub fn delete_user(&self, user_id: i64, renamed: &str, now: i64) -> Result<UserDeleted> {
         let (memberships, messages) = self.chat.write(|c| {
             let tx = c.transaction()?;
+            // A DM between two closes; a group DM goes on without them.
             tx.execute(
                 "UPDATE groups SET closed_at = ?3, name = ?2
                  WHERE kind = 'dm' AND closed_at IS NULL
-                   AND id IN (SELECT group_id FROM memberships WHERE user_id = ?1)",
+                   AND id IN (SELECT group_id FROM memberships WHERE user_id = ?1)
+                   AND (SELECT count(*) FROM memberships m WHERE m.group_id = groups.id) <= 2",
                 params![user_id, renamed, now],
             )?;
+            tx.execute("DELETE FROM read_state WHERE user_id = ?1", [user_id])?;
             let groups: Vec<i64> = tx
                 .prepare("SELECT group_id FROM memberships WHERE user_id = ?1")?
                 .query_map([user_id], |r| r.get(0))?

@@ -20,18 +20,18 @@ use crate::store::{Invite, Member, Role};
 
 type Result<T> = std::result::Result<T, WebError>;
 
-fn bad(message: &'static str) -> WebError {
+pub(super) fn bad(message: &'static str) -> WebError {
     Refusal::bad_request(message).into()
 }
 
-fn json_object(req: &Request) -> Result<serde_json::Map<String, Value>> {
+pub(super) fn json_object(req: &Request) -> Result<serde_json::Map<String, Value>> {
     match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(obj)) => Ok(obj),
         _ => Err(bad("The body must be a JSON object.")),
     }
 }
 
-fn ok(status: u16, body: &impl Serialize) -> Result<Response> {
+pub(super) fn ok(status: u16, body: &impl Serialize) -> Result<Response> {
     Ok(Response::json(status, body))
 }
 
@@ -52,9 +52,23 @@ pub fn groups(web: &Web, req: &Request) -> Result<Response> {
     let list = web.chat.list_groups(&s.user)?;
     let groups = list
         .iter()
-        .map(|(g, role)| GroupView::new(g, *role))
+        .map(|(seen, read)| GroupView::new(&seen.group, seen.role).with_read(*read))
         .collect();
     ok(200, &GroupList { groups })
+}
+
+/// The group object for `user` (with their read position, as a member).
+fn seen_view<'a>(
+    web: &Web,
+    user: &crate::store::User,
+    g: &'a crate::store::Group,
+    role: Option<Role>,
+) -> Result<GroupView<'a>> {
+    let read = match role {
+        Some(_) => Some(web.chat.read_state(user, g.id)?),
+        None => None,
+    };
+    Ok(GroupView::new(g, role).with_read(read))
 }
 
 /// `POST /api/groups` `{"name", "e2e"}`
@@ -68,7 +82,7 @@ pub fn create_group(web: &Web, req: &Request) -> Result<Response> {
     let e2e = flag(&v, "e2e")?;
     let private = flag(&v, "private")?;
     let g = web.chat.create_group(&s.user, name, e2e, private)?;
-    ok(201, &GroupView::new(&g, Some(Role::Owner)))
+    ok(201, &seen_view(web, &s.user, &g, Some(Role::Owner))?)
 }
 
 /// An optional boolean field (absent or null: false).
@@ -100,7 +114,7 @@ fn string<'a>(v: &'a serde_json::Map<String, Value>, name: &'static str) -> Resu
 pub fn join(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = writer(web, req)?;
     let seen = web.chat.join(&s.user, id)?;
-    ok(200, &GroupView::new(&seen.group, seen.role))
+    ok(200, &seen_view(web, &s.user, &seen.group, seen.role)?)
 }
 
 /// `GET /api/groups/{id}/members`
@@ -149,7 +163,7 @@ pub fn rename_group(web: &Web, req: &Request, id: i64) -> Result<Response> {
     let s = writer(web, req)?;
     let v = json_object(req)?;
     let seen = web.chat.rename(&s.user, id, string(&v, "name")?)?;
-    ok(200, &GroupView::new(&seen.group, seen.role))
+    ok(200, &seen_view(web, &s.user, &seen.group, seen.role)?)
 }
 
 /// `DELETE /api/groups/{id}`
@@ -195,7 +209,7 @@ pub fn revoke_invite(web: &Web, req: &Request, id: i64, code: &str) -> Result<Re
 pub fn accept_invite(web: &Web, req: &Request, code: &str) -> Result<Response> {
     let s = writer(web, req)?;
     let (group, role) = web.chat.accept_invite(&s.user, code)?;
-    ok(200, &GroupView::new(&group, role))
+    ok(200, &seen_view(web, &s.user, &group, role)?)
 }
 
 /// The session of a server admin's state-changing request.
@@ -313,15 +327,22 @@ pub fn group_online(web: &Web, req: &Request, id: i64) -> Result<Response> {
     ok(200, &OnlineList { users: &users })
 }
 
-/// `POST /api/dm` `{"username"}`
+/// `POST /api/dm` `{"username"}` or `{"usernames": [...]}` (one to nine
+/// others)
 pub fn open_dm(web: &Web, req: &Request) -> Result<Response> {
     let s = writer(web, req)?;
     let v = json_object(req)?;
-    let name = v
-        .get("username")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("username must be a string."))?;
-    let g = web.chat.open_dm(&s.user, name)?;
+    let names: Vec<&str> = match (v.get("username"), v.get("usernames")) {
+        (Some(Value::String(name)), None) => vec![name.as_str()],
+        (None, Some(Value::Array(list))) => {
+            list.iter()
+                .map(Value::as_str)
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("usernames must be a list of usernames."))?
+        }
+        _ => return Err(bad("Send username (a string) or usernames (a list).")),
+    };
+    let g = web.chat.open_dm(&s.user, &names)?;
     ok(200, &DmOpened { group_id: g.id })
 }
 
@@ -331,10 +352,12 @@ pub fn dms(web: &Web, req: &Request) -> Result<Response> {
     let list = web.chat.dms(&s.user)?;
     let dms = list
         .iter()
-        .map(|(group_id, username, closed)| DmEntry {
-            group_id: *group_id,
-            username,
-            closed: *closed,
+        .map(|dm| DmEntry {
+            group_id: dm.group_id,
+            username: &dm.name,
+            usernames: &dm.others,
+            closed: dm.closed,
+            read: dm.read.into(),
         })
         .collect();
     ok(200, &DmList { dms })

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod conversation;
 pub mod error;
 pub mod links;
 pub mod pages;
@@ -90,6 +91,13 @@ impl Web {
                     .map(Outcome::Respond)
                     .ok_or(WebError::NotFound)
             }
+            Route::AppShell(path) => {
+                // Never cached for long: a new service worker must be seen.
+                let etag = req.header("if-none-match");
+                assets::serve(path, false, &self.asset_version, etag)
+                    .map(Outcome::Respond)
+                    .ok_or(WebError::NotFound)
+            }
             Route::Me => respond(api::me(self, req)),
             Route::Groups => respond(api::groups(self, req)),
             Route::CreateGroup => respond(api::create_group(self, req)),
@@ -102,6 +110,10 @@ impl Web {
             Route::Dms => respond(api::dms(self, req)),
             Route::EditMessage(id) => respond(api::edit_message(self, req, id)),
             Route::DeleteMessage(id) => respond(api::delete_message(self, req, id)),
+            Route::React(id, emoji) => respond(conversation::react(self, req, id, &emoji, true)),
+            Route::Unreact(id, emoji) => respond(conversation::react(self, req, id, &emoji, false)),
+            Route::MarkRead(id) => respond(conversation::mark_read(self, req, id)),
+            Route::Search => respond(conversation::search(self, req)),
             Route::PutKey => respond(api::put_key(self, req)),
             Route::GroupKeys(id) => respond(api::group_keys(self, req, id)),
             Route::GroupMembers(id) => respond(api::members(self, req, id)),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{Web, WebError, session};
 use crate::auth::{self, Session};
 use crate::chat::Refusal;
-use crate::chat::socket::{Admission, Target};
+use crate::chat::socket::{Admission, Replay, Target};
 use crate::http::Request;
 use crate::http::router::parse_id;
 use crate::ws::handshake;
@@ -43,7 +43,7 @@ fn admission(s: Session, target: Target) -> Admission {
     }
 }
 
-/// `GET /ws/chat/{id}[?after=ID]`
+/// `GET /ws/chat/{id}[?after=ID[&since=MS]]`
 pub fn chat_upgrade(web: &Web, req: &Request, group_id: i64) -> Result<Upgrade, WebError> {
     let s = authenticate(web, req)?;
     let (group, role) = web
@@ -60,13 +60,22 @@ pub fn chat_upgrade(web: &Web, req: &Request, group_id: i64) -> Result<Upgrade, 
             Some(parse_id(&a).ok_or_else(|| Refusal::bad_request("after must be a message id"))?)
         }
     };
+    let since = match req.query_param("since") {
+        None => None,
+        Some(ms) => Some(
+            ms.parse::<i64>()
+                .ok()
+                .filter(|ms| *ms >= 0)
+                .ok_or_else(|| Refusal::bad_request("since must be a time in Unix milliseconds"))?,
+        ),
+    };
     let accept = accept(req)?;
     let room = web.chat.room(&group)?;
     let target = Target::Room {
         group,
         role,
         room,
-        after,
+        replay: after.map(|after| Replay { after, since }),
     };
     Ok(Upgrade {
         accept,

@@ -12,6 +12,10 @@ import { Conversation } from './conversation.js';
 import { KeyTrust } from './trust.js';
 import { hasWebCrypto, registerDevice, groupFingerprint } from './keys.js';
 import './e2e-codec.js';
+import { UnreadCounts } from './unread.js';
+import { Notifier } from './notifications.js';
+import { SearchPanel } from './search.js';
+import { PeoplePicker } from './people.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -52,12 +56,13 @@ const app = {
   ui,
   me: { id: Number(meEl.dataset.userId), username: meEl.querySelector('.me-name').textContent.trim() },
   /**
-   * id → {id, name, e2e, private, role, member, member_count, created_at, unread}.
+   * id → {id, name, e2e, private, role, member, member_count, created_at, …}
+   * (unread counts: app.unread).
    * A private group we stopped being a member of stays (hidden) until the
    * next reload of the list, so later notices about it still find its name.
    */
   groups: new Map(),
-  /** group_id → {group_id, username, unread} */
+  /** group_id → {group_id, username, usernames, unread} (counts: app.unread) */
   dms: new Map(),
   onlineUsers: [],
   current: null,
@@ -202,10 +207,6 @@ window.addEventListener('online', retryAll);
 
 // ------------------------------------------------------------ the lists
 
-function badge(n) {
-  return n > 0 ? h('span', { class: 'badge' }, String(n > 99 ? '99+' : n), h('span', { class: 'sr-only' }, ' unread')) : null;
-}
-
 function onlineNames() {
   return new Set(app.onlineUsers.map((u) => u.username.toLowerCase()));
 }
@@ -225,10 +226,10 @@ function renderGroups() {
       h('span', { class: 'name' }, g.name),
       g.private ? privateMark() : null,
       g.e2e ? lockMark() : null,
-      badge(g.unread),
+      app.unread.badges(g.id),
     ];
     if (g.member) {
-      return h('li', { class: `nav-item${active ? ' active' : ''}${g.unread ? ' unread' : ''}` },
+      return h('li', { class: `nav-item${active ? ' active' : ''}${app.unread.has(g.id) ? ' unread' : ''}` },
         h('a', {
           class: 'nav-link',
           href: `#group-${g.id}`,
@@ -254,21 +255,33 @@ function renderDms() {
   const list = [...app.dms.values()].sort((a, b) => a.username.localeCompare(b.username, undefined, { sensitivity: 'base' }));
   renderList(ui.dms, list, (d) => {
     const active = d.group_id === app.currentId;
-    const isOn = online.has(d.username.toLowerCase());
-    return h('li', { class: `nav-item${active ? ' active' : ''}${d.unread ? ' unread' : ''}` },
+    const others = dmPeople(d);
+    // A group DM is "online" when anyone in it is.
+    const isOn = others.some((n) => online.has(n.toLowerCase()));
+    return h('li', { class: `nav-item${active ? ' active' : ''}${app.unread.has(d.group_id) ? ' unread' : ''}` },
       h('a', {
         class: 'nav-link',
         href: `#group-${d.group_id}`,
         'aria-current': active ? 'page' : null,
         dataset: { fk: `d${d.group_id}` },
       },
-      h('span', { class: 'avatar-wrap' }, avatar(d.username, 'avatar-xs'),
+      h('span', { class: 'avatar-wrap' }, avatar(others.length > 1 ? String(others.length) : d.username, 'avatar-xs'),
         h('span', { class: `presence-dot${isOn ? ' on' : ''}`, 'aria-hidden': 'true' })),
-      h('span', { class: 'name' }, d.username),
+      h('span', { class: 'name' }, dmName(d)),
       isOn ? h('span', { class: 'sr-only' }, ' (online)') : null,
-      badge(d.unread)));
+      app.unread.badges(d.group_id)));
   });
   ui.dmsEmpty.hidden = app.dms.size > 0;
+}
+
+/** Everyone else in a DM (a group DM has several). */
+function dmPeople(d) {
+  return Array.isArray(d.usernames) && d.usernames.length ? d.usernames : [d.username];
+}
+
+/** What a DM is called: its members, "bob, carol". */
+function dmName(d) {
+  return dmPeople(d).join(', ');
 }
 
 /** The key fingerprints of one user in an E2E group's `In this group` list. */
@@ -323,38 +336,36 @@ function renderOnline(users) {
   app.renderPeople(ui.online, users);
   ui.onlineCount.textContent = String(users.length);
   renderDms();
+  if (app.people) app.people.refresh();
 }
 
 function updateTitle() {
-  let unread = 0;
-  for (const g of app.groups.values()) unread += g.unread || 0;
-  for (const d of app.dms.values()) unread += d.unread || 0;
-  unread += app.hiddenUnread || 0;
   const t = targetFor(app.currentId);
   const name = t ? (t.kind === 'dm' ? t.name : `#${t.name}`) : '';
-  document.title = `${unread ? `(${unread}) ` : ''}${name ? `${name} · ` : ''}SecureChat`;
+  document.title = app.unread.title(name);
 }
+
+/** Sidebar badges and the title follow the counts (from the server, kept live by /ws). */
+app.unread = new UnreadCounts(() => {
+  renderGroups();
+  renderDms();
+  updateTitle();
+});
+// The open conversation moves the read position itself (conversation.js:
+// when its newest message is on screen and the page is visible); the
+// server's `read` frames then clear the badges here and on other devices.
 
 /** A new message arrived in the open conversation. */
 app.noteActivity = () => {
-  if (document.hidden) {
-    app.hiddenUnread = (app.hiddenUnread || 0) + 1;
-    updateTitle();
-  }
+  app.unread.noteLive();
 };
-
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && app.hiddenUnread) {
-    app.hiddenUnread = 0;
-    updateTitle();
-  }
-});
 
 // ------------------------------------------------------------- loading
 
 function mergeGroup(g) {
   const old = app.groups.get(g.id);
-  app.groups.set(g.id, { ...g, member: !!(g.member || (old && old.member)), unread: old ? old.unread : 0 });
+  app.groups.set(g.id, { ...g, member: !!(g.member || (old && old.member)) });
+  app.unread.seed(g.id, g, { quiet: true });
 }
 
 async function refreshLists() {
@@ -362,24 +373,26 @@ async function refreshLists() {
     api('GET', '/api/groups').catch(() => null),
     api('GET', '/api/dms').catch(() => null),
   ]);
+  const seen = new Set();
   if (groups) {
-    const seen = new Set();
     for (const g of groups.groups) {
       if (g.kind === 'dm') continue;
       seen.add(g.id);
-      const old = app.groups.get(g.id);
-      app.groups.set(g.id, { ...g, unread: old ? old.unread : 0 });
+      app.groups.set(g.id, { ...g });
+      app.unread.seed(g.id, g, { quiet: true });
     }
     for (const id of [...app.groups.keys()]) if (!seen.has(id)) app.groups.delete(id);
-    renderGroups();
   }
   if (dms) {
     for (const d of dms.dms) {
-      const old = app.dms.get(d.group_id);
-      app.dms.set(d.group_id, { ...d, unread: old ? old.unread : 0 });
+      app.dms.set(d.group_id, { ...d });
+      app.unread.seed(d.group_id, d, { quiet: true });
+      seen.add(d.group_id);
     }
-    renderDms();
   }
+  if (groups && dms) app.unread.keepOnly(seen);
+  renderGroups();
+  renderDms();
   updateTitle();
   return !!(groups && dms);
 }
@@ -410,6 +423,8 @@ const notify = new LiveSocket({
     else if (f.type === 'removed') onRemovedNotice(Number(f.group_id));
     else if (f.type === 'group_updated' && f.group) app.updateGroup(f.group);
     else if (f.type === 'group_deleted') app.groupDeleted(Number(f.group_id));
+    else if (f.type === 'mention') onMention(f);
+    else if (f.type === 'read') app.unread.set(Number(f.group_id), f.unread, f.mentions);
   },
   onState: (state, info) => app.socketState('notify', state, info),
   onEnd: (ev) => {
@@ -424,11 +439,15 @@ const notify = new LiveSocket({
 /** A message in a group we belong to but do not have open. */
 function onGroupActivity(f) {
   const id = Number(f.group_id);
-  const g = app.groups.get(id);
-  if (!g || (id === app.currentId && !document.hidden)) return;
-  g.unread = (g.unread || 0) + 1;
-  renderGroups();
-  updateTitle();
+  if (!app.groups.has(id)) return;
+  app.unread.bump(id);
+}
+
+/** `/ws`: a message mentions us where we have no socket open (its `activity`/`dm` counts it as unread). */
+function onMention(f) {
+  const id = Number(f.group_id);
+  app.unread.bump(id, 'mentions');
+  notifier.mention(f);
 }
 
 function onDmNotice(f) {
@@ -438,13 +457,15 @@ function onDmNotice(f) {
   if (!d) {
     // A conversation we did not know: someone just opened it with us (the
     // list was loaded at start and after every reconnect), so nothing is
-    // unread yet; every later notice is a message.
-    app.dms.set(id, { group_id: id, username: f.from, unread: 0 });
-  } else if (id !== app.currentId || document.hidden) {
-    d.unread = (d.unread || 0) + 1;
+    // unread yet; every later notice is a message. The list names a group
+    // DM by all its members: ask for it.
+    app.dms.set(id, { group_id: id, username: f.from, usernames: [f.from] });
+    renderDms();
+    refreshLists();
+    return;
   }
-  renderDms();
-  updateTitle();
+  app.unread.bump(id);
+  if (f.from !== app.me.username) notifier.dm(id, f.from);
 }
 
 // -------------------------------------------------------- group changes
@@ -460,8 +481,8 @@ app.updateGroup = (g, own = true) => {
   const old = app.groups.get(g.id);
   if (!own && !old) return;
   const next = own ? { ...g } : { ...old, name: g.name, e2e: g.e2e, private: g.private, member_count: g.member_count };
-  next.unread = old ? old.unread || 0 : 0;
   app.groups.set(g.id, next);
+  if (own) app.unread.seed(g.id, g, { quiet: true });
   renderGroups();
   const c = app.current;
   if (c && c.t.id === g.id && c.t.name !== next.name) {
@@ -529,7 +550,7 @@ app.groupDeleted = (id) => {
 async function joinGroup(id) {
   try {
     const g = await api('POST', `/api/groups/${id}/join`);
-    app.groups.set(g.id, { ...g, member: true, unread: 0 });
+    app.groups.set(g.id, { ...g, member: true });
     renderGroups();
     navigate(g.id, true);
   } catch (e) {
@@ -537,14 +558,25 @@ async function joinGroup(id) {
   }
 }
 
-async function startDm(username) {
+/**
+ * Opens (or reuses: the server keeps one per set of people) the direct
+ * conversation with one or more others. Resolves to whether it worked.
+ */
+async function startDm(names) {
+  const usernames = [].concat(names);
   try {
-    const r = await api('POST', '/api/dm', { username });
-    if (!app.dms.has(r.group_id)) app.dms.set(r.group_id, { group_id: r.group_id, username, unread: 0 });
+    const r = await api('POST', '/api/dm', usernames.length === 1 ? { username: usernames[0] } : { usernames });
+    if (!app.dms.has(r.group_id)) {
+      const sorted = usernames.slice().sort((a, b) => a.localeCompare(b));
+      app.dms.set(r.group_id, { group_id: r.group_id, username: sorted.join(', '), usernames: sorted });
+      refreshLists();
+    }
     renderDms();
     navigate(r.group_id);
+    return true;
   } catch (e) {
     app.alert(e.message);
+    return false;
   }
 }
 
@@ -588,7 +620,7 @@ createForm.addEventListener('submit', async (e) => {
   btn.disabled = true;
   try {
     const g = await api('POST', '/api/groups', { name, e2e: createE2e.checked, private: createPrivate.checked });
-    app.groups.set(g.id, { ...g, member: true, unread: 0 });
+    app.groups.set(g.id, { ...g, member: true });
     createName.value = '';
     createE2e.checked = false;
     createPrivate.checked = false;
@@ -655,7 +687,11 @@ function targetFor(id) {
     };
   }
   const d = app.dms.get(id);
-  if (d) return { id, name: d.username, e2e: false, kind: 'dm', member: true, dmWith: d.username };
+  if (d) {
+    return {
+      id, name: dmName(d), e2e: !!d.e2e, kind: 'dm', member: true, dmWith: d.username, usernames: dmPeople(d),
+    };
+  }
   return null;
 }
 
@@ -697,6 +733,7 @@ function openDefault() {
 function closeCurrent() {
   if (app.current) app.current.close();
   app.current = null;
+  app.unread.open(null);
   ui.pill.hidden = true;
   ui.typing.replaceChildren();
   app.socketState('chat', 'stopped', {});
@@ -728,10 +765,7 @@ async function openGroup(id) {
     updateTitle();
     return;
   }
-  const entry = target.kind === 'dm' ? app.dms.get(id) : app.groups.get(id);
-  entry.unread = 0;
-  renderGroups();
-  renderDms();
+  app.unread.open(id);
   try {
     localStorage.setItem('lastGroup', String(id));
   } catch {
@@ -847,6 +881,47 @@ function showEnded(g, title, text) {
 
 window.addEventListener('hashchange', route);
 
+// ------------------------------------------- opening at a message
+
+/** What the user calls a conversation: "#general", or a DM's members. */
+app.nameOf = (id) => {
+  const t = targetFor(id);
+  if (!t) return '';
+  return t.kind === 'dm' ? t.name : `#${t.name}`;
+};
+
+app.isDm = (id) => app.dms.has(id);
+
+/**
+ * Opens a conversation and, when `messageId` is given and the conversation
+ * can (`jumpTo`, conversation.js), scrolls to that message. Used by
+ * notifications and search results.
+ */
+app.openAt = async (id, messageId = null) => {
+  navigate(id);
+  // The hash change routes a moment later; give up only if the user went
+  // somewhere else after that, or it never happens.
+  const deadline = Date.now() + 10000;
+  let arrived = false;
+  while (!(app.current && app.current.t.id === id)) {
+    if (app.currentId === id) arrived = true;
+    else if (arrived || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const c = app.current;
+  if (messageId && typeof c.jumpTo === 'function') {
+    try {
+      await c.jumpTo(messageId);
+    } catch (e) {
+      app.alert(e && e.message ? e.message : 'That message could not be shown.');
+    }
+  }
+};
+
+const notifier = new Notifier(app, $('notify-toggle'));
+app.search = new SearchPanel(app);
+app.people = new PeoplePicker(app, startDm);
+
 // -------------------------------------------------------------- composer
 
 const drafts = new Map();
@@ -924,6 +999,8 @@ async function init() {
   if (!ok) app.alert('The server could not be reached. Retrying…');
   notify.start();
   route();
+  // The installable app's worker (static/sw.js: caches /static/ only, never messages).
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => {});
 }
 
 init();

@@ -2,8 +2,8 @@
 // no DOM, no network and no timers: the messages in the log (and the stored
 // system lines, "alice added bob", which page and replay like messages) and
 // when each last changed, the ids deleted meanwhile, the outbox of messages not yet
-// acknowledged, the paging cursors, and how a frame or a catch-up page of
-// history changes all that. conversation.js hands it what the server says;
+// acknowledged, the paging cursors, my read position, and how a frame or a
+// catch-up page of history changes all that. conversation.js hands it what the server says;
 // it reports each change to its listener, which shows it.
 
 import { sameBody } from './e2e.js';
@@ -54,6 +54,43 @@ export class ConversationModel {
     /** The current socket said hello: message frames may go out. */
     this.helloSeen = false;
     this.connectedOnce = false;
+    /** My read position here (null: not known yet); it only moves forward. */
+    this.lastReadId = null;
+  }
+
+  // ---------------------------------------------------------- read state
+
+  /** The server says I have read up to `id`; true when that moved the position. */
+  readTo(id) {
+    if (typeof id !== 'number' || (this.lastReadId !== null && id <= this.lastReadId)) return false;
+    this.lastReadId = id;
+    return true;
+  }
+
+  /** The oldest message in the log that is not a system line (its id), or null. */
+  oldestUnreadCandidate() {
+    let oldest = null;
+    for (const e of this.byId.values()) {
+      if (!e.msg.system && (oldest === null || e.msg.id < oldest)) oldest = e.msg.id;
+    }
+    return oldest;
+  }
+
+  /**
+   * The first message after my read position that someone else wrote, if
+   * the log has it. An unknown position hides nothing (no divider) unless
+   * `unknownIsNothing` is false (then everything counts as unread).
+   */
+  firstUnread({ unknownIsNothing = true } = {}) {
+    if (this.lastReadId === null && unknownIsNothing) return null;
+    const read = this.lastReadId === null ? 0 : this.lastReadId;
+    let first = null;
+    for (const e of this.byId.values()) {
+      const m = e.msg;
+      if (m.system || m.author === this.me || m.id <= read) continue;
+      if (!first || m.id < first.msg.id) first = e;
+    }
+    return first;
   }
 
   // ------------------------------------------------------------- socket
@@ -127,6 +164,12 @@ export class ConversationModel {
   edited(m) {
     const entry = this.byId.get(m.id);
     if (entry) this.update(entry, m);
+  }
+
+  /** `{type:"reactions", id, reactions}`: who reacted with what, now. */
+  reactions(f) {
+    const entry = this.byId.get(f.id);
+    if (entry && f.reactions && typeof f.reactions === 'object') this.update(entry, { id: f.id, reactions: f.reactions });
   }
 
   remove(id, by = null) {
@@ -233,9 +276,12 @@ export class ConversationModel {
 
   // ------------------------------------------------------------- outbox
 
-  /** Puts a new message in the outbox. */
-  queue(cid, body, text) {
-    const item = { cid, body, text, state: 'queued', createdAt: Date.now() };
+  /**
+   * Puts a new message in the outbox; `shown`: what the stored message
+   * will carry besides the body ({reply_to: {id, author, excerpt}, mentions}).
+   */
+  queue(cid, body, text, shown = {}) {
+    const item = { cid, body, text, shown, state: 'queued', createdAt: Date.now() };
     this.outbox.push(item);
     return item;
   }
@@ -276,7 +322,15 @@ export class ConversationModel {
       return;
     }
     const entry = this.remember({
-      id, group_id: this.groupId, author: this.me, created_at: item.createdAt, edited_at: null, ...item.body,
+      id,
+      group_id: this.groupId,
+      author: this.me,
+      created_at: item.createdAt,
+      edited_at: null,
+      ...item.body,
+      reply_to: (item.shown && item.shown.reply_to) || null,
+      mentions: (item.shown && item.shown.mentions) || [],
+      reactions: {},
     });
     if (this.oldestId === null) this.oldestId = id;
     this.on.confirmed(item, entry);

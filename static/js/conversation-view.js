@@ -1,15 +1,20 @@
 // How one open conversation looks: the message log (day dividers, blocks by
-// one author, pending and failed sends, system notices), editing and
-// deleting in place (owners and admins delete others' messages too),
-// scrolling and the "New messages" pill, who is typing and who is here. It is told what changed (conversation.js passes on the
-// model's reports) and hands what the user asks for to `actions`; what it
-// keeps is only what is on screen. Text goes in through dom.js's h() and
+// one author, pending and failed sends, system notices), formatted texts
+// with mentions (markup.js), reply quotes, reaction chips and the picker
+// (reactions.js), the "New since you left" divider, editing and deleting
+// in place (owners and admins delete others' messages too), scrolling,
+// jumping to a message and the "New messages" pill, who is typing and who
+// is here. It is told what changed (conversation.js passes on the model's
+// reports) and hands what the user asks for to `actions`; what it keeps is
+// only what is on screen. Text goes in through dom.js's h(), markup.js and
 // textContent only, so it is escaped by construction.
 
 import { h, icon, avatar, autosize, confirmBar } from './dom.js';
 import { hms, iso, dayKey, dayLabel, longTime } from './time.js';
 import { sameBody } from './e2e.js';
 import { MAX_LENGTH } from './conversation-model.js';
+import { markup } from './markup.js';
+import { reactionRow, reactionPicker } from './reactions.js';
 
 /** Messages by one author closer than this are shown as one block. */
 const BLOCK_GAP = 5 * 60 * 1000;
@@ -19,13 +24,25 @@ const TYPING_SHOWN = 4000;
 const SYSTEM_MERGE = 10 * 60 * 1000;
 /** A message a moderator deleted says so this long before it goes. */
 const DELETED_SHOWN = 3000;
+/** How long a message jumped to stays highlighted. */
+const FLASH = 2000;
+/** Reply quotes show this much of the original. */
+const EXCERPT = 100;
+
+/** The first `EXCERPT` characters of a text, on one line. */
+export function excerpt(text) {
+  const line = String(text).replace(/\s+/gu, ' ').trim();
+  const chars = [...line];
+  return chars.length > EXCERPT ? `${chars.slice(0, EXCERPT).join('')}…` : line;
+}
 
 export class ConversationView {
   /**
    * @param app      the page (ui elements, alert(), renderPeople(), setOnlineCount())
    * @param target   {id, name, e2e, kind: 'group'|'dm'}
    * @param codec    the conversation's codec (e2e.js): decodes texts, says whether we can send
-   * @param actions  {me(), retryHistory(), saveEdit(id, text), deleteMessage(id), retry(item), discard(item)}
+   * @param actions  {me(), retryHistory(), saveEdit(id, text), deleteMessage(id), retry(item), discard(item),
+   *                  reply(id), react(id, emoji, on) → Promise<error text | null>, jumpTo(id)}
    */
   constructor(app, target, codec, actions) {
     this.app = app;
@@ -48,6 +65,8 @@ export class ConversationView {
     this.top = null;
     /** Owner or admin of this group: others' messages get a Delete button too. */
     this.moderator = false;
+    /** id → the text shown for it (decrypted, in E2E groups), for quotes and search. */
+    this.plain = new Map();
   }
 
   get me() {
@@ -162,9 +181,10 @@ export class ConversationView {
     return el;
   }
 
-  /** A message took on the fields of `m` (`old`: what it showed before). */
-  update(entry, old, m) {
+  /** A message took on the fields of `m` (`old`: what it showed before; `entry.msg` has both). */
+  update(entry, old, changed) {
     if (entry.msg.system) return;
+    const m = entry.msg;
     const { el } = this.rows.get(entry.msg.id);
     if (old.created_at !== m.created_at && m.created_at) {
       el.dataset.ts = String(m.created_at);
@@ -176,11 +196,21 @@ export class ConversationView {
       this.reflow(el);
       this.reflow(el.nextElementSibling);
     }
-    if (old.edited_at !== m.edited_at || !sameBody(old, m)) {
+    const mentionsChanged = JSON.stringify(old.mentions || []) !== JSON.stringify(m.mentions || []);
+    if (old.edited_at !== m.edited_at || !sameBody(old, m) || mentionsChanged) {
       if (!el.classList.contains('editing')) this.fillText(el, entry.msg);
       const edited = el.querySelector('.edited');
       edited.hidden = !m.edited_at;
       if (m.edited_at) edited.title = `Edited ${longTime(m.edited_at)}`;
+    }
+    if ('reactions' in changed && JSON.stringify(old.reactions || {}) !== JSON.stringify(m.reactions || {})) {
+      // A row of chips appearing under the newest message keeps the bottom in view.
+      const stick = this.atBottom();
+      this.setReactions(el, m);
+      if (stick) this.scrollToBottom();
+    }
+    if ('reply_to' in changed && JSON.stringify(old.reply_to || null) !== JSON.stringify(m.reply_to || null)) {
+      this.setQuote(el, m);
     }
   }
 
@@ -190,13 +220,15 @@ export class ConversationView {
     if (!row) return;
     this.rows.delete(id);
     const { el, entry } = row;
+    this.plain.delete(id);
+    this.refreshQuotes(id, true);
     if (!by || by === this.me || entry.msg.system) {
       this.takeOut(el);
       return;
     }
     const textEl = el.querySelector('.text');
     this.decodes.set(textEl, (this.decodes.get(textEl) || 0) + 1);
-    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar')) part.remove();
+    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar, .reactions, .reaction-picker')) part.remove();
     el.classList.remove('editing', 'confirming', 'encrypted', 'undecryptable');
     el.classList.add('removed');
     textEl.hidden = false;
@@ -210,7 +242,9 @@ export class ConversationView {
   /** Removes an element from the log, and regroups the one that followed it. */
   takeOut(el) {
     const next = el.nextElementSibling;
+    const unread = el.querySelector(':scope > .unread-divider');
     el.remove();
+    if (unread && next && next.classList.contains('msg')) this.putDivider(next, unread);
     this.reflow(next);
   }
 
@@ -235,10 +269,149 @@ export class ConversationView {
         h('div', { class: 'meta' }, h('span', { class: 'author' }, m.author), ' ', time, ' ', edited),
         h('div', { class: 'text' }),
         status));
+    if (m.reply_to) this.setQuote(el, m);
     if (pendingText !== null) el.querySelector('.text').textContent = pendingText;
     else this.fillText(el, m);
-    if (typeof m.id === 'number' && (mine || this.moderator)) this.addActions(el, m.id, mine);
+    if (typeof m.id === 'number') {
+      this.setReactions(el, m);
+      this.addActions(el, m.id, mine);
+    }
     return el;
+  }
+
+  // ----------------------------------------------------- replies, quotes
+
+  /** What a quote of message `id` says: its text if shown here, else what the server quoted. */
+  quoteText(ref) {
+    const shown = this.plain.get(ref.id);
+    if (typeof shown === 'string') return excerpt(shown);
+    if (typeof ref.excerpt === 'string') return ref.excerpt;
+    if (this.codec.e2e && !ref.gone) return 'Encrypted message';
+    return 'Original message deleted';
+  }
+
+  /** The quoted block above a reply's text: a button that goes to the original. */
+  setQuote(el, m) {
+    const old = el.querySelector('.reply-quote');
+    const ref = m.reply_to;
+    if (!ref || typeof ref.id !== 'number') {
+      if (old) old.remove();
+      return;
+    }
+    const text = this.quoteText(ref);
+    const quote = h('button', {
+      type: 'button',
+      class: 'reply-quote',
+      dataset: { ref: String(ref.id) },
+      title: 'Show the original message',
+      'aria-label': `In reply to ${ref.author}: ${text}`,
+      onclick: () => this.actions.jumpTo(ref.id),
+    }, h('span', { class: 'reply-author' }, ref.author), h('span', { class: 'reply-excerpt' }, text));
+    if (old) old.replaceWith(quote);
+    else el.querySelector('.text').before(quote);
+  }
+
+  /** Quotes of message `id` say again what it says (it was decrypted, edited or deleted). */
+  refreshQuotes(id, gone = false) {
+    for (const q of this.ui.log.querySelectorAll(`.reply-quote[data-ref="${Number(id)}"]`)) {
+      const row = this.rows.get(Number(q.closest('.msg').dataset.id));
+      if (!row || !row.entry.msg.reply_to) continue;
+      const ref = gone ? { ...row.entry.msg.reply_to, excerpt: null, gone: true } : row.entry.msg.reply_to;
+      this.setQuote(row.el, { reply_to: ref });
+    }
+  }
+
+  /** What the composer's reply bar quotes for message `id`: {id, author, excerpt}. */
+  replyRef(id) {
+    const row = this.rows.get(id);
+    if (!row) return null;
+    const m = row.entry.msg;
+    const shown = this.plain.get(id);
+    return { id, author: m.author, excerpt: typeof shown === 'string' ? excerpt(shown) : null };
+  }
+
+  // ----------------------------------------------------------- reactions
+
+  setReactions(el, m) {
+    const old = el.querySelector('.reactions');
+    const row = reactionRow(m.reactions, this.me, (emoji, on) => this.actions.react(m.id, emoji, on));
+    if (row) row.append(h('button', {
+      type: 'button', class: 'reaction add-reaction', 'aria-label': 'Add reaction', title: 'Add reaction', onclick: () => this.openPicker(m.id),
+    }, '+'));
+    if (old && row) old.replaceWith(row);
+    else if (old) old.remove();
+    else if (row) el.querySelector('.status').before(row);
+  }
+
+  /** The small emoji picker under message `id`. */
+  openPicker(id) {
+    const row = this.rows.get(id);
+    if (!row) return;
+    const { el } = row;
+    const open = el.querySelector('.reaction-picker');
+    if (open) {
+      open.querySelector('button').focus();
+      return;
+    }
+    const close = () => {
+      picker.remove();
+      el.classList.remove('picking');
+      const back = el.querySelector('.act-react');
+      if (back) back.focus();
+    };
+    const picker = reactionPicker((emoji) => this.actions.react(id, emoji, true), close);
+    el.classList.add('picking');
+    el.querySelector('.status').before(picker);
+    picker.querySelector('button').focus();
+  }
+
+  // --------------------------------------------- unread divider, jumping
+
+  /** Shows "New since you left" above message `id` (null: nowhere). */
+  markUnread(id) {
+    for (const d of this.ui.log.querySelectorAll('.unread-divider')) d.remove();
+    const row = id == null ? null : this.rows.get(id);
+    if (!row) return null;
+    const d = h('div', { class: 'unread-divider', role: 'separator', 'aria-label': 'New since you left' },
+      h('span', {}, 'New since you left'));
+    this.putDivider(row.el, d);
+    return d;
+  }
+
+  putDivider(el, d) {
+    const day = el.querySelector(':scope > .day');
+    if (day) day.after(d);
+    else el.prepend(d);
+  }
+
+  /** Scrolls so that the "New since you left" divider is near the top. */
+  scrollToUnread() {
+    const d = this.ui.log.querySelector('.unread-divider');
+    if (!d) return false;
+    const log = this.ui.log;
+    log.scrollTop += d.getBoundingClientRect().top - log.getBoundingClientRect().top - 24;
+    this.hidePill();
+    return true;
+  }
+
+  has(id) {
+    return this.rows.has(id);
+  }
+
+  /** Scrolls message `id` into view and highlights it for a moment. */
+  flash(id) {
+    const row = this.rows.get(id);
+    if (!row) return false;
+    const { el } = row;
+    el.scrollIntoView({ block: 'center' });
+    el.classList.remove('flash');
+    // Restart the animation when it is jumped to twice.
+    void el.offsetWidth;
+    el.classList.add('flash');
+    el.setAttribute('tabindex', '-1');
+    el.focus({ preventScroll: true });
+    setTimeout(() => el.classList.remove('flash'), FLASH);
+    return true;
   }
 
   fillText(el, m) {
@@ -248,8 +421,19 @@ export class ConversationView {
     const apply = (r, late) => {
       if (this.decodes.get(textEl) !== seq) return;
       const stick = late && this.atBottom();
-      if (r.failed) textEl.replaceChildren(icon(r.icon || 'lock', { size: 13, cls: 'text-icon' }), ' ', r.text);
-      else textEl.textContent = r.text;
+      if (r.failed) {
+        textEl.replaceChildren(icon(r.icon || 'lock', { size: 13, cls: 'text-icon' }), ' ', r.text);
+        if (typeof m.id === 'number') this.plain.delete(m.id);
+      } else {
+        textEl.replaceChildren(markup(r.text, { mentions: m.mentions || [], me: this.me }));
+        if (typeof m.id === 'number' && !m.system) {
+          const had = this.plain.get(m.id);
+          this.plain.set(m.id, r.text);
+          if (had !== r.text) this.refreshQuotes(m.id);
+        }
+      }
+      const me = String(this.me).toLowerCase();
+      el.classList.toggle('mentions-me', !r.failed && (m.mentions || []).some((n) => String(n).toLowerCase() === me));
       if (r.title) textEl.title = r.title;
       else textEl.removeAttribute('title');
       el.classList.toggle('encrypted', !!r.encrypted);
@@ -270,13 +454,23 @@ export class ConversationView {
     } else apply(r, false);
   }
 
-  /** Edit (the author's own, where they can send) and Delete (own, or anyone's for moderators). */
+  /**
+   * Reply and Add reaction (everyone's messages, where we can send), Edit
+   * (the author's own) and Delete (own, or anyone's for moderators).
+   */
   addActions(el, id, mine) {
-    if (el.querySelector('.actions')) return;
-    const canEdit = mine && this.codec.canSend;
-    el.append(h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' },
-      canEdit ? h('button', { type: 'button', class: 'act', onclick: () => this.startEdit(id) }, 'Edit') : null,
-      h('button', { type: 'button', class: 'act danger', onclick: () => this.askDelete(id) }, 'Delete')));
+    const old = el.querySelector('.actions');
+    const canSend = this.codec.canSend;
+    const canEdit = mine && canSend;
+    const bar = h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' },
+      canSend ? h('button', { type: 'button', class: 'act act-reply', onclick: () => this.actions.reply(id) }, 'Reply') : null,
+      h('button', {
+        type: 'button', class: 'act act-react', 'aria-label': 'Add reaction', title: 'Add reaction', onclick: () => this.openPicker(id),
+      }, '☺'),
+      canEdit ? h('button', { type: 'button', class: 'act act-edit', onclick: () => this.startEdit(id) }, 'Edit') : null,
+      mine || this.moderator ? h('button', { type: 'button', class: 'act danger', onclick: () => this.askDelete(id) }, 'Delete') : null);
+    if (old) old.replaceWith(bar);
+    else el.append(bar);
   }
 
   /** Moderators see Delete on everyone's messages; others, on their own only. */
@@ -285,12 +479,8 @@ export class ConversationView {
     this.moderator = on;
     for (const [id, { el, entry }] of this.rows) {
       const m = entry.msg;
-      if (m.system || m.author === this.me) continue;
-      if (on) this.addActions(el, id, false);
-      else {
-        const bar = el.querySelector('.actions');
-        if (bar) bar.remove();
-      }
+      if (m.system || m.author === this.me || el.classList.contains('removed')) continue;
+      this.addActions(el, id, false);
     }
   }
 
@@ -394,7 +584,8 @@ export class ConversationView {
 
   /** A message typed here, shown at the bottom as "sending…" until it is stored. */
   addPending(item) {
-    const el = this.renderMessage({ author: this.me, created_at: item.createdAt, edited_at: null }, { pendingText: item.text });
+    const reply = item.shown && item.shown.reply_to ? item.shown.reply_to : null;
+    const el = this.renderMessage({ author: this.me, created_at: item.createdAt, edited_at: null, reply_to: reply }, { pendingText: item.text });
     this.pending.set(item, el);
     this.setStatus(el, 'sending…');
     this.ui.log.append(el);
@@ -413,12 +604,9 @@ export class ConversationView {
     this.takeOut(el);
     if (!entry) return;
     const { id } = entry.msg;
-    el.classList.remove('pending', 'failed');
-    el.dataset.id = String(id);
-    this.setStatus(el, '');
-    this.rows.set(id, { el, entry });
-    this.place(el, id);
-    this.addActions(el, id, true);
+    const stored = this.renderMessage(entry.msg);
+    this.rows.set(id, { el: stored, entry });
+    this.place(stored, id);
     if (this.atBottom(120)) this.scrollToBottom();
   }
 
@@ -477,7 +665,7 @@ export class ConversationView {
     const cancel = () => {
       close();
       this.fillText(el, entry.msg);
-      const btn = el.querySelector('.act');
+      const btn = el.querySelector('.act-edit');
       if (btn) btn.focus();
     };
     const save = async () => {

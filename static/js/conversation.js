@@ -6,8 +6,14 @@
 // here. A group (not a DM) also has its members panel (members.js), told
 // when a system line says the membership changed. The page holds at most
 // one Conversation at a time.
+//
+// It also owns what the composer does for this conversation (the reply
+// bar, @mention autocomplete: mentions.js), reactions (reactions.js), the
+// read position (the "New since you left" divider, and telling the server
+// how far I read), and the hooks the page shell uses: jumpTo(id),
+// searchLoaded(pred) and the `securechat:message` window event.
 
-import { randomId } from './dom.js';
+import { h, randomId } from './dom.js';
 import { api, wsUrl } from './api.js';
 import { LiveSocket, SESSION_ENDED } from './socket.js';
 import { codecFor } from './e2e.js';
@@ -15,10 +21,20 @@ import { ConversationModel, MAX_LENGTH } from './conversation-model.js';
 import { ConversationView } from './conversation-view.js';
 import { MembersPanel } from './members.js';
 import { can } from './roles.js';
+import { MentionAutocomplete, mentionedNames } from './mentions.js';
+import { react } from './reactions.js';
 
 const PAGE = 50;
 /** Send a typing notice at most this often. */
 const TYPING_EVERY = 2000;
+/** Wait this long after the reader reached the bottom before telling the server. */
+const READ_DELAY = 700;
+/** Ask the replay for changes a little before the last frame (clocks differ). */
+const SINCE_SLACK = 5000;
+/** Jumping to an old message loads at most this many older pages. */
+const JUMP_PAGES = 40;
+/** Opening a conversation loads at most this many older pages to find the first unread one. */
+const UNREAD_PAGES = 4;
 
 const ERROR_TEXT = {
   too_large: `That message is too long: ${MAX_LENGTH} characters at most.`,
@@ -63,6 +79,9 @@ export class Conversation {
         this.flush();
       },
       discard: (item) => this.model.discard(item),
+      reply: (id) => this.startReply(id),
+      react: (id, emoji, on) => this.react(id, emoji, on),
+      jumpTo: (id) => this.jumpTo(id),
     });
     this.view.moderator = this.isModerator(target.role);
     this.members = target.kind === 'group' ? new MembersPanel(app, target, (role) => this.setRole(role)) : null;
@@ -70,12 +89,44 @@ export class Conversation {
     this.closed = false;
     this.socket = null;
     this.timers = new Set();
+    /** The message the composer answers ({id, author, excerpt}), or null. */
+    this.replyTo = null;
+    /** A DM's people (a group's come from its members panel). */
+    this.dmNames = target.kind === 'dm' ? [app.me.username, ...(target.dmWith ? [target.dmWith] : [])] : [];
+    /** When the last frame arrived (Unix ms): the replay's `since`. */
+    this.lastFrameAt = 0;
+    /** The socket was opened with ?after= (the server replays what we missed). */
+    this.replaying = false;
+    this.readTimer = null;
+    this.readSending = false;
+    /** Where the shell asked to go once the first page is in (a search hit, a notification). */
+    this.initialJump = target.jumpTo != null ? Number(target.jumpTo) : null;
+    const entry = this.appEntry();
+    this.model.readTo(entry && typeof entry.last_read_id === 'number' ? entry.last_read_id : null);
+    let loaded;
+    this.loaded = new Promise((resolve) => { loaded = resolve; });
+    this.markLoaded = loaded;
+    this.onVisible = () => this.readSoon();
+  }
+
+  /** Members' usernames, for @mentions: the members panel's list (it follows joins and removals). */
+  get memberNames() {
+    if (this.members && Array.isArray(this.members.members)) return this.members.members.map((m) => m.username);
+    return this.dmNames;
+  }
+
+  /** The page's list entry for this conversation (groups or DMs), if any. */
+  appEntry() {
+    const list = this.t.kind === 'dm' ? this.app.dms : this.app.groups;
+    return list && list.get ? list.get(this.t.id) : null;
   }
 
   // ---------------------------------------------------------------- life
 
   async start() {
     this.view.start();
+    this.startComposer();
+    document.addEventListener('visibilitychange', this.onVisible);
     if (this.members) this.members.start();
     if (this.codec.onChange) this.codec.onChange(() => this.view.refreshPresence());
     try {
@@ -98,6 +149,9 @@ export class Conversation {
 
   close() {
     this.closed = true;
+    this.stopComposer();
+    document.removeEventListener('visibilitychange', this.onVisible);
+    this.markLoaded(false);
     if (this.codec.close) this.codec.close();
     if (this.socket) this.socket.stop();
     for (const t of this.timers) clearTimeout(t);
@@ -152,8 +206,12 @@ export class Conversation {
 
   socketUrl() {
     const path = `/ws/chat/${this.t.id}`;
-    // Resume after the newest message we have, so the server replays the gap.
-    return wsUrl(this.model.historyLoaded ? `${path}?after=${this.model.newestId}` : path);
+    // Resume after the newest message we have, so the server replays the
+    // gap, and the edits, deletions and reactions since the last frame.
+    this.replaying = this.model.historyLoaded;
+    if (!this.replaying) return wsUrl(path);
+    const since = this.lastFrameAt ? `&since=${Math.max(0, this.lastFrameAt - SINCE_SLACK)}` : '';
+    return wsUrl(`${path}?after=${this.model.newestId}${since}`);
   }
 
   onSocketState(state, info) {
@@ -185,11 +243,18 @@ export class Conversation {
 
   onFrame(f) {
     if (this.closed) return;
+    this.lastFrameAt = Date.now();
     switch (f.type) {
       case 'hello': return this.onHello(f);
-      case 'message':
+      case 'message': {
+        const fresh = typeof f.id === 'number' && !this.model.byId.has(f.id) && !this.model.gone.has(f.id);
         if (this.model.receive(f)) this.flush();
+        if (fresh && this.model.byId.has(f.id)) this.announce(this.model.byId.get(f.id).msg);
+        this.readSoon();
         return undefined;
+      }
+      case 'reactions': return this.model.reactions(f);
+      case 'read': return this.onRead(f);
       case 'ack':
         if (this.model.ack(f)) this.flush();
         return undefined;
@@ -213,19 +278,32 @@ export class Conversation {
 
   onHello(f) {
     const reconnect = this.model.hello(f);
+    if (f.group && typeof f.group.last_read_id === 'number') this.onRead({ last_read_id: f.group.last_read_id });
     if (f.group && this.t.kind === 'group') {
       this.app.updateGroup(f.group);
       this.setRole(f.group.role || null);
       if (reconnect && this.members) this.members.refreshSoon();
     }
     this.view.renderPresence(f.online || []);
+    this.readSoon();
     if (reconnect) this.keysMayHaveChanged();
     if (!this.model.historyLoaded) this.loadLatest();
     this.flush();
-    if (reconnect || this.model.hasUncertain()) {
-      // Let the replay arrive first, then settle edits, deletions and
-      // messages whose ack was lost with the old socket.
+    // The replay (?after=&since=) brings the messages, edits, deletions and
+    // reactions we missed. Without one (no history yet), or with sends
+    // whose ack was lost with the old socket, read the newest page again:
+    // let the replay arrive first, then settle.
+    if (this.model.hasUncertain() || (reconnect && !this.replaying)) {
       this.later(() => this.reconcile(), 400);
+    }
+  }
+
+  /** My read position moved (another device of mine read further, or the hello says where it is). */
+  onRead(f) {
+    if (!this.model.readTo(Number(f.last_read_id))) return;
+    const entry = this.appEntry();
+    if (entry && (typeof entry.last_read_id !== 'number' || entry.last_read_id < this.model.lastReadId)) {
+      entry.last_read_id = this.model.lastReadId;
     }
   }
 
@@ -265,8 +343,19 @@ export class Conversation {
       const { fresh, added } = this.model.addLatest(data);
       this.view.showLatest(added);
       this.view.setTop(this.model.hasMore ? 'more' : 'start');
-      if (fresh) this.view.scrollToBottom();
+      if (fresh) {
+        this.view.scrollToBottom();
+        await this.showUnread();
+        if (this.closed) return;
+        this.markLoaded(true);
+        if (this.initialJump != null) {
+          const id = this.initialJump;
+          this.initialJump = null;
+          this.jumpTo(id);
+        }
+      }
       this.fill();
+      this.readSoon();
     } catch (e) {
       if (this.closed) return;
       if (e.status === 403 || e.status === 404) {
@@ -277,6 +366,28 @@ export class Conversation {
     } finally {
       this.view.busy(false);
     }
+  }
+
+  /**
+   * Opening: the "New since you left" divider above the first message by
+   * someone else after my read position (loading a few older pages to find
+   * it), scrolled to; none when everything was read.
+   */
+  async showUnread() {
+    const read = this.model.lastReadId;
+    if (read === null || read >= this.model.newestId) return;
+    // Unread messages up to the top of what is loaded may go on further back.
+    const reachesTop = () => {
+      const first = this.model.firstUnread();
+      return first && first.msg.id === this.model.oldestUnreadCandidate();
+    };
+    for (let i = 0; i < UNREAD_PAGES && this.model.hasMore && this.model.oldestId > read + 1 && reachesTop(); i += 1) {
+      if (!(await this.loadOlder()) || this.closed) break;
+    }
+    const first = this.model.firstUnread();
+    if (!first) return;
+    this.view.markUnread(first.msg.id);
+    this.view.scrollToUnread();
   }
 
   /** Loads older pages while the log does not fill its box. */
@@ -364,7 +475,13 @@ export class Conversation {
       return false;
     }
     if (this.closed) return false;
-    this.view.addPending(this.model.queue(randomId(), body, clean));
+    const mentions = mentionedNames(clean, this.memberNames, this.model.me);
+    const shown = { reply_to: this.replyTo, mentions };
+    if (this.replyTo) body.reply_to = this.replyTo.id;
+    // The server reads mentions out of plain text itself; an encrypted text it cannot read.
+    if (this.codec.e2e && mentions.length) body.mentions = mentions;
+    this.cancelReply(false);
+    this.view.addPending(this.model.queue(randomId(), body, clean, shown));
     this.flush();
     return true;
   }
@@ -419,7 +536,10 @@ export class Conversation {
   }
 
   onScroll() {
-    if (this.view.atBottom()) this.view.hidePill();
+    if (this.view.atBottom()) {
+      this.view.hidePill();
+      this.readSoon();
+    }
     if (this.view.nearTop() && this.model.hasMore && !this.model.olderFailed) this.loadOlder();
   }
 
@@ -428,3 +548,175 @@ export class Conversation {
     if (this.codec.refreshSoon) this.codec.refreshSoon();
   }
 }
+
+// ------------------------------------------------------------------------
+// Conversation features: composer (replies, mentions), reactions, read
+// position, jumping, and the hooks for the page shell.
+
+Object.assign(Conversation.prototype, {
+  /** The reply bar and the mention autocomplete, on the page's composer. */
+  startComposer() {
+    const $ = (id) => document.getElementById(id);
+    this.bar = { el: $('reply-bar'), text: $('reply-bar-text'), cancel: $('reply-cancel') };
+    const list = $('mention-list');
+    if (list && this.app.ui.input.form) {
+      this.mentions = new MentionAutocomplete(this.app.ui.input, list, () => this.memberNames, () => this.model.me).attach();
+    }
+    this.onComposerKey = (e) => {
+      if (e.key === 'Escape' && this.replyTo && !e.defaultPrevented) {
+        e.preventDefault();
+        e.stopPropagation();
+        this.cancelReply();
+      }
+    };
+    this.onCancelClick = () => this.cancelReply();
+    if (this.app.ui.composer) this.app.ui.composer.addEventListener('keydown', this.onComposerKey, true);
+    if (this.bar.cancel) this.bar.cancel.addEventListener('click', this.onCancelClick);
+    this.cancelReply(false);
+  },
+
+  stopComposer() {
+    if (this.mentions) this.mentions.detach();
+    if (this.app.ui.composer && this.onComposerKey) this.app.ui.composer.removeEventListener('keydown', this.onComposerKey, true);
+    if (this.bar && this.bar.cancel) this.bar.cancel.removeEventListener('click', this.onCancelClick);
+    this.cancelReply(false);
+  },
+
+  /** The composer now answers message `id`. */
+  startReply(id) {
+    const ref = this.view.replyRef(id);
+    if (!ref || !this.bar || !this.bar.el) return;
+    this.replyTo = ref;
+    const text = typeof ref.excerpt === 'string' ? ref.excerpt : 'Encrypted message';
+    this.bar.text.replaceChildren('Replying to ', h('strong', {}, ref.author), ': ', h('span', { class: 'reply-bar-excerpt' }, text));
+    this.bar.el.hidden = false;
+    this.app.ui.input.focus();
+  },
+
+  /** Drops the reply (Escape, the cancel button, or it was sent). */
+  cancelReply(focus = true) {
+    this.replyTo = null;
+    if (!this.bar || !this.bar.el) return;
+    this.bar.el.hidden = true;
+    this.bar.text.replaceChildren();
+    if (focus) this.app.ui.input.focus();
+  },
+
+  /** Sets or clears my reaction; resolves to an error text to show, or null. */
+  async react(id, emoji, on) {
+    try {
+      const reactions = await react(id, emoji, on);
+      if (!this.closed && reactions) this.model.reactions({ id, reactions });
+      return null;
+    } catch (e) {
+      const text = e.message || 'The reaction could not be saved.';
+      if (e.status === 404) this.model.remove(id);
+      else if (!document.querySelector('.reaction-picker')) this.app.alert(text);
+      return text;
+    }
+  },
+
+  /** Soon, if the newest message is on screen and the page is visible: tell the server I read it. */
+  readSoon() {
+    if (this.closed || this.readTimer) return;
+    this.readTimer = this.later(() => {
+      this.readTimer = null;
+      this.markRead();
+    }, READ_DELAY);
+  },
+
+  async markRead() {
+    if (this.closed || document.hidden || !this.model.historyLoaded || !this.view.atBottom()) return;
+    // Only someone else's message makes something unread (not mine, not a system line).
+    const newest = this.model.newestId;
+    const first = this.model.firstUnread({ unknownIsNothing: false });
+    if (!newest || !first || !this.model.helloSeen) return;
+    if (this.readSending) {
+      this.readAgain = true;
+      return;
+    }
+    this.readSending = true;
+    try {
+      const r = await api('PUT', `/api/groups/${this.t.id}/read`, { last_read_id: newest });
+      if (!this.closed && r) this.onRead(r);
+    } catch {
+      /* tried again with the next message or scroll */
+    } finally {
+      this.readSending = false;
+    }
+    if (this.readAgain) {
+      this.readAgain = false;
+      this.readSoon();
+    }
+  },
+
+  /**
+   * Shows message `id`: loads older pages until the log has it (at most
+   * JUMP_PAGES), scrolls to it and highlights it. Resolves to true when it
+   * is shown, false when it was deleted or could not be found.
+   */
+  async jumpTo(messageId) {
+    const id = Number(messageId);
+    if (!(await this.loaded) || this.closed) return false;
+    for (let pages = 0; !this.view.has(id) && pages < JUMP_PAGES;) {
+      if (this.closed) return false;
+      if (this.model.loadingOlder) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (this.model.oldestId !== null && id >= this.model.oldestId) break;
+      if (!this.model.hasMore || this.model.olderFailed) break;
+      pages += 1;
+      if (!(await this.loadOlder())) break;
+    }
+    if (this.closed) return false;
+    if (this.view.flash(id)) return true;
+    const gone = this.model.gone.has(id) || (this.model.oldestId !== null && id >= this.model.oldestId) || !this.model.hasMore;
+    this.app.alert(gone ? 'That message was deleted.' : 'That message is too far back to show here.', 'warn');
+    return false;
+  },
+
+  /**
+   * The loaded messages (decrypted, in E2E groups) whose text `terms(text)`
+   * accepts, newest first: [{id, author, created_at, text}].
+   */
+  searchLoaded(terms) {
+    const out = [];
+    for (const { msg } of this.model.byId.values()) {
+      if (msg.system) continue;
+      const text = this.view.plain.has(msg.id) ? this.view.plain.get(msg.id) : (typeof msg.content === 'string' ? msg.content : null);
+      if (typeof text !== 'string') continue;
+      let hit = false;
+      try {
+        hit = !!terms(text);
+      } catch {
+        hit = false;
+      }
+      if (hit) out.push({ id: msg.id, author: msg.author, created_at: msg.created_at, text });
+    }
+    return out.sort((a, b) => b.id - a.id);
+  },
+
+  /** Tells the page about a new message (window event `securechat:message`). */
+  async announce(m) {
+    if (m.system) return;
+    let text = null;
+    try {
+      const r = await this.codec.decode(m);
+      text = r && !r.failed ? r.text : null;
+    } catch {
+      text = null;
+    }
+    if (this.closed) return;
+    const me = this.model.me.toLowerCase();
+    const detail = {
+      groupId: this.t.id,
+      messageId: m.id,
+      author: m.author,
+      text,
+      mentionsMe: (m.mentions || []).some((n) => String(n).toLowerCase() === me),
+      mine: m.author === this.model.me,
+    };
+    window.dispatchEvent(new CustomEvent('securechat:message', { detail }));
+  },
+});

@@ -15,9 +15,9 @@ Usage: loadgen [OPTIONS]
 Options:
   --server PATH          server binary (default: securechat next to loadgen,
                          else target/release/securechat)
-  --scenario LIST        idle,burst,paced or all (default all); repeatable
+  --scenario LIST        idle,burst,paced,search or all (default all); repeatable
   --transport LIST       plain,tls or all (default all): TLS variants exist
-                         for idle and burst (paced is plain only)
+                         for idle and burst (paced and search are plain only)
   --tls                  TLS variants only (= --transport tls)
   --plain                plain-text only (= --transport plain)
   --idle-sockets LIST    socket counts for the idle scenario (default 1000,5000)
@@ -28,6 +28,17 @@ Options:
   --rate N               messages/s in the paced scenario (default 50)
   --size N               message content bytes (default 100)
   --recv-threads N       receiver threads (default 1)
+  --search-messages N    messages stored for the search scenario (default
+                         1000000)
+  --search-queries N     measured searches (default 500)
+  --insert-messages N    messages per insert run of the search scenario
+                         (default 20000)
+  --insert-runs N        insert runs with the search index, and as many
+                         without (default 3)
+  --insert-window N      unacknowledged messages at most while inserting
+                         (default 64)
+  --keep-data            leave the search scenario's data directory behind
+                         (its path is printed) to look into afterwards
   --burst-poll-us N      in the burst, receivers sleep this long between polls
                          while data flows, so each read takes many frames
                          (default 20000; 0 = always block in epoll_wait)
@@ -50,6 +61,7 @@ pub struct Opts {
     pub idle: bool,
     pub burst: bool,
     pub paced: bool,
+    pub search: bool,
     pub plain: bool,
     pub tls: bool,
     pub idle_sizes: Vec<usize>,
@@ -60,6 +72,12 @@ pub struct Opts {
     pub rate: f64,
     pub size: usize,
     pub recv_threads: usize,
+    pub search_messages: usize,
+    pub search_queries: usize,
+    pub insert_messages: usize,
+    pub insert_runs: usize,
+    pub insert_window: usize,
+    pub keep_data: bool,
     pub burst_poll_us: u64,
     pub paced_poll_us: u64,
     pub runs: usize,
@@ -93,6 +111,7 @@ impl Default for Opts {
             idle: true,
             burst: true,
             paced: true,
+            search: true,
             plain: true,
             tls: true,
             idle_sizes: vec![1000, 5000],
@@ -103,6 +122,12 @@ impl Default for Opts {
             rate: 50.0,
             size: 100,
             recv_threads: 1,
+            search_messages: 1_000_000,
+            search_queries: 500,
+            insert_messages: 20_000,
+            insert_runs: 3,
+            insert_window: 64,
+            keep_data: false,
             burst_poll_us: 20_000,
             paced_poll_us: 0,
             runs: 3,
@@ -151,6 +176,12 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
             Long("rate") => o.rate = number(&mut p, "--rate")?,
             Long("size") => o.size = number(&mut p, "--size")?,
             Long("recv-threads") => o.recv_threads = number(&mut p, "--recv-threads")?,
+            Long("search-messages") => o.search_messages = number(&mut p, "--search-messages")?,
+            Long("search-queries") => o.search_queries = number(&mut p, "--search-queries")?,
+            Long("insert-messages") => o.insert_messages = number(&mut p, "--insert-messages")?,
+            Long("insert-runs") => o.insert_runs = number(&mut p, "--insert-runs")?,
+            Long("insert-window") => o.insert_window = number(&mut p, "--insert-window")?,
+            Long("keep-data") => o.keep_data = true,
             Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
             Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
             Long("idle-no-restart") => o.no_restart = true,
@@ -164,6 +195,9 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 o.messages = 300;
                 o.paced_messages = 100;
                 o.users = 5;
+                o.search_messages = 50_000;
+                o.search_queries = 150;
+                o.insert_messages = 2_000;
             }
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -176,16 +210,18 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
         o.idle = false;
         o.burst = false;
         o.paced = false;
+        o.search = false;
         for s in &scenarios {
             match s.as_str() {
                 "idle" => o.idle = true,
                 "burst" | "fanout" => o.burst = true,
                 "paced" => o.paced = true,
+                "search" => o.search = true,
                 other => {
                     return Err(BenchError::Unknown {
                         kind: "scenario",
                         name: other.into(),
-                        choices: "idle, burst, paced, all",
+                        choices: "idle, burst, paced, search, all",
                     });
                 }
             }
@@ -228,6 +264,21 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     if o.messages.max(o.paced_messages) * o.sockets > 20_000_000 {
         return Err(BenchError::Invalid(
             "messages x sockets is at most 20,000,000 (latencies are kept)",
+        ));
+    }
+    if !(1_000..=20_000_000).contains(&o.search_messages)
+        || !(20..=100_000).contains(&o.search_queries)
+    {
+        return Err(BenchError::Invalid(
+            "--search-messages must be 1000..=20000000 and --search-queries 20..=100000",
+        ));
+    }
+    if !(100..=2_000_000).contains(&o.insert_messages)
+        || !(1..=20).contains(&o.insert_runs)
+        || !(1..=4096).contains(&o.insert_window)
+    {
+        return Err(BenchError::Invalid(
+            "--insert-messages must be 100..=2000000, --insert-runs 1..=20, --insert-window 1..=4096",
         ));
     }
     Ok(Some(o))

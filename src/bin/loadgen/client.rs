@@ -1,7 +1,8 @@
 //! The benchmark's own HTTP(S) client: where the server listens, the rustls
 //! configuration that trusts exactly its certificate, blocking plain/TLS
-//! streams, one-request-per-connection HTTP, and feeding raw TLS bytes
-//! through a connection (for the non-blocking WebSocket readers).
+//! streams, one-request-per-connection HTTP and kept-alive connections for
+//! many requests, and feeding raw TLS bytes through a connection (for the
+//! non-blocking WebSocket readers).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -205,6 +206,79 @@ pub fn tls_feed(
     Ok(closed)
 }
 
+/// The request's bytes: head (with `extra` header lines) and body.
+fn request_bytes(
+    ep: &Ep,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    extra: &str,
+) -> Vec<u8> {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{extra}Content-Length: {}\r\n",
+        ep.port,
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut out = req.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads one response from `s`. `buf` holds bytes already read and keeps
+/// any that follow the response. Without a Content-Length the body runs
+/// to the end of the connection (`to_eof`) or is empty.
+fn read_response(s: &mut Stream, buf: &mut Vec<u8>, to_eof: bool) -> Result<Resp, BenchError> {
+    let mut chunk = [0u8; 16 * 1024];
+    let mut head: Option<Head> = None;
+    let mut eof = false;
+    let end = loop {
+        if head.is_none() {
+            head = parse_head(buf)?;
+        }
+        if let Some((n, _, h)) = &head {
+            let len = h
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+            match len {
+                Some(l) if buf.len() >= n + l => break n + l,
+                None if !to_eof => break *n,
+                _ if eof => break buf.len(),
+                _ => {}
+            }
+        } else if eof {
+            return Err(BenchError::Closed);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => eof = true,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A TLS peer that closed without close_notify.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => eof = true,
+            Err(error) => {
+                return Err(BenchError::Io {
+                    doing: "receive",
+                    error,
+                });
+            }
+        }
+    };
+    let (n, status, headers) = head.ok_or(BenchError::Closed)?;
+    let rest = buf.split_off(end);
+    let body = String::from_utf8_lossy(&buf[n..]).into_owned();
+    *buf = rest;
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
+}
+
 /// One request on its own connection (`Connection: close`); errors name
 /// the request (`GET /healthz: connect: …`).
 pub fn http(
@@ -215,54 +289,83 @@ pub fn http(
     body: &[u8],
 ) -> Result<Resp, BenchError> {
     let failed = |e| BenchError::in_request(format!("{method} {path}"), e);
-    let io = |doing| move |error| failed(BenchError::Io { doing, error });
     let mut s = connect(ep).map_err(failed)?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        ep.port,
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    let mut out = req.into_bytes();
-    out.extend_from_slice(body);
+    let out = request_bytes(ep, method, path, headers, body, "Connection: close\r\n");
     s.write_all(&out)
         .and_then(|()| s.flush())
-        .map_err(io("send"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let mut head: Option<Head> = None;
-    loop {
-        if head.is_none() {
-            head = parse_head(&buf).map_err(failed)?;
-        }
-        if let Some((n, _, h)) = &head {
-            let len = h
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.trim().parse::<usize>().ok());
-            if len.is_some_and(|l| buf.len() >= n + l) {
-                buf.truncate(n + len.unwrap_or(0));
-                break;
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // A TLS peer that closed without close_notify.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(io("receive")(e)),
+        .map_err(|error| {
+            failed(BenchError::Io {
+                doing: "send",
+                error,
+            })
+        })?;
+    read_response(&mut s, &mut Vec::new(), true).map_err(failed)
+}
+
+/// A kept-alive HTTP(S) connection for many requests in a row (so a
+/// latency measures the request, not a TCP and TLS handshake). It
+/// reconnects when the server closed it, retrying that request once.
+pub struct KeepAlive {
+    ep: Ep,
+    stream: Option<Stream>,
+    buf: Vec<u8>,
+    /// Connections opened so far.
+    pub connects: usize,
+}
+
+impl KeepAlive {
+    pub fn new(ep: &Ep) -> KeepAlive {
+        KeepAlive {
+            ep: ep.clone(),
+            stream: None,
+            buf: Vec::new(),
+            connects: 0,
         }
     }
-    let (n, status, headers) = head.ok_or_else(|| failed(BenchError::Closed))?;
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&buf[n..]).into_owned(),
-    })
+
+    /// A GET on the kept connection; errors name the request.
+    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Result<Resp, BenchError> {
+        let failed = |e| BenchError::in_request(format!("GET {path}"), e);
+        let out = request_bytes(&self.ep, "GET", path, headers, b"", "");
+        let mut fresh = false;
+        loop {
+            if self.stream.is_none() {
+                self.stream = Some(connect(&self.ep).map_err(failed)?);
+                self.buf.clear();
+                self.connects += 1;
+                fresh = true;
+            }
+            let Some(s) = self.stream.as_mut() else {
+                continue;
+            };
+            let sent = s.write_all(&out).and_then(|()| s.flush());
+            let r = match sent {
+                Ok(()) => read_response(s, &mut self.buf, false),
+                Err(error) => Err(BenchError::Io {
+                    doing: "send",
+                    error,
+                }),
+            };
+            match r {
+                Ok(resp) => {
+                    let close = resp
+                        .headers
+                        .iter()
+                        .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
+                    if close {
+                        self.stream = None;
+                    }
+                    return Ok(resp);
+                }
+                // An idle connection the server had closed: once more, anew.
+                Err(_) if !fresh => self.stream = None,
+                Err(e) => {
+                    self.stream = None;
+                    return Err(failed(e));
+                }
+            }
+        }
+    }
 }
 
 /// The text between `prefix` and the next `"`.

@@ -114,6 +114,15 @@ pub enum BenchError {
         got: usize,
         want: usize,
     },
+    /// The benchmark's own access to a server database (seeding, the
+    /// search index's triggers, query plans) failed while `doing`.
+    Sqlite {
+        doing: &'static str,
+        path: PathBuf,
+        error: rusqlite::Error,
+    },
+    /// The server answered, but wrongly: what was checked, and an example.
+    Wrong { check: &'static str, detail: String },
 }
 
 impl BenchError {
@@ -202,6 +211,10 @@ impl fmt::Display for BenchError {
                 got,
                 want,
             } => write!(f, "{verb} only {got} of {want} {noun}"),
+            BenchError::Sqlite { doing, path, error } => {
+                write!(f, "{doing} ({}): {error}", path.display())
+            }
+            BenchError::Wrong { check, detail } => write!(f, "{check}: {detail}"),
         }
     }
 }

@@ -9,6 +9,11 @@
 //! - `burst`: one sender sends 2,000 ~100-byte messages as fast as it can
 //!   into a 1,000-socket room; deliveries/s, send→receive p50/p99, lost.
 //! - `paced`: the same room at 50 messages/s; p50/p99 and lost.
+//! - `search`: 1,000,000 messages stored straight into the server's
+//!   database (its triggers build the search index), then search p50/p99
+//!   by kind of query through the API, every answer checked, and insert
+//!   throughput over a WebSocket with the search index's triggers and
+//!   without them (interleaved runs, same database), with the query plan.
 //!
 //! `idle` and `burst` also run over TLS (`--transport`, `--tls`): the
 //! server gets `--tls` with a certificate it generates into the temporary
@@ -29,15 +34,18 @@
 //! Layout, lowest layer first (a module uses only those before it; `main`
 //! wires them together): `error` ([`BenchError`](error::BenchError), what
 //! every fallible function returns), `sys` (every `unsafe` libc call),
-//! `clock`, `cli`, `host`, `client` (HTTP/TLS), `room`, `ws`, `server`,
-//! `recv`, `sender`, `scenarios`, `report`.
+//! `clock`, `corpus` (made-up chat text), `cli`, `host`, `client`
+//! (HTTP/TLS), `room`, `ws`, `server`, `chatdb` (the benchmark's own access
+//! to a stopped server's databases), `recv`, `sender`, `scenarios`, `report`.
 
 // serde_json's `json!` recurses once per field; the run records are wide.
 #![recursion_limit = "256"]
 
+mod chatdb;
 mod cli;
 mod client;
 mod clock;
+mod corpus;
 mod error;
 mod host;
 mod recv;
@@ -98,6 +106,13 @@ fn plan(o: &Opts) -> Plan {
         plan.push((
             format!("paced {}x{}@{}/s", o.sockets, o.paced_messages, o.rate),
             Box::new(move || scenarios::fanout(&oo, oo.paced_messages, Some(oo.rate), false)),
+        ));
+    }
+    if o.search && o.plain {
+        let oo = o.clone();
+        plan.push((
+            format!("search {}", o.search_messages),
+            Box::new(move || scenarios::search(&oo)),
         ));
     }
     plan
@@ -167,7 +182,7 @@ fn main() {
 
     let plan = plan(&o);
     if plan.is_empty() {
-        eprintln!("loadgen: nothing to run (paced has no TLS variant)");
+        eprintln!("loadgen: nothing to run (paced and search have no TLS variant)");
         std::process::exit(2);
     }
 

@@ -16,6 +16,22 @@ const TARGET_PACED_P99_MS: f64 = 50.0;
 const TARGET_IDLE_TLS_KIB: f64 = 60.0;
 /// TLS burst deliveries/s, as a fraction of the plain burst's (same invocation).
 const TARGET_TLS_BURST_RATIO: f64 = 0.5;
+const TARGET_SEARCH_P99_MS: f64 = 50.0;
+/// Insert throughput lost to the search index, in % of the rate without it.
+const TARGET_INSERT_DROP_PCT: f64 = 20.0;
+/// The search scenario's p99 per kind of query (JSON key, label).
+const SEARCH_CLASS_P99: [(&str, &str); 10] = [
+    ("p99_common_ms", "  p99 common word (ms)"),
+    ("p99_mid_ms", "  p99 mid word (ms)"),
+    ("p99_rare_ms", "  p99 rare word (ms)"),
+    ("p99_prefix2_ms", "  p99 2-letter prefix (ms)"),
+    ("p99_prefix1_ms", "  p99 1-letter prefix (ms)"),
+    ("p99_and2_ms", "  p99 two words (ms)"),
+    ("p99_phrase_ms", "  p99 quoted phrase (ms)"),
+    ("p99_in_group_ms", "  p99 word + group_id (ms)"),
+    ("p99_paged_ms", "  p99 word + before (ms)"),
+    ("p99_miss_ms", "  p99 no match (ms)"),
+];
 
 fn median(v: &[f64]) -> f64 {
     let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
@@ -221,6 +237,47 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                 ),
                 ("client_cpu_s", "loadgen CPU (s)", None),
             ],
+            "search" => {
+                let mut m: Vec<Metric> = vec![
+                    ("search_p50_ms", "search p50 (ms)", None),
+                    (
+                        "search_p99_ms",
+                        "search p99 (ms)",
+                        Some(("<=", TARGET_SEARCH_P99_MS)),
+                    ),
+                    ("search_max_ms", "search max (ms)", None),
+                    (
+                        "search_p99_no_prefix1_ms",
+                        "search p99 ex 1-letter (ms)",
+                        None,
+                    ),
+                ];
+                m.extend(SEARCH_CLASS_P99.iter().map(|&(k, l)| (k, l, None)));
+                m.extend([
+                    ("seed_seconds", "seeding (s)", None),
+                    ("seed_msgs_per_s", "seeding msgs/s", None),
+                    ("index_build_seconds", "index build (s)", None),
+                    ("index_build_msgs_per_s", "index build msgs/s", None),
+                    ("insert_on_msgs_per_s", "insert msgs/s, index on", None),
+                    ("insert_off_msgs_per_s", "insert msgs/s, index off", None),
+                    (
+                        "insert_drop_pct",
+                        "insert drop with index (%)",
+                        Some(("<=", TARGET_INSERT_DROP_PCT)),
+                    ),
+                    (
+                        "insert_on_cpu_us_per_msg",
+                        "server CPU/insert on (us)",
+                        None,
+                    ),
+                    (
+                        "insert_off_cpu_us_per_msg",
+                        "server CPU/insert off (us)",
+                        None,
+                    ),
+                ]);
+                m
+            }
             _ => vec![
                 ("p50_ms", "latency p50 (ms)", None),
                 (
@@ -304,7 +361,35 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
             if let Some(e) = v["sender_write_error"].as_str() {
                 notes.push(format!("{name} run {run}: sender: {e}"));
             }
+            if kind == "search" {
+                search_notes(name, run, v, &mut notes);
+            }
         }
     }
     (rows, notes)
+}
+
+/// The search scenario's notes: its query plan, and CPU others used.
+fn search_notes(name: &str, run: u64, v: &Value, notes: &mut Vec<String>) {
+    let plan: Vec<&str> = v["query_plan"]
+        .as_array()
+        .map(|p| p.iter().filter_map(Value::as_str).map(str::trim).collect())
+        .unwrap_or_default();
+    notes.push(format!(
+        "{name} run {run}: query plan: {}",
+        plan.join(" | ")
+    ));
+    let mut other = v["search_other_cpu_s"].as_f64().unwrap_or(0.0);
+    let mut secs = v["query_seconds"].as_f64().unwrap_or(0.0);
+    for r in v["insert_runs"].as_array().into_iter().flatten() {
+        other += r["other_cpu_s"].as_f64().unwrap_or(0.0);
+        secs += r["seconds"].as_f64().unwrap_or(0.0);
+    }
+    if other > (0.1 * secs).max(0.5) {
+        notes.push(format!(
+            "{name} run {run}: other processes used {other:.1} CPU-s while it measured \
+             ({secs:.0} s; load average {:.2} before): the box was shared",
+            v["loadavg_before"].as_f64().unwrap_or(f64::NAN)
+        ));
+    }
 }

@@ -1,5 +1,6 @@
 //! The chat room a scenario runs in: registers the bench users through the
-//! real forms (CSRF and all), creates group "bench" and has everyone join.
+//! real forms (CSRF and all), creates group "bench" and has everyone join
+//! (or, piece by piece, the users and groups a scenario lays out itself).
 
 use std::thread;
 
@@ -82,15 +83,15 @@ fn api_post(ep: &Ep, user: &User, path: &str, body: &str) -> Result<(u16, Value)
     Ok((r.status, v))
 }
 
-/// Registers `n` users, creates group "bench" and has everyone join it.
-pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), BenchError> {
+/// Registers users `{prefix}000` … (`n` of them) from a few threads at once.
+pub fn register_users(ep: &Ep, prefix: &str, n: usize) -> Result<Vec<User>, BenchError> {
     let users: Vec<Result<User, BenchError>> = thread::scope(|s| {
         let workers: Vec<_> = (0..4)
             .map(|w| {
                 s.spawn(move || {
                     (w..n)
                         .step_by(4)
-                        .map(|i| (i, register(ep, &format!("bench{i:03}"))))
+                        .map(|i| (i, register(ep, &format!("{prefix}{i:03}"))))
                         .collect::<Vec<_>>()
                 })
             })
@@ -111,24 +112,43 @@ pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), BenchError> {
             want: n,
         });
     }
-    let (status, g) = api_post(ep, &users[0], "/api/groups", r#"{"name":"bench"}"#)?;
-    let Some(id) = g["id"].as_i64().filter(|_| status == 201) else {
-        return Err(BenchError::Status {
+    Ok(users)
+}
+
+/// Creates the public group `name` as `owner`; returns its id.
+pub fn create_group(ep: &Ep, owner: &User, name: &str) -> Result<i64, BenchError> {
+    let body = serde_json::json!({ "name": name }).to_string();
+    let (status, g) = api_post(ep, owner, "/api/groups", &body)?;
+    g["id"]
+        .as_i64()
+        .filter(|_| status == 201)
+        .ok_or(BenchError::Status {
             request: "POST /api/groups".into(),
             status,
             body: Some(g),
+        })
+}
+
+/// Has `user` join the public group `id`.
+pub fn join_group(ep: &Ep, user: &User, id: i64) -> Result<(), BenchError> {
+    let path = format!("/api/groups/{id}/join");
+    let (status, v) = api_post(ep, user, &path, "")?;
+    if status != 200 {
+        return Err(BenchError::Status {
+            request: format!("POST {path}"),
+            status,
+            body: Some(v),
         });
-    };
+    }
+    Ok(())
+}
+
+/// Registers `n` users, creates group "bench" and has everyone join it.
+pub fn setup_room(ep: &Ep, n: usize) -> Result<(i64, Vec<User>), BenchError> {
+    let users = register_users(ep, "bench", n)?;
+    let id = create_group(ep, &users[0], "bench")?;
     for u in &users[1..] {
-        let path = format!("/api/groups/{id}/join");
-        let (status, v) = api_post(ep, u, &path, "")?;
-        if status != 200 {
-            return Err(BenchError::Status {
-                request: format!("POST {path}"),
-                status,
-                body: Some(v),
-            });
-        }
+        join_group(ep, u, id)?;
     }
     Ok((id, users))
 }

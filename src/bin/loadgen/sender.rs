@@ -1,6 +1,8 @@
 //! The sender: one WebSocket that sends the scenario's messages (as fast
 //! as it can, or paced) with their send time in the content, while a second
-//! thread reads its own socket for acks and errors.
+//! thread reads its own socket for acks and errors; or, for measuring how
+//! fast the server stores messages, one thread that keeps a bounded window
+//! of messages awaiting their ack.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -11,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 
+use serde_json::json;
+
 use crate::client::tls_feed;
 use crate::clock::now_ns;
-use crate::ws::{Event, Ws, client_frame, find, parse_frames, parse_u64, pong_frame};
+use crate::error::BenchError;
+use crate::ws::{Event, Ws, client_frame, find, parse_frames, parse_u64, pong_frame, ws_write};
 
 /// A fan-out run ends when nothing arrives for this long after the last send.
 pub const QUIET: Duration = Duration::from_secs(5);
@@ -230,4 +235,153 @@ pub fn send_messages(
         res.close = close;
     }
     res
+}
+
+/// What [`send_windowed`] measured.
+#[derive(Default)]
+pub struct WindowResult {
+    pub sent: usize,
+    pub acks: usize,
+    pub errors: usize,
+    pub first_error: Option<String>,
+    /// When the first message was sent and the last ack came ([`now_ns`]).
+    pub first_ns: u64,
+    pub last_ack_ns: u64,
+    /// Send→ack, sorted.
+    pub ack_lat_ns: Vec<u64>,
+}
+
+impl WindowResult {
+    /// Acknowledged messages per second, first send to last ack.
+    pub fn per_second(&self) -> f64 {
+        let span = self.last_ack_ns.saturating_sub(self.first_ns) as f64 / 1e9;
+        if span > 0.0 {
+            self.acks as f64 / span
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Sends `n` messages on `ws`, never more than `window` of them unanswered
+/// (an ack or an error answers one), reading the socket in the same thread.
+/// Message `i` says `text(i)` and has client id `{tag}{i}` (`tag`: letters;
+/// the server acks a client id it has seen again without storing it, so
+/// every call needs its own). Fails if the server closes the socket or the
+/// answers are not all in by `limit`.
+pub fn send_windowed(
+    ws: &mut Ws,
+    n: usize,
+    window: usize,
+    tag: &str,
+    mut text: impl FnMut(usize, &mut String),
+    limit: Instant,
+) -> Result<WindowResult, BenchError> {
+    let io = |doing| move |error| BenchError::Io { doing, error };
+    ws.sock
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(io("set a read timeout"))?;
+    let mut res = WindowResult {
+        ack_lat_ns: Vec::with_capacity(n),
+        ..WindowResult::default()
+    };
+    let cid_mark = format!("\"client_id\":\"{tag}");
+    let mut pending = std::mem::take(&mut ws.leftover);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sent_at: Vec<u64> = Vec::with_capacity(n);
+    let mut content = String::with_capacity(256);
+    let mut frame = Vec::with_capacity(512);
+    let mut mask_state: u32 = 0x85EB_CA6B;
+    let mut answered = 0;
+    while answered < n {
+        if Instant::now() > limit {
+            return Err(BenchError::Incomplete {
+                verb: "had answers for",
+                noun: "messages before the time limit",
+                got: answered,
+                want: n,
+            });
+        }
+        while res.sent < n && res.sent - answered < window {
+            let i = res.sent;
+            text(i, &mut content);
+            let payload = json!({
+                "type": "message",
+                "content": content,
+                "client_id": format!("{tag}{i}"),
+            })
+            .to_string();
+            mask_state ^= mask_state << 13;
+            mask_state ^= mask_state >> 17;
+            mask_state ^= mask_state << 5;
+            frame.clear();
+            client_frame(
+                0x1,
+                payload.as_bytes(),
+                mask_state.to_be_bytes(),
+                &mut frame,
+            );
+            let t = now_ns();
+            ws_write(&ws.sock, ws.tls.as_deref_mut(), &frame).map_err(io("send"))?;
+            if i == 0 {
+                res.first_ns = t;
+            }
+            sent_at.push(t);
+            res.sent += 1;
+        }
+        match (&ws.sock).read(&mut buf) {
+            Ok(0) => return Err(BenchError::Closed),
+            Ok(k) => match ws.tls.as_deref_mut() {
+                None => pending.extend_from_slice(&buf[..k]),
+                Some(conn) => {
+                    tls_feed(conn, &buf[..k], &mut pending).map_err(io("tls"))?;
+                }
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(io("receive")(e)),
+        }
+        let now = now_ns();
+        let (mut ping, mut close) = (None, None);
+        let used = parse_frames(&pending, |ev| match ev {
+            Event::Text(p) if find(p, b"\"type\":\"ack\"").is_some() => {
+                let at = find(p, cid_mark.as_bytes()).map(|i| i + cid_mark.len());
+                if let Some((i, _)) = at.and_then(|at| parse_u64(&p[at..])) {
+                    res.acks += 1;
+                    answered += 1;
+                    res.last_ack_ns = now;
+                    if let Some(t) = sent_at.get(i as usize) {
+                        res.ack_lat_ns.push(now.saturating_sub(*t));
+                    }
+                }
+            }
+            Event::Text(p) if find(p, b"\"type\":\"error\"").is_some() => {
+                res.errors += 1;
+                answered += 1;
+                if res.first_error.is_none() {
+                    res.first_error = Some(String::from_utf8_lossy(p).into_owned());
+                }
+            }
+            Event::Ping(p) => ping = Some(pong_frame(p)),
+            Event::Close(c) => close = Some(c),
+            _ => {}
+        });
+        pending.drain(..used);
+        if let Some(pong) = ping {
+            ws_write(&ws.sock, ws.tls.as_deref_mut(), &pong).map_err(io("send"))?;
+        }
+        if let Some(code) = close {
+            return Err(BenchError::Wrong {
+                check: "the sending socket stays open",
+                detail: format!("closed with {code} after {answered} answers"),
+            });
+        }
+    }
+    res.ack_lat_ns.sort_unstable();
+    Ok(res)
 }

@@ -1,7 +1,9 @@
 //! Server control: a private copy of the release binary, starting it on
 //! 127.0.0.1 with a fresh temporary data directory (optionally TLS),
-//! restarting it on the same data, reading its RSS, threads, mappings and
-//! CPU from /proc, and stopping it (with a scan of its log).
+//! restarting it on the same data (at once, or after the benchmark has
+//! worked on its stopped databases), reading its RSS, threads, mappings,
+//! CPU and storage writes from /proc, and stopping it (with a scan of its
+//! log).
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -81,7 +83,13 @@ impl Drop for BinCopy {
 /// Spawns the server on `dir/data` (with `tls`: HTTPS/WSS, certificate in
 /// `dir`), logging to `log`; waits for its address line and a healthy
 /// `/healthz`. Returns (child, pid, endpoint).
-fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, Ep), BenchError> {
+fn launch(
+    bin: &Path,
+    dir: &Path,
+    log: &Path,
+    tls: bool,
+    more: &[&str],
+) -> Result<(Child, i32, Ep), BenchError> {
     let logf = OpenOptions::new()
         .create(true)
         .append(true)
@@ -103,6 +111,13 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
     if help.contains("--socket-rate") {
         extra.extend(["--socket-rate", "0"]);
     }
+    // Scenarios that lay out many groups: lift the per-user rates of new
+    // groups and joins if this build has them.
+    for flag in ["--group-rate", "--join-rate"] {
+        if help.contains(flag) {
+            extra.extend([flag, "0"]);
+        }
+    }
     let mut cmd = Command::new(bin);
     sys::term_with_parent(&mut cmd);
     cmd.arg("--host")
@@ -119,7 +134,8 @@ fn launch(bin: &Path, dir: &Path, log: &Path, tls: bool) -> Result<(Child, i32, 
             "--login-rate",
             "0",
         ])
-        .args(&extra);
+        .args(&extra)
+        .args(more);
     if tls {
         cmd.arg("--tls")
             .arg("--certfile")
@@ -224,6 +240,8 @@ pub struct Server {
     tls: bool,
     dir: PathBuf,
     log: PathBuf,
+    /// Leave the temporary directory behind (`--keep-data`).
+    keep: bool,
 }
 
 /// How the server ended and what its log says.
@@ -251,7 +269,7 @@ impl Server {
             error,
         })?;
         let log = dir.join("server.log");
-        match launch(bin, &dir, &log, tls) {
+        match launch(bin, &dir, &log, tls, &[]) {
             Ok((child, pid, ep)) => Ok(Server {
                 child,
                 pid,
@@ -259,6 +277,7 @@ impl Server {
                 tls,
                 dir,
                 log,
+                keep: false,
             }),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
@@ -271,17 +290,44 @@ impl Server {
     /// sessions and groups survive), so that the new process has done no
     /// password hashing and holds none of its freed memory.
     pub fn restart(&mut self, bin: &Path) -> Result<(), BenchError> {
+        self.stop_cleanly()?;
+        self.relaunch(bin)
+    }
+
+    /// [`stop`](Server::stop), and an error unless the server exited cleanly
+    /// (its databases checkpointed: safe to open them from here).
+    pub fn stop_cleanly(&mut self) -> Result<StopReport, BenchError> {
         let rep = self.stop();
         if !rep.graceful {
             return Err(BenchError::ServerStop {
                 samples: rep.samples,
             });
         }
-        let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls)?;
+        Ok(rep)
+    }
+
+    /// Starts the server again on the same data, after a stop.
+    pub fn relaunch(&mut self, bin: &Path) -> Result<(), BenchError> {
+        self.relaunch_with(bin, &[])
+    }
+
+    /// [`relaunch`](Server::relaunch) with extra flags.
+    pub fn relaunch_with(&mut self, bin: &Path, more: &[&str]) -> Result<(), BenchError> {
+        let (child, pid, ep) = launch(bin, &self.dir, &self.log, self.tls, more)?;
         self.child = child;
         self.pid = pid;
         self.ep = ep;
         Ok(())
+    }
+
+    /// Leaves the temporary directory (data, log) in place when dropped.
+    pub fn keep_dir(&mut self) {
+        self.keep = true;
+    }
+
+    /// The server's data directory (its databases), in the temporary one.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
     }
 
     fn status_field(&self, key: &str) -> Option<u64> {
@@ -326,6 +372,15 @@ impl Server {
 
     pub fn threads(&self) -> u64 {
         self.status_field("Threads").unwrap_or(0)
+    }
+
+    /// Bytes the server has had written to storage (`write_bytes` of
+    /// /proc/<pid>/io: its database pages and log, not its sockets).
+    pub fn write_bytes(&self) -> Option<u64> {
+        let s = fs::read_to_string(format!("/proc/{}/io", self.pid)).ok()?;
+        s.lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// User + system CPU seconds of the server.
@@ -390,7 +445,11 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
         SERVER_PID.store(0, Ordering::SeqCst);
-        let _ = fs::remove_dir_all(&self.dir);
+        if self.keep {
+            eprintln!("loadgen: kept {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

@@ -230,7 +230,11 @@ pub fn parse_u64(b: &[u8]) -> Option<(u64, usize)> {
 
 /// Writes `data` on a WebSocket's socket, through its TLS connection if it
 /// has one. (Non-blocking sockets: best effort, as for pongs.)
-fn ws_write(sock: &TcpStream, tls: Option<&mut ClientConnection>, data: &[u8]) -> io::Result<()> {
+pub fn ws_write(
+    sock: &TcpStream,
+    tls: Option<&mut ClientConnection>,
+    data: &[u8],
+) -> io::Result<()> {
     match tls {
         None => (&*sock).write_all(data),
         Some(c) => {
