@@ -292,13 +292,17 @@ impl Chat {
             };
             self.hub.notify(|uid| uid == target.id, &note.encode());
         }
-        let member = self
-            .store
-            .members(group.id)?
-            .into_iter()
-            .find(|m| m.user_id == target.id)
-            .ok_or_else(no_such_member)?;
+        let member = self.membership(group.id, target.id)?;
         Ok((target.username, member))
+    }
+
+    /// The membership of `user_id` in a group (404 when there is none).
+    fn membership(&self, group_id: i64, user_id: i64) -> Result<Member, Refusal> {
+        self.store
+            .members(group_id)?
+            .into_iter()
+            .find(|m| m.user_id == user_id)
+            .ok_or_else(no_such_member)
     }
 
     /// An owner (anyone but themselves) or admin (plain members) removes
@@ -370,12 +374,7 @@ impl Chat {
             };
             self.system_line(&group, actor, &text)?;
         }
-        let member = self
-            .store
-            .members(group.id)?
-            .into_iter()
-            .find(|m| m.user_id == target.id)
-            .ok_or_else(no_such_member)?;
+        let member = self.membership(group.id, target.id)?;
         Ok((target.username, member))
     }
 
