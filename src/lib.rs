@@ -10,7 +10,8 @@
 //! `server`.
 //!
 //! No `unsafe` outside the modules that say why they need it: signal masks
-//! (`server::signals`), malloc tuning (`server::memory`) and terminal echo
+//! (`server::signals`), malloc tuning (`server::memory`), an upload
+//! thread's priority (`server::priority`) and terminal echo
 //! (`admin::password_prompt`).
 #![deny(unsafe_code)]
 

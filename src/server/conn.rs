@@ -158,7 +158,11 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
                 .header("expect")
                 .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
             let mut body = Streamed::new(&mut src, &mut buf, length, expects);
+            let low = super::priority::lower();
             let mut resp = dispatch_streamed(app, &req, &mut body);
+            if !low.restore() {
+                resp.close = true;
+            }
             // Unread body bytes would be taken for the next request.
             if body.unread() > 0 {
                 resp.close = true;

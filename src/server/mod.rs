@@ -7,6 +7,7 @@
 pub mod app;
 pub mod conn;
 mod memory;
+mod priority;
 mod redirect;
 mod signals;
 
