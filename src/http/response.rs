@@ -6,9 +6,11 @@ use std::fs::File;
 use std::sync::Arc;
 
 /// The Content-Security-Policy sent with every response: no inline script or
-/// style, no framing, connections to our own origin only.
+/// style, no framing, connections to our own origin only. `blob:` images are
+/// the decrypted attachments of end-to-end encrypted groups (the page makes
+/// them itself from bytes it fetched from its own origin).
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
+img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 #[derive(Debug, Clone)]
