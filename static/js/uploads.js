@@ -14,18 +14,14 @@ import { encryptFile, OVERHEAD } from './file-crypto.js';
 /** The server takes at most this many attachments per message. */
 export const MAX_FILES = 10;
 
-/** "1.2 MiB", as the server writes sizes. */
+/** "740 B", "12 KiB", "1.2 MiB": sizes as the server writes them. */
 export function humanSize(bytes) {
   const n = Number(bytes) || 0;
+  const MIB = 1024 * 1024;
   if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i += 1;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
+  if (n < MIB) return `${Math.ceil(n / 1024)} KiB`;
+  if (n < 1024 * MIB) return `${(n / MIB).toFixed(1)} MiB`;
+  return `${(n / (1024 * MIB)).toFixed(1)} GiB`;
 }
 
 /** The largest upload the server takes (bytes), from the page. */
