@@ -203,4 +203,15 @@ mod tests {
         assert!(s.contains("Connection: close\r\n"));
         assert!(s.ends_with("\r\n\r\n"));
     }
+
+    #[test]
+    fn blob_urls_are_images_only() {
+        // Decrypted E2E attachments are shown from blob: URLs; nothing
+        // else may load from one (above all, no script).
+        let directives: Vec<&str> = CSP.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"img-src 'self' data: blob:"));
+        for d in directives.iter().filter(|d| !d.starts_with("img-src")) {
+            assert!(!d.contains("blob:"), "{d}");
+        }
+    }
 }
