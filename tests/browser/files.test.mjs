@@ -217,8 +217,10 @@ describe('files and images', () => {
     const cancel = chip(alice.page, 'slow.png').getByRole('button', { name: 'Cancel upload of slow.png' });
     await cancel.waitFor();
     while (!held) await H.sleep(20);
+    const aborted = alice.page.waitForEvent('requestfailed', (r) => /\/files$/.test(r.url()));
     await cancel.click();
     await chip(alice.page, 'slow.png').waitFor({ state: 'detached' });
+    await aborted;
     await alice.page.unroute('**/api/groups/*/files');
     await H.send(alice.page, 'after the cancel');
     await row(bob.page, 'after the cancel').waitFor();
