@@ -1,7 +1,8 @@
 // Files and images between two browsers: an image picked with the file
 // chooser (progress shown, inline for the other member with its size
 // reserved, full size in a dialog), a non-image file as a download card, an
-// image pasted into the composer, an upload cancelled while it runs, a file
+// image pasted into the composer, files dropped on the conversation, an
+// upload cancelled while it runs, a file
 // that has gone ("File no longer available"), deleting a message takes its
 // files away (and they 404); a file over --max-upload is refused before it
 // is sent (and the server's 413 is shown); in an end-to-end encrypted group
@@ -203,6 +204,42 @@ describe('files and images', () => {
     await sendWith(alice.page, 'from the clipboard');
     const size = await decoded(row(bob.page, 'from the clipboard').getByRole('img', { name: 'pasted.png' }));
     assert.deepEqual([size.w, size.h], [12, 20]);
+  });
+
+  test('files dropped on the conversation are uploaded and sent', async () => {
+    const bytes = [...png(64, 48, 'dropped')];
+    await alice.page.evaluate((b) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(b)], 'dropped.png', { type: 'image/png' }));
+      dt.items.add(new File(['a,b\n1,2\n'], 'table.csv', { type: 'text/csv' }));
+      const zone = document.getElementById('messages');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, bytes);
+    await ready(alice.page, 'dropped.png');
+    await ready(alice.page, 'table.csv');
+    await H.composer(alice.page).fill('dropped in');
+    await alice.page.screenshot({ path: H.screenshotPath('files-composer-light.png') });
+    await H.composer(alice.page).press('Enter');
+    const msg = row(bob.page, 'dropped in');
+    assert.equal((await decoded(msg.getByRole('img', { name: 'dropped.png' }))).w, 64);
+    await msg.locator('.att-file').getByText('table.csv').waitFor();
+    await bob.page.screenshot({ path: H.screenshotPath('files-light.png') });
+    // On a phone, in the dark theme.
+    const phone = { context: await ctx.browser.newContext({ baseURL: ctx.url, viewport: { width: 390, height: 760 }, colorScheme: 'dark' }) };
+    phone.page = await phone.context.newPage();
+    H.watchErrors(phone.page, ctx.errors, EXPECTED);
+    await phone.page.goto('/login');
+    await phone.page.getByLabel('Username').fill('bob');
+    await phone.page.getByLabel('Password').fill('correct horse battery');
+    await phone.page.getByRole('button', { name: 'Log in' }).click();
+    // The chat page opens the only group by itself.
+    await phone.page.waitForURL(`**/chat#group-${groupId}`);
+    assert.equal((await decoded(row(phone.page, 'dropped in').getByRole('img', { name: 'dropped.png' }))).w, 64);
+    await phone.page.evaluate(() => document.documentElement.setAttribute('data-theme', 'dark'));
+    await phone.page.waitForTimeout(300);
+    await phone.page.screenshot({ path: H.screenshotPath('files-dark-mobile.png') });
+    await phone.context.close();
   });
 
   test('an upload cancelled while it runs is not sent', async () => {
