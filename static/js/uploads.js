@@ -168,6 +168,10 @@ export class Uploads {
   /** Adds files and starts their uploads. */
   add(files) {
     if (!files.length) return;
+    if (!this.codec.canSend) {
+      this.alert(this.codec.reason || 'You cannot send files here.');
+      return;
+    }
     const room = MAX_FILES - this.items.filter((i) => i.state !== 'failed').length;
     if (files.length > room) {
       this.alert(`A message can carry at most ${MAX_FILES} files.`);

@@ -384,6 +384,22 @@ describe('files in an end-to-end encrypted group', () => {
     assert.equal(readFileSync(await download.path(), 'utf8'), DOC);
   });
 
+  test('editing the caption of an encrypted message keeps its files readable', async () => {
+    const mine = row(dana.page, 'the minutes');
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit' }).click();
+    const editor = dana.page.getByRole('textbox', { name: 'Edit text' });
+    await editor.fill('the minutes, corrected');
+    await editor.press('Enter');
+    const card = row(erin.page, 'the minutes, corrected').locator('.att-file');
+    await card.getByText(`${DOC.length} B · TXT`).waitFor();
+    const [download] = await Promise.all([
+      erin.page.waitForEvent('download'),
+      card.getByRole('link', { name: 'Download minutes.txt' }).click(),
+    ]);
+    assert.equal(readFileSync(await download.path(), 'utf8'), DOC);
+  });
+
   test('no file under the data directory holds the plaintext', async () => {
     const files = filesUnder(ctx.dataDir);
     assert.ok(files.some((p) => statSync(p).size === secret.length + 16), 'the encrypted image is stored');
