@@ -2,12 +2,13 @@
 // chooser (progress shown, inline for the other member with its size
 // reserved, full size in a dialog), a non-image file as a download card, an
 // image pasted into the composer, files dropped on the conversation, an
-// upload cancelled while it runs, a file
-// that has gone ("File no longer available"), deleting a message takes its
-// files away (and they 404); a file over --max-upload is refused before it
-// is sent (and the server's 413 is shown); in an end-to-end encrypted group
-// the other member sees the decrypted image, and the server's data
-// directory never holds the plaintext.
+// upload cancelled while it runs, a file that has gone ("File no longer
+// available"), deleting a message takes its files away (and they 404); a
+// file over --max-upload is refused before it is sent (and the server's 413
+// is shown); in an end-to-end encrypted group the other member sees the
+// decrypted image and downloads the decrypted file (also after a caption
+// edit), the server's data directory never holds the plaintext, and
+// deleting the message revokes the blob: URL.
 
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
