@@ -13,43 +13,8 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import zlib from 'node:zlib';
 import path from 'node:path';
 import * as H from './helpers.mjs';
-
-/** A valid RGB PNG of `width`×`height`, with `marker` in a tEXt chunk (and in its pixels' seed). */
-function png(width, height, marker = 'securechat test image') {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const rows = [];
-  for (let y = 0; y < height; y += 1) {
-    const row = Buffer.alloc(1 + width * 3);
-    for (let x = 0; x < width; x += 1) {
-      row[1 + x * 3] = (x * 6) & 255;
-      row[2 + x * 3] = (y * 8) & 255;
-      row[3 + x * 3] = marker.length * 7 & 255;
-    }
-    rows.push(row);
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('tEXt', Buffer.from(`Comment\0${marker}`, 'latin1')),
-    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 // Files that are gone, or refused on purpose.
 const EXPECTED = [H.expectedStatus(404, /^\/files\//), H.expectedStatus(413, /^\/api\/groups\/\d+\/files$/)];
@@ -140,7 +105,7 @@ describe('files and images', () => {
         for (const r of records) window.progressSeen.push(r.target.getAttribute('aria-valuenow'));
       }).observe(document.getElementById('pending-files'), { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
     });
-    const dot = png(40, 30);
+    const dot = H.png(40, 30);
     await pick(alice.page, { name: 'dot.png', mimeType: 'image/png', buffer: dot });
     const bar = chip(alice.page, 'dot.png').getByRole('progressbar', { name: 'Upload of dot.png' });
     await bar.waitFor();
@@ -194,7 +159,7 @@ describe('files and images', () => {
   });
 
   test('an image pasted into the composer is uploaded and sent', async () => {
-    const bytes = [...png(12, 20, 'pasted')];
+    const bytes = [...H.png(12, 20, 'pasted')];
     await alice.page.evaluate((b) => {
       const dt = new DataTransfer();
       dt.items.add(new File([new Uint8Array(b)], 'pasted.png', { type: 'image/png' }));
@@ -208,7 +173,7 @@ describe('files and images', () => {
   });
 
   test('files dropped on the conversation are uploaded and sent', async () => {
-    const bytes = [...png(64, 48, 'dropped')];
+    const bytes = [...H.png(64, 48, 'dropped')];
     await alice.page.evaluate((b) => {
       const dt = new DataTransfer();
       dt.items.add(new File([new Uint8Array(b)], 'dropped.png', { type: 'image/png' }));
@@ -251,7 +216,7 @@ describe('files and images', () => {
       await H.sleep(4000);
       await route.continue().catch(() => {});
     });
-    await pick(alice.page, { name: 'slow.png', mimeType: 'image/png', buffer: png(8, 8, 'slow') });
+    await pick(alice.page, { name: 'slow.png', mimeType: 'image/png', buffer: H.png(8, 8, 'slow') });
     const cancel = chip(alice.page, 'slow.png').getByRole('button', { name: 'Cancel upload of slow.png' });
     await cancel.waitFor();
     while (!held) await H.sleep(20);
@@ -270,7 +235,7 @@ describe('files and images', () => {
   test('a file that is gone says so instead of a broken image', async () => {
     // bob's browser finds the next image gone (as when its message was deleted meanwhile).
     await bob.page.route('**/files/**', (route) => route.fulfill({ status: 404, body: 'not found' }));
-    await pick(alice.page, { name: 'gone.png', mimeType: 'image/png', buffer: png(10, 10, 'gone') });
+    await pick(alice.page, { name: 'gone.png', mimeType: 'image/png', buffer: H.png(10, 10, 'gone') });
     await ready(alice.page, 'gone.png');
     await sendWith(alice.page, 'soon gone');
     await row(bob.page, 'soon gone').getByText('File no longer available').waitFor();
@@ -325,7 +290,7 @@ describe('files in an end-to-end encrypted group', () => {
   // The revoked blob: URL, asked for on purpose.
   const ctx = H.usersOnServer('files-e2e', ['dana', 'erin'], { ignore: [...EXPECTED, /ERR_FILE_NOT_FOUND/] });
   const MARKER = 'e2e-file-marker-7d1f0a9c-plaintext-never-on-server';
-  const secret = png(40, 30, MARKER);
+  const secret = H.png(40, 30, MARKER);
   const DOC = 'The minutes of the secret meeting: e2e-doc-marker-55ab19';
   let dana;
   let erin;
