@@ -6,9 +6,11 @@ use std::fs::File;
 use std::sync::Arc;
 
 /// The Content-Security-Policy sent with every response: no inline script or
-/// style, no framing, connections to our own origin only.
+/// style, no framing, connections to our own origin only. `blob:` images are
+/// the decrypted attachments of end-to-end encrypted groups (the page makes
+/// them itself from bytes it fetched from its own origin).
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
+img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 #[derive(Debug, Clone)]
@@ -200,5 +202,16 @@ mod tests {
         assert!(!s.contains("Strict-Transport-Security"));
         assert!(s.contains("Connection: close\r\n"));
         assert!(s.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn blob_urls_are_images_only() {
+        // Decrypted E2E attachments are shown from blob: URLs; nothing
+        // else may load from one (above all, no script).
+        let directives: Vec<&str> = CSP.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"img-src 'self' data: blob:"));
+        for d in directives.iter().filter(|d| !d.starts_with("img-src")) {
+            assert!(!d.contains("blob:"), "{d}");
+        }
     }
 }

@@ -34,6 +34,7 @@ pub fn chat(web: &Web, req: &Request) -> Response {
             user_id => s.user.id,
             admin => s.user.admin,
             csrf_token => s.csrf_token(),
+            max_upload => web.chat.max_upload(),
             secure => req.secure,
             tls => req.tls_info.clone().unwrap_or_default(),
         },

@@ -31,6 +31,7 @@ const ui = {
   composer: $('composer'),
   input: $('composer-input'),
   sendBtn: $('send-btn'),
+  attach: $('attach-btn'),
   note: $('composer-note'),
   title: $('conv-title'),
   sub: $('conv-sub'),
@@ -832,6 +833,7 @@ app.updateComposer = (codec) => {
   const wasDisabled = ui.input.disabled;
   ui.input.disabled = !codec.canSend;
   ui.sendBtn.disabled = !codec.canSend;
+  ui.attach.disabled = !codec.canSend;
   if (!codec.canSend) {
     ui.note.replaceChildren(lockMark(), h('span', {}, codec.reason));
     ui.note.classList.toggle('warn', !!codec.e2e);
@@ -930,7 +932,7 @@ async function submitComposer() {
   const c = app.current;
   if (!c) return;
   const text = ui.input.value;
-  if (!text.trim()) return;
+  if (!text.trim() && !(c.uploads && c.uploads.hasFiles)) return;
   ui.input.value = '';
   drafts.delete(c.t.id);
   autosize(ui.input);

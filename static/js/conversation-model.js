@@ -331,6 +331,8 @@ export class ConversationModel {
       reply_to: (item.shown && item.shown.reply_to) || null,
       mentions: (item.shown && item.shown.mentions) || [],
       reactions: {},
+      // The frame named the files by id; the message shows the file objects.
+      attachments: (item.shown && item.shown.attachments) || [],
     });
     if (this.oldestId === null) this.oldestId = id;
     this.on.confirmed(item, entry);

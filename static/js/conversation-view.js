@@ -4,7 +4,7 @@
 // (reactions.js), the "New since you left" divider, editing and deleting
 // in place (owners and admins delete others' messages too), scrolling,
 // jumping to a message and the "New messages" pill, who is typing and who
-// is here. It is told what changed (conversation.js passes on the model's
+// is here. Attached files are drawn by attachments.js. It is told what changed (conversation.js passes on the model's
 // reports) and hands what the user asks for to `actions`; what it keeps is
 // only what is on screen. Text goes in through dom.js's h(), markup.js and
 // textContent only, so it is escaped by construction.
@@ -15,6 +15,7 @@ import { sameBody } from './e2e.js';
 import { MAX_LENGTH } from './conversation-model.js';
 import { markup } from './markup.js';
 import { reactionRow, reactionPicker } from './reactions.js';
+import { AttachmentView } from './attachments.js';
 
 /** Messages by one author closer than this are shown as one block. */
 const BLOCK_GAP = 5 * 60 * 1000;
@@ -67,6 +68,8 @@ export class ConversationView {
     this.moderator = false;
     /** id → the text shown for it (decrypted, in E2E groups), for quotes and search. */
     this.plain = new Map();
+    /** The messages' attached files (and their blob: URLs, in E2E groups). */
+    this.files = new AttachmentView();
   }
 
   get me() {
@@ -83,6 +86,7 @@ export class ConversationView {
 
   close() {
     this.closed = true;
+    this.files.releaseAll();
     for (const t of this.typing.values()) clearTimeout(t);
     this.typing.clear();
     this.ui.typing.replaceChildren();
@@ -212,6 +216,8 @@ export class ConversationView {
     if ('reply_to' in changed && JSON.stringify(old.reply_to || null) !== JSON.stringify(m.reply_to || null)) {
       this.setQuote(el, m);
     }
+    const ids = (x) => JSON.stringify((x.attachments || []).map((f) => f && f.id));
+    if ('attachments' in changed && ids(old) !== ids(m) && !el.classList.contains('editing')) this.fillText(el, m);
   }
 
   /** A message was deleted; `by` a moderator (someone else): it says so for a moment. */
@@ -228,7 +234,8 @@ export class ConversationView {
     }
     const textEl = el.querySelector('.text');
     this.decodes.set(textEl, (this.decodes.get(textEl) || 0) + 1);
-    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar, .reactions, .reaction-picker')) part.remove();
+    this.files.release(el);
+    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar, .reactions, .reaction-picker, .attachments')) part.remove();
     el.classList.remove('editing', 'confirming', 'encrypted', 'undecryptable');
     el.classList.add('removed');
     textEl.hidden = false;
@@ -243,6 +250,7 @@ export class ConversationView {
   takeOut(el) {
     const next = el.nextElementSibling;
     const unread = el.querySelector(':scope > .unread-divider');
+    this.files.release(el);
     el.remove();
     if (unread && next && next.classList.contains('msg')) this.putDivider(next, unread);
     this.reflow(next);
@@ -438,6 +446,7 @@ export class ConversationView {
       else textEl.removeAttribute('title');
       el.classList.toggle('encrypted', !!r.encrypted);
       el.classList.toggle('undecryptable', !!r.failed);
+      this.files.fill(el, m, r, this.codec.e2e);
       if (stick) this.scrollToBottom();
     };
     const broken = { text: 'This message could not be decrypted', encrypted: true, failed: true };
@@ -586,6 +595,11 @@ export class ConversationView {
   addPending(item) {
     const reply = item.shown && item.shown.reply_to ? item.shown.reply_to : null;
     const el = this.renderMessage({ author: this.me, created_at: item.createdAt, edited_at: null, reply_to: reply }, { pendingText: item.text });
+    const files = (item.shown && item.shown.attachments) || [];
+    if (files.length) {
+      el.querySelector('.text').after(h('div', { class: 'attachments pending-attachments' },
+        files.map((f) => h('span', { class: 'att-pending' }, f.label || f.name))));
+    }
     this.pending.set(item, el);
     this.setStatus(el, 'sending…');
     this.ui.log.append(el);

@@ -8,7 +8,8 @@
 // one Conversation at a time.
 //
 // It also owns what the composer does for this conversation (the reply
-// bar, @mention autocomplete: mentions.js), reactions (reactions.js), the
+// bar, @mention autocomplete: mentions.js, attached files: uploads.js),
+// reactions (reactions.js), the
 // read position (the "New since you left" divider, and telling the server
 // how far I read), and the hooks the page shell uses: jumpTo(id),
 // searchLoaded(pred) and the `securechat:message` window event.
@@ -23,6 +24,7 @@ import { MembersPanel } from './members.js';
 import { can } from './roles.js';
 import { MentionAutocomplete, mentionedNames } from './mentions.js';
 import { react } from './reactions.js';
+import { Uploads } from './uploads.js';
 
 const PAGE = 50;
 /** Send a typing notice at most this often. */
@@ -479,21 +481,33 @@ export class Conversation {
       return false;
     }
     const clean = text.replace(/\s+$/u, '');
-    if (!clean.trim()) return false;
+    // Files still uploading are waited for; they go with this message.
+    const files = this.uploads ? await this.uploads.take() : [];
+    const giveBack = () => {
+      if (this.uploads) this.uploads.release(files);
+      return false;
+    };
+    if (this.closed) return false;
+    if (!clean.trim() && !files.length) return giveBack();
     if ([...clean].length > MAX_LENGTH) {
       this.app.alert(ERROR_TEXT.too_large);
-      return false;
+      return giveBack();
     }
     let body;
     try {
-      body = await this.codec.encode(clean);
+      body = await this.codec.encode(clean, { files: files.map((f) => f.meta).filter(Boolean) });
     } catch (e) {
       this.app.alert(e.message || 'The message could not be encrypted.');
-      return false;
+      return giveBack();
     }
     if (this.closed) return false;
     const mentions = mentionedNames(clean, this.memberNames, this.model.me);
     const shown = { reply_to: this.replyTo, mentions };
+    if (files.length) {
+      body.attachments = files.map((f) => f.result.id);
+      shown.attachments = files.map((f) => ({ ...f.result, label: f.meta ? f.meta.name : f.result.name }));
+      this.uploads.consume(files);
+    }
     if (this.replyTo) body.reply_to = this.replyTo.id;
     // The server reads mentions out of plain text itself; an encrypted text it cannot read.
     if (this.codec.e2e && mentions.length) body.mentions = mentions;
@@ -514,7 +528,14 @@ export class Conversation {
 
   /** Saves an edit the user made in the view; throws when it could not be saved. */
   async saveEdit(id, text) {
-    const body = await this.codec.encode(text);
+    // An encrypted message's file keys are in its plaintext: the edit keeps them.
+    let files = [];
+    const old = this.model.byId.get(id);
+    if (this.codec.e2e && old) {
+      const r = await Promise.resolve(this.codec.decode(old.msg)).catch(() => null);
+      files = (r && !r.failed && r.files) || [];
+    }
+    const body = await this.codec.encode(text, { files });
     const updated = await api('PATCH', `/api/messages/${id}`, body);
     const entry = this.model.byId.get(id);
     if (entry) this.model.update(entry, updated);
@@ -590,9 +611,11 @@ Object.assign(Conversation.prototype, {
     if (this.app.ui.composer) this.app.ui.composer.addEventListener('keydown', this.onComposerKey, true);
     if (this.bar.cancel) this.bar.cancel.addEventListener('click', this.onCancelClick);
     this.cancelReply(false);
+    this.uploads = new Uploads(this.t.id, this.codec, (text) => this.app.alert(text)).attach();
   },
 
   stopComposer() {
+    if (this.uploads) this.uploads.detach();
     if (this.mentions) this.mentions.detach();
     if (this.app.ui.composer && this.onComposerKey) this.app.ui.composer.removeEventListener('keydown', this.onComposerKey, true);
     if (this.bar && this.bar.cancel) this.bar.cancel.removeEventListener('click', this.onCancelClick);

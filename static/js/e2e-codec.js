@@ -15,6 +15,7 @@
 
 import { registerE2E } from './e2e.js';
 import { hasWebCrypto, deviceKey, registerDevice, toB64, fromB64, fingerprintOf } from './keys.js';
+import { pack, unpack } from './e2e-message.js';
 
 /** Re-fetch the member keys before sending when they are older than this. */
 const KEYS_TTL = 10000;
@@ -209,8 +210,11 @@ class GroupCodec {
     if (this.cache.size > MAX_CACHE) this.cache.delete(this.cache.keys().next().value);
   }
 
-  /** Encrypts `text` for every current member device: `{envelope}`. */
-  async encode(text) {
+  /**
+   * Encrypts `text` (and the keys of its attached `files`, see
+   * e2e-message.js) for every current member device: `{envelope}`.
+   */
+  async encode(text, { files = [] } = {}) {
     if (!this.canSend) throw new Error(this.reason);
     if (!this.device) {
       this.device = await registerDevice(this.ctx.me);
@@ -230,7 +234,7 @@ class GroupCodec {
     const subtle = crypto.subtle;
     const aes = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt']);
     const iv = crypto.getRandomValues(new Uint8Array(12));
-    const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: this.aad(this.ctx.me.username) }, aes, enc.encode(text));
+    const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: this.aad(this.ctx.me.username) }, aes, enc.encode(pack(text, files)));
     const wrapped = await Promise.all(recipients.map((r) => subtle.wrapKey('raw', aes, r.key, { name: 'RSA-OAEP' })));
     const keys = {};
     recipients.forEach((r, i) => { keys[r.fingerprint] = toB64(wrapped[i]); });
@@ -238,11 +242,11 @@ class GroupCodec {
     if (JSON.stringify(envelope).length > MAX_ENVELOPE) {
       throw new Error(`This message is too long to encrypt for the ${recipients.length} devices in this group. Please send a shorter one.`);
     }
-    this.remember(this.cacheKey(this.ctx.me.username, envelope), { result: { text, encrypted: false, failed: false } });
+    this.remember(this.cacheKey(this.ctx.me.username, envelope), { result: { text, files, encrypted: false, failed: false } });
     return { envelope };
   }
 
-  /** `{text, encrypted, failed, title}`, synchronously when already decrypted. */
+  /** `{text, files, encrypted, failed, title}`, synchronously when already decrypted. */
   decode(m) {
     const env = m && m.envelope;
     if (!env || typeof env !== 'object' || typeof env.iv !== 'string' || typeof env.ciphertext !== 'string') {
@@ -281,7 +285,8 @@ class GroupCodec {
         { name: 'AES-GCM', length: 256 }, false, ['decrypt']);
       const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromB64(env.iv), additionalData: this.aad(m.author) },
         aes, fromB64(env.ciphertext));
-      return { text: dec.decode(plain), encrypted: false, failed: false };
+      const { text, files } = unpack(dec.decode(plain));
+      return { text, files, encrypted: false, failed: false };
     } catch {
       return { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
     }

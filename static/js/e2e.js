@@ -9,8 +9,10 @@
 //   e2e: boolean,
 //   canSend: boolean, reason: string (why not, shown beside the composer),
 //   ready(): Promise<void>                       // fetch keys etc.
-//   encode(text): Promise<{content} | {envelope}> // the body of a message frame / PATCH
-//   decode(message): {text, encrypted, failed, title?, icon?} | Promise<same>
+//   encode(text, {files}?): Promise<{content} | {envelope}> // the body of a message frame / PATCH
+//     (`files`: E2E only, the attached files' keys and metadata: file-crypto.js)
+//   decode(message): {text, files?, encrypted, failed, title?, icon?} | Promise<same>
+//     (`files`: E2E only, the decrypted metadata of the message's attachments)
 //     (failed results are shown with a lock icon, or `icon`)
 //   E2E codecs also: refreshSoon(), observe(message), onChange(fn),
 //   keysByUser(), myFingerprint, close()

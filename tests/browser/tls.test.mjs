@@ -29,6 +29,23 @@ describe('HTTPS', () => {
     for (const url of sockets) assert.match(url, /^wss:\/\//);
   });
 
+  test('an image shared over HTTPS shows inline', async () => {
+    const { page } = ctx.users.tlsuser;
+    const [chooser] = await Promise.all([
+      page.waitForEvent('filechooser'),
+      page.getByRole('button', { name: 'Attach files' }).click(),
+    ]);
+    await chooser.setFiles({ name: 'over-tls.png', mimeType: 'image/png', buffer: H.png(24, 16, 'over tls') });
+    await page.getByRole('list', { name: 'Files to send' }).getByRole('listitem')
+      .filter({ hasText: 'over-tls.png' }).getByText('Ready').waitFor();
+    await H.composer(page).fill('a picture over TLS');
+    await H.composer(page).press('Enter');
+    const img = H.log(page).locator('.msg:not(.pending) img[alt="over-tls.png"]');
+    await img.waitFor();
+    await page.waitForFunction((el) => el.complete && el.naturalWidth === 24, await img.elementHandle());
+    assert.match(await img.getAttribute('src'), /^\/files\/\d+\//);
+  });
+
   test('no console errors', () => {
     H.assertNoErrors(ctx.errors);
   });
