@@ -194,3 +194,34 @@ fn small_rooms_keep_whole_lists() {
         2
     );
 }
+
+#[test]
+fn at_the_connection_cap_new_clients_get_503_and_the_log_says_why() {
+    let s = Server::start(&["--max-connections", "3"]);
+    let held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = raw(
+        s.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(3),
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("Retry-After"), "{text}");
+    let log = s.log_text();
+    assert!(
+        log.contains("3 connections open (--max-connections)"),
+        "{log}"
+    );
+    drop(held);
+    // Room again: served.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = raw(
+        s.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    );
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+}

@@ -43,6 +43,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn spawn(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
     let sock = Arc::new(stream);
     if app.connections.len() >= app.config.max_connections {
+        at_the_edge(app.config.max_connections);
         refuse_busy(&sock);
         return;
     }
@@ -56,6 +57,27 @@ pub fn spawn(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
         crate::warn!("cannot start a connection thread: {e}");
         refuse_busy(&sock);
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Says, at most once a minute, that the connection cap turns clients
+/// away (how to raise it: README, "How many sockets one server holds").
+fn at_the_edge(cap: usize) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    static LAST_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    REFUSED.fetch_add(1, Ordering::Relaxed);
+    let now = crate::util::now_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if (last == i64::MIN || now - last >= 60_000)
+        && LAST_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let n = REFUSED.swap(0, Ordering::Relaxed);
+        crate::warn!(
+            "{cap} connections open (--max-connections): {n} new connection(s) refused with 503 since the last report"
+        );
     }
 }
 
