@@ -9,10 +9,13 @@
 //! waiting: when sockets come and go faster than the flusher delivers,
 //! members get the latest list once, not every list in between (each is
 //! as long as the room, so a join storm would otherwise cost n² bytes).
+//! In rooms large enough to get presence deltas, a delta still waiting
+//! takes in the next one, so a storm reaches each member as a few frames.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::presence::Delta;
 use crate::sync::{lock, wait_timeout};
 use crate::ws::frame::Frame;
 use crate::ws::peer::Peer;
@@ -32,6 +35,8 @@ pub struct Fanout {
 struct Pending {
     peers: Peers,
     frame: Frame,
+    /// A presence delta, encoded when it is taken (later ones merge in).
+    delta: Option<Delta>,
     /// Replaced by a newer presence list before it was sent.
     dropped: bool,
 }
@@ -41,17 +46,47 @@ struct State {
     pending: Vec<Pending>,
     /// Where in `pending` the newest presence list waits.
     presence_at: Option<usize>,
+    /// Where the newest presence delta waits (only after the newest list).
+    delta_at: Option<usize>,
     running: bool,
 }
 
 impl State {
     fn add(&mut self, peers: Peers, frame: Frame, presence: bool) {
-        if presence && let Some(at) = self.presence_at.replace(self.pending.len()) {
-            self.pending[at].dropped = true;
+        if presence {
+            // A whole list says everything earlier lists and deltas said.
+            for at in [self.presence_at.take(), self.delta_at.take()]
+                .into_iter()
+                .flatten()
+            {
+                self.pending[at].dropped = true;
+            }
+            self.presence_at = Some(self.pending.len());
         }
         self.pending.push(Pending {
             peers,
             frame,
+            delta: None,
+            dropped: false,
+        });
+    }
+
+    /// Queues a delta, merged into one still waiting (which then goes to
+    /// the newer recipients: those who came since have the entries from
+    /// their `hello`, and applying them again changes nothing).
+    fn add_delta(&mut self, peers: Peers, delta: Delta) {
+        if let Some(at) = self.delta_at
+            && let Some(waiting) = self.pending[at].delta.as_mut()
+        {
+            waiting.merge(delta);
+            self.pending[at].peers = peers;
+            return;
+        }
+        self.delta_at = Some(self.pending.len());
+        self.pending.push(Pending {
+            peers,
+            frame: Frame::default(),
+            delta: Some(delta),
             dropped: false,
         });
     }
@@ -59,10 +94,14 @@ impl State {
     /// Everything waiting, in order, without what was replaced.
     fn take(&mut self) -> Vec<(Peers, Frame)> {
         self.presence_at = None;
+        self.delta_at = None;
         std::mem::take(&mut self.pending)
             .into_iter()
             .filter(|p| !p.dropped)
-            .map(|p| (p.peers, p.frame))
+            .map(|p| match p.delta {
+                Some(d) => (p.peers, d.encode()),
+                None => (p.peers, p.frame),
+            })
             .collect()
     }
 }
@@ -82,9 +121,22 @@ impl Fanout {
         self.enqueue(peers, frame, true);
     }
 
+    /// Queues a change of a large room's presence, merged into one not
+    /// sent yet.
+    pub fn push_delta(self: &Arc<Self>, peers: Peers, delta: Delta) {
+        let mut st = self.lock();
+        st.add_delta(peers, delta);
+        self.run(st);
+    }
+
     fn enqueue(self: &Arc<Self>, peers: Peers, frame: Frame, presence: bool) {
         let mut st = self.lock();
         st.add(peers, frame, presence);
+        self.run(st);
+    }
+
+    /// Makes sure a flusher delivers what `st` holds.
+    fn run(self: &Arc<Self>, mut st: MutexGuard<'_, State>) {
         if st.running {
             self.wake.notify_one();
             return;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::fanout::{Fanout, Peers};
-use super::presence::{Change, Presence};
+use super::presence::{Change, DELTA_ABOVE, Delta, Presence};
 use super::protocol::{OnlineUser, ServerFrame};
 use crate::store::Group;
 use crate::sync::lock;
@@ -60,11 +60,26 @@ impl Room {
         self.fanout.push(self.peers(), frame.clone());
     }
 
-    /// Sends the room's presence list (call while sequenced); one still
-    /// waiting to be delivered is replaced, not sent as well.
-    fn fan_out_presence(&self, users: &[OnlineUser]) {
-        let frame = ServerFrame::Presence { users }.encode();
-        self.fanout.push_presence(self.peers(), frame);
+    /// Tells the room what the arrival or departure of `who`'s sockets
+    /// changed (call while sequenced): the whole presence list in rooms of
+    /// up to `DELTA_ABOVE` online users (one still waiting is replaced),
+    /// a delta of those users' entries in larger ones.
+    fn fan_out_presence<'a>(&self, who: impl IntoIterator<Item = &'a Identity>) {
+        let inner = lock(&self.inner);
+        let peers = Arc::clone(&inner.peers);
+        if inner.present.user_count() > DELTA_ABOVE {
+            let mut delta = Delta::default();
+            for w in who {
+                delta.merge(inner.present.delta_for(w));
+            }
+            drop(inner);
+            self.fanout.push_delta(peers, delta);
+        } else {
+            let users = inner.present.list();
+            drop(inner);
+            let frame = ServerFrame::Presence { users: &users }.encode();
+            self.fanout.push_presence(peers, frame);
+        }
     }
 
     pub fn has_user(&self, user_id: i64) -> bool {
@@ -226,7 +241,7 @@ impl Hub {
                 room.fan_out(&system(&format!("{} joined", peer.who.username)));
             }
             if change.list {
-                room.fan_out_presence(&now);
+                room.fan_out_presence([&peer.who]);
             }
         }
         self.track(&peer.who);
@@ -302,7 +317,7 @@ impl Hub {
                 }
             }
             if change.list {
-                room.fan_out_presence(&room.presence());
+                room.fan_out_presence(gone.iter().map(|p| &p.who));
             }
             gone
         };

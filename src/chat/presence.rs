@@ -1,5 +1,10 @@
 //! Who is here: counts of open sockets per user and IP, updated in O(log n)
-//! per socket, listed as PROTOCOL's `[{"username","ips"}]`.
+//! per socket, listed as PROTOCOL's `[{"username","ips"}]`, and — for
+//! rooms of more than `DELTA_ABOVE` online users, where a list per change
+//! would cost every member O(room) bytes — what one change did, as a
+//! `Delta` (O(1) bytes), merged with later ones while it waits to be sent.
+
+use std::collections::BTreeSet;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -14,6 +19,55 @@ pub struct Change {
     pub user: bool,
     /// The visible list (users and their IPs) changed.
     pub list: bool,
+}
+
+/// Rooms with more online users than this get deltas instead of lists.
+pub const DELTA_ABOVE: usize = 100;
+
+/// A change of a room's online list: users whose entry is now as given
+/// (they arrived, or their addresses changed), and users who left. Applying
+/// deltas is idempotent and later ones win, so two waiting deltas merge
+/// into one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub joined: BTreeMap<String, Vec<IpAddr>>,
+    pub left: BTreeSet<String>,
+}
+
+impl Delta {
+    /// `later` applied after this one.
+    pub fn merge(&mut self, later: Delta) {
+        for (name, ips) in later.joined {
+            self.left.remove(&name);
+            self.joined.insert(name, ips);
+        }
+        for name in later.left {
+            self.joined.remove(&name);
+            self.left.insert(name);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty() && self.left.is_empty()
+    }
+
+    /// The `presence_delta` frame.
+    pub fn encode(&self) -> crate::ws::frame::Frame {
+        let joined: Vec<OnlineUser> = self
+            .joined
+            .iter()
+            .map(|(name, ips)| OnlineUser {
+                username: name.clone(),
+                ips: ips.clone(),
+            })
+            .collect();
+        let left: Vec<&str> = self.left.iter().map(String::as_str).collect();
+        super::protocol::ServerFrame::PresenceDelta {
+            joined: &joined,
+            left: &left,
+        }
+        .encode()
+    }
 }
 
 #[derive(Default)]
@@ -59,6 +113,26 @@ impl Presence {
         self.users.contains_key(&user_id)
     }
 
+    /// How many users are here.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// What the list now says of `who`'s user: their entry, or that they
+    /// left.
+    pub fn delta_for(&self, who: &Identity) -> Delta {
+        let mut d = Delta::default();
+        match self.users.get(&who.user_id) {
+            Some((name, ips)) => {
+                d.joined.insert(name.clone(), ips.keys().copied().collect());
+            }
+            None => {
+                d.left.insert(who.username.clone());
+            }
+        }
+        d
+    }
+
     /// Sorted by username; IPs sorted.
     pub fn list(&self) -> Vec<OnlineUser> {
         let mut list: Vec<OnlineUser> = self
@@ -86,6 +160,29 @@ mod tests {
             session: "s".into(),
             expires_at: i64::MAX,
         }
+    }
+
+    #[test]
+    fn deltas_merge_with_later_changes_winning() {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let joined = |n: &str| Delta {
+            joined: [(n.to_string(), vec![ip])].into(),
+            ..Delta::default()
+        };
+        let left = |n: &str| Delta {
+            left: [n.to_string()].into(),
+            ..Delta::default()
+        };
+        let mut d = joined("a");
+        d.merge(left("a"));
+        d.merge(joined("b"));
+        assert_eq!(d.joined.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(d.left.iter().collect::<Vec<_>>(), ["a"]);
+        d.merge(joined("a"));
+        assert!(d.left.is_empty() && d.joined.len() == 2);
+        let text = String::from_utf8_lossy(&d.encode()[2..]).into_owned();
+        assert!(text.contains(r#""type":"presence_delta""#), "{text}");
+        assert!(text.contains(r#""left":[]"#), "{text}");
     }
 
     #[test]

@@ -314,6 +314,13 @@ pub enum ServerFrame<'a> {
     Presence {
         users: &'a [OnlineUser],
     },
+    /// What changed in a large room's online list (see `presence::DELTA_ABOVE`):
+    /// users who arrived or whose addresses changed, with all their
+    /// addresses now, and users who left.
+    PresenceDelta {
+        joined: &'a [OnlineUser],
+        left: &'a [&'a str],
+    },
     /// "alice joined" / "alice left" (live only), or a stored line such as
     /// "alice added bob" (with the message `id` it is stored under).
     System {

@@ -1,5 +1,6 @@
-//! A WebSocket's life in the chat, after its handshake was accepted:
-//! `/ws/chat/{id}` enters its room (checked again once inside: session
+//! A WebSocket's life in the chat, after its handshake was accepted, in
+//! two parts — getting in (`enter_socket`, on the HTTP thread) and the rest
+//! (`run_socket`, on the socket's own thread): `/ws/chat/{id}` enters its room (checked again once inside: session
 //! live, still a member), gets hello and the replay of what the client
 //! missed before any live frame, hands each client frame to the message
 //! rules, and leaves the room when it closes; `/ws` listens for
@@ -42,6 +43,22 @@ pub enum Target {
     Notify,
 }
 
+/// A socket let in (`Chat::enter_socket`), waiting for its reader.
+pub struct Entered {
+    peer: Arc<Peer>,
+    place: Place,
+}
+
+enum Place {
+    /// In a room; `entered` is false when the checks inside refused it
+    /// (it was closed; its reader only drains the close).
+    Room {
+        room: Arc<Room>,
+        entered: bool,
+    },
+    Notify,
+}
+
 /// What a reconnecting client missed: every message after `after`, and
 /// (with `since`, the time of the last frame it had) the edits, deletions
 /// and reactions made since then to the messages it already has.
@@ -66,9 +83,13 @@ impl Chat {
             .open_room(group, || self.store.member_ids(group.id))?)
     }
 
-    /// Runs an upgraded socket until it closes (on the connection's thread).
-    /// The group's view in `hello` is the one the admission captured.
-    pub fn serve(&self, conn: &Conn, ip: IpAddr, leftover: Vec<u8>, admission: Admission) {
+    /// Lets an upgraded socket in: its room (checked again once inside,
+    /// then hello and the replay) or the notification listeners. Call on
+    /// the connection's HTTP thread, before `run` on the socket's own: the
+    /// database work of getting in then touches that thread's stack, not
+    /// the one every idle socket keeps for its life (measured: 16 KiB of
+    /// resident stack per idle socket when it ran there).
+    pub fn enter_socket(&self, conn: &Conn, ip: IpAddr, admission: Admission) -> Entered {
         let Admission {
             user,
             session,
@@ -119,12 +140,10 @@ impl Chat {
                     }
                 };
                 let entered = self.hub.enter(&room, &peer, admit, greet);
-                reader::run(&peer, &conn.sock, leftover, |frame| {
-                    if entered {
-                        self.on_room_frame(&room, &peer, frame)
-                    }
-                });
-                self.hub.exit(&room, &peer);
+                Entered {
+                    peer,
+                    place: Place::Room { room, entered },
+                }
             }
             Target::Notify => {
                 self.hub.listen(&peer);
@@ -133,6 +152,38 @@ impl Chat {
                 if !self.session_live(&peer.who.session) {
                     peer.close(hub::SESSION_ENDED, "session ended");
                 }
+                Entered {
+                    peer,
+                    place: Place::Notify,
+                }
+            }
+        }
+    }
+
+    /// Takes an entered socket out again without running it (no thread
+    /// could be had for it): closed with 1013, "try again later".
+    pub fn leave_socket(&self, entered: Entered) {
+        let Entered { peer, place } = entered;
+        peer.close(1013, "server busy");
+        match place {
+            Place::Room { room, .. } => self.hub.exit(&room, &peer),
+            Place::Notify => self.hub.unlisten(&peer),
+        }
+    }
+
+    /// Runs an entered socket until it closes (on the socket's own thread).
+    pub fn run_socket(&self, conn: &Conn, leftover: Vec<u8>, entered: Entered) {
+        let Entered { peer, place } = entered;
+        match place {
+            Place::Room { room, entered } => {
+                reader::run(&peer, &conn.sock, leftover, |frame| {
+                    if entered {
+                        self.on_room_frame(&room, &peer, frame)
+                    }
+                });
+                self.hub.exit(&room, &peer);
+            }
+            Place::Notify => {
                 reader::run(&peer, &conn.sock, leftover, |frame| {
                     let why = match frame {
                         Incoming::Text(_) => "this socket only sends notifications",

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::App;
+use crate::chat::socket::Entered;
 use crate::http::body::Streamed;
 use crate::http::request::{self, Limits, ReadError};
 use crate::http::{Request, Response};
 use crate::net::registry::Refused;
 use crate::net::transport::{Conn, HttpSource};
-use crate::web::{Outcome, WebError, ws::Upgrade};
+use crate::web::{Outcome, WebError};
 
 /// Stack for connection threads: enough for templates and SQLite, small
 /// enough that thousands of threads cost little (only touched pages count).
@@ -42,6 +43,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn spawn(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
     let sock = Arc::new(stream);
     if app.connections.len() >= app.config.max_connections {
+        at_the_edge(app.config.max_connections);
         refuse_busy(&sock);
         return;
     }
@@ -55,6 +57,27 @@ pub fn spawn(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
         crate::warn!("cannot start a connection thread: {e}");
         refuse_busy(&sock);
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Says, at most once a minute, that the connection cap turns clients
+/// away (how to raise it: README, "How many sockets one server holds").
+fn at_the_edge(cap: usize) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    static LAST_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    REFUSED.fetch_add(1, Ordering::Relaxed);
+    let now = crate::util::now_ms();
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if (last == i64::MIN || now - last >= 60_000)
+        && LAST_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let n = REFUSED.swap(0, Ordering::Relaxed);
+        crate::warn!(
+            "{cap} connections open (--max-connections): {n} new connection(s) refused with 503 since the last report"
+        );
     }
 }
 
@@ -187,23 +210,40 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
                     break;
                 }
                 log_request(&req, 101, started);
-                // The socket lives on in a fresh thread whose stack holds
-                // only what the WebSocket needs; this one (with the pages
-                // its HTTP work touched) exits and returns them.
+                // Getting in (database checks, hello, replay) happens here;
+                // the socket then lives on in a fresh thread whose stack
+                // holds only what its reads need, and this one (with the
+                // pages its HTTP and database work touched) exits.
+                let entering =
+                    AssertUnwindSafe(|| app.chat.enter_socket(&conn, req.peer, up.admission));
+                let Ok(entered) = catch_unwind(entering) else {
+                    crate::error!("websocket admission panicked");
+                    break;
+                };
                 let job = WsJob {
                     app: Arc::clone(app),
                     conn,
-                    ip: req.peer,
                     leftover: buf[..].to_vec(),
-                    up: *up,
+                    entered,
                     _entry,
                 };
+                // Kept here until the thread has it, so that a thread that
+                // cannot be had does not leave the socket in its room.
+                let slot = Arc::new(std::sync::Mutex::new(Some(job)));
+                let theirs = Arc::clone(&slot);
                 let spawned = std::thread::Builder::new()
                     .name("ws".into())
                     .stack_size(WS_STACK_SIZE)
-                    .spawn(move || job.run());
+                    .spawn(move || {
+                        if let Some(job) = crate::sync::lock(&theirs).take() {
+                            job.run();
+                        }
+                    });
                 if spawned.is_err() {
                     crate::warn!("cannot start a WebSocket thread; closing");
+                    if let Some(job) = crate::sync::lock(&slot).take() {
+                        job.abandon();
+                    }
                 }
                 return;
             }
@@ -224,24 +264,29 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
 struct WsJob {
     app: Arc<App>,
     conn: Conn,
-    ip: std::net::IpAddr,
     leftover: Vec<u8>,
-    up: Upgrade,
+    entered: Entered,
     /// Keeps the connection registered while the socket lives.
     _entry: crate::net::registry::Entry,
 }
 
 impl WsJob {
+    /// Takes the socket out of its room and closes it, unread.
+    fn abandon(self) {
+        self.app.chat.leave_socket(self.entered);
+        self.conn.close_notify();
+        let _ = self.conn.sock.shutdown(std::net::Shutdown::Both);
+    }
+
     fn run(self) {
         let WsJob {
             app,
             conn,
-            ip,
             leftover,
-            up,
+            entered,
             _entry,
         } = self;
-        let run = AssertUnwindSafe(|| app.chat.serve(&conn, ip, leftover, up.admission));
+        let run = AssertUnwindSafe(|| app.chat.run_socket(&conn, leftover, entered));
         if catch_unwind(run).is_err() {
             crate::error!("websocket handler panicked");
         }

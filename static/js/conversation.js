@@ -45,6 +45,19 @@ const ERROR_TEXT = {
   internal: 'The server could not store that message. Please try again.',
 };
 
+/**
+ * The online list after a `presence_delta`: entries in `joined` replace
+ * (or add) that user's, names in `left` go.
+ */
+export function applyPresenceDelta(users, f) {
+  const byName = new Map(users.map((u) => [u.username, u]));
+  for (const u of Array.isArray(f.joined) ? f.joined : []) {
+    if (u && typeof u.username === 'string') byName.set(u.username, { username: u.username, ips: Array.isArray(u.ips) ? u.ips : [] });
+  }
+  for (const name of Array.isArray(f.left) ? f.left : []) byName.delete(name);
+  return [...byName.values()];
+}
+
 export class Conversation {
   /**
    * @param app     the page controller (ui elements, me, alert(), socketState(), …)
@@ -265,6 +278,10 @@ export class Conversation {
       case 'presence':
         this.keysMayHaveChanged();
         return this.view.renderPresence(f.users || []);
+      case 'presence_delta':
+        // Large rooms: only what changed (PROTOCOL "Presence in large rooms").
+        this.keysMayHaveChanged();
+        return this.view.renderPresence(applyPresenceDelta(this.view.presence || [], f));
       case 'system':
         if (typeof f.id === 'number') return this.model.systemLine(f);
         this.someoneCame(f.text || '');

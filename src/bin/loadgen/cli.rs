@@ -272,8 +272,10 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     if o.size < 40 || o.size > 3900 {
         return Err(BenchError::Invalid("--size must be 40..=3900"));
     }
-    if o.users > 100 || o.sockets > 8000 || o.idle_sizes.iter().any(|&n| n == 0 || n > 8000) {
-        return Err(BenchError::Invalid("at most 100 users and 8000 sockets"));
+    if o.users > 100 || o.sockets > 12_000 || o.idle_sizes.iter().any(|&n| n == 0 || n > 12_000) {
+        return Err(BenchError::Invalid(
+            "at most 100 users and 12,000 sockets (about 16,000 fit in one server with the default vm.max_map_count)",
+        ));
     }
     if o.burst_poll_us > 200_000 || o.paced_poll_us > 200_000 {
         return Err(BenchError::Invalid("poll intervals are at most 200000 us"));

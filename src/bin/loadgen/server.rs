@@ -111,6 +111,10 @@ fn launch(
     if help.contains("--socket-rate") {
         extra.extend(["--socket-rate", "0"]);
     }
+    // The largest scenarios hold more than the default 10,000 connections.
+    if help.contains("--max-connections") {
+        extra.extend(["--max-connections", "15000"]);
+    }
     // Scenarios that lay out many groups: lift the per-user rates of new
     // groups and joins if this build has them.
     for flag in ["--group-rate", "--join-rate"] {

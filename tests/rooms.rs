@@ -1,0 +1,227 @@
+//! Large rooms through the real server: above 100 online users a room
+//! sends `presence_delta` frames (what changed) instead of the whole list,
+//! and after a storm of arrivals and departures every socket's view —
+//! its `hello`, then every list and delta in order — equals the server's.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::ws::*;
+use common::*;
+use serde_json::Value;
+
+/// A socket's view of who is online, kept from its frames.
+#[derive(Default)]
+struct View {
+    online: BTreeMap<String, Vec<String>>,
+    lists: usize,
+    deltas: usize,
+    presence_bytes: usize,
+}
+
+fn entry(u: &Value) -> (String, Vec<String>) {
+    let ips = u["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    (u["username"].as_str().unwrap().to_string(), ips)
+}
+
+impl View {
+    fn from_hello(hello: &Value) -> View {
+        View {
+            online: hello["online"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(entry)
+                .collect(),
+            ..View::default()
+        }
+    }
+
+    fn apply(&mut self, f: &Value) {
+        match f["type"].as_str() {
+            Some("presence") => {
+                self.lists += 1;
+                self.presence_bytes += f.to_string().len();
+                self.online = f["users"].as_array().unwrap().iter().map(entry).collect();
+            }
+            Some("presence_delta") => {
+                self.deltas += 1;
+                self.presence_bytes += f.to_string().len();
+                for u in f["joined"].as_array().unwrap() {
+                    let (name, ips) = entry(u);
+                    self.online.insert(name, ips);
+                }
+                for name in f["left"].as_array().unwrap() {
+                    self.online.remove(name.as_str().unwrap());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn register_many(s: &Server, prefix: &str, n: usize) -> Vec<Client> {
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| sc.spawn(move || user(s, &format!("{prefix}{i:03}"))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The server's own list of the room.
+fn server_view(c: &mut Client, group: i64) -> BTreeMap<String, Vec<String>> {
+    let r = c.get(&format!("/api/groups/{group}/online"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(entry)
+        .collect()
+}
+
+#[test]
+fn large_rooms_get_presence_deltas_and_every_view_ends_right() {
+    let s = Server::start(&[
+        "--register-rate",
+        "0",
+        "--join-rate",
+        "0",
+        "--socket-rate",
+        "0",
+        "--group-rate",
+        "0",
+    ]);
+    let mut early = register_many(&s, "early", 110);
+    let mut late = register_many(&s, "late", 40);
+    let g = create_group(&mut early[0], "everyone");
+    for c in early.iter_mut().skip(1).chain(late.iter_mut()) {
+        join(c, g);
+    }
+    // 110 online: a large room.
+    let mut socks: Vec<(Ws, View)> = early
+        .iter()
+        .map(|c| {
+            let (ws, hello) = open_group(c, g);
+            (ws, View::from_hello(&hello))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for (ws, view) in &mut socks {
+        for f in drain(ws, Duration::from_millis(20)) {
+            view.apply(&f);
+        }
+        view.lists = 0;
+        view.deltas = 0;
+        view.presence_bytes = 0;
+    }
+
+    // The storm: 40 arrive at once while 10 leave.
+    let leaving: Vec<(Ws, View)> = socks.drain(100..).collect();
+    let arrived: Vec<(Ws, View)> = std::thread::scope(|sc| {
+        let opening: Vec<_> = late
+            .iter()
+            .map(|c| {
+                sc.spawn(move || {
+                    let (ws, hello) = open_group(c, g);
+                    (ws, View::from_hello(&hello))
+                })
+            })
+            .collect();
+        for (mut ws, _) in leaving {
+            let _ = ws.close(None);
+            let _ = drain(&mut ws, Duration::from_millis(50));
+        }
+        opening.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    socks.extend(arrived);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let truth = server_view(&mut early[0], g);
+    assert_eq!(truth.len(), 140);
+    for (i, (ws, view)) in socks.iter_mut().enumerate() {
+        for f in drain(ws, Duration::from_millis(30)) {
+            view.apply(&f);
+        }
+        assert_eq!(
+            view.online, truth,
+            "socket {i}'s view differs from the server's"
+        );
+    }
+    // The sockets that were there before the storm followed it in deltas,
+    // not lists: a list of 140 people is ~7 KB, the storm's 50 changes
+    // as lists would be ~350 KB for each of them.
+    for (i, (_, view)) in socks.iter().take(100).enumerate() {
+        assert_eq!(view.lists, 0, "socket {i} got whole lists");
+        assert!(view.deltas >= 1, "socket {i} got no delta");
+        assert!(
+            view.presence_bytes < 8 * 1024,
+            "socket {i}: {} bytes of presence for 50 changes",
+            view.presence_bytes
+        );
+    }
+}
+
+#[test]
+fn small_rooms_keep_whole_lists() {
+    let s = Server::start(&["--register-rate", "0", "--socket-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let g = create_group(&mut a, "small");
+    join(&mut b, g);
+    let (mut wa, _) = open_group(&a, g);
+    let (_wb, _) = open_group(&b, g);
+    // Alice hears of her own arrival, then bob's, as whole lists.
+    let frames = drain(&mut wa, Duration::from_millis(500));
+    let presence: Vec<&Value> = frames
+        .iter()
+        .filter(|v| v["type"] == "presence" || v["type"] == "presence_delta")
+        .collect();
+    assert!(
+        presence.iter().all(|v| v["type"] == "presence"),
+        "{presence:?}"
+    );
+    assert_eq!(
+        presence.last().unwrap()["users"].as_array().unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn at_the_connection_cap_new_clients_get_503_and_the_log_says_why() {
+    let s = Server::start(&["--max-connections", "3"]);
+    let held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = raw(
+        s.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(3),
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("Retry-After"), "{text}");
+    let log = s.log_text();
+    assert!(
+        log.contains("3 connections open (--max-connections)"),
+        "{log}"
+    );
+    drop(held);
+    // Room again: served.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = raw(
+        s.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(3),
+    );
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+}
