@@ -370,6 +370,8 @@ function mergeGroup(g) {
 }
 
 async function refreshLists() {
+  // Counts a live frame changes while these requests are out are newer than their answers.
+  const since = app.unread.stamp();
   const [groups, dms] = await Promise.all([
     api('GET', '/api/groups').catch(() => null),
     api('GET', '/api/dms').catch(() => null),
@@ -380,14 +382,14 @@ async function refreshLists() {
       if (g.kind === 'dm') continue;
       seen.add(g.id);
       app.groups.set(g.id, { ...g });
-      app.unread.seed(g.id, g, { quiet: true });
+      app.unread.seed(g.id, g, { quiet: true, since });
     }
     for (const id of [...app.groups.keys()]) if (!seen.has(id)) app.groups.delete(id);
   }
   if (dms) {
     for (const d of dms.dms) {
       app.dms.set(d.group_id, { ...d });
-      app.unread.seed(d.group_id, d, { quiet: true });
+      app.unread.seed(d.group_id, d, { quiet: true, since });
       seen.add(d.group_id);
     }
   }

@@ -22,6 +22,9 @@ export class UnreadCounts {
   /** @param {() => void} onChange  called after every change (re-render the lists and the title) */
   constructor(onChange) {
     this.counts = new Map();
+    /** Live changes counted, and the count at each conversation's latest (see `seed`). */
+    this.changes = 0;
+    this.changedAt = new Map();
     this.onChange = onChange;
     this.openId = null;
     /** New messages in the open conversation while the tab was hidden (title only). */
@@ -47,7 +50,19 @@ export class UnreadCounts {
   set(id, unread, mentions) {
     if (id === this.openId) return;
     this.counts.set(id, { unread: Math.max(0, Number(unread) || 0), mentions: Math.max(0, Number(mentions) || 0) });
+    this.live(id);
     this.onChange();
+  }
+
+  /** A live frame changed `id`'s counts: an answer asked for before this is older. */
+  live(id) {
+    this.changes += 1;
+    this.changedAt.set(id, this.changes);
+  }
+
+  /** A mark to pass to `seed` for objects from a request made now. */
+  stamp() {
+    return this.changes;
   }
 
   /**
@@ -55,8 +70,10 @@ export class UnreadCounts {
    * it carries them. Not for the open conversation: it is being read, and
    * the object may predate that.
    */
-  seed(id, obj, { quiet = false } = {}) {
+  seed(id, obj, { quiet = false, since = null } = {}) {
     if (!obj || typeof obj.unread !== 'number' || id === this.openId) return;
+    // A list asked for before a live frame changed this one is stale for it.
+    if (since !== null && (this.changedAt.get(id) || 0) > since) return;
     this.counts.set(id, { unread: obj.unread, mentions: Number(obj.mentions) || 0 });
     if (!quiet) this.onChange();
   }
@@ -67,6 +84,7 @@ export class UnreadCounts {
     const c = { ...this.get(id) };
     c[field] = Math.min(CAP, c[field] + 1);
     this.counts.set(id, c);
+    this.live(id);
     this.onChange();
   }
 
