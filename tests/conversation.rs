@@ -16,20 +16,7 @@ const T: Duration = Duration::from_secs(3);
 const QUIET: Duration = Duration::from_millis(400);
 
 fn server() -> Server {
-    Server::start(&[
-        "--group-rate",
-        "0",
-        "--socket-rate",
-        "0",
-        "--msg-rate",
-        "0",
-        "--login-rate",
-        "0",
-        "--dm-rate",
-        "0",
-        "--join-rate",
-        "0",
-    ])
+    Server::without_rate_limits(&[])
 }
 
 /// Posts `content` (with extra fields) on `ws` and returns the stored id.

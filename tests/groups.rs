@@ -17,20 +17,7 @@ use serde_json::{Value, json};
 const T: Duration = Duration::from_secs(3);
 
 fn server() -> Server {
-    Server::start(&[
-        "--group-rate",
-        "0",
-        "--join-rate",
-        "0",
-        "--socket-rate",
-        "0",
-        "--msg-rate",
-        "0",
-        "--login-rate",
-        "0",
-        "--dm-rate",
-        "0",
-    ])
+    Server::without_rate_limits(&[])
 }
 
 /// A group with an owner, an admin and a member, and one message by the

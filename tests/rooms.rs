@@ -90,16 +90,7 @@ fn server_view(c: &mut Client, group: i64) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn large_rooms_get_presence_deltas_and_every_view_ends_right() {
-    let s = Server::start(&[
-        "--register-rate",
-        "0",
-        "--join-rate",
-        "0",
-        "--socket-rate",
-        "0",
-        "--group-rate",
-        "0",
-    ]);
+    let s = Server::without_rate_limits(&[]);
     let mut early = register_many(&s, "early", 110);
     let mut late = register_many(&s, "late", 40);
     let g = create_group(&mut early[0], "everyone");

@@ -63,18 +63,8 @@ pub fn spawn(app: &Arc<App>, stream: TcpStream, peer: SocketAddr) {
 /// Says, at most once a minute, that the connection cap turns clients
 /// away (how to raise it: README, "How many sockets one server holds").
 fn at_the_edge(cap: usize) {
-    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-    static REFUSED: AtomicU64 = AtomicU64::new(0);
-    static LAST_MS: AtomicI64 = AtomicI64::new(i64::MIN);
-    REFUSED.fetch_add(1, Ordering::Relaxed);
-    let now = crate::util::now_ms();
-    let last = LAST_MS.load(Ordering::Relaxed);
-    if (last == i64::MIN || now - last >= 60_000)
-        && LAST_MS
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        let n = REFUSED.swap(0, Ordering::Relaxed);
+    static REFUSED: crate::log::Tally = crate::log::Tally::new();
+    if let Some(n) = REFUSED.count() {
         crate::warn!(
             "{cap} connections open (--max-connections): {n} new connection(s) refused with 503 since the last report"
         );

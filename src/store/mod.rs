@@ -123,23 +123,10 @@ impl From<rusqlite::Error> for StoreError {
 /// A full disk refuses every write until space returns; one log line a
 /// minute with a count says so without flooding the log.
 mod full {
-    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-
-    static REFUSED: AtomicU64 = AtomicU64::new(0);
-    static LAST_REPORT_MS: AtomicI64 = AtomicI64::new(i64::MIN);
-    const EVERY_MS: i64 = 60_000;
+    static REFUSED: crate::log::Tally = crate::log::Tally::new();
 
     pub fn noted() {
-        REFUSED.fetch_add(1, Ordering::Relaxed);
-        let now = crate::util::now_ms();
-        let last = LAST_REPORT_MS.load(Ordering::Relaxed);
-        let due = last == i64::MIN || now - last >= EVERY_MS;
-        if due
-            && LAST_REPORT_MS
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let n = REFUSED.swap(0, Ordering::Relaxed);
+        if let Some(n) = REFUSED.count() {
             crate::error!(
                 "the disk is full: {n} write(s) refused since the last report; reads go on, writes resume when space is freed"
             );

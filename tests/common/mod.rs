@@ -69,6 +69,30 @@ pub fn bin() -> String {
 }
 
 impl Server {
+    /// Starts a server with every per-user and per-IP rate limit off
+    /// (tests that make many groups, joins, sockets and messages quickly),
+    /// plus `extra`.
+    pub fn without_rate_limits(extra: &[&str]) -> Server {
+        let mut args = vec![
+            "--group-rate",
+            "0",
+            "--join-rate",
+            "0",
+            "--socket-rate",
+            "0",
+            "--msg-rate",
+            "0",
+            "--login-rate",
+            "0",
+            "--dm-rate",
+            "0",
+            "--register-rate",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Starts a server on a fresh data dir with extra flags.
     pub fn start(extra: &[&str]) -> Server {
         let dir = TempDir::new("srv");
