@@ -40,7 +40,7 @@
 //! Layout, lowest layer first (a module uses only those before it; `main`
 //! wires them together): `error` ([`BenchError`](error::BenchError), what
 //! every fallible function returns), `sys` (every `unsafe` libc call),
-//! `clock`, `corpus` (made-up chat text), `cli`, `host`, `client`
+//! `clock`, `stats` (medians and quantiles), `corpus` (made-up chat text), `cli`, `host`, `client`
 //! (HTTP/TLS), `room`, `transfer` (file uploads and downloads streamed
 //! from a pattern, the raw-socket baseline), `ws`, `server`, `chatdb` (the benchmark's own access
 //! to a stopped server's databases), `recv`, `sender`, `scenarios`, `report`.
@@ -61,6 +61,7 @@ mod room;
 mod scenarios;
 mod sender;
 mod server;
+mod stats;
 mod sys;
 mod transfer;
 mod ws;

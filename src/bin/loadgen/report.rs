@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::BenchError;
+use crate::stats::median;
 
 /// Targets printed beside the measurements.
 const TARGET_IDLE_KIB: f64 = 32.0;
@@ -38,20 +39,6 @@ const SEARCH_CLASS_P99: [(&str, &str); 10] = [
     ("p99_paged_ms", "  p99 word + before (ms)"),
     ("p99_miss_ms", "  p99 no match (ms)"),
 ];
-
-fn median(v: &[f64]) -> f64 {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
-}
 
 fn fmt_num(x: f64) -> String {
     if !x.is_finite() {

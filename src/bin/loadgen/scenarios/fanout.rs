@@ -15,17 +15,9 @@ use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::setup_room;
 use crate::sender::{QUIET, send_messages};
 use crate::server::{Server, stop_json};
+use crate::stats::pct;
 use crate::sys::self_cpu;
 use crate::ws::{Ws, open_many, ws_connect};
-
-/// The `q` quantile of sorted nanoseconds, in milliseconds.
-fn pct(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i] as f64 / 1e6
-}
 
 /// (b)/(c) Fan-out into a room of `o.sockets` receivers.
 pub fn fanout_run(

@@ -36,6 +36,7 @@ use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::{User, setup_room};
 use crate::sender::{QUIET, send_messages};
 use crate::server::{Server, stop_json};
+use crate::stats::pct;
 use crate::sys::self_cpu;
 use crate::transfer::{MIB, Pattern, download, raw_tcp, upload};
 use crate::ws::ws_connect;
@@ -71,15 +72,6 @@ fn mib_s(bytes: u64, secs: f64) -> f64 {
     } else {
         f64::NAN
     }
-}
-
-/// The `q` quantile of sorted nanoseconds, in milliseconds.
-fn pct(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i] as f64 / 1e6
 }
 
 /// The server's RSS while `f` runs: (f's result, KiB just before, largest

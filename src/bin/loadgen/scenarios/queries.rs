@@ -13,6 +13,7 @@ use crate::client::{Ep, KeepAlive};
 use crate::corpus::{Rng, Vocab, words};
 use crate::error::BenchError;
 use crate::room::User;
+use crate::stats::quantile;
 
 /// Results per page (the API's default).
 const PAGE: usize = 20;
@@ -353,14 +354,6 @@ pub fn foreign(ep: &Ep, user: &User, w: &World<'_>, rng: &mut Rng) -> Result<usi
         refused += 1;
     }
     Ok(refused)
-}
-
-/// The `q` quantile of sorted milliseconds.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 /// p50/p99/max/mean of some timings, with their results and the slowest.

@@ -37,6 +37,7 @@ use crate::host::{loadavg, system_busy};
 use crate::room::{User, create_group, join_group, register_users};
 use crate::sender::send_windowed;
 use crate::server::{Server, stop_json};
+use crate::stats::median;
 use crate::sys::self_cpu;
 use crate::ws::ws_connect;
 
@@ -52,20 +53,6 @@ const SAMPLE: usize = 4000;
 const WARM_QUERIES: usize = 50;
 const WARM_INSERTS: usize = 500;
 const USER_PREFIX: &str = "search";
-
-fn median(v: &[f64]) -> f64 {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[m]
-    } else {
-        (s[m - 1] + s[m]) / 2.0
-    }
-}
 
 /// The users and groups the scenario made through the API.
 struct Layout {
@@ -161,7 +148,7 @@ fn insert_run(
     }
     let n = r.acks.max(1) as f64;
     let lat = |q: f64| {
-        queries::quantile(
+        crate::stats::quantile(
             &r.ack_lat_ns
                 .iter()
                 .map(|&x| x as f64 / 1e6)
