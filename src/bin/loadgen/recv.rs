@@ -33,7 +33,11 @@ fn stamp(payload: &[u8]) -> Option<(u64, u64)> {
 pub struct Shared {
     pub stop: AtomicBool,
     pub received: AtomicU64,
+    /// `hello` frames seen: a socket is in its room once it has one.
+    pub hellos: AtomicU64,
 }
+
+const HELLO_MARK: &[u8] = b"{\"type\":\"hello\"";
 
 /// Stops the receiver threads however the run ends.
 pub struct StopOnDrop(pub Arc<Shared>);
@@ -45,6 +49,8 @@ impl Drop for StopOnDrop {
 }
 
 struct Conn {
+    /// Its place among all receiving sockets.
+    index: usize,
     sock: TcpStream,
     tls: Option<Box<ClientConnection>>,
     pending: Vec<u8>,
@@ -69,7 +75,13 @@ pub struct RecvResult {
     pub polls: u64,
     pub tls_errors: u64,
     pub first_tls_error: Option<String>,
+    /// The first few skipped runs seen: (socket, first missing index,
+    /// index that came instead).
+    pub gaps: Vec<(usize, u64, u64)>,
 }
+
+/// Gaps kept for the record (enough to see whether they share a message).
+const GAPS_KEPT: usize = 20;
 
 impl RecvResult {
     /// Adds another receiver thread's result to this one.
@@ -89,14 +101,18 @@ impl RecvResult {
         if self.first_tls_error.is_none() {
             self.first_tls_error = r.first_tls_error;
         }
+        let room = GAPS_KEPT.saturating_sub(self.gaps.len());
+        self.gaps.extend(r.gaps.into_iter().take(room));
     }
 }
 
 #[derive(Default)]
 struct Tally {
+    hellos: u64,
     lat_ns: Vec<u64>,
     out_of_order: u64,
     frames_other: u64,
+    gaps: Vec<(usize, u64, u64)>,
 }
 
 /// Handles the frames in `c.pending` + `chunk` that arrived at `now`;
@@ -110,7 +126,7 @@ fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
     let buf: &[u8] = if from_chunk { chunk } else { &data };
     let before = c.msgs;
     let mut ping: Option<Vec<u8>> = None;
-    let (msgs, next, close) = (&mut c.msgs, &mut c.next, &mut c.close);
+    let (msgs, next, close, index) = (&mut c.msgs, &mut c.next, &mut c.close, c.index);
     let used = parse_frames(buf, |ev| match ev {
         Event::Text(p) => match stamp(p) {
             Some((sent, idx)) => {
@@ -118,10 +134,16 @@ fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
                 t.lat_ns.push(now.saturating_sub(sent));
                 if idx != *next {
                     t.out_of_order += 1;
+                    if t.gaps.len() < GAPS_KEPT {
+                        t.gaps.push((index, *next, idx));
+                    }
                 }
                 *next = idx + 1;
             }
-            None => t.frames_other += 1,
+            None => {
+                t.frames_other += 1;
+                t.hellos += u64::from(p.starts_with(HELLO_MARK));
+            }
         },
         Event::Ping(p) => ping = Some(p.to_vec()),
         Event::Close(code) => *close = Some(code),
@@ -139,13 +161,26 @@ fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
     c.msgs - before
 }
 
+fn publish_hellos(shared: &Shared, t: &mut Tally) {
+    if t.hellos > 0 {
+        shared
+            .hellos
+            .fetch_add(std::mem::take(&mut t.hellos), Ordering::Relaxed);
+    }
+}
+
 /// One receiver thread: epoll over its sockets until `stop`.
 ///
 /// While data is flowing the thread sleeps `poll_us` between polls instead
 /// of blocking in `epoll_wait`: frames pile up per socket, every `read`
 /// takes many of them at once, and the server's sends do not have to wake
 /// a sleeping thread each time. This adds at most `poll_us` of latency.
-pub fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64) -> RecvResult {
+pub fn receive(
+    socks: Vec<(usize, Ws)>,
+    shared: Arc<Shared>,
+    expect: usize,
+    poll_us: u64,
+) -> RecvResult {
     let mut tally = Tally {
         lat_ns: Vec::with_capacity(expect),
         ..Tally::default()
@@ -159,10 +194,11 @@ pub fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64)
         }
     };
     let mut conns: Vec<Conn> = Vec::with_capacity(socks.len());
-    for (i, ws) in socks.into_iter().enumerate() {
+    for (i, (index, ws)) in socks.into_iter().enumerate() {
         let _ = ws.sock.set_nonblocking(true);
         ep.add(ws.sock.as_raw_fd(), i);
         let mut c = Conn {
+            index,
             sock: ws.sock,
             tls: ws.tls,
             pending: Vec::new(),
@@ -173,6 +209,7 @@ pub fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64)
         };
         let n = consume(&mut c, &ws.leftover, now_ns(), &mut tally);
         shared.received.fetch_add(n, Ordering::Relaxed);
+        publish_hellos(&shared, &mut tally);
         conns.push(c);
     }
     let mut events = vec![EpollEvent { events: 0, u64: 0 }; conns.len().clamp(16, 4096)];
@@ -245,6 +282,7 @@ pub fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64)
         if got > 0 {
             shared.received.fetch_add(got, Ordering::Relaxed);
         }
+        publish_hellos(&shared, &mut tally);
     }
     drop(ep);
     for c in &conns {
@@ -260,5 +298,6 @@ pub fn receive(socks: Vec<Ws>, shared: Arc<Shared>, expect: usize, poll_us: u64)
     res.lat_ns = tally.lat_ns;
     res.out_of_order = tally.out_of_order;
     res.frames_other = tally.frames_other;
+    res.gaps = tally.gaps;
     res
 }

@@ -32,9 +32,9 @@ pub fn fanout_run(
     let socks = open_many(&srv.ep, group, &users, o.sockets)?;
     // Deal the sockets out to the receiver threads.
     let nthreads = o.recv_threads.min(socks.len());
-    let mut parts: Vec<Vec<Ws>> = (0..nthreads).map(|_| Vec::new()).collect();
+    let mut parts: Vec<Vec<(usize, Ws)>> = (0..nthreads).map(|_| Vec::new()).collect();
     for (i, ws) in socks.into_iter().enumerate() {
-        parts[i % nthreads].push(ws);
+        parts[i % nthreads].push((i, ws));
     }
     let shared = Arc::new(Shared::default());
     let _stop_receivers = StopOnDrop(Arc::clone(&shared));
@@ -56,7 +56,14 @@ pub fn fanout_run(
                 .map_err(|error| BenchError::Thread { name, error })
         })
         .collect::<Result<_, _>>()?;
-    thread::sleep(Duration::from_millis(500)); // hello/presence frames drain
+    // A socket is in the room once its `hello` came (the 101 comes first);
+    // a message sent before that would be missed, not lost.
+    let hellos_by = Instant::now() + Duration::from_secs(60);
+    while shared.hellos.load(Ordering::Relaxed) < o.sockets as u64 && Instant::now() < hellos_by {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let hellos = shared.hellos.load(Ordering::Relaxed);
+    thread::sleep(Duration::from_millis(500)); // presence frames drain
     let expected = (messages * o.sockets) as u64;
     let send_span = rate.map_or(0.0, |r| messages as f64 / r);
     let limit = Instant::now() + Duration::from_secs_f64(send_span + 120.0);
@@ -133,6 +140,7 @@ pub fn fanout_run(
         "client_polls": rs.polls,
         "frames_per_read": if rs.reads > 0 { rs.msgs as f64 / rs.reads as f64 } else { 0.0 },
         "outcome": outcome,
+        "hellos_before_sending": hellos,
         "sent": snd.sent,
         "send_seconds": snd.last_ns.saturating_sub(snd.first_ns) as f64 / 1e9,
         "acks": snd.acks,
@@ -153,6 +161,7 @@ pub fn fanout_run(
         "tls_errors": rs.tls_errors,
         "first_tls_error": rs.first_tls_error,
         "out_of_order": rs.out_of_order,
+        "first_gaps": rs.gaps.iter().map(|&(socket, missing, got)| json!({"socket": socket, "missing_from": missing, "got": got})).collect::<Vec<_>>(),
         "seconds": span_s,
         "deliveries_per_s": if span_s > 0.0 { rs.msgs as f64 / span_s } else { 0.0 },
         "p50_ms": pct(&rs.lat_ns, 0.50),

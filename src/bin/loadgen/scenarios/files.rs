@@ -331,7 +331,7 @@ fn latency(
     let sh = Arc::clone(&shared);
     let receiver = thread::Builder::new()
         .name("recv".into())
-        .spawn(move || receive(vec![rx], sh, LAT_MESSAGES, 0))
+        .spawn(move || receive(vec![(0, rx)], sh, LAT_MESSAGES, 0))
         .map_err(|error| BenchError::Thread {
             name: "recv".into(),
             error,
