@@ -186,6 +186,79 @@ pub fn seed(
     })
 }
 
+/// Adds `n` users `{prefix}{i:05}` to the server's users (the password
+/// hash of the oldest account: no argon2 per user), each with a session
+/// that lasts a day, as members of group `group`; returns their session
+/// tokens in order. With the server stopped: thousands of registrations
+/// through the form would take minutes of password hashing.
+pub fn seed_members(
+    data: &Path,
+    group: i64,
+    prefix: &str,
+    n: usize,
+) -> Result<Vec<String>, BenchError> {
+    let now = crate::clock::unix_ms() as i64;
+    let day_ms: i64 = 24 * 3600 * 1000;
+    let (mut u, upath) = open(data, USERS_DB)?;
+    let tx = u.transaction().map_err(sqlite_err("begin", &upath))?;
+    let hash: String = tx
+        .query_row(
+            "SELECT password_hash FROM users ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err("read a password hash", &upath))?;
+    let mut ids = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
+    let mut seed = crate::corpus::Rng::new(now as u64);
+    {
+        let mut user = tx
+            .prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)")
+            .map_err(sqlite_err("prepare the insert", &upath))?;
+        let mut session = tx
+            .prepare(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sqlite_err("prepare the insert", &upath))?;
+        for i in 0..n {
+            user.execute(params![format!("{prefix}{i:05}"), hash, now])
+                .map_err(sqlite_err("insert a user", &upath))?;
+            let id = tx.last_insert_rowid();
+            let token: String = (0..4)
+                .map(|_| format!("{:016x}", seed.next_u64()))
+                .collect();
+            let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+            let token_hash: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            session
+                .execute(params![token_hash, id, now, now + day_ms])
+                .map_err(sqlite_err("insert a session", &upath))?;
+            ids.push(id);
+            tokens.push(token);
+        }
+    }
+    tx.commit().map_err(sqlite_err("commit", &upath))?;
+    checkpoint(&u, &upath)?;
+    let (mut c, cpath) = open(data, CHAT_DB)?;
+    let tx = c.transaction().map_err(sqlite_err("begin", &cpath))?;
+    {
+        let mut member = tx
+            .prepare(
+                "INSERT INTO memberships (group_id, user_id, joined_at, role)
+                 VALUES (?1, ?2, ?3, 'member')",
+            )
+            .map_err(sqlite_err("prepare the insert", &cpath))?;
+        for id in &ids {
+            member
+                .execute(params![group, id, now])
+                .map_err(sqlite_err("insert a membership", &cpath))?;
+        }
+    }
+    tx.commit().map_err(sqlite_err("commit", &cpath))?;
+    checkpoint(&c, &cpath)?;
+    Ok(tokens)
+}
+
 fn checkpoint(c: &Connection, path: &Path) -> Result<(), BenchError> {
     c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
         .map_err(sqlite_err("checkpoint", path))

@@ -15,7 +15,7 @@ Usage: loadgen [OPTIONS]
 Options:
   --server PATH          server binary (default: securechat next to loadgen,
                          else target/release/securechat)
-  --scenario LIST        idle,burst,paced,search,files or all (default all);
+  --scenario LIST        idle,burst,paced,search,files,storm or all (default all);
                          repeatable
   --transport LIST       plain,tls or all (default all): TLS variants exist
                          for idle and burst (paced, search and files are
@@ -42,6 +42,10 @@ Options:
   --file-mib N           the files scenario's large upload and download, MiB
                          (default 100)
   --file-uploads N       its concurrent 1 MiB uploads (default 100)
+  --storm-room N         users online in the storm scenario's room before it
+                         (default 5000)
+  --storm-joiners N      distinct users who then open a socket at once
+                         (default 2000)
   --keep-data            leave the search and files scenarios' data directory
                          behind (its path is printed) to look into afterwards
   --burst-poll-us N      in the burst, receivers sleep this long between polls
@@ -68,6 +72,7 @@ pub struct Opts {
     pub paced: bool,
     pub search: bool,
     pub files: bool,
+    pub storm: bool,
     pub plain: bool,
     pub tls: bool,
     pub idle_sizes: Vec<usize>,
@@ -85,6 +90,8 @@ pub struct Opts {
     pub insert_window: usize,
     pub file_mib: usize,
     pub file_uploads: usize,
+    pub storm_room: usize,
+    pub storm_joiners: usize,
     pub keep_data: bool,
     pub burst_poll_us: u64,
     pub paced_poll_us: u64,
@@ -121,6 +128,7 @@ impl Default for Opts {
             paced: true,
             search: true,
             files: true,
+            storm: true,
             plain: true,
             tls: true,
             idle_sizes: vec![1000, 5000],
@@ -138,6 +146,8 @@ impl Default for Opts {
             insert_window: 64,
             file_mib: 100,
             file_uploads: 100,
+            storm_room: 5000,
+            storm_joiners: 2000,
             keep_data: false,
             burst_poll_us: 20_000,
             paced_poll_us: 0,
@@ -194,6 +204,8 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
             Long("insert-window") => o.insert_window = number(&mut p, "--insert-window")?,
             Long("file-mib") => o.file_mib = number(&mut p, "--file-mib")?,
             Long("file-uploads") => o.file_uploads = number(&mut p, "--file-uploads")?,
+            Long("storm-room") => o.storm_room = number(&mut p, "--storm-room")?,
+            Long("storm-joiners") => o.storm_joiners = number(&mut p, "--storm-joiners")?,
             Long("keep-data") => o.keep_data = true,
             Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
             Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
@@ -213,6 +225,8 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 o.insert_messages = 2_000;
                 o.file_mib = 20;
                 o.file_uploads = 20;
+                o.storm_room = 300;
+                o.storm_joiners = 100;
             }
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -227,6 +241,7 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
         o.paced = false;
         o.search = false;
         o.files = false;
+        o.storm = false;
         for s in &scenarios {
             match s.as_str() {
                 "idle" => o.idle = true,
@@ -234,11 +249,12 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 "paced" => o.paced = true,
                 "search" => o.search = true,
                 "files" | "file" => o.files = true,
+                "storm" => o.storm = true,
                 other => {
                     return Err(BenchError::Unknown {
                         kind: "scenario",
                         name: other.into(),
-                        choices: "idle, burst, paced, search, files, all",
+                        choices: "idle, burst, paced, search, files, storm, all",
                     });
                 }
             }
@@ -298,6 +314,11 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     {
         return Err(BenchError::Invalid(
             "--insert-messages must be 100..=2000000, --insert-runs 1..=20, --insert-window 1..=4096",
+        ));
+    }
+    if o.storm_room < 1 || o.storm_joiners < 1 || o.storm_room + o.storm_joiners > 12_000 {
+        return Err(BenchError::Invalid(
+            "--storm-room and --storm-joiners must be at least 1 and together at most 12,000",
         ));
     }
     if !(1..=200).contains(&o.file_mib) || !(1..=1000).contains(&o.file_uploads) {

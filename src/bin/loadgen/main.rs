@@ -20,6 +20,11 @@
 //!   10 ms); `--file-uploads` (100) 1 MiB uploads at once, all of which
 //!   must be stored and read back identical; and a room's send→receive
 //!   p50/p99 at 50 messages/s, idle and while 4 threads upload 5 MiB files.
+//! - `storm`: 5,000 distinct users online in one room (seeded straight
+//!   into the databases with the server stopped: no argon2 per user), then
+//!   2,000 more open their first socket at once from 8 threads; seconds
+//!   until every socket's view of who is online (hello, lists, deltas)
+//!   holds exactly the 7,000, which the server's own list must match too.
 //!
 //! `idle` and `burst` also run over TLS (`--transport`, `--tls`): the
 //! server gets `--tls` with a certificate it generates into the temporary
@@ -129,6 +134,13 @@ fn plan(o: &Opts) -> Plan {
         plan.push((
             format!("files {}MiB+{}x1MiB", o.file_mib, o.file_uploads),
             Box::new(move || scenarios::files(&oo)),
+        ));
+    }
+    if o.storm && o.plain {
+        let oo = o.clone();
+        plan.push((
+            format!("storm {}+{}", o.storm_room, o.storm_joiners),
+            Box::new(move || scenarios::storm(&oo)),
         ));
     }
     plan

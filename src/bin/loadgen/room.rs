@@ -19,6 +19,15 @@ pub struct User {
 }
 
 impl User {
+    /// A user known by its session alone (seeded; sockets only: no CSRF
+    /// token for the API).
+    pub fn from_session(session: String) -> User {
+        User {
+            session,
+            csrf: String::new(),
+        }
+    }
+
     /// The CSRF token a JSON API request (or an upload) carries.
     pub fn csrf(&self) -> &str {
         &self.csrf

@@ -8,14 +8,18 @@
 //! - [`files`]: a large upload and download (MiB/s against raw loopback
 //!   TCP, server RSS growth), many uploads at once (none lost, all read
 //!   back identical), and a room's latency while uploads run.
+//! - [`storm`]: distinct users arriving at once in a large room: time until
+//!   every socket's view of who is online is right.
 
 mod fanout;
 mod files;
 mod idle;
 mod queries;
 mod search;
+mod storm;
 
 pub use fanout::fanout_run as fanout;
 pub use files::files_run as files;
 pub use idle::idle_run as idle;
 pub use search::search_run as search;
+pub use storm::storm_run as storm;
