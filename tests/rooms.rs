@@ -19,6 +19,7 @@ struct View {
     lists: usize,
     deltas: usize,
     presence_bytes: usize,
+    system_lines: usize,
 }
 
 fn entry(u: &Value) -> (String, Vec<String>) {
@@ -51,6 +52,7 @@ impl View {
                 self.presence_bytes += f.to_string().len();
                 self.online = f["users"].as_array().unwrap().iter().map(entry).collect();
             }
+            Some("system") => self.system_lines += 1,
             Some("presence_delta") => {
                 self.deltas += 1;
                 self.presence_bytes += f.to_string().len();
@@ -113,6 +115,7 @@ fn large_rooms_get_presence_deltas_and_every_view_ends_right() {
         view.lists = 0;
         view.deltas = 0;
         view.presence_bytes = 0;
+        view.system_lines = 0;
     }
 
     // The storm: 40 arrive at once while 10 leave.
@@ -150,7 +153,11 @@ fn large_rooms_get_presence_deltas_and_every_view_ends_right() {
     // The sockets that were there before the storm followed it in deltas,
     // not lists: a list of 140 people is ~7 KB, the storm's 50 changes
     // as lists would be ~350 KB for each of them.
+    // A room this large does not announce arrivals and departures: 50
+    // "joined"/"left" lines would drown its conversation (and could not
+    // merge as deltas do).
     for (i, (_, view)) in socks.iter().take(100).enumerate() {
+        assert_eq!(view.system_lines, 0, "socket {i} got joined/left lines");
         assert_eq!(view.lists, 0, "socket {i} got whole lists");
         assert!(view.deltas >= 1, "socket {i} got no delta");
         assert!(
@@ -170,8 +177,15 @@ fn small_rooms_keep_whole_lists() {
     join(&mut b, g);
     let (mut wa, _) = open_group(&a, g);
     let (_wb, _) = open_group(&b, g);
-    // Alice hears of her own arrival, then bob's, as whole lists.
+    // Alice hears of her own arrival, then bob's, as whole lists, and a
+    // small room still announces who joined.
     let frames = drain(&mut wa, Duration::from_millis(500));
+    assert!(
+        frames
+            .iter()
+            .any(|v| v["type"] == "system" && v["text"] == "bob joined"),
+        "{frames:?}"
+    );
     let presence: Vec<&Value> = frames
         .iter()
         .filter(|v| v["type"] == "presence" || v["type"] == "presence_delta")
