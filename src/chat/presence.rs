@@ -4,9 +4,7 @@
 //! would cost every member O(room) bytes — what one change did, as a
 //! `Delta` (O(1) bytes), merged with later ones while it waits to be sent.
 
-use std::collections::BTreeSet;
-
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use super::protocol::OnlineUser;
@@ -70,19 +68,47 @@ impl Delta {
     }
 }
 
+/// Who is here, kept in the order the list is sent in (case-insensitive
+/// name, then id), so a list — every `hello` has one — costs one pass and
+/// no sort. Measured on a join storm into a 5,000-user room: building the
+/// list by sorting each time was most of a join's cost.
 #[derive(Default)]
 pub struct Presence {
-    users: HashMap<i64, (String, BTreeMap<IpAddr, usize>)>,
+    /// User id → where their entry sits in `entries`.
+    keys: HashMap<i64, SortKey>,
+    entries: BTreeMap<SortKey, Entry>,
+}
+
+/// (lowercased name, user id).
+type SortKey = (String, i64);
+
+struct Entry {
+    name: String,
+    /// Sockets per address.
+    ips: BTreeMap<IpAddr, usize>,
+}
+
+impl Entry {
+    fn user(&self) -> OnlineUser {
+        OnlineUser {
+            username: self.name.clone(),
+            ips: self.ips.keys().copied().collect(),
+        }
+    }
 }
 
 impl Presence {
     pub fn add(&mut self, who: &Identity) -> Change {
-        let entry = self
-            .users
+        let key = self
+            .keys
             .entry(who.user_id)
-            .or_insert_with(|| (who.username.clone(), BTreeMap::new()));
-        let user = entry.1.is_empty();
-        let n = entry.1.entry(who.ip).or_insert(0);
+            .or_insert_with(|| (who.username.to_lowercase(), who.user_id));
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            name: who.username.clone(),
+            ips: BTreeMap::new(),
+        });
+        let user = entry.ips.is_empty();
+        let n = entry.ips.entry(who.ip).or_insert(0);
         *n += 1;
         Change {
             user,
@@ -91,40 +117,50 @@ impl Presence {
     }
 
     pub fn remove(&mut self, who: &Identity) -> Change {
-        let Some(entry) = self.users.get_mut(&who.user_id) else {
+        let Some(key) = self.keys.get(&who.user_id) else {
             return Change::default();
         };
-        let Some(n) = entry.1.get_mut(&who.ip) else {
+        let Some(entry) = self.entries.get_mut(key) else {
+            return Change::default();
+        };
+        let Some(n) = entry.ips.get_mut(&who.ip) else {
             return Change::default();
         };
         *n -= 1;
         if *n > 0 {
             return Change::default();
         }
-        entry.1.remove(&who.ip);
-        let user = entry.1.is_empty();
+        entry.ips.remove(&who.ip);
+        let user = entry.ips.is_empty();
         if user {
-            self.users.remove(&who.user_id);
+            if let Some(key) = self.keys.remove(&who.user_id) {
+                self.entries.remove(&key);
+            }
         }
         Change { user, list: true }
     }
 
     pub fn has_user(&self, user_id: i64) -> bool {
-        self.users.contains_key(&user_id)
+        self.keys.contains_key(&user_id)
     }
 
     /// How many users are here.
     pub fn user_count(&self) -> usize {
-        self.users.len()
+        self.keys.len()
     }
 
     /// What the list now says of `who`'s user: their entry, or that they
     /// left.
     pub fn delta_for(&self, who: &Identity) -> Delta {
         let mut d = Delta::default();
-        match self.users.get(&who.user_id) {
-            Some((name, ips)) => {
-                d.joined.insert(name.clone(), ips.keys().copied().collect());
+        match self
+            .keys
+            .get(&who.user_id)
+            .and_then(|k| self.entries.get(k))
+        {
+            Some(e) => {
+                d.joined
+                    .insert(e.name.clone(), e.ips.keys().copied().collect());
             }
             None => {
                 d.left.insert(who.username.clone());
@@ -133,18 +169,9 @@ impl Presence {
         d
     }
 
-    /// Sorted by username; IPs sorted.
+    /// Sorted by username (case-insensitively); IPs sorted.
     pub fn list(&self) -> Vec<OnlineUser> {
-        let mut list: Vec<OnlineUser> = self
-            .users
-            .values()
-            .map(|(name, ips)| OnlineUser {
-                username: name.clone(),
-                ips: ips.keys().copied().collect(),
-            })
-            .collect();
-        list.sort_by_cached_key(|u| u.username.to_lowercase());
-        list
+        self.entries.values().map(Entry::user).collect()
     }
 }
 
