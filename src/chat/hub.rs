@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
+
 use super::fanout::{Fanout, Peers};
 use super::presence::{Change, DELTA_ABOVE, Delta, Presence};
 use super::protocol::{OnlineUser, ServerFrame};
@@ -98,6 +100,12 @@ impl Room {
     /// Who has a socket open on the room.
     pub fn presence(&self) -> Vec<OnlineUser> {
         lock(&self.inner).present.list()
+    }
+
+    /// `f` of the room's online list as JSON entries (no copies: a large
+    /// room's is thousands long).
+    fn with_online<R>(&self, f: impl FnOnce(&[&RawValue]) -> R) -> R {
+        f(&lock(&self.inner).present.encoded())
     }
 
     /// Members other than `user_id` with no socket open on the room.
@@ -220,9 +228,11 @@ impl Hub {
         lock(&self.rooms).get(&group_id).cloned()
     }
 
-    /// Adds a socket to a room. `greet` runs first, under the room's order,
-    /// so the socket's hello and replay come before any live frame; then
-    /// the room hears "joined" (for a user's first socket) and presence.
+    /// Adds a socket to a room. Its hello (built by `hello` from the room's
+    /// online list as it is with the socket in it) is sent, then `then`
+    /// runs (the replay), both under the room's order, so they come before
+    /// any live frame; then the room hears "joined" (for a user's first
+    /// socket, in rooms small enough to announce it) and presence.
     ///
     /// `admit` is asked after the socket is in the room and before it hears
     /// anything: a membership or session that ended before the question
@@ -234,7 +244,8 @@ impl Hub {
         room: &Room,
         peer: &Arc<Peer>,
         admit: impl FnOnce() -> bool,
-        greet: impl FnOnce(&Arc<Peer>, &[OnlineUser]),
+        hello: impl FnOnce(&[&RawValue]) -> Frame,
+        then: impl FnOnce(&Arc<Peer>),
     ) -> bool {
         {
             let _order = room.sequence();
@@ -244,8 +255,8 @@ impl Hub {
                 room.remove(|p| p.id != id);
                 return false;
             }
-            let now = room.presence();
-            greet(peer, &now);
+            peer.send(&room.with_online(hello));
+            then(peer);
             if change.user && room.announces() {
                 room.fan_out(&system(&format!("{} joined", peer.who.username)));
             }
@@ -521,6 +532,16 @@ mod tests {
     }
 
     /// The last presence list among `frames`.
+    /// A hello that only counts who it lists.
+    fn greet(greeted: &mut Vec<usize>, online: &[&RawValue]) -> Frame {
+        greeted.push(online.len());
+        Frame::default()
+    }
+
+    fn no_hello(_: &[&RawValue]) -> Frame {
+        Frame::default()
+    }
+
     fn last_presence(frames: &[(u8, Value)]) -> Vec<&str> {
         frames
             .iter()
@@ -546,8 +567,20 @@ mod tests {
         let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
         let (a, b) = (peer(1, 1, "alice", &wa), peer(2, 2, "bob", &wb));
         let mut greeted = Vec::new();
-        hub.enter(&room, &a, || true, |_, online| greeted.push(online.len()));
-        hub.enter(&room, &b, || true, |_, online| greeted.push(online.len()));
+        hub.enter(
+            &room,
+            &a,
+            || true,
+            |online| greet(&mut greeted, online),
+            |_| {},
+        );
+        hub.enter(
+            &room,
+            &b,
+            || true,
+            |online| greet(&mut greeted, online),
+            |_| {},
+        );
         assert_eq!(
             greeted,
             vec![1, 2],
@@ -558,7 +591,7 @@ mod tests {
         assert_eq!(system_texts(&seen), ["alice joined", "bob joined"]);
         // A second socket of bob's from the same address changes no list.
         let wb2 = MemWire::with_room(1 << 20);
-        hub.enter(&room, &peer(3, 2, "bob", &wb2), || true, |_, _| {});
+        hub.enter(&room, &peer(3, 2, "bob", &wb2), || true, no_hello, |_| {});
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(frames(&wa).len(), seen.len(), "nothing new for alice");
     }
@@ -570,8 +603,8 @@ mod tests {
             .open_room(&group(1), || Ok::<_, ()>(vec![1, 2]))
             .unwrap();
         let (wa, wb) = (MemWire::with_room(1 << 20), MemWire::with_room(1 << 20));
-        hub.enter(&room, &peer(1, 1, "alice", &wa), || true, |_, _| {});
-        hub.enter(&room, &peer(2, 2, "bob", &wb), || true, |_, _| {});
+        hub.enter(&room, &peer(1, 1, "alice", &wa), || true, no_hello, |_| {});
+        hub.enter(&room, &peer(2, 2, "bob", &wb), || true, no_hello, |_| {});
         wait_until(&wa, |f| last_presence(f) == ["alice", "bob"]);
         hub.kick(1, 2);
         let bob = wait_until(&wb, |f| f.iter().any(|(op, _)| *op == 8));
@@ -594,7 +627,7 @@ mod tests {
             .open_room(&group(1), || Ok::<_, ()>(vec![1, 2, 3]))
             .unwrap();
         let w = MemWire::with_room(1 << 20);
-        hub.enter(&room, &peer(1, 1, "alice", &w), || true, |_, _| {});
+        hub.enter(&room, &peer(1, 1, "alice", &w), || true, no_hello, |_| {});
         let away = room.members_away(1);
         assert_eq!(away, HashSet::from([2, 3]));
         hub.member_joined(1, 4);

@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use serde_json::value::RawValue;
+
 use super::protocol::OnlineUser;
 use crate::ws::peer::Identity;
 
@@ -86,6 +88,8 @@ struct Entry {
     name: String,
     /// Sockets per address.
     ips: BTreeMap<IpAddr, usize>,
+    /// The entry as JSON (kept current: a `hello` copies it as it is).
+    json: Box<RawValue>,
 }
 
 impl Entry {
@@ -94,6 +98,10 @@ impl Entry {
             username: self.name.clone(),
             ips: self.ips.keys().copied().collect(),
         }
+    }
+
+    fn reencode(&mut self) {
+        self.json = self.user().encoded();
     }
 }
 
@@ -106,14 +114,16 @@ impl Presence {
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
             name: who.username.clone(),
             ips: BTreeMap::new(),
+            json: RawValue::NULL.to_owned(),
         });
         let user = entry.ips.is_empty();
         let n = entry.ips.entry(who.ip).or_insert(0);
         *n += 1;
-        Change {
-            user,
-            list: *n == 1,
+        let list = *n == 1;
+        if list {
+            entry.reencode();
         }
+        Change { user, list }
     }
 
     pub fn remove(&mut self, who: &Identity) -> Change {
@@ -136,6 +146,8 @@ impl Presence {
             if let Some(key) = self.keys.remove(&who.user_id) {
                 self.entries.remove(&key);
             }
+        } else {
+            entry.reencode();
         }
         Change { user, list: true }
     }
@@ -172,6 +184,11 @@ impl Presence {
     /// Sorted by username (case-insensitively); IPs sorted.
     pub fn list(&self) -> Vec<OnlineUser> {
         self.entries.values().map(Entry::user).collect()
+    }
+
+    /// [`list`](Presence::list) as the JSON of each entry, borrowed.
+    pub fn encoded(&self) -> Vec<&RawValue> {
+        self.entries.values().map(|e| &*e.json).collect()
     }
 }
 
@@ -276,5 +293,33 @@ mod tests {
         );
         assert!(!p.has_user(1));
         assert_eq!(p.remove(&a2), Change::default());
+    }
+
+    #[test]
+    fn encoded_entries_follow_every_change() {
+        let mut p = Presence::default();
+        let same = |p: &Presence| {
+            let encoded: Vec<String> = p.encoded().iter().map(|r| r.get().to_string()).collect();
+            let listed: Vec<String> = p
+                .list()
+                .iter()
+                .map(|u| serde_json::to_string(u).unwrap())
+                .collect();
+            assert_eq!(encoded, listed);
+        };
+        let a1 = who(1, "alice", [127, 0, 0, 1]);
+        let a2 = who(1, "alice", [127, 0, 0, 2]);
+        let bob = who(2, "Bob", [10, 0, 0, 1]);
+        p.add(&a1);
+        same(&p);
+        p.add(&a2);
+        same(&p);
+        p.add(&bob);
+        same(&p);
+        p.remove(&a1);
+        same(&p);
+        p.remove(&a2);
+        same(&p);
+        assert_eq!(p.encoded().len(), 1);
     }
 }

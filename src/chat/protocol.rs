@@ -278,6 +278,14 @@ pub struct OnlineUser {
     pub ips: Vec<IpAddr>,
 }
 
+impl OnlineUser {
+    /// This entry as JSON, to keep and send in many lists without encoding
+    /// it again.
+    pub fn encoded(&self) -> Box<RawValue> {
+        serde_json::value::to_raw_value(self).unwrap_or_else(|_| RawValue::NULL.to_owned())
+    }
+}
+
 /// `you` in `hello`.
 #[derive(Debug, Clone, Serialize)]
 pub struct You<'a> {
@@ -293,7 +301,9 @@ pub enum ServerFrame<'a> {
     Hello {
         group: GroupView<'a>,
         you: You<'a>,
-        online: &'a [OnlineUser],
+        /// Entries as [`OnlineUser::encoded`] made them (a large room's
+        /// list is thousands long, and every arrival gets one).
+        online: &'a [&'a RawValue],
     },
     /// A new message, after it was stored.
     Message(MessageView<'a>),
@@ -661,10 +671,12 @@ mod tests {
             private: false,
             member_count: 1,
         };
-        let online = [OnlineUser {
+        let alice = OnlineUser {
             username: "alice".into(),
             ips: vec![[127, 0, 0, 1].into()],
-        }];
+        }
+        .encoded();
+        let online = [&*alice];
         let hello = ServerFrame::Hello {
             group: GroupView::new(&g, Some(Role::Owner)),
             you: You {

@@ -9,6 +9,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
+
 use super::hub::{self, Room};
 use super::messages::Post;
 use super::protocol::{ClientFrame, GroupView, MessageView, ReactionMap, ServerFrame, You};
@@ -124,22 +126,26 @@ impl Chat {
                     }
                     true
                 };
-                let greet = |p: &Arc<Peer>, online: &[_]| {
-                    let read = self.store.read_state(user.id, group.id).ok();
-                    let hello = ServerFrame::Hello {
+                // Read before entering: a query under the room's order
+                // would hold up every other arrival.
+                let read = self.store.read_state(user.id, group.id).ok();
+                let hello = |online: &[&RawValue]| {
+                    ServerFrame::Hello {
                         group: GroupView::new(&group, Some(role)).with_read(read),
                         you: You {
                             id: user.id,
                             username: &user.username,
                         },
                         online,
-                    };
-                    p.send(&hello.encode());
+                    }
+                    .encode()
+                };
+                let then = |p: &Arc<Peer>| {
                     if let Some(replay) = replay {
                         self.replay(p, group.id, replay);
                     }
                 };
-                let entered = self.hub.enter(&room, &peer, admit, greet);
+                let entered = self.hub.enter(&room, &peer, admit, hello, then);
                 Entered {
                     peer,
                     place: Place::Room { room, entered },
