@@ -24,6 +24,11 @@ pub const MAX_MESSAGE: usize = 64 * 1024 + 1024;
 /// Close a socket that has sent nothing (not even a pong) for this long.
 pub const IDLE: Duration = Duration::from_secs(75);
 
+/// tungstenite's read buffer: it zero-fills all of it before every read,
+/// so every byte of it is resident for the socket's life. A chat frame is
+/// a few hundred bytes; bigger ones grow it while they are read.
+const READ_BUFFER: usize = 1024;
+
 /// Reads `sock` until the socket closes, passing each data frame to
 /// `on_frame`; `leftover` holds bytes read after the handshake.
 pub fn run(
@@ -33,7 +38,7 @@ pub fn run(
     mut on_frame: impl FnMut(Incoming<'_>),
 ) {
     let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     let _ = sock.set_read_timeout(Some(IDLE));
