@@ -2,6 +2,7 @@
 //! sends `presence_delta` frames (what changed) instead of the whole list,
 //! and after a storm of arrivals and departures every socket's view —
 //! its `hello`, then every list and delta in order — equals the server's.
+//! The server-wide list on `/ws` follows the same rule (`online_delta`).
 
 mod common;
 
@@ -33,6 +34,20 @@ fn entry(u: &Value) -> (String, Vec<String>) {
 }
 
 impl View {
+    /// From `/ws`'s first frame: the whole `online` list.
+    fn from_online(first: &Value) -> View {
+        assert_eq!(first["type"], "online", "{first}");
+        View {
+            online: first["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(entry)
+                .collect(),
+            ..View::default()
+        }
+    }
+
     fn from_hello(hello: &Value) -> View {
         View {
             online: hello["online"]
@@ -47,13 +62,13 @@ impl View {
 
     fn apply(&mut self, f: &Value) {
         match f["type"].as_str() {
-            Some("presence") => {
+            Some("presence" | "online") => {
                 self.lists += 1;
                 self.presence_bytes += f.to_string().len();
                 self.online = f["users"].as_array().unwrap().iter().map(entry).collect();
             }
             Some("system") => self.system_lines += 1,
-            Some("presence_delta") => {
+            Some("presence_delta" | "online_delta") => {
                 self.deltas += 1;
                 self.presence_bytes += f.to_string().len();
                 for u in f["joined"].as_array().unwrap() {
@@ -163,6 +178,69 @@ fn large_rooms_get_presence_deltas_and_every_view_ends_right() {
         assert!(
             view.presence_bytes < 8 * 1024,
             "socket {i}: {} bytes of presence for 50 changes",
+            view.presence_bytes
+        );
+    }
+}
+
+#[test]
+fn the_online_list_on_ws_turns_to_deltas_above_100_users() {
+    let s = Server::without_rate_limits(&[]);
+    let mut early = register_many(&s, "early", 110);
+    let late = register_many(&s, "late", 40);
+    let open = |c: &Client| {
+        let mut ws = connect(c, "/ws");
+        let first = next(&mut ws, Duration::from_secs(10)).expect("a first frame on /ws");
+        (ws, View::from_online(&first))
+    };
+    let mut socks: Vec<(Ws, View)> = early.iter().map(open).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for (ws, view) in &mut socks {
+        for f in drain(ws, Duration::from_millis(20)) {
+            view.apply(&f);
+        }
+        view.lists = 0;
+        view.deltas = 0;
+        view.presence_bytes = 0;
+    }
+
+    // 40 arrive at once while 10 leave.
+    let leaving: Vec<(Ws, View)> = socks.drain(100..).collect();
+    let arrived: Vec<(Ws, View)> = std::thread::scope(|sc| {
+        let opening: Vec<_> = late.iter().map(|c| sc.spawn(move || open(c))).collect();
+        for (mut ws, _) in leaving {
+            let _ = ws.close(None);
+            let _ = drain(&mut ws, Duration::from_millis(50));
+        }
+        opening.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    socks.extend(arrived);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let r = early[0].get("/api/online");
+    assert_eq!(r.status, 200);
+    let truth: BTreeMap<String, Vec<String>> = r.json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(entry)
+        .collect();
+    assert_eq!(truth.len(), 140);
+    for (i, (ws, view)) in socks.iter_mut().enumerate() {
+        for f in drain(ws, Duration::from_millis(30)) {
+            view.apply(&f);
+        }
+        assert_eq!(
+            view.online, truth,
+            "/ws socket {i}'s view differs from the server's"
+        );
+    }
+    for (i, (_, view)) in socks.iter().take(100).enumerate() {
+        assert_eq!(view.lists, 0, "/ws socket {i} got whole lists");
+        assert!(view.deltas >= 1, "/ws socket {i} got no delta");
+        assert!(
+            view.presence_bytes < 8 * 1024,
+            "/ws socket {i}: {} bytes of online changes for 50 changes",
             view.presence_bytes
         );
     }

@@ -22,6 +22,10 @@ use crate::ws::peer::Peer;
 
 pub type Peers = Arc<Vec<Arc<Peer>>>;
 
+/// How a delta becomes its frame (a room's `presence_delta`, `/ws`'s
+/// `online_delta`).
+pub type Encode = fn(&Delta) -> Frame;
+
 /// How long an idle flusher waits for more work before it exits.
 const LINGER: Duration = Duration::from_millis(200);
 const FLUSHER_STACK: usize = 128 * 1024;
@@ -35,8 +39,9 @@ pub struct Fanout {
 struct Pending {
     peers: Peers,
     frame: Frame,
-    /// A presence delta, encoded when it is taken (later ones merge in).
-    delta: Option<Delta>,
+    /// A presence delta, encoded when it is taken (later ones merge in),
+    /// and how.
+    delta: Option<(Delta, Encode)>,
     /// Replaced by a newer presence list before it was sent.
     dropped: bool,
 }
@@ -74,9 +79,9 @@ impl State {
     /// Queues a delta, merged into one still waiting (which then goes to
     /// the newer recipients: those who came since have the entries from
     /// their `hello`, and applying them again changes nothing).
-    fn add_delta(&mut self, peers: Peers, delta: Delta) {
+    fn add_delta(&mut self, peers: Peers, delta: Delta, encode: Encode) {
         if let Some(at) = self.delta_at
-            && let Some(waiting) = self.pending[at].delta.as_mut()
+            && let Some((waiting, _)) = self.pending[at].delta.as_mut()
         {
             waiting.merge(delta);
             self.pending[at].peers = peers;
@@ -86,7 +91,7 @@ impl State {
         self.pending.push(Pending {
             peers,
             frame: Frame::default(),
-            delta: Some(delta),
+            delta: Some((delta, encode)),
             dropped: false,
         });
     }
@@ -99,7 +104,7 @@ impl State {
             .into_iter()
             .filter(|p| !p.dropped)
             .map(|p| match p.delta {
-                Some(d) => (p.peers, d.encode()),
+                Some((d, encode)) => (p.peers, encode(&d)),
                 None => (p.peers, p.frame),
             })
             .collect()
@@ -121,11 +126,11 @@ impl Fanout {
         self.enqueue(peers, frame, true);
     }
 
-    /// Queues a change of a large room's presence, merged into one not
-    /// sent yet.
-    pub fn push_delta(self: &Arc<Self>, peers: Peers, delta: Delta) {
+    /// Queues a change of a large room's presence (or of the server's
+    /// online list), merged into one not sent yet.
+    pub fn push_delta(self: &Arc<Self>, peers: Peers, delta: Delta, encode: Encode) {
         let mut st = self.lock();
-        st.add_delta(peers, delta);
+        st.add_delta(peers, delta, encode);
         self.run(st);
     }
 

@@ -75,7 +75,7 @@ impl Room {
                 delta.merge(inner.present.delta_for(w));
             }
             drop(inner);
-            self.fanout.push_delta(peers, delta);
+            self.fanout.push_delta(peers, delta, Delta::encode);
         } else {
             let users = inner.present.list();
             drop(inner);
@@ -181,8 +181,14 @@ pub struct Hub {
     /// and notifications never wait for it.
     membership: Mutex<()>,
     listeners: Mutex<Peers>,
-    /// Every open socket, rooms and listeners alike.
+    /// Every open socket, rooms and listeners alike (taken before
+    /// `listeners` when both are).
     online: Mutex<Presence>,
+    /// The listeners' queue for changes of `online`: a waiting list is
+    /// replaced by a newer one and deltas merge, as in a room — every
+    /// browser has a `/ws` socket, so a list per arrival would cost each of
+    /// them O(server) bytes per arrival.
+    online_out: Arc<Fanout>,
 }
 
 impl Hub {
@@ -371,6 +377,9 @@ impl Hub {
 
     /// Adds a `/ws` listener and makes sure it has the current online list.
     pub fn listen(&self, peer: &Arc<Peer>) {
+        // Listed and sent the whole list with `online` held: a change made
+        // meanwhile cannot queue for this socket before its first frame.
+        let mut online = lock(&self.online);
         {
             let mut l = lock(&self.listeners);
             let mut next = Vec::with_capacity(l.len() + 1);
@@ -378,8 +387,15 @@ impl Hub {
             next.push(Arc::clone(peer));
             *l = Arc::new(next);
         }
-        if !self.track(&peer.who) {
-            peer.send(&self.online_frame());
+        let change = online.add(&peer.who);
+        peer.send(
+            &ServerFrame::Online {
+                users: &online.list(),
+            }
+            .encode(),
+        );
+        if change.list {
+            self.fan_out_online(&online, &peer.who);
         }
     }
 
@@ -410,39 +426,40 @@ impl Hub {
         lock(&self.online).list()
     }
 
-    fn online_frame(&self) -> Frame {
-        ServerFrame::Online {
-            users: &self.online(),
-        }
-        .encode()
-    }
-
     /// Records an open socket; tells listeners when the online list changed.
-    fn track(&self, who: &Identity) -> bool {
-        let changed = lock(&self.online).add(who).list;
-        if changed {
-            self.notify_online();
+    fn track(&self, who: &Identity) {
+        let mut online = lock(&self.online);
+        if online.add(who).list {
+            self.fan_out_online(&online, who);
         }
-        changed
     }
 
     fn untrack(&self, who: &Identity) {
-        let changed = lock(&self.online).remove(who).list;
-        if changed {
-            self.notify_online();
+        let mut online = lock(&self.online);
+        if online.remove(who).list {
+            self.fan_out_online(&online, who);
         }
     }
 
-    /// Sends the global online list to every `/ws` socket (built only when
-    /// there is one: it is as long as the server's online users).
-    fn notify_online(&self) {
+    /// Queues what `who`'s change did to the online list for every `/ws`
+    /// socket (called with `online` locked, so changes queue in the order
+    /// they were made): the whole list while at most `DELTA_ABOVE` users
+    /// are online, an `online_delta` above — as in a room. Nothing is
+    /// built when no socket listens.
+    fn fan_out_online(&self, online: &Presence, who: &Identity) {
         let listeners = Arc::clone(&lock(&self.listeners));
         if listeners.is_empty() {
             return;
         }
-        let frame = self.online_frame();
-        for p in listeners.iter() {
-            p.send(&frame);
+        if online.user_count() > DELTA_ABOVE {
+            self.online_out
+                .push_delta(listeners, online.delta_for(who), Delta::encode_online);
+        } else {
+            let frame = ServerFrame::Online {
+                users: &online.list(),
+            }
+            .encode();
+            self.online_out.push_presence(listeners, frame);
         }
     }
 
@@ -651,18 +668,17 @@ mod tests {
         let to_alice = frames(&wa);
         assert!(to_bob.iter().any(|(_, v)| v["type"] == "dm"));
         assert!(!to_alice.iter().any(|(_, v)| v["type"] == "dm"));
-        let online = to_alice
-            .iter()
-            .rev()
-            .find(|(_, v)| v["type"] == "online")
-            .unwrap();
-        assert_eq!(names(&online.1["users"]), vec!["alice", "bob"]);
+        // Changes of the online list come through the listeners' queue.
+        fn last_online(f: &[(u8, Value)]) -> Option<Vec<&str>> {
+            f.iter()
+                .rev()
+                .find(|(_, v)| v["type"] == "online")
+                .map(|(_, v)| names(&v["users"]))
+        }
+        let seen = wait_until(&wa, |f| last_online(f) == Some(vec!["alice", "bob"]));
+        assert_eq!(last_online(&seen), Some(vec!["alice", "bob"]));
         hub.unlisten(&b);
-        let online = frames(&wa)
-            .into_iter()
-            .rev()
-            .find(|(_, v)| v["type"] == "online")
-            .unwrap();
-        assert_eq!(names(&online.1["users"]), vec!["alice"]);
+        let seen = wait_until(&wa, |f| last_online(f) == Some(vec!["alice"]));
+        assert_eq!(last_online(&seen), Some(vec!["alice"]));
     }
 }

@@ -371,9 +371,16 @@ pub enum ServerFrame<'a> {
     NewGroup {
         group: GroupView<'a>,
     },
-    /// `/ws`: everyone online.
+    /// `/ws`: everyone online (first, and on each change while at most
+    /// `presence::DELTA_ABOVE` users are online).
     Online {
         users: &'a [OnlineUser],
+    },
+    /// `/ws`: what changed in the online list, above `DELTA_ABOVE` users
+    /// (as `PresenceDelta` for a room).
+    OnlineDelta {
+        joined: &'a [OnlineUser],
+        left: &'a [&'a str],
     },
     /// `/ws`: a DM was opened with you, or written in while you were away.
     Dm {

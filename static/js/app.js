@@ -16,6 +16,7 @@ import { UnreadCounts } from './unread.js';
 import { Notifier } from './notifications.js';
 import { SearchPanel } from './search.js';
 import { PeoplePicker } from './people.js';
+import { applyPresenceDelta } from './presence.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -416,6 +417,7 @@ const notify = new LiveSocket({
   },
   onFrame: (f) => {
     if (f.type === 'online') renderOnline(f.users || []);
+    else if (f.type === 'online_delta') renderOnline(applyPresenceDelta(app.onlineUsers || [], f));
     else if (f.type === 'new_group' && f.group) {
       if (f.group.kind === 'dm') return;
       mergeGroup(f.group);

@@ -25,6 +25,7 @@ import { can } from './roles.js';
 import { MentionAutocomplete, mentionedNames } from './mentions.js';
 import { react } from './reactions.js';
 import { Uploads } from './uploads.js';
+import { applyPresenceDelta } from './presence.js';
 
 const PAGE = 50;
 /** Send a typing notice at most this often. */
@@ -44,19 +45,6 @@ const ERROR_TEXT = {
   forbidden: 'You cannot post in this conversation.',
   internal: 'The server could not store that message. Please try again.',
 };
-
-/**
- * The online list after a `presence_delta`: entries in `joined` replace
- * (or add) that user's, names in `left` go.
- */
-export function applyPresenceDelta(users, f) {
-  const byName = new Map(users.map((u) => [u.username, u]));
-  for (const u of Array.isArray(f.joined) ? f.joined : []) {
-    if (u && typeof u.username === 'string') byName.set(u.username, { username: u.username, ips: Array.isArray(u.ips) ? u.ips : [] });
-  }
-  for (const name of Array.isArray(f.left) ? f.left : []) byName.delete(name);
-  return [...byName.values()];
-}
 
 export class Conversation {
   /**

@@ -122,13 +122,26 @@ function closeSocket(socket) {
   setTimeout(() => socket.destroy(), 200).unref();
 }
 
-/** Before the page's scripts: every frame a /ws/chat/ socket receives, as {type, n}, in order. */
+/**
+ * Before the page's scripts: every frame a /ws/chat/ socket receives, as {type, n}, in order;
+ * and the type of every frame the notifications socket (/ws) receives.
+ */
 function recordRoomFrames() {
   const Native = window.WebSocket;
   window.__roomFrames = [];
+  window.__wsFrames = [];
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
+      if (/\/ws$/.test(String(args[0]))) {
+        this.addEventListener('message', (ev) => {
+          try {
+            window.__wsFrames.push(JSON.parse(ev.data).type);
+          } catch {
+            window.__wsFrames.push('(unreadable)');
+          }
+        });
+      }
       if (String(args[0]).includes('/ws/chat/')) {
         this.addEventListener('message', (ev) => {
           try {
@@ -253,6 +266,20 @@ describe('a room above 100 online users', () => {
     assert.ok(kinds.includes('presence_delta'), `no presence_delta during the churn: ${JSON.stringify(churn)}`);
     assert.ok(!kinds.includes('presence'), `a whole presence list during the churn: ${JSON.stringify(churn)}`);
     assert.ok(!kinds.includes('hello'), `the page's socket reconnected: ${JSON.stringify(churn)}`);
+
+    // The sidebar's server-wide "Online" list followed too, through online_delta on /ws
+    // (106 users online anywhere is also above 100).
+    const want = expected();
+    await page.waitForFunction((names) => {
+      const got = [...document.querySelectorAll('#online .person .uname')].map((e) => e.textContent).sort();
+      return document.getElementById('online-count').textContent === String(names.length)
+        && got.length === names.length && got.every((n, i) => n === names[i]);
+    }, want, { timeout: 20000 });
+    const ws = await page.evaluate(() => window.__wsFrames);
+    assert.equal(ws[0], 'online', `the first /ws frame: ${JSON.stringify(ws)}`);
+    assert.ok(ws.includes('online_delta'), `no online_delta on /ws: ${JSON.stringify(ws)}`);
+    const lastList = ws.lastIndexOf('online');
+    assert.ok(ws.slice(lastList).includes('online_delta'), 'deltas after the last whole list');
     H.assertNoErrors(errors);
   });
 });
