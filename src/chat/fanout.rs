@@ -89,8 +89,10 @@ impl State {
     /// their `hello`, and applying them again changes nothing).
     fn add_delta(&mut self, peers: Peers, delta: Delta, encode: Encode) {
         if let Some(at) = self.delta_at
-            && let Some((waiting, _)) = self.pending[at].delta.as_mut()
+            && let Some((waiting, how)) = self.pending[at].delta.as_mut()
         {
+            // One queue carries one kind of delta (a room's or /ws's).
+            debug_assert!(std::ptr::fn_addr_eq(*how, encode));
             waiting.merge(delta);
             self.pending[at].peers = peers;
             return;

@@ -269,8 +269,10 @@ impl Hub {
             if change.list {
                 room.fan_out_presence([&peer.who]);
             }
+            // Under the room's order, as its `untrack` in `depart`: a kick
+            // landing right after cannot untrack it first.
+            self.track(&peer.who);
         }
-        self.track(&peer.who);
         true
     }
 
@@ -345,13 +347,15 @@ impl Hub {
             if change.list {
                 room.fan_out_presence(gone.iter().map(|p| &p.who));
             }
+            for p in &gone {
+                self.untrack(&p.who);
+            }
             gone
         };
         for p in gone {
             if let Some((code, why)) = close {
                 p.close(code, why);
             }
-            self.untrack(&p.who);
         }
     }
 
@@ -390,7 +394,7 @@ impl Hub {
         let change = online.add(&peer.who);
         peer.send(
             &ServerFrame::Online {
-                users: &online.list(),
+                users: &online.encoded(),
             }
             .encode(),
         );
@@ -456,7 +460,7 @@ impl Hub {
                 .push_delta(listeners, online.delta_for(who), Delta::encode_online);
         } else {
             let frame = ServerFrame::Online {
-                users: &online.list(),
+                users: &online.encoded(),
             }
             .encode();
             self.online_out.push_presence(listeners, frame);

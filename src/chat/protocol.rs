@@ -372,9 +372,10 @@ pub enum ServerFrame<'a> {
         group: GroupView<'a>,
     },
     /// `/ws`: everyone online (first, and on each change while at most
-    /// `presence::DELTA_ABOVE` users are online).
+    /// `presence::DELTA_ABOVE` users are online); entries as
+    /// [`OnlineUser::encoded`] made them.
     Online {
-        users: &'a [OnlineUser],
+        users: &'a [&'a RawValue],
     },
     /// `/ws`: what changed in the online list, above `DELTA_ABOVE` users
     /// (as `PresenceDelta` for a room).

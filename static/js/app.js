@@ -408,11 +408,10 @@ let notifyOpened = false;
 const notify = new LiveSocket({
   url: () => wsUrl('/ws'),
   onOpen: () => {
-    // After a reconnect, catch up on what changed while we were away.
-    if (notifyOpened) {
-      refreshLists();
-      api('GET', '/api/online').then((r) => renderOnline(r.users || []), () => {});
-    }
+    // After a reconnect, catch up on what changed while we were away (the
+    // socket's first frame is the whole online list: asking for it too
+    // could land after newer deltas and undo them).
+    if (notifyOpened) refreshLists();
     notifyOpened = true;
   },
   onFrame: (f) => {

@@ -266,10 +266,18 @@ export class Conversation {
       case 'presence':
         this.keysMayHaveChanged();
         return this.view.renderPresence(f.users || []);
-      case 'presence_delta':
-        // Large rooms: only what changed (PROTOCOL "Presence in large rooms").
+      case 'presence_delta': {
+        // Large rooms: only what changed (PROTOCOL "Presence in large rooms"),
+        // and no "alice joined" lines: an arrival is seen here instead.
         this.keysMayHaveChanged();
+        const before = new Set((this.view.presence || []).map((u) => u.username));
+        for (const u of Array.isArray(f.joined) ? f.joined : []) {
+          if (u && typeof u.username === 'string' && !before.has(u.username) && this.members) {
+            this.members.cameOnline(u.username);
+          }
+        }
         return this.view.renderPresence(applyPresenceDelta(this.view.presence || [], f));
+      }
       case 'system':
         if (typeof f.id === 'number') return this.model.systemLine(f);
         this.someoneCame(f.text || '');

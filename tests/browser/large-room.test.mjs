@@ -280,6 +280,15 @@ describe('a room above 100 online users', () => {
     assert.ok(ws.includes('online_delta'), `no online_delta on /ws: ${JSON.stringify(ws)}`);
     const lastList = ws.lastIndexOf('online');
     assert.ok(ws.slice(lastList).includes('online_delta'), 'deltas after the last whole list');
+
+    // Someone who joins the group now and opens it shows up in the members panel: a room
+    // this large sends no "newcomer joined" line, so the delta is what says it.
+    const roster = page.getByRole('list', { name: 'Members', exact: true });
+    await roster.getByText('early000', { exact: true }).waitFor();
+    const newcomer = await registerHttp(srv.url, 'newcomer');
+    await postJson(srv.url, newcomer, `/api/groups/${groupId}/join`, undefined, 200);
+    sockets.set(newcomer.username, await openRoomSocket(srv, newcomer, groupId));
+    await roster.getByText('newcomer', { exact: true }).waitFor({ timeout: 10000 });
     H.assertNoErrors(errors);
   });
 });
