@@ -163,6 +163,14 @@ fn rule(why: &str) -> ConfigError {
 }
 
 impl Config {
+    /// Where uploaded files' bytes live: `--files-dir`, else `files` in the
+    /// data directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self.files_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
+    }
+
     /// Where the certificate and its settings are.
     pub fn cert_paths(&self) -> crate::tls::CertPaths {
         crate::tls::CertPaths {

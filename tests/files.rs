@@ -98,10 +98,13 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The stored blobs (not temporary files) in a files directory.
+/// The files' bytes on disk (not the temporary directory, nor the lock a
+/// server holds on a files directory outside its data directory).
 fn blobs(files_dir: &Path) -> Vec<std::path::PathBuf> {
     files_under(files_dir)
         .into_iter()
         .filter(|p| !p.starts_with(files_dir.join("tmp")))
+        .filter(|p| p.file_name().is_none_or(|n| n != "securechat.lock"))
         .collect()
 }
 
@@ -636,4 +639,48 @@ fn backup_restore_and_export_carry_the_files_and_metrics_count_them() {
     let mut a2 = s2.client();
     assert_eq!(a2.login("alice", "correct horse battery").status, 303);
     assert_eq!(a2.get(f["url"].as_str().unwrap()).body, bytes);
+}
+
+#[test]
+fn a_files_directory_outside_the_data_directory_is_one_servers_alone() {
+    let dir = TempDir::new("files-shared");
+    let shared = dir.path().join("shared-files");
+    let fd = shared.display().to_string();
+    let s = Server::start_in(&dir.path().join("a"), dir.path(), &["--files-dir", &fd]);
+    let mut a = user(&s, "alice");
+    a.load_csrf();
+    let g = create_group(&mut a, "g");
+    let f = uploaded(&mut a, g, "kept.bin", b"alice's bytes");
+    // A second server with a data directory of its own on the same files:
+    // its database names none of them, so it would take them all for what
+    // interrupted uploads left, and remove them. It must refuse to start.
+    let mut b = std::process::Command::new(bin())
+        .args(["--host", "127.0.0.1", "--port", "0", "--data-dir"])
+        .arg(dir.path().join("b"))
+        .args(["--files-dir", &fd])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = b.try_wait().unwrap() {
+            break Some(st);
+        }
+        if Instant::now() > until {
+            let _ = b.kill();
+            let _ = b.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    let _ = b.stderr.take().unwrap().read_to_string(&mut err);
+    let status = status.unwrap_or_else(|| panic!("a second server runs on the same files: {err}"));
+    assert!(!status.success(), "{err}");
+    assert!(err.contains(&fd) && err.contains("in use"), "{err}");
+    // The first server and its file are untouched.
+    assert_eq!(blobs(&shared).len(), 1);
+    assert_eq!(a.get(f["url"].as_str().unwrap()).body, b"alice's bytes");
 }

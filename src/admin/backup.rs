@@ -19,7 +19,7 @@ pub fn backup(store: &Store, dest: &Path) -> Result<()> {
 }
 
 pub fn restore(src: &Path, data_dir: &Path, files_dir: &Path) -> Result<()> {
-    let _lock = DirLock::acquire(data_dir)?;
+    let _locks = DirLock::acquire_with_files(data_dir, files_dir)?;
     let store = Store::open_with_files(data_dir, files_dir)?;
     for path in store.restore_from(src)? {
         println!("restored {}", path.display());

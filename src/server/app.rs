@@ -28,10 +28,7 @@ pub struct App {
 impl App {
     /// Opens (creating) the data and builds every layer.
     pub fn open(config: Config) -> Result<App, StartupError> {
-        let files_dir = config
-            .files_dir
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("files"));
+        let files_dir = config.files_dir();
         let store = Arc::new(Store::open_with_files(&config.data_dir, &files_dir)?);
         let chat = Arc::new(Chat::new(
             Arc::clone(&store),

@@ -82,7 +82,7 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     memory::limit_arenas();
     let blocked = signals::block();
     let addr = SocketAddr::new(config.host, config.port);
-    let _lock = DirLock::acquire(&config.data_dir)?;
+    let _locks = DirLock::acquire_with_files(&config.data_dir, &config.files_dir())?;
     let app = Arc::new(App::open(config)?);
     // This process holds the data directory: what an interrupted upload
     // left is nobody's.
