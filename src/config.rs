@@ -336,10 +336,7 @@ where
                 return Err(rule("--uses and --days only go with invite create"));
             }
             return Ok(Command::Admin {
-                files_dir: cfg
-                    .files_dir
-                    .clone()
-                    .unwrap_or_else(|| cfg.data_dir.join("files")),
+                files_dir: cfg.files_dir(),
                 data_dir: cfg.data_dir,
                 action,
             });
