@@ -33,29 +33,24 @@ fn entry(u: &Value) -> (String, Vec<String>) {
     (u["username"].as_str().unwrap().to_string(), ips)
 }
 
+/// A JSON list of `{"username","ips"}` as a map.
+fn list(users: &Value) -> BTreeMap<String, Vec<String>> {
+    users.as_array().unwrap().iter().map(entry).collect()
+}
+
 impl View {
     /// From `/ws`'s first frame: the whole `online` list.
     fn from_online(first: &Value) -> View {
         assert_eq!(first["type"], "online", "{first}");
         View {
-            online: first["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(entry)
-                .collect(),
+            online: list(&first["users"]),
             ..View::default()
         }
     }
 
     fn from_hello(hello: &Value) -> View {
         View {
-            online: hello["online"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(entry)
-                .collect(),
+            online: list(&hello["online"]),
             ..View::default()
         }
     }
@@ -65,7 +60,7 @@ impl View {
             Some("presence" | "online") => {
                 self.lists += 1;
                 self.presence_bytes += f.to_string().len();
-                self.online = f["users"].as_array().unwrap().iter().map(entry).collect();
+                self.online = list(&f["users"]);
             }
             Some("system") => self.system_lines += 1,
             Some("presence_delta" | "online_delta") => {
@@ -97,12 +92,75 @@ fn register_many(s: &Server, prefix: &str, n: usize) -> Vec<Client> {
 fn server_view(c: &mut Client, group: i64) -> BTreeMap<String, Vec<String>> {
     let r = c.get(&format!("/api/groups/{group}/online"));
     assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(entry)
-        .collect()
+    list(&r.json()["users"])
+}
+
+/// Opens a socket for each of `early` (with `open`: 115, so the count
+/// never falls to 100 below), lets their frames settle and forgets what
+/// they counted; then every one of `late` arrives at once while the last
+/// 10 early sockets leave. Returns the sockets left, early ones first.
+fn storm(
+    early: &[Client],
+    late: &[Client],
+    open: impl Fn(&Client) -> (Ws, View) + Sync,
+) -> Vec<(Ws, View)> {
+    let mut socks: Vec<(Ws, View)> = early.iter().map(&open).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for (ws, view) in &mut socks {
+        for f in drain(ws, Duration::from_millis(20)) {
+            view.apply(&f);
+        }
+        *view = View {
+            online: std::mem::take(&mut view.online),
+            ..View::default()
+        };
+    }
+    let leaving: Vec<(Ws, View)> = socks.drain(early.len() - 10..).collect();
+    let open = &open;
+    let arrived: Vec<(Ws, View)> = std::thread::scope(|sc| {
+        let opening: Vec<_> = late.iter().map(|c| sc.spawn(move || open(c))).collect();
+        for (mut ws, _) in leaving {
+            let _ = ws.close(None);
+            let _ = drain(&mut ws, Duration::from_millis(50));
+        }
+        opening.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    socks.extend(arrived);
+    std::thread::sleep(Duration::from_secs(1));
+    socks
+}
+
+/// Every socket's view ends equal to `truth`; the `stayed` sockets that
+/// were there before the storm followed it in deltas: no whole list (one
+/// of 145 people is ~7 KB; the storm's 50 changes as lists would be ~350 KB
+/// each), under 8 KiB in all, and no "joined"/"left" lines (a room this
+/// large does not announce them: 50 would drown its conversation, and they
+/// cannot merge as deltas do).
+fn assert_settled(
+    socks: &mut [(Ws, View)],
+    stayed: usize,
+    truth: &BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    for (i, (ws, view)) in socks.iter_mut().enumerate() {
+        for f in drain(ws, Duration::from_millis(30)) {
+            view.apply(&f);
+        }
+        assert_eq!(
+            &view.online, truth,
+            "{what} {i}'s view differs from the server's"
+        );
+    }
+    for (i, (_, view)) in socks.iter().take(stayed).enumerate() {
+        assert_eq!(view.system_lines, 0, "{what} {i} got joined/left lines");
+        assert_eq!(view.lists, 0, "{what} {i} got whole lists");
+        assert!(view.deltas >= 1, "{what} {i} got no delta");
+        assert!(
+            view.presence_bytes < 8 * 1024,
+            "{what} {i}: {} bytes of presence for 50 changes",
+            view.presence_bytes
+        );
+    }
 }
 
 #[test]
@@ -114,73 +172,13 @@ fn large_rooms_get_presence_deltas_and_every_view_ends_right() {
     for c in early.iter_mut().skip(1).chain(late.iter_mut()) {
         join(c, g);
     }
-    // 115 online (and never 100 or fewer below: 10 leave): a large room.
-    let mut socks: Vec<(Ws, View)> = early
-        .iter()
-        .map(|c| {
-            let (ws, hello) = open_group(c, g);
-            (ws, View::from_hello(&hello))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    for (ws, view) in &mut socks {
-        for f in drain(ws, Duration::from_millis(20)) {
-            view.apply(&f);
-        }
-        view.lists = 0;
-        view.deltas = 0;
-        view.presence_bytes = 0;
-        view.system_lines = 0;
-    }
-
-    // The storm: 40 arrive at once while 10 leave.
-    let leaving: Vec<(Ws, View)> = socks.drain(105..).collect();
-    let arrived: Vec<(Ws, View)> = std::thread::scope(|sc| {
-        let opening: Vec<_> = late
-            .iter()
-            .map(|c| {
-                sc.spawn(move || {
-                    let (ws, hello) = open_group(c, g);
-                    (ws, View::from_hello(&hello))
-                })
-            })
-            .collect();
-        for (mut ws, _) in leaving {
-            let _ = ws.close(None);
-            let _ = drain(&mut ws, Duration::from_millis(50));
-        }
-        opening.into_iter().map(|h| h.join().unwrap()).collect()
+    let mut socks = storm(&early, &late, |c| {
+        let (ws, hello) = open_group(c, g);
+        (ws, View::from_hello(&hello))
     });
-    socks.extend(arrived);
-    std::thread::sleep(Duration::from_secs(1));
-
     let truth = server_view(&mut early[0], g);
     assert_eq!(truth.len(), 145);
-    for (i, (ws, view)) in socks.iter_mut().enumerate() {
-        for f in drain(ws, Duration::from_millis(30)) {
-            view.apply(&f);
-        }
-        assert_eq!(
-            view.online, truth,
-            "socket {i}'s view differs from the server's"
-        );
-    }
-    // The sockets that were there before the storm followed it in deltas,
-    // not lists: a list of 145 people is ~7 KB, the storm's 50 changes
-    // as lists would be ~350 KB for each of them.
-    // A room this large does not announce arrivals and departures: 50
-    // "joined"/"left" lines would drown its conversation (and could not
-    // merge as deltas do).
-    for (i, (_, view)) in socks.iter().take(105).enumerate() {
-        assert_eq!(view.system_lines, 0, "socket {i} got joined/left lines");
-        assert_eq!(view.lists, 0, "socket {i} got whole lists");
-        assert!(view.deltas >= 1, "socket {i} got no delta");
-        assert!(
-            view.presence_bytes < 8 * 1024,
-            "socket {i}: {} bytes of presence for 50 changes",
-            view.presence_bytes
-        );
-    }
+    assert_settled(&mut socks, 105, &truth, "socket");
 }
 
 #[test]
@@ -188,62 +186,16 @@ fn the_online_list_on_ws_turns_to_deltas_above_100_users() {
     let s = Server::without_rate_limits(&[]);
     let mut early = register_many(&s, "early", 115);
     let late = register_many(&s, "late", 40);
-    let open = |c: &Client| {
+    let mut socks = storm(&early, &late, |c| {
         let mut ws = connect(c, "/ws");
         let first = next(&mut ws, Duration::from_secs(10)).expect("a first frame on /ws");
         (ws, View::from_online(&first))
-    };
-    let mut socks: Vec<(Ws, View)> = early.iter().map(open).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    for (ws, view) in &mut socks {
-        for f in drain(ws, Duration::from_millis(20)) {
-            view.apply(&f);
-        }
-        view.lists = 0;
-        view.deltas = 0;
-        view.presence_bytes = 0;
-    }
-
-    // 40 arrive at once while 10 leave.
-    let leaving: Vec<(Ws, View)> = socks.drain(105..).collect();
-    let arrived: Vec<(Ws, View)> = std::thread::scope(|sc| {
-        let opening: Vec<_> = late.iter().map(|c| sc.spawn(move || open(c))).collect();
-        for (mut ws, _) in leaving {
-            let _ = ws.close(None);
-            let _ = drain(&mut ws, Duration::from_millis(50));
-        }
-        opening.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    socks.extend(arrived);
-    std::thread::sleep(Duration::from_secs(1));
-
     let r = early[0].get("/api/online");
     assert_eq!(r.status, 200);
-    let truth: BTreeMap<String, Vec<String>> = r.json()["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(entry)
-        .collect();
+    let truth = list(&r.json()["users"]);
     assert_eq!(truth.len(), 145);
-    for (i, (ws, view)) in socks.iter_mut().enumerate() {
-        for f in drain(ws, Duration::from_millis(30)) {
-            view.apply(&f);
-        }
-        assert_eq!(
-            view.online, truth,
-            "/ws socket {i}'s view differs from the server's"
-        );
-    }
-    for (i, (_, view)) in socks.iter().take(105).enumerate() {
-        assert_eq!(view.lists, 0, "/ws socket {i} got whole lists");
-        assert!(view.deltas >= 1, "/ws socket {i} got no delta");
-        assert!(
-            view.presence_bytes < 8 * 1024,
-            "/ws socket {i}: {} bytes of online changes for 50 changes",
-            view.presence_bytes
-        );
-    }
+    assert_settled(&mut socks, 105, &truth, "/ws socket");
 }
 
 #[test]

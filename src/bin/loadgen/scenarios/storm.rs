@@ -122,21 +122,20 @@ fn apply(v: &mut View, payload: &[u8], total: usize) -> bool {
     let Ok(s) = std::str::from_utf8(payload) else {
         return false;
     };
-    if s.starts_with("{\"type\":\"hello\"") {
+    // A whole list: the view becomes it.
+    let replace = |v: &mut View, key: &str| {
         v.clear();
-        if let Some(at) = s.find("\"online\":[") {
+        if let Some(at) = s.find(key) {
             for n in usernames(&s[at..]) {
                 v.name(n, true, total);
             }
         }
+    };
+    if s.starts_with("{\"type\":\"hello\"") {
+        replace(v, "\"online\":[");
         false
     } else if s.starts_with("{\"type\":\"presence\",") {
-        v.clear();
-        if let Some(at) = s.find("\"users\":[") {
-            for n in usernames(&s[at..]) {
-                v.name(n, true, total);
-            }
-        }
+        replace(v, "\"users\":[");
         true
     } else if s.starts_with("{\"type\":\"presence_delta\"") {
         let left_at = s.find("\"left\":[");
