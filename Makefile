@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 HOST ?= 127.0.0.1
 
-.PHONY: run run-tls test browser-test browser-deps unit fmt lint release bench clean fuzz abuse audit
+.PHONY: run run-tls test browser-test browser-deps pg-deps unit fmt lint release bench clean fuzz abuse audit
 
 run:
 	$(CARGO) run --release -- --host $(HOST) --port 8000
@@ -11,9 +11,19 @@ run:
 run-tls:
 	$(CARGO) run --release -- --host $(HOST) --port 8443 --tls
 
-test:
+test: pg-deps
 	$(CARGO) test --all-targets
 	$(MAKE) browser-test
+
+# PostgreSQL for the tests of `migrate` (and, next, the PostgreSQL mode):
+# Debian's package; each test starts a throwaway cluster of its own in a
+# temporary directory on 127.0.0.1 (tests/common/pg.rs), none is left running.
+pg-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL from Debian's packages"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y postgresql; \
+	fi
 
 # Browser tests: the real server binary driven through Debian's headless
 # Chromium by playwright-core (tests/browser, Node's built-in test runner).

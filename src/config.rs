@@ -15,7 +15,7 @@ Usage: securechat [OPTIONS]
        securechat gen-cert [--certfile PATH] [--keyfile PATH] [--tls-config PATH] [--force]
        securechat [--data-dir PATH] COMMAND
 
-Admin commands (the server may be running, except for restore):
+Admin commands (the server may be running, except for restore and migrate):
   user list                  users with their creation date and live sessions
   user add NAME              new user; the password is read from the terminal or stdin
   user reset-password NAME   new password (terminal or stdin); ends the user's sessions
@@ -35,6 +35,8 @@ Admin commands (the server may be running, except for restore):
   restore SRC_DIR            replaces the data with a backup (server stopped)
   export GROUP [DIR]         a group's messages (id or name) as JSON Lines on stdout;
                              with DIR, its files too, as DIR/ID-NAME
+  migrate --to URL           copies the data into an empty PostgreSQL database
+                             (postgres://USER[:PASSWORD]@HOST:PORT/DB; server stopped)
 
 Options:
   --host ADDR            address to listen on (default 127.0.0.1)
@@ -119,6 +121,8 @@ pub struct Config {
     pub uses: Option<i64>,
     /// `invite create --days D`.
     pub days: Option<i64>,
+    /// `migrate --to URL`.
+    pub migrate_to: Option<String>,
 }
 
 /// A command line that cannot be run.
@@ -211,6 +215,7 @@ impl Default for Config {
             registration: None,
             uses: None,
             days: None,
+            migrate_to: None,
         }
     }
 }
@@ -280,6 +285,7 @@ where
                 }
                 cfg.uses = Some(n);
             }
+            Long("to") => cfg.migrate_to = Some(value(&mut parser, "--to")?),
             Long("days") => {
                 let n: i64 = value(&mut parser, "--days")?;
                 if !(1..=365).contains(&n) {
@@ -334,6 +340,15 @@ where
                 (*uses, *days) = (cfg.uses, cfg.days);
             } else if cfg.uses.is_some() || cfg.days.is_some() {
                 return Err(rule("--uses and --days only go with invite create"));
+            }
+            if let crate::admin::Action::Migrate(url) = &mut action {
+                *url = cfg
+                    .migrate_to
+                    .take()
+                    .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+                    .ok_or_else(|| rule("migrate needs --to postgres://USER@HOST:PORT/DB"))?;
+            } else if cfg.migrate_to.is_some() {
+                return Err(rule("--to only goes with migrate"));
             }
             return Ok(Command::Admin {
                 files_dir: cfg.files_dir(),

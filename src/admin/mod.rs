@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod invites;
+mod migrate;
 pub mod password_prompt;
 pub mod sessions;
 pub mod users;
@@ -38,6 +39,9 @@ pub enum Action {
     Restore(PathBuf),
     /// A group's messages; with a directory, its files too.
     Export(String, Option<PathBuf>),
+    /// Copy the data directory into the PostgreSQL database at this URL
+    /// (`migrate --to URL`).
+    Migrate(String),
 }
 
 /// Why an admin command failed.
@@ -149,14 +153,17 @@ pub fn parse(words: &[String]) -> Result<Action> {
         ["restore", src] => Action::Restore(PathBuf::from(src)),
         ["export", group] => Action::Export(group.to_string(), None),
         ["export", group, dir] => Action::Export(group.to_string(), Some(PathBuf::from(dir))),
+        ["migrate"] => Action::Migrate(String::new()),
         _ => return Err(AdminError::UnknownCommand(words.join(" "))),
     })
 }
 
 /// Runs an admin command; output goes to stdout.
 pub fn run(data_dir: &Path, files_dir: &Path, action: Action) -> Result<()> {
-    if let Action::Restore(src) = &action {
-        return backup::restore(src, data_dir, files_dir);
+    match &action {
+        Action::Restore(src) => return backup::restore(src, data_dir, files_dir),
+        Action::Migrate(url) => return migrate::migrate(data_dir, files_dir, url),
+        _ => {}
     }
     let store = std::sync::Arc::new(Store::open_with_files(data_dir, files_dir)?);
     let accounts = || {
@@ -168,7 +175,7 @@ pub fn run(data_dir: &Path, files_dir: &Path, action: Action) -> Result<()> {
         crate::auth::Accounts::new(std::sync::Arc::clone(&store), settings)
     };
     match action {
-        Action::Restore(_) => Ok(()),
+        Action::Restore(_) | Action::Migrate(_) => Ok(()),
         Action::UserDisable(name) => users::set_disabled(&accounts()?, &name, true),
         Action::UserEnable(name) => users::set_disabled(&accounts()?, &name, false),
         Action::UserPromote(name) => users::set_admin(&accounts()?, &name, true),

@@ -25,6 +25,7 @@ mod groups;
 mod invites;
 mod lock;
 mod messages;
+mod pg;
 mod search;
 mod sqlite;
 mod users;
@@ -41,6 +42,7 @@ pub use files::{NewFile, NotKept, StoredFile};
 pub use groups::Left;
 pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
+pub use pg::Copied;
 pub use search::{Indexed, SearchQuery, Term};
 use sqlite::Db;
 pub use users::LAST_SEEN_EVERY_MS;
@@ -74,6 +76,16 @@ pub enum StoreError {
     InUse(PathBuf),
     /// Anything else the engine reported.
     Engine(rusqlite::Error),
+    /// What PostgreSQL (or the way to it) reported.
+    Postgres(postgres::Error),
+    /// A migration's target already holds tables.
+    NotEmpty { tables: i64 },
+    /// A migration copied other counts than its source holds.
+    Miscounted {
+        table: &'static str,
+        source: i64,
+        copied: i64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -100,11 +112,30 @@ impl fmt::Display for StoreError {
                 )
             }
             StoreError::Engine(e) => write!(f, "database: {e}"),
+            StoreError::Postgres(e) => write!(f, "PostgreSQL: {e}"),
+            StoreError::NotEmpty { tables } => write!(
+                f,
+                "the target database is not empty ({tables} tables): migrate only into an empty one"
+            ),
+            StoreError::Miscounted {
+                table,
+                source,
+                copied,
+            } => write!(
+                f,
+                "{table}: {source} rows in the SQLite database but {copied} copied; nothing was kept"
+            ),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Postgres(e)
+    }
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

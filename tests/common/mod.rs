@@ -2,11 +2,13 @@
 //! ephemeral port and a temporary data directory, and speaks HTTP/1.1 to it
 //! over real sockets with a small cookie-keeping client.
 //!
-//! Submodules: `ws` (WebSocket helpers) and `html` (scraping pages). Each
-//! test binary compiles all of it and uses what it needs.
+//! Submodules: `ws` (WebSocket helpers), `html` (scraping pages) and `pg`
+//! (a throwaway PostgreSQL cluster). Each test binary compiles all of it
+//! and uses what it needs.
 #![allow(dead_code)]
 
 pub mod html;
+pub mod pg;
 pub mod ws;
 
 use std::collections::BTreeMap;
