@@ -37,9 +37,6 @@ const TABLES: &[(&str, From, bool)] = &[
     ("files", From::Chat, true),
 ];
 
-/// Rows per prepared-insert round trip batch (one transaction in all).
-const BATCH: usize = 1000;
-
 /// What one table's copy did.
 pub struct Copied {
     pub table: &'static str,
@@ -106,19 +103,30 @@ fn copy_table(
         marks.join(", ")
     ))?;
     let types = insert.params().to_vec();
-    let rows: Vec<Vec<Value>> = db.read(|c| {
+    // Streamed: each row goes out as it is read (a million messages are
+    // never in memory at once).
+    let mut failed: Option<postgres::Error> = None;
+    let source: i64 = db.read(|c| {
         let mut st = c.prepare(&format!("SELECT {list} FROM {table}"))?;
         let n = st.column_count();
-        st.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())?
-            .collect()
-    })?;
-    for chunk in rows.chunks(BATCH) {
-        for row in chunk {
-            let params: Vec<Box<dyn ToSql + Sync>> =
-                row.iter().zip(&types).map(|(v, ty)| param(v, ty)).collect();
+        let mut rows = st.query([])?;
+        let mut count = 0;
+        while let Some(r) = rows.next()? {
+            let params: Vec<Box<dyn ToSql + Sync>> = (0..n)
+                .zip(&types)
+                .map(|(i, ty)| r.get::<_, Value>(i).map(|v| param(&v, ty)))
+                .collect::<rusqlite::Result<_>>()?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-            tx.execute(&insert, &refs)?;
+            if let Err(e) = tx.execute(&insert, &refs) {
+                failed = Some(e);
+                break;
+            }
+            count += 1;
         }
+        Ok(count)
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     if identity {
         // Past the highest id ever given (SQLite's AUTOINCREMENT counter
@@ -140,7 +148,6 @@ fn copy_table(
             )?;
         }
     }
-    let source = rows.len() as i64;
     let copied: i64 = tx
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])?
         .get(0);
