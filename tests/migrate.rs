@@ -12,6 +12,8 @@ use common::ws::*;
 use common::*;
 use serde_json::Value;
 
+const SPECIAL: &str = "a tab\there, a new line\nthere, a backslash \\N and \\ too";
+
 /// `SELECT count(*)` of each table in SQLite (the file it lives in) and
 /// in PostgreSQL.
 fn counts(data: &std::path::Path, pg: &mut postgres::Client) -> Vec<(String, i64, i64)> {
@@ -71,7 +73,12 @@ fn a_data_directory_moves_into_an_empty_postgres_whole() {
         join(&mut b, g);
         let (mut ws, _) = open_group(&a, g);
         for i in 0..30 {
-            send_text(&mut ws, &format!("message {i} — ünïcödé"), &format!("c{i}"));
+            let text = match i {
+                // What COPY's text format must escape.
+                5 => SPECIAL.to_string(),
+                _ => format!("message {i} — ünïcödé"),
+            };
+            send_text(&mut ws, &text, &format!("c{i}"));
             expect(&mut ws, "ack");
         }
         let r = b.json(

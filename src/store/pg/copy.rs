@@ -4,7 +4,8 @@
 //! ever gave, so none is reused), all in one transaction that commits only
 //! if every table's count matches its source.
 
-use postgres::types::{ToSql, Type};
+use std::io::Write;
+
 use postgres::{Client, NoTls, Transaction};
 use rusqlite::types::Value;
 
@@ -92,32 +93,27 @@ fn copy_table(
         .map(|r| r.get(0))
         .collect();
     let list = columns.join(", ");
-    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-    let overriding = if identity {
-        "OVERRIDING SYSTEM VALUE"
-    } else {
-        ""
-    };
-    let insert = tx.prepare(&format!(
-        "INSERT INTO {table} ({list}) {overriding} VALUES ({})",
-        marks.join(", ")
-    ))?;
-    let types = insert.params().to_vec();
-    // Streamed: each row goes out as it is read (a million messages are
-    // never in memory at once).
-    let mut failed: Option<postgres::Error> = None;
+    // COPY: one stream per table (a statement per row was ~11,000 rows/s
+    // on loopback, waiting for each answer). COPY writes identity columns
+    // with the values given, as INSERT's OVERRIDING SYSTEM VALUE would.
+    let mut failed: Option<std::io::Error> = None;
+    let mut out = tx.copy_in(&format!("COPY {table} ({list}) FROM STDIN"))?;
     let source: i64 = db.read(|c| {
         let mut st = c.prepare(&format!("SELECT {list} FROM {table}"))?;
         let n = st.column_count();
         let mut rows = st.query([])?;
+        let mut line = String::new();
         let mut count = 0;
         while let Some(r) = rows.next()? {
-            let params: Vec<Box<dyn ToSql + Sync>> = (0..n)
-                .zip(&types)
-                .map(|(i, ty)| r.get::<_, Value>(i).map(|v| param(&v, ty)))
-                .collect::<rusqlite::Result<_>>()?;
-            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
-            if let Err(e) = tx.execute(&insert, &refs) {
+            line.clear();
+            for i in 0..n {
+                if i > 0 {
+                    line.push('\t');
+                }
+                field(&r.get::<_, Value>(i)?, &mut line);
+            }
+            line.push('\n');
+            if let Err(e) = out.write_all(line.as_bytes()) {
                 failed = Some(e);
                 break;
             }
@@ -126,8 +122,12 @@ fn copy_table(
         Ok(count)
     })?;
     if let Some(e) = failed {
-        return Err(e.into());
+        return Err(StoreError::Io {
+            path: format!("COPY {table}").into(),
+            error: e,
+        });
     }
+    out.finish()?;
     if identity {
         // Past the highest id ever given (SQLite's AUTOINCREMENT counter
         // remembers deleted ones), so no id is handed out twice.
@@ -161,17 +161,47 @@ fn copy_table(
     Ok(copied)
 }
 
-/// A SQLite value as the parameter the target column takes.
-fn param(v: &Value, ty: &Type) -> Box<dyn ToSql + Sync> {
-    match (v, *ty == Type::TEXT) {
-        (Value::Integer(i), false) => Box::new(*i),
-        (Value::Integer(i), true) => Box::new(i.to_string()),
-        (Value::Real(r), false) => Box::new(*r as i64),
-        (Value::Real(r), true) => Box::new(r.to_string()),
-        (Value::Text(t), true) => Box::new(t.clone()),
-        (Value::Text(t), false) => Box::new(t.parse::<i64>().ok()),
-        (Value::Blob(b), true) => Box::new(String::from_utf8_lossy(b).into_owned()),
-        (Value::Blob(_), false) | (Value::Null, false) => Box::new(None::<i64>),
-        (Value::Null, true) => Box::new(None::<String>),
+/// A SQLite value in COPY's text format: `\N` for NULL, backslash, tab,
+/// newline and carriage return escaped.
+fn field(v: &Value, line: &mut String) {
+    use std::fmt::Write;
+    match v {
+        Value::Null => line.push_str("\\N"),
+        Value::Integer(i) => {
+            let _ = write!(line, "{i}");
+        }
+        Value::Real(r) => {
+            let _ = write!(line, "{r}");
+        }
+        Value::Text(t) => escape(t, line),
+        Value::Blob(b) => escape(&String::from_utf8_lossy(b), line),
+    }
+}
+
+fn escape(t: &str, line: &mut String) {
+    for ch in t.chars() {
+        match ch {
+            '\\' => line.push_str("\\\\"),
+            '\t' => line.push_str("\\t"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            c => line.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_fields_escape_what_copy_reads_specially() {
+        let mut line = String::new();
+        field(&Value::Text("a\tb\nc\\d\re".into()), &mut line);
+        assert_eq!(line, "a\\tb\\nc\\\\d\\re");
+        line.clear();
+        field(&Value::Null, &mut line);
+        field(&Value::Integer(-7), &mut line);
+        assert_eq!(line, "\\N-7");
     }
 }
