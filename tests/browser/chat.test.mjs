@@ -34,9 +34,7 @@ describe('chat between two browsers', () => {
     groupId = await H.createGroup(alice.page, 'general');
     assert.ok(groupId > 0);
     // Live in bob's sidebar without a reload, with a Join button.
-    const item = H.groupsNav(bob.page).getByRole('listitem').filter({ hasText: 'general' });
-    await item.getByRole('button', { name: 'Join' }).click();
-    await bob.page.waitForFunction((id) => window.location.hash === `#group-${id}`, groupId);
+    await H.joinGroup(bob.page, 'general', groupId);
     await H.groupsNav(bob.page).getByRole('link', { name: 'general' }).waitFor();
     // Both are listed in the group's presence list with their IP.
     for (const u of [alice, bob]) {

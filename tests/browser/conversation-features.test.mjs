@@ -20,12 +20,6 @@ function row(page, text) {
   return H.log(page).locator('.msg').filter({ has: exact });
 }
 
-async function joinGroup(page, name, id) {
-  await H.groupsNav(page).getByRole('listitem').filter({ hasText: name })
-    .getByRole('button', { name: 'Join' }).click();
-  await page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
-}
-
 /** Waits until the server has the user's read position in group `g` at `id` or later. */
 async function readUpTo(page, g, id) {
   for (let i = 0; i < 100; i += 1) {
@@ -52,8 +46,8 @@ describe('conversation features', () => {
   before(async () => {
     ({ alice, bob, carol } = ctx.users);
     groupId = await H.createGroup(alice.page, 'features');
-    await joinGroup(bob.page, 'features', groupId);
-    await joinGroup(carol.page, 'features', groupId);
+    await H.joinGroup(bob.page, 'features', groupId);
+    await H.joinGroup(carol.page, 'features', groupId);
     // carol only needs to be a member; her page steps away.
     await carol.page.goto('/login');
   });
@@ -359,7 +353,7 @@ describe('conversation features in an end-to-end encrypted group', () => {
   test('a reply quotes the decrypted original; a mention travels as the frame\'s list and is highlighted', async () => {
     const { alice, bob } = ctx.users;
     const groupId = await H.createGroup(alice.page, 'sealed', { e2e: true });
-    await joinGroup(bob.page, 'sealed', groupId);
+    await H.joinGroup(bob.page, 'sealed', groupId);
     // Both devices' keys are known on both sides before anything is encrypted.
     for (const page of [alice.page, bob.page]) {
       for (const name of ['alice', 'bob']) {

@@ -47,13 +47,6 @@ async function serverKeys(page, groupId) {
   return page.evaluate(async (id) => (await (await fetch(`/api/groups/${id}/keys`)).json()).keys, groupId);
 }
 
-async function joinGroup(u, name, id) {
-  await H.groupsNav(u.page).getByRole('listitem').filter({ hasText: name })
-    .getByRole('button', { name: 'Join' }).click();
-  await u.page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
-  await H.log(u.page).locator('.log-top.start').waitFor();
-}
-
 function filesUnder(dir) {
   return readdirSync(dir).flatMap((name) => {
     const p = path.join(dir, name);
@@ -74,7 +67,7 @@ describe('end-to-end encrypted groups', () => {
     groupId = await H.createGroup(alice.page, 'secret-plans', { e2e: true });
     await H.groupsNav(alice.page).getByRole('link', { name: /secret-plans/ })
       .getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
-    await joinGroup(bob, 'secret-plans', groupId);
+    await H.joinGroup(bob.page, 'secret-plans', groupId, { loaded: true });
 
     // Each side lists both members' fingerprints, equal to the server's SHA-256 of the SPKI.
     const keys = await serverKeys(alice.page, groupId);
@@ -157,7 +150,7 @@ describe('end-to-end encrypted groups', () => {
 
   test('a member who joins later reads only what is sent after', async () => {
     carol = await ctx.register('carol');
-    await joinGroup(carol, 'secret-plans', groupId);
+    await H.joinGroup(carol.page, 'secret-plans', groupId, { loaded: true });
     const old = H.log(carol.page).locator('.msg .text', { hasText: 'Not encrypted for this device' });
     await old.nth(1).waitFor();
     assert.equal(await old.count(), 2);

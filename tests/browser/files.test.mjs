@@ -25,13 +25,6 @@ function row(page, text) {
   return H.log(page).locator('.msg:not(.pending)').filter({ has: exact });
 }
 
-async function joinGroup(page, name, id) {
-  await H.groupsNav(page).getByRole('listitem').filter({ hasText: name })
-    .getByRole('button', { name: 'Join' }).click();
-  await page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
-  await H.log(page).locator('.log-top.start').waitFor();
-}
-
 const chip = (page, name) => page.getByRole('list', { name: 'Files to send' }).getByRole('listitem').filter({ hasText: name });
 
 /** Picks files with the paperclip's file chooser. */
@@ -94,7 +87,7 @@ describe('files and images', () => {
   before(async () => {
     ({ alice, bob } = ctx.users);
     groupId = await H.createGroup(alice.page, 'pictures');
-    await joinGroup(bob.page, 'pictures', groupId);
+    await H.joinGroup(bob.page, 'pictures', groupId, { loaded: true });
   });
 
   test('an image picked with the file chooser: progress, then inline for the other member, sized before it loads', async () => {
@@ -298,7 +291,7 @@ describe('files in an end-to-end encrypted group', () => {
   before(async () => {
     ({ dana, erin } = ctx.users);
     groupId = await H.createGroup(dana.page, 'sealed', { e2e: true });
-    await joinGroup(erin.page, 'sealed', groupId);
+    await H.joinGroup(erin.page, 'sealed', groupId, { loaded: true });
     // dana's client encrypts for erin's key once it has it.
     await dana.page.getByRole('list', { name: 'In this group' }).locator('li.person', { hasText: 'erin' }).locator('code.fp').waitFor();
   });

@@ -239,6 +239,18 @@ export const groupsNav = (page) => page.getByRole('navigation', { name: 'Groups'
 export const dmsNav = (page) => page.getByRole('navigation', { name: 'Direct messages' });
 
 /**
+ * Joins public group `name` (id `id`) through its sidebar Join button and
+ * waits until it is the open conversation; with `{ loaded: true }` also
+ * until its history has loaded to the start.
+ */
+export async function joinGroup(page, name, id, { loaded = false } = {}) {
+  await groupsNav(page).getByRole('listitem').filter({ hasText: name })
+    .getByRole('button', { name: 'Join' }).click();
+  await page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
+  if (loaded) await log(page).locator('.log-top.start').waitFor();
+}
+
+/**
  * Creates a group through the sidebar form; resolves to its id (from the
  * URL hash). Public unless `private` (ticking E2E ticks Private too: it is
  * unticked again unless asked for).

@@ -217,9 +217,7 @@ describe('a room above 100 online users', () => {
     await page.context().addInitScript(recordRoomFrames);
     await page.reload();
     await H.waitLive(page, WATCHER);
-    const item = H.groupsNav(page).getByRole('listitem').filter({ hasText: 'everyone' });
-    await item.getByRole('button', { name: 'Join' }).click();
-    await page.waitForFunction((id) => window.location.hash === `#group-${id}`, groupId);
+    await H.joinGroup(page, 'everyone', groupId);
     await inGroup().getByText(WATCHER, { exact: true }).waitFor();
   });
 

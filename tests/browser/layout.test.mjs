@@ -64,9 +64,7 @@ describe('layout, theme and history', () => {
     assert.ok((await header.boundingBox()).y === 0, 'header at the top');
 
     // Scrolled up: someone else's message shows the "New messages" pill instead of jumping.
-    await H.groupsNav(bob.page).getByRole('listitem').filter({ hasText: 'scrolling' })
-      .getByRole('button', { name: 'Join' }).click();
-    await bob.page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
+    await H.joinGroup(bob.page, 'scrolling', id);
     const stayed = await log.evaluate((el) => el.scrollTop);
     await H.sendViaSocket(bob.page, id, ['while you were reading']);
     await H.messageTexts(page, 'while you were reading').waitFor({ state: 'attached' });
@@ -119,10 +117,7 @@ describe('layout, theme and history', () => {
     await H.createGroup(carol.page, 'vault', { e2e: true });
     const id = await H.createGroup(page, 'design-review');
     for (const u of [bob, carol]) {
-      await H.groupsNav(u.page).getByRole('listitem').filter({ hasText: 'design-review' })
-        .getByRole('button', { name: 'Join' }).click();
-      await u.page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
-      await H.log(u.page).locator('.log-top.start').waitFor();
+      await H.joinGroup(u.page, 'design-review', id, { loaded: true });
     }
     await H.sendViaSocket(bob.page, id, ['Morning! The new onboarding flow is up on staging.']);
     await H.sendViaSocket(page, id, ['Nice, taking a look now.', 'The empty states feel much friendlier than before.']);

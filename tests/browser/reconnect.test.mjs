@@ -28,9 +28,7 @@ describe('server restart mid-conversation', () => {
     const { alice, bob, carol } = ctx.users;
     groupId = await H.createGroup(alice.page, 'ops');
     for (const u of [bob, carol]) {
-      await H.groupsNav(u.page).getByRole('listitem').filter({ hasText: 'ops' })
-        .getByRole('button', { name: 'Join' }).click();
-      await u.page.waitForFunction((g) => window.location.hash === `#group-${g}`, groupId);
+      await H.joinGroup(u.page, 'ops', groupId);
     }
     // carol steps away from the chat page; she will post from a bare socket later.
     await carol.page.goto('/login');
@@ -117,9 +115,7 @@ describe('catching up after a reconnect', () => {
   test('comes from the replay, with no catch-up request; live changes afterwards stand', async () => {
     const { alice, bob } = ctx.users;
     const groupId = await H.createGroup(bob.page, 'late');
-    await H.groupsNav(alice.page).getByRole('listitem').filter({ hasText: 'late' })
-      .getByRole('button', { name: 'Join' }).click();
-    await alice.page.waitForFunction((g) => window.location.hash === `#group-${g}`, groupId);
+    await H.joinGroup(alice.page, 'late', groupId);
     const ids = {};
     for (const text of ['to be edited', 'to be deleted']) {
       await H.send(bob.page, text);

@@ -73,9 +73,7 @@ async function openGroup(page, id, someText) {
 
 /** Joins a public group through its sidebar Join button. */
 async function join(page, name, id) {
-  const item = H.groupsNav(page).getByRole('listitem').filter({ hasText: name });
-  await item.getByRole('button', { name: 'Join' }).click();
-  await page.waitForFunction((g) => window.location.hash === `#group-${g}`, id);
+  await H.joinGroup(page, name, id);
   await groupLink(page, name).waitFor();
 }
 
