@@ -12,30 +12,29 @@ use rusqlite::types::Value;
 use super::schema;
 use crate::store::{Db, Result, Store, StoreError};
 
-/// Which file a table lives in.
+/// Which SQLite file a table lives in.
 #[derive(Clone, Copy)]
-enum From {
+enum File {
     Users,
     Chat,
 }
 
-/// Every table that is copied, in an order that satisfies its references,
-/// and whether its `id` is an identity.
-const TABLES: &[(&str, From, bool)] = &[
-    ("users", From::Users, true),
-    ("sessions", From::Users, false),
-    ("device_keys", From::Users, true),
-    ("server_invites", From::Users, false),
-    ("reset_links", From::Users, false),
-    ("settings", From::Users, false),
-    ("groups", From::Chat, true),
-    ("memberships", From::Chat, false),
-    ("messages", From::Chat, true),
-    ("invites", From::Chat, false),
-    ("reactions", From::Chat, false),
-    ("read_state", From::Chat, false),
-    ("mentions", From::Chat, false),
-    ("files", From::Chat, true),
+/// Every table that is copied, in an order that satisfies its references.
+const TABLES: &[(&str, File)] = &[
+    ("users", File::Users),
+    ("sessions", File::Users),
+    ("device_keys", File::Users),
+    ("server_invites", File::Users),
+    ("reset_links", File::Users),
+    ("settings", File::Users),
+    ("groups", File::Chat),
+    ("memberships", File::Chat),
+    ("messages", File::Chat),
+    ("invites", File::Chat),
+    ("reactions", File::Chat),
+    ("read_state", File::Chat),
+    ("mentions", File::Chat),
+    ("files", File::Chat),
 ];
 
 /// What one table's copy did.
@@ -61,12 +60,12 @@ impl Store {
         schema::migrate(&mut client)?;
         let mut tx = client.transaction()?;
         let mut done = Vec::new();
-        for &(table, from, identity) in TABLES {
-            let db = match from {
-                From::Users => &self.users,
-                From::Chat => &self.chat,
+        for &(table, file) in TABLES {
+            let db = match file {
+                File::Users => &self.users,
+                File::Chat => &self.chat,
             };
-            let rows = copy_table(db, &mut tx, table, identity)?;
+            let rows = copy_table(db, &mut tx, table)?;
             done.push(Copied { table, rows });
         }
         tx.commit()?;
@@ -75,23 +74,19 @@ impl Store {
 }
 
 /// Copies one table; returns its row count (checked against the source).
-fn copy_table(
-    db: &Db,
-    tx: &mut Transaction<'_>,
-    table: &'static str,
-    identity: bool,
-) -> Result<i64> {
-    // The target's columns, minus generated ones (the search vector).
-    let columns: Vec<String> = tx
-        .query(
-            "SELECT column_name FROM information_schema.columns
-             WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'
-             ORDER BY ordinal_position",
-            &[&table],
-        )?
+fn copy_table(db: &Db, tx: &mut Transaction<'_>, table: &'static str) -> Result<i64> {
+    // The target's columns, minus generated ones (the search vector), and
+    // whether its `id` is an identity (its counter is set after the copy).
+    let described = tx.query(
+        "SELECT column_name, is_identity = 'YES' FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER'
+         ORDER BY ordinal_position",
+        &[&table],
+    )?;
+    let columns: Vec<String> = described.iter().map(|r| r.get(0)).collect();
+    let identity = described
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .any(|r| r.get::<_, String>(0) == "id" && r.get::<_, bool>(1));
     let list = columns.join(", ");
     // COPY: one stream per table (a statement per row was ~11,000 rows/s
     // on loopback, waiting for each answer). COPY writes identity columns
