@@ -78,7 +78,10 @@ impl Store {
             }
         }
         let mut written = Vec::new();
-        for (name, db) in FILES.iter().zip([&self.users, &self.chat]) {
+        for (name, db) in FILES
+            .iter()
+            .zip([&self.sqlite_only().users, &self.sqlite_only().chat])
+        {
             let target = dest.join(name);
             let mut to = Connection::open(&target)?;
             db.read(|from| copy_db(from, &mut to))?;
@@ -132,7 +135,11 @@ impl Store {
             sources.push(conn);
         }
         let mut restored = Vec::new();
-        for ((name, db), from) in FILES.iter().zip([&self.users, &self.chat]).zip(&sources) {
+        for ((name, db), from) in FILES
+            .iter()
+            .zip([&self.sqlite_only().users, &self.sqlite_only().chat])
+            .zip(&sources)
+        {
             db.write(|to| copy_db(from, to))?;
             db.checkpoint()?;
             restored.push(self.dir.join(name));
@@ -141,7 +148,7 @@ impl Store {
         let from = src.join(FILES_DIR);
         if from.is_dir() {
             let _linking = crate::sync::lock(&self.blobs.link);
-            let names: Vec<String> = self.chat.read(|c| {
+            let names: Vec<String> = self.sqlite_only().chat.read(|c| {
                 c.prepare("SELECT DISTINCT sha256 FROM files")?
                     .query_map([], |r| r.get(0))?
                     .collect()

@@ -9,9 +9,8 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, params};
-
-use super::{Result, Store};
+use super::sql::Sql;
+use super::{Engine, Part, Result, Store};
 use crate::sync::{lock, wait_timeout};
 
 /// The schema both files add.
@@ -60,44 +59,73 @@ impl Event {
 }
 
 /// Appends `event` inside the caller's transaction.
-pub fn append(tx: &Transaction<'_>, event: Event, now: i64) -> rusqlite::Result<()> {
+pub fn append(sql: &mut Sql<'_>, event: Event, now: i64) -> Result<()> {
     let (kind, user_id, group_id) = event.columns();
-    tx.prepare_cached(
+    sql.exec(
         "INSERT INTO events (kind, user_id, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![kind, user_id, group_id, now])?;
+        &[&kind, &user_id, &group_id, &now],
+    )?;
     Ok(())
 }
 
-/// Where a follower has read up to, per file.
+/// `append` for a module still on rusqlite's own types (TRANSITION: goes
+/// once every module speaks `Sql`).
+pub fn append_tx(tx: &rusqlite::Transaction<'_>, event: Event, now: i64) -> rusqlite::Result<()> {
+    let (kind, user_id, group_id) = event.columns();
+    tx.execute(
+        "INSERT INTO events (kind, user_id, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![kind, user_id, group_id, now],
+    )?;
+    Ok(())
+}
+
+/// Where a follower has read up to, per file (PostgreSQL has one log: the
+/// first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EventCursor {
-    users: i64,
-    chat: i64,
+    after: [i64; 2],
     /// This process's appends already seen.
     appended: u64,
 }
 
-fn max_id(c: &Connection) -> rusqlite::Result<i64> {
-    c.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))
+fn max_id(sql: &mut Sql<'_>) -> Result<i64> {
+    sql.value(
+        "SELECT CAST(coalesce(max(id), 0) AS BIGINT) FROM events",
+        &[],
+    )
 }
 
-fn read_after(c: &Connection, after: &mut i64) -> rusqlite::Result<Vec<Event>> {
-    let mut st = c.prepare_cached(
+fn read_after(sql: &mut Sql<'_>, after: &mut i64) -> Result<Vec<Event>> {
+    let rows = sql.rows(
         "SELECT id, kind, user_id, group_id FROM events WHERE id > ?1 ORDER BY id",
+        &[&*after],
+        |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<i64>>(2)?,
+                r.get::<Option<i64>>(3)?,
+            ))
+        },
     )?;
-    let mut rows = st.query([*after])?;
-    let (mut out, mut last) = (Vec::new(), *after);
-    while let Some(r) = rows.next()? {
-        last = r.get(0)?;
-        let kind: String = r.get(1)?;
-        out.extend(Event::from_columns(&kind, r.get(2)?, r.get(3)?));
+    let mut out = Vec::new();
+    for (id, kind, user_id, group_id) in rows {
+        *after = id;
+        out.extend(Event::from_columns(&kind, user_id, group_id));
     }
-    *after = last;
     Ok(out)
 }
 
 impl Store {
+    /// The files that keep an event log.
+    fn logs(&self) -> &'static [Part] {
+        if self.is_postgres() {
+            &[Part::Users]
+        } else {
+            &[Part::Users, Part::Chat]
+        }
+    }
+
     /// Wakes followers after this process appended events.
     pub(super) fn appended(&self) {
         *lock(&self.appended) += 1;
@@ -107,11 +135,14 @@ impl Store {
     /// A cursor at the end of the log: a server starting now owes nothing
     /// to what happened before it started.
     pub fn event_cursor(&self) -> Result<EventCursor> {
-        Ok(EventCursor {
-            users: self.users.read(max_id)?,
-            chat: self.chat.read(max_id)?,
+        let mut cursor = EventCursor {
             appended: *lock(&self.appended),
-        })
+            ..EventCursor::default()
+        };
+        for (i, part) in self.logs().iter().enumerate() {
+            cursor.after[i] = self.read(*part, max_id)?;
+        }
+        Ok(cursor)
     }
 
     /// Waits until this process appends an event or `timeout` passes.
@@ -122,25 +153,35 @@ impl Store {
         }
     }
 
-    /// The events after `cursor` (reading a file only when some connection
-    /// committed to it since the last look), advancing the cursor.
+    /// The events after `cursor` (in SQLite reading a file only when some
+    /// connection committed to it since the last look), advancing it.
     pub fn events_since(&self, cursor: &mut EventCursor) -> Result<Vec<Event>> {
         cursor.appended = *lock(&self.appended);
         let mut out = Vec::new();
-        let (users_at, chat_at) = (&mut cursor.users, &mut cursor.chat);
-        if let Some(events) = self.users.if_changed(|c| read_after(c, users_at))? {
-            out.extend(events);
-        }
-        if let Some(events) = self.chat.if_changed(|c| read_after(c, chat_at))? {
-            out.extend(events);
+        for (i, part) in self.logs().iter().enumerate() {
+            let after = &mut cursor.after[i];
+            match &self.engine {
+                Engine::Sqlite(lite) => {
+                    let db = lite.db(*part);
+                    if let Some(events) = db.if_changed(|c| read_after(&mut Sql::Lite(c), after))? {
+                        out.extend(events);
+                    }
+                }
+                Engine::Postgres(_) => out.extend(self.read(*part, |sql| read_after(sql, after))?),
+            }
         }
         Ok(out)
     }
 
     /// Forgets events older than `KEEP_MS`.
     pub fn prune_events(&self, now: i64) -> Result<()> {
-        for db in [&self.users, &self.chat] {
-            db.write(|c| c.execute("DELETE FROM events WHERE created_at < ?1", [now - KEEP_MS]))?;
+        for part in self.logs() {
+            self.write(*part, |sql| {
+                sql.exec(
+                    "DELETE FROM events WHERE created_at < ?1",
+                    &[&(now - KEEP_MS)],
+                )
+            })?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::blobs::Written;
+use super::sql::Sql;
 use super::{Result, Store, StoreError};
 
 pub const TABLE: &str = "
@@ -146,9 +147,12 @@ pub(super) fn detach_message(c: &Connection, message_id: i64) -> rusqlite::Resul
 }
 
 /// The hashes of a group's files (read before the group goes).
-pub(super) fn hashes_of_group(c: &Connection, group_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut st = c.prepare_cached("SELECT DISTINCT sha256 FROM files WHERE group_id = ?1")?;
-    st.query_map([group_id], |r| r.get(0))?.collect()
+pub(super) fn hashes_of_group(sql: &mut Sql<'_>, group_id: i64) -> Result<Vec<String>> {
+    sql.rows(
+        "SELECT DISTINCT sha256 FROM files WHERE group_id = ?1",
+        &[&group_id],
+        |r| r.get(0),
+    )
 }
 
 fn used_by(c: &Connection, uploader_id: i64) -> rusqlite::Result<u64> {
@@ -163,7 +167,7 @@ fn used_by(c: &Connection, uploader_id: i64) -> rusqlite::Result<u64> {
 impl Store {
     /// How many bytes a user may still upload under `quota`.
     pub fn storage_left(&self, uploader_id: i64, quota: u64) -> Result<u64> {
-        let used = self.chat.read(|c| used_by(c, uploader_id))?;
+        let used = self.sqlite_only().chat.read(|c| used_by(c, uploader_id))?;
         Ok(quota.saturating_sub(used))
     }
 
@@ -184,7 +188,7 @@ impl Store {
         let sha256 = written.sha256.clone();
         let size = written.size;
         self.blobs.keep(written).map_err(|e| io_failure(self, e))?;
-        let kept = self.chat.write(|c| {
+        let kept = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let member: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)",
@@ -234,7 +238,7 @@ impl Store {
 
     fn release_locked(&self, hashes: &[String]) {
         for h in hashes {
-            let named = self.chat.read(|c| {
+            let named = self.sqlite_only().chat.read(|c| {
                 c.prepare_cached("SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)")?
                     .query_row([h], |r| r.get::<_, bool>(0))
             });
@@ -246,7 +250,7 @@ impl Store {
 
     /// A file, if `user_id` is a member of its group (else as if missing).
     pub fn file_for(&self, user_id: i64, file_id: i64) -> Result<Option<StoredFile>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {COLS} FROM files f
                  JOIN memberships m ON m.group_id = f.group_id AND m.user_id = ?2
@@ -265,7 +269,7 @@ impl Store {
     /// Removes uploads never attached to a message since before `cutoff`.
     /// Returns how many.
     pub fn expire_unattached(&self, cutoff: i64) -> Result<usize> {
-        let hashes: Vec<String> = self.chat.write(|c| {
+        let hashes: Vec<String> = self.sqlite_only().chat.write(|c| {
             c.prepare_cached(
                 "DELETE FROM files WHERE message_id IS NULL AND created_at < ?1 RETURNING sha256",
             )?
@@ -285,7 +289,7 @@ impl Store {
         let _linking = crate::sync::lock(&self.blobs.link);
         let mut removed = self.blobs.clear_tmp().map_err(|e| io_failure(self, e))?;
         let on_disk = self.blobs.all().map_err(|e| io_failure(self, e))?;
-        let named: std::collections::HashSet<String> = self.chat.read(|c| {
+        let named: std::collections::HashSet<String> = self.sqlite_only().chat.read(|c| {
             c.prepare("SELECT DISTINCT sha256 FROM files")?
                 .query_map([], |r| r.get(0))?
                 .collect()
@@ -299,7 +303,7 @@ impl Store {
 
     /// Bytes on disk: each distinct blob once.
     pub fn stored_bytes(&self) -> Result<u64> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 "SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)",
                 [],
@@ -311,7 +315,7 @@ impl Store {
 
     /// Every file row (for backups and exports), oldest first.
     pub fn all_files(&self) -> Result<Vec<StoredFile>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.prepare(&format!("SELECT {COLS} FROM files f ORDER BY f.id"))?
                 .query_map([], file_row)?
                 .collect()
@@ -320,7 +324,7 @@ impl Store {
 
     /// The attached files of a group, oldest first (for export).
     pub fn group_files(&self, group_id: i64) -> Result<Vec<StoredFile>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.prepare(&format!(
                 "SELECT {COLS} FROM files f WHERE f.group_id = ?1 AND f.message_id IS NOT NULL ORDER BY f.id"
             ))?

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::chat::group_name_key;
 use super::events::{self, Event};
+use super::sql::Sql;
 use super::sqlite::is_unique_violation;
 use super::{DmRow, Group, Member, NameTaken, Result, Role, Store};
 
@@ -63,14 +64,13 @@ fn name_taken(
 
 /// The member who becomes owner when the owner goes: the longest-standing
 /// admin, else the longest-standing member.
-pub(super) fn successor(tx: &Transaction<'_>, group_id: i64) -> rusqlite::Result<Option<i64>> {
-    tx.query_row(
+pub(super) fn successor(sql: &mut Sql<'_>, group_id: i64) -> Result<Option<i64>> {
+    sql.row(
         "SELECT user_id FROM memberships WHERE group_id = ?1 AND role != 'owner'
-         ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1",
-        [group_id],
+         ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1",
+        &[&group_id],
         |r| r.get(0),
     )
-    .optional()
 }
 
 /// What a leave (or a removal) changed.
@@ -96,7 +96,7 @@ impl Store {
         now: i64,
     ) -> Result<std::result::Result<Group, NameTaken>> {
         let key = group_name_key(name);
-        let id = self.chat.write(|c| {
+        let id = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             if name_taken(&tx, &key, creator, 0)? {
                 return Ok(None);
@@ -134,13 +134,13 @@ impl Store {
     }
 
     pub fn group(&self, id: i64) -> Result<Option<Group>> {
-        self.chat.read(|c| group_on(c, id))
+        self.sqlite_only().chat.read(|c| group_on(c, id))
     }
 
     /// A group and `user_id`'s role in it, read in one statement (so that
     /// "no such group" and "not yours to see" cost the same).
     pub fn group_for(&self, user_id: i64, id: i64) -> Result<Option<(Group, Option<Role>)>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 &format!(
                     "SELECT {GROUP_COLS}, m.role FROM groups g
@@ -157,7 +157,7 @@ impl Store {
     /// A group that is not a DM by its name (or one that looks like it),
     /// public ones first.
     pub fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 &format!(
                     "SELECT {GROUP_COLS} FROM groups g WHERE g.kind = 'group' AND g.name_key = ?1
@@ -173,7 +173,7 @@ impl Store {
     /// The groups `user_id` can see — every public one and the private
     /// ones they belong to — with their role, oldest first.
     pub fn list_groups(&self, user_id: i64) -> Result<Vec<(Group, Option<Role>)>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {GROUP_COLS}, m.role FROM groups g
                  LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = ?1
@@ -189,7 +189,7 @@ impl Store {
 
     /// `user_id`'s role in a group, if they are a member.
     pub fn role_of(&self, group_id: i64, user_id: i64) -> Result<Option<Role>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 "SELECT role FROM memberships WHERE group_id = ?1 AND user_id = ?2",
                 params![group_id, user_id],
@@ -206,7 +206,7 @@ impl Store {
 
     /// A group's members, longest-standing first.
     pub fn members(&self, group_id: i64) -> Result<Vec<Member>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT user_id, role, joined_at FROM memberships WHERE group_id = ?1
                  ORDER BY joined_at, user_id",
@@ -234,7 +234,7 @@ impl Store {
     /// Adds a member (idempotent); a group left without an owner gets the
     /// newcomer as its owner. Returns whether they were newly added.
     pub fn join(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
-        let added = self.chat.write(|c| {
+        let added = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let added = add_member_on(&tx, group_id, user_id, now)?;
             tx.commit()?;
@@ -249,7 +249,7 @@ impl Store {
     /// Removes a member (leaving, or removed by a moderator). When the
     /// owner goes, the longest-standing admin (else member) becomes owner.
     pub fn leave(&self, group_id: i64, user_id: i64, now: i64) -> Result<Left> {
-        let left = self.chat.write(|c| {
+        let left = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let role: Option<String> = tx
                 .query_row(
@@ -261,10 +261,10 @@ impl Store {
             let Some(role) = role else {
                 return Ok(Left::default());
             };
-            events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+            events::append_tx(&tx, Event::MemberLeft { group_id, user_id }, now)?;
             let mut new_owner = None;
             if role == "owner" {
-                new_owner = successor(&tx, group_id)?;
+                new_owner = successor(&mut Sql::Lite(&tx), group_id)?;
                 if let Some(next) = new_owner {
                     tx.execute(
                         "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
@@ -293,7 +293,7 @@ impl Store {
     /// Sets a member's role (not to owner: see `transfer_ownership`).
     /// Returns whether they are a member.
     pub fn set_role(&self, group_id: i64, user_id: i64, role: Role) -> Result<bool> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             c.execute(
                 "UPDATE memberships SET role = ?3 WHERE group_id = ?1 AND user_id = ?2 AND role != 'owner'",
                 params![group_id, user_id, role.as_str()],
@@ -304,7 +304,7 @@ impl Store {
 
     /// Makes `to` (a member) the owner; the old owner `from` becomes admin.
     pub fn transfer_ownership(&self, group_id: i64, from: i64, to: i64) -> Result<bool> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
@@ -332,7 +332,7 @@ impl Store {
         by: i64,
     ) -> Result<std::result::Result<(), NameTaken>> {
         let key = group_name_key(name);
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             if name_taken(&tx, &key, by, id)? {
                 return Ok(Err(NameTaken));
@@ -353,15 +353,15 @@ impl Store {
     /// Deletes a group with its memberships, messages, files and invites; returns
     /// who its members were.
     pub fn delete_group(&self, id: i64, now: i64) -> Result<Vec<i64>> {
-        let (members, hashes) = self.chat.write(|c| {
+        let (members, hashes) = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
-            let hashes = super::files::hashes_of_group(&tx, id)?;
+            let hashes = super::files::hashes_of_group(&mut Sql::Lite(&tx), id)?;
             let members: Vec<i64> = tx
                 .prepare("SELECT user_id FROM memberships WHERE group_id = ?1")?
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for &user_id in &members {
-                events::append(
+                events::append_tx(
                     &tx,
                     Event::MemberLeft {
                         group_id: id,
@@ -385,7 +385,7 @@ impl Store {
     pub fn open_dm(&self, people: &[i64], now: i64) -> Result<(Group, bool)> {
         let key = dm_key(people);
         let creator = people.first().copied().unwrap_or_default();
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let existing: Option<i64> = tx
                 .query_row(
@@ -418,7 +418,7 @@ impl Store {
 
     /// The direct conversation of exactly these people, if they have one.
     pub fn dm_of(&self, people: &[i64]) -> Result<Option<i64>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
                 [dm_key(people)],
@@ -430,7 +430,7 @@ impl Store {
 
     /// The direct conversations of a user, oldest first.
     pub fn list_dms(&self, user_id: i64) -> Result<Vec<DmRow>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare(
                 "SELECT g.id, g.name, g.closed_at IS NOT NULL,
                         (SELECT group_concat(o.user_id) FROM memberships o
@@ -476,7 +476,7 @@ pub(super) fn add_member_on(
         params![group_id, user_id, now, role],
     )? > 0;
     if added {
-        events::append(tx, Event::MemberJoined { group_id, user_id }, now)?;
+        events::append_tx(tx, Event::MemberJoined { group_id, user_id }, now)?;
         // A newcomer has read what was said before they came.
         tx.execute(
             "INSERT INTO read_state (user_id, group_id, last_read_id)

@@ -7,6 +7,7 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::groups::add_member_on;
+use super::sql::Sql;
 use super::{Invite, InviteUse, Result, Store};
 
 const INVITE_COLS: &str = "code, created_by, created_at, expires_at, max_uses, uses, revoked_at";
@@ -27,10 +28,10 @@ fn invite_row(r: &Row<'_>) -> rusqlite::Result<Invite> {
 const USABLE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)
     AND (max_uses IS NULL OR uses < max_uses)";
 
-fn count_use(tx: &Transaction<'_>, table: &str, code: &str, now: i64) -> rusqlite::Result<bool> {
-    let n = tx.execute(
+fn count_use(sql: &mut Sql<'_>, table: &str, code: &str, now: i64) -> Result<bool> {
+    let n = sql.exec(
         &format!("UPDATE {table} SET uses = uses + 1 WHERE code = ?1 AND {USABLE}"),
-        params![code, now],
+        &[&code, &now],
     )?;
     Ok(n > 0)
 }
@@ -46,7 +47,7 @@ impl Store {
         max_uses: Option<i64>,
         now: i64,
     ) -> Result<Invite> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             c.execute(
                 "INSERT INTO invites (code, group_id, created_by, created_at, expires_at, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -66,7 +67,7 @@ impl Store {
 
     /// A group's invite links that are not revoked, newest first.
     pub fn list_invites(&self, group_id: i64) -> Result<Vec<Invite>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {INVITE_COLS} FROM invites WHERE group_id = ?1 AND revoked_at IS NULL
                  ORDER BY created_at DESC, code"
@@ -78,7 +79,7 @@ impl Store {
 
     /// Revokes one of a group's invite links; whether it was there.
     pub fn revoke_invite(&self, group_id: i64, code: &str, now: i64) -> Result<bool> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             c.execute(
                 "UPDATE invites SET revoked_at = ?3 WHERE group_id = ?1 AND code = ?2 AND revoked_at IS NULL",
                 params![group_id, code, now],
@@ -89,7 +90,7 @@ impl Store {
 
     /// The group a code invites to, if the code still works.
     pub fn usable_invite(&self, code: &str, now: i64) -> Result<Option<i64>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 &format!("SELECT group_id FROM invites WHERE code = ?1 AND {USABLE}"),
                 params![code, now],
@@ -102,7 +103,7 @@ impl Store {
     /// Joins `user_id` to the group a working code invites to, counting a
     /// use (not for someone who is already a member).
     pub fn use_invite(&self, code: &str, user_id: i64, now: i64) -> Result<InviteUse> {
-        let used = self.chat.write(|c| {
+        let used = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let group: Option<i64> = tx
                 .query_row(
@@ -116,7 +117,7 @@ impl Store {
             };
             let added = add_member_on(&tx, group_id, user_id, now)?;
             if added {
-                count_use(&tx, "invites", code, now)?;
+                count_use(&mut Sql::Lite(&tx), "invites", code, now)?;
             }
             tx.commit()?;
             Ok(InviteUse::Joined { group_id, added })
@@ -136,7 +137,7 @@ impl Store {
         max_uses: Option<i64>,
         now: i64,
     ) -> Result<Invite> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.execute(
                 "INSERT INTO server_invites (code, created_by, created_at, expires_at, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -156,7 +157,7 @@ impl Store {
 
     /// The server invites that are not revoked, newest first.
     pub fn list_server_invites(&self) -> Result<Vec<Invite>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {INVITE_COLS} FROM server_invites WHERE revoked_at IS NULL
                  ORDER BY created_at DESC, code"
@@ -168,7 +169,7 @@ impl Store {
 
     /// Revokes a server invite; whether it was there.
     pub fn revoke_server_invite(&self, code: &str, now: i64) -> Result<bool> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.execute(
                 "UPDATE server_invites SET revoked_at = ?2 WHERE code = ?1 AND revoked_at IS NULL",
                 params![code, now],
@@ -179,7 +180,7 @@ impl Store {
 
     /// Whether a server invite still works.
     pub fn server_invite_usable(&self, code: &str, now: i64) -> Result<bool> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row(
                 &format!(
                     "SELECT EXISTS (SELECT 1 FROM server_invites WHERE code = ?1 AND {USABLE})"
@@ -192,11 +193,7 @@ impl Store {
 
     /// Counts a use of a server invite inside the transaction that creates
     /// the account; false when the code no longer works.
-    pub(super) fn use_server_invite_on(
-        tx: &Transaction<'_>,
-        code: &str,
-        now: i64,
-    ) -> rusqlite::Result<bool> {
-        count_use(tx, "server_invites", code, now)
+    pub(super) fn use_server_invite_on(sql: &mut Sql<'_>, code: &str, now: i64) -> Result<bool> {
+        count_use(sql, "server_invites", code, now)
     }
 }

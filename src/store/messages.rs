@@ -190,7 +190,7 @@ impl Store {
         let names: Vec<&str> = extras.mentions.iter().map(|(_, n)| n.as_str()).collect();
         let mentions =
             (!names.is_empty()).then(|| serde_json::to_string(&names).unwrap_or_default());
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let n = tx
                 .prepare_cached(
@@ -257,7 +257,7 @@ impl Store {
         text: &str,
         now: i64,
     ) -> Result<Message> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             c.prepare_cached(
                 "INSERT INTO messages (group_id, author_id, author, content, created_at, system)
                  VALUES (?1, ?2, ?3, ?4, ?5, 1)",
@@ -276,7 +276,7 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<(Vec<Message>, bool)> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {MSG_COLS} FROM {MSG_FROM}
                  WHERE m.group_id = ?1 AND m.id < ?2 AND m.deleted_at IS NULL
@@ -295,7 +295,7 @@ impl Store {
 
     /// Messages with id above `after`, oldest first, at most `limit`.
     pub fn messages_after(&self, group_id: i64, after: i64, limit: usize) -> Result<Vec<Message>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {MSG_COLS} FROM {MSG_FROM}
                  WHERE m.group_id = ?1 AND m.id > ?2 AND m.deleted_at IS NULL
@@ -316,7 +316,7 @@ impl Store {
         since: i64,
         limit: usize,
     ) -> Result<Vec<Change>> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, deleted_at, deleted_by, edited_at, reacted_at FROM messages
                  WHERE group_id = ?1 AND changed_at >= ?2 AND id <= ?3
@@ -362,7 +362,7 @@ impl Store {
 
     /// A live (not deleted) message by id.
     pub fn message(&self, id: i64) -> Result<Option<Message>> {
-        self.chat.read(|c| one(c, id))
+        self.sqlite_only().chat.read(|c| one(c, id))
     }
 
     /// The live messages among `ids`, in the order given.
@@ -371,7 +371,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             let mut st = c.prepare(&format!(
                 "SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id IN ({list}) AND m.deleted_at IS NULL"
             ))?;
@@ -387,7 +387,8 @@ impl Store {
     /// Replaces a message's body (the caller checked authorship).
     pub fn edit_message(&self, id: i64, body: &Body, now: i64) -> Result<Option<Message>> {
         let (content, envelope) = body_columns(body);
-        self.chat
+        self.sqlite_only()
+            .chat
             .write(|c| {
                 c.execute(
                 "UPDATE messages SET content = ?2, envelope = ?3, edited_at = ?4, changed_at = ?4
@@ -403,7 +404,7 @@ impl Store {
     /// names a moderator who deleted someone else's. Returns whether it
     /// was live.
     pub fn delete_message(&self, id: i64, now: i64, by: Option<&str>) -> Result<bool> {
-        let (live, hashes) = self.chat.write(|c| {
+        let (live, hashes) = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "UPDATE messages SET deleted_at = ?2, changed_at = ?2, deleted_by = ?3,
@@ -432,7 +433,7 @@ impl Store {
         max_distinct: usize,
         now: i64,
     ) -> Result<std::result::Result<Reactions, NotReacted>> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let live: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND deleted_at IS NULL AND system = 0)",
@@ -483,7 +484,7 @@ impl Store {
     /// back, never past the newest message); returns the state after it
     /// and whether it moved.
     pub fn mark_read(&self, user_id: i64, group_id: i64, id: i64) -> Result<(ReadState, bool)> {
-        self.chat.write(|c| {
+        self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             let before = read_state_on(&tx, user_id, group_id)?.last_read_id;
             tx.prepare_cached(
@@ -501,12 +502,14 @@ impl Store {
 
     /// `user_id`'s read position in a group.
     pub fn read_state(&self, user_id: i64, group_id: i64) -> Result<ReadState> {
-        self.chat.read(|c| read_state_on(c, user_id, group_id))
+        self.sqlite_only()
+            .chat
+            .read(|c| read_state_on(c, user_id, group_id))
     }
 
     /// The newest message id of a group (0 when it has none).
     pub fn latest_id(&self, group_id: i64) -> Result<i64> {
-        self.chat.read(|c| {
+        self.sqlite_only().chat.read(|c| {
             c.query_row(
                 "SELECT coalesce(max(id), 0) FROM messages WHERE group_id = ?1",
                 [group_id],

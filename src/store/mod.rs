@@ -27,6 +27,7 @@ mod lock;
 mod messages;
 mod pg;
 mod search;
+mod sql;
 mod sqlite;
 mod users;
 
@@ -44,6 +45,7 @@ pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
 pub use pg::Copied;
 pub use search::{Indexed, SearchQuery, Term};
+use sql::Sql;
 use sqlite::Db;
 pub use users::LAST_SEEN_EVERY_MS;
 
@@ -76,8 +78,15 @@ pub enum StoreError {
     InUse(PathBuf),
     /// Anything else the engine reported.
     Engine(rusqlite::Error),
-    /// What PostgreSQL (or the way to it) reported.
+    /// What PostgreSQL reported.
     Postgres(postgres::Error),
+    /// PostgreSQL cannot be reached (down, restarting, every connection
+    /// busy): the request may be retried.
+    Unavailable(String),
+    /// A column held another type than its reader expects.
+    Mismatch(String),
+    /// What this engine does not do (with what to use instead).
+    Unsupported(&'static str),
     /// A migration's target already holds tables.
     NotEmpty { tables: i64 },
     /// A migration copied other counts than its source holds.
@@ -113,6 +122,9 @@ impl fmt::Display for StoreError {
             }
             StoreError::Engine(e) => write!(f, "database: {e}"),
             StoreError::Postgres(e) => write!(f, "PostgreSQL: {e}"),
+            StoreError::Unavailable(why) => write!(f, "PostgreSQL is unavailable: {why}"),
+            StoreError::Mismatch(what) => write!(f, "database: {what}"),
+            StoreError::Unsupported(what) => f.write_str(what),
             StoreError::NotEmpty { tables } => write!(
                 f,
                 "the target database is not empty ({tables} tables): migrate only into an empty one"
@@ -133,13 +145,48 @@ impl std::error::Error for StoreError {}
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
+        use std::error::Error;
+        let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
+        // Connection exceptions (08…), a statement past its timeout (57014),
+        // a server shutting down or starting (57P…): worth a retry later.
+        let passing = e
+            .code()
+            .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
+        if e.is_closed() || io || passing {
+            return StoreError::unavailable(e);
+        }
         StoreError::Postgres(e)
+    }
+}
+
+impl StoreError {
+    /// PostgreSQL could not be reached; `e` says why (never the URL).
+    pub fn unavailable(e: impl fmt::Display) -> StoreError {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// TRANSITION: lets a module still on rusqlite's types call one already on
+/// `Sql` (`?` carries the error through and `From<rusqlite::Error>` unwraps
+/// it); goes once every module speaks `Sql`.
+impl From<StoreError> for rusqlite::Error {
+    fn from(e: StoreError) -> Self {
+        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
     }
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;
+        let e = match e {
+            rusqlite::Error::ToSqlConversionFailure(inner) => {
+                match inner.downcast::<StoreError>() {
+                    Ok(store) => return *store,
+                    Err(other) => rusqlite::Error::ToSqlConversionFailure(other),
+                }
+            }
+            e => e,
+        };
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => {
                 full::noted();
@@ -404,11 +451,8 @@ pub struct UserDeleted {
 /// Every table of a data directory.
 pub struct Store {
     dir: PathBuf,
-    users: Db,
-    chat: Db,
-    /// The search index, with `chat` attached (see `search.rs`).
-    search: Db,
-    /// Uploaded files' bytes (see `blobs.rs`; their rows are in `chat`).
+    engine: Engine,
+    /// Uploaded files' bytes (see `blobs.rs`; their rows are in the database).
     blobs: blobs::Blobs,
     /// Counts events this process appended, to wake whoever follows them.
     appended: Mutex<u64>,
@@ -417,6 +461,33 @@ pub struct Store {
     unindexed: Mutex<bool>,
     index_wake: Condvar,
 }
+
+/// Where the tables live.
+enum Engine {
+    Sqlite(Lite),
+    Postgres(pg::Pool),
+}
+
+/// The SQLite files of a data directory.
+pub(crate) struct Lite {
+    users: Db,
+    chat: Db,
+    /// The search index, with `chat` attached (see `search.rs`).
+    search: Db,
+}
+
+/// Which of the SQLite files a call reads or writes (PostgreSQL holds
+/// every table in one database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Users,
+    Chat,
+}
+
+/// Connections to PostgreSQL one server keeps open at most.
+pub const PG_CONNECTIONS: usize = 16;
+/// How long a call waits for a free PostgreSQL connection.
+pub const PG_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Store {
     /// Opens (creating, mode 0700) the data directory and both databases
@@ -428,22 +499,8 @@ impl Store {
 
     /// `open`, with the files' bytes kept in `files_dir`.
     pub fn open_with_files(dir: &Path, files_dir: &Path) -> Result<Store> {
-        let io = |error| StoreError::Io {
-            path: dir.to_path_buf(),
-            error,
-        };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(DIR_MODE)
-            .create(dir)
-            .map_err(io)?;
-        let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode() & 0o777;
-        if mode != DIR_MODE {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE)).map_err(io)?;
-            crate::info!("{}: mode {mode:o} tightened to {DIR_MODE:o}", dir.display());
-        }
-        let store = Store {
-            dir: dir.to_path_buf(),
+        create_dir(dir)?;
+        let lite = Lite {
             users: Db::open(&dir.join(users::FILE), users::MIGRATIONS)?,
             chat: Db::open(&dir.join(chat::FILE), chat::MIGRATIONS)?,
             search: Db::open_attached(
@@ -451,6 +508,29 @@ impl Store {
                 search::MIGRATIONS,
                 Some((dir.join(chat::FILE), search::CHAT)),
             )?,
+        };
+        let reserve = lite.users.found_version == 1;
+        let store = Store::with_engine(dir, files_dir, Engine::Sqlite(lite))?;
+        if reserve {
+            store.reserve_user_ids_seen_in_chat()?;
+        }
+        Ok(store)
+    }
+
+    /// Opens the PostgreSQL database at `url` (bringing its schema up to
+    /// date) with the files' bytes in `files_dir`; `dir` keeps what stays
+    /// per instance (certificates).
+    pub fn open_postgres(url: &str, dir: &Path, files_dir: &Path) -> Result<Store> {
+        create_dir(dir)?;
+        let pool = pg::Pool::connect(url, PG_CONNECTIONS, PG_WAIT)?;
+        pg::migrate(&mut *pool.get()?)?;
+        Store::with_engine(dir, files_dir, Engine::Postgres(pool))
+    }
+
+    fn with_engine(dir: &Path, files_dir: &Path, engine: Engine) -> Result<Store> {
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            engine,
             blobs: blobs::Blobs::open(files_dir).map_err(|error| StoreError::Io {
                 path: files_dir.to_path_buf(),
                 error,
@@ -459,21 +539,96 @@ impl Store {
             wake: Condvar::new(),
             unindexed: Mutex::new(false),
             index_wake: Condvar::new(),
-        };
-        if store.users.found_version == 1 {
-            store.reserve_user_ids_seen_in_chat()?;
-        }
-        Ok(store)
+        })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Whether the tables are in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+
+    /// The SQLite files, for what only that engine has (backup, its search
+    /// index, its checkpoints).
+    fn lite(&self) -> Option<&Lite> {
+        match &self.engine {
+            Engine::Sqlite(lite) => Some(lite),
+            Engine::Postgres(_) => None,
+        }
+    }
+
+    /// TRANSITION: the SQLite files for a module not yet on `Sql`; gone
+    /// once every module is ported.
+    pub(crate) fn sqlite_only(&self) -> &Lite {
+        match &self.engine {
+            Engine::Sqlite(lite) => lite,
+            Engine::Postgres(_) => panic!("TRANSITION: not yet ported to PostgreSQL"),
+        }
+    }
+
+    /// Runs `f` on a connection that reads `part`.
+    fn read<T>(&self, part: Part, f: impl FnOnce(&mut Sql<'_>) -> Result<T>) -> Result<T> {
+        match &self.engine {
+            Engine::Sqlite(lite) => lite.db(part).read_sql(|c| run(&mut Sql::Lite(c), f)),
+            Engine::Postgres(pool) => run(&mut Sql::Pg(&mut *pool.get()?), f),
+        }
+    }
+
+    /// Runs `f` on the connection that writes `part` (in SQLite, the one
+    /// writer: keep it short).
+    fn write<T>(&self, part: Part, f: impl FnOnce(&mut Sql<'_>) -> Result<T>) -> Result<T> {
+        match &self.engine {
+            Engine::Sqlite(lite) => lite.db(part).write_sql(|c| run(&mut Sql::Lite(c), f)),
+            Engine::Postgres(pool) => run(&mut Sql::Pg(&mut *pool.get()?), f),
+        }
+    }
+
     /// Copies the write-ahead logs into the main files (at shutdown).
     pub fn checkpoint(&self) -> Result<()> {
-        self.users.checkpoint()?;
-        self.chat.checkpoint()?;
-        self.search.checkpoint()
+        let Some(lite) = self.lite() else {
+            return Ok(());
+        };
+        lite.users.checkpoint()?;
+        lite.chat.checkpoint()?;
+        lite.search.checkpoint()
     }
+}
+
+impl Lite {
+    fn db(&self, part: Part) -> &Db {
+        match part {
+            Part::Users => &self.users,
+            Part::Chat => &self.chat,
+        }
+    }
+}
+
+/// `f` on `sql`, with a transaction it left open rolled back.
+fn run<T>(sql: &mut Sql<'_>, f: impl FnOnce(&mut Sql<'_>) -> Result<T>) -> Result<T> {
+    let out = f(sql);
+    let finished = sql.finish();
+    let out = out?;
+    finished.map(|()| out)
+}
+
+/// Creates the data directory (mode 0700), tightening an existing one.
+fn create_dir(dir: &Path) -> Result<()> {
+    let io = |error| StoreError::Io {
+        path: dir.to_path_buf(),
+        error,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(io)?;
+    let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode() & 0o777;
+    if mode != DIR_MODE {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE)).map_err(io)?;
+        crate::info!("{}: mode {mode:o} tightened to {DIR_MODE:o}", dir.display());
+    }
+    Ok(())
 }

@@ -211,15 +211,15 @@ impl Store {
     /// One round of indexing (see `index_round`); the server's indexer
     /// calls it in a loop, tests and tools directly.
     pub fn index_pending(&self) -> Result<Indexed> {
-        let done = self.search.write(index_round)?;
+        let done = self.sqlite_only().search.write(index_round)?;
         if done.changes > 0 {
             // The applied changes are no longer needed in the chat file.
-            let upto = self.search.read(|c| {
+            let upto = self.sqlite_only().search.read(|c| {
                 c.query_row("SELECT queue_done FROM progress", [], |r| {
                     r.get::<_, i64>(0)
                 })
             })?;
-            self.chat.write(|c| {
+            self.sqlite_only().chat.write(|c| {
                 c.execute("DELETE FROM search_queue WHERE seq <= ?1", [upto])
                     .map(drop)
             })?;
@@ -229,7 +229,7 @@ impl Store {
 
     /// Empties the index, to be rebuilt from the messages (after a restore).
     pub(super) fn reset_index(&self) -> Result<()> {
-        self.search.write(|c| {
+        self.sqlite_only().search.write(|c| {
             let tx = c.transaction()?;
             let (epoch, _) = chat_state(&tx)?;
             start_over(&tx, &epoch)?;
@@ -289,7 +289,7 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<Message>, bool)> {
         let expr = q.fts5();
-        let ids: Vec<i64> = self.search.read(|c| {
+        let ids: Vec<i64> = self.sqlite_only().search.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT m.id FROM messages_fts f JOIN chat.messages m ON m.id = f.rowid
                  WHERE messages_fts MATCH ?1 AND f.rowid < ?2

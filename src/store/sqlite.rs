@@ -89,6 +89,26 @@ impl Db {
         Ok(f(&mut lock(&self.writer))?)
     }
 
+    /// Runs `f` on the writer connection, through the common SQL layer.
+    pub fn write_sql<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+        f(&lock(&self.writer))
+    }
+
+    /// Runs `f` on a reader connection, through the common SQL layer.
+    pub fn read_sql<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_conn(&self.path, self.attach.as_ref())?,
+        };
+        let result = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < READER_POOL && conn.is_autocommit() {
+            pool.push(conn);
+        }
+        result
+    }
+
     /// Runs `f` on a reader connection.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = lock(&self.readers).pop();
@@ -106,10 +126,7 @@ impl Db {
 
     /// Runs `f` on the watcher connection when another connection has
     /// committed since the last call (always on the first call).
-    pub fn if_changed<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>> {
+    pub fn if_changed<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<Option<T>> {
         let mut w = lock(&self.watcher);
         if w.is_none() {
             *w = Some((open_conn(&self.path, self.attach.as_ref())?, -1));
@@ -310,7 +327,7 @@ mod tests {
         let (dir, path) = temp("w.sqlite3");
         let db = Db::open(&path, &[Migration::Sql("CREATE TABLE a (x INTEGER);")]).unwrap();
         let count =
-            |c: &Connection| c.query_row("SELECT count(*) FROM a", [], |r| r.get::<_, i64>(0));
+            |c: &Connection| Ok(c.query_row("SELECT count(*) FROM a", [], |r| r.get::<_, i64>(0))?);
         assert_eq!(
             db.if_changed(count).unwrap(),
             Some(0),

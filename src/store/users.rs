@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::events::{self, Event};
+use super::sql::Sql;
 use super::sqlite::{Migration, is_unique_violation};
 use super::{
     DeviceKey, KeyPut, LastAdmin, PrefixMatch, Result, SessionSummary, SessionUser, Store,
@@ -146,7 +147,7 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<User>> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let user = insert_user(&tx, username, password_hash, now)?;
             tx.commit()?;
@@ -163,9 +164,9 @@ impl Store {
         invite: &str,
         now: i64,
     ) -> Result<std::result::Result<User, Unregistered>> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
-            if !Store::use_server_invite_on(&tx, invite, now)? {
+            if !Store::use_server_invite_on(&mut Sql::Lite(&tx), invite, now)? {
                 return Ok(Err(Unregistered::BadInvite));
             }
             let Some(user) = insert_user(&tx, username, password_hash, now)? else {
@@ -179,7 +180,7 @@ impl Store {
     /// The account with this name (case-insensitively), unless disabled,
     /// and its password hash.
     pub fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row(
                 &format!(
                     "SELECT {USER_COLS}, u.password_hash FROM users u
@@ -194,7 +195,7 @@ impl Store {
 
     /// The account with this name, disabled or not, and whether it is.
     pub fn any_user_by_name(&self, username: &str) -> Result<Option<(User, bool)>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row(
                 &format!(
                     "SELECT {USER_COLS}, u.disabled_at IS NOT NULL FROM users u WHERE u.username = ?1"
@@ -208,7 +209,7 @@ impl Store {
 
     /// An account by id (disabled ones too).
     pub fn user(&self, id: i64) -> Result<Option<User>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row(
                 &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
                 [id],
@@ -220,7 +221,7 @@ impl Store {
 
     /// Every user with their creation time and live sessions, by id.
     pub fn list_users(&self, now: i64) -> Result<Vec<UserSummary>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             let mut st = c.prepare(
                 "SELECT u.id, u.username, u.created_at,
                         (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?1),
@@ -249,7 +250,7 @@ impl Store {
         user_id: i64,
         admin: bool,
     ) -> Result<std::result::Result<bool, LastAdmin>> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             if !admin && last_admin(&tx, user_id)? {
                 return Ok(Err(LastAdmin));
@@ -272,7 +273,7 @@ impl Store {
         disabled: bool,
         now: i64,
     ) -> Result<std::result::Result<bool, LastAdmin>> {
-        let done = self.users.write(|c| {
+        let done = self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             if disabled && last_admin(&tx, user_id)? {
                 return Ok(Err(LastAdmin));
@@ -283,7 +284,7 @@ impl Store {
             )?;
             if disabled && n > 0 {
                 tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
-                events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+                events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
             }
             tx.commit()?;
             Ok(Ok(n > 0))
@@ -296,7 +297,7 @@ impl Store {
 
     /// Notes that a user was here, at most once every `LAST_SEEN_EVERY_MS`.
     pub fn touch_last_seen(&self, user_id: i64, now: i64) -> Result<()> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.prepare_cached(
                 "UPDATE users SET last_seen_at = ?2
                  WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at < ?2 - ?3)",
@@ -314,7 +315,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.execute(
                 "INSERT INTO reset_links (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![token_hash, user_id, now, expires_at],
@@ -325,7 +326,7 @@ impl Store {
 
     /// The account a reset link is for, while it is unused and unexpired.
     pub fn reset_link_user(&self, token_hash: &str, now: i64) -> Result<Option<User>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row(
                 &format!(
                     "SELECT {USER_COLS} FROM reset_links l JOIN users u ON u.id = l.user_id
@@ -347,7 +348,7 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<User>> {
-        let user = self.users.write(|c| {
+        let user = self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let user: Option<i64> = tx
                 .query_row(
@@ -365,7 +366,7 @@ impl Store {
                 params![user_id, password_hash],
             )?;
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
-            events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
             let user = tx
                 .query_row(
                     &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
@@ -384,7 +385,7 @@ impl Store {
 
     /// A stored setting.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                 r.get(0)
             })
@@ -393,7 +394,7 @@ impl Store {
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -405,7 +406,7 @@ impl Store {
 
     /// Replaces a user's password hash.
     pub fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
                 params![user_id, password_hash],
@@ -416,7 +417,7 @@ impl Store {
 
     /// The password hash of a user.
     pub fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.query_row(
                 "SELECT password_hash FROM users WHERE id = ?1",
                 [user_id],
@@ -431,7 +432,7 @@ impl Store {
     /// readable and nobody who later registers the name appears as their
     /// author; its direct conversations stay readable and are closed.
     pub fn delete_user(&self, user_id: i64, renamed: &str, now: i64) -> Result<UserDeleted> {
-        let (memberships, messages) = self.chat.write(|c| {
+        let (memberships, messages) = self.sqlite_only().chat.write(|c| {
             let tx = c.transaction()?;
             // A DM between two closes; a group DM goes on without them.
             tx.execute(
@@ -447,7 +448,7 @@ impl Store {
                 .query_map([user_id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             for &group_id in &groups {
-                events::append(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+                events::append_tx(&tx, Event::MemberLeft { group_id, user_id }, now)?;
             }
             let owned: Vec<i64> = tx
                 .prepare("SELECT group_id FROM memberships WHERE user_id = ?1 AND role = 'owner'")?
@@ -457,7 +458,7 @@ impl Store {
             // Groups they owned pass on as if they had left; private groups
             // nobody is left in are gone.
             for group_id in owned {
-                if let Some(next) = super::groups::successor(&tx, group_id)? {
+                if let Some(next) = super::groups::successor(&mut Sql::Lite(&tx), group_id)? {
                     tx.execute(
                         "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
                         params![group_id, next],
@@ -476,10 +477,10 @@ impl Store {
             tx.commit()?;
             Ok((groups.len(), n))
         })?;
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
-            events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+            events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
             tx.commit()
         })?;
         self.appended();
@@ -494,7 +495,7 @@ impl Store {
     /// file (as authors, members, creators, DM keys); none is handed out
     /// again.
     pub(super) fn reserve_user_ids_seen_in_chat(&self) -> Result<()> {
-        let highest: i64 = self.chat.read(|c| {
+        let highest: i64 = self.sqlite_only().chat.read(|c| {
             let mut max: i64 = c.query_row(
                 "SELECT max(coalesce((SELECT max(author_id) FROM messages), 0),
                             coalesce((SELECT max(user_id) FROM memberships), 0),
@@ -511,7 +512,7 @@ impl Store {
             }
             Ok(max)
         })?;
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let seq: Option<i64> = tx
                 .query_row(
@@ -547,7 +548,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             c.execute(
                 "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![token_hash, user_id, now, expires_at],
@@ -560,7 +561,7 @@ impl Store {
 
     /// The user of an unexpired session (of an account not disabled).
     pub fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<SessionUser>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             c.prepare_cached(&format!(
                 "SELECT {USER_COLS}, s.expires_at, u.last_seen_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
@@ -579,7 +580,7 @@ impl Store {
 
     /// The token hashes of a user's unexpired sessions.
     pub fn live_sessions(&self, user_id: i64, now: i64) -> Result<HashSet<String>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT token_hash FROM sessions WHERE user_id = ?1 AND expires_at > ?2",
             )?;
@@ -590,7 +591,7 @@ impl Store {
 
     /// Ends one session (logout).
     pub fn delete_session(&self, token_hash: &str, now: i64) -> Result<()> {
-        let ended = self.users.write(|c| {
+        let ended = self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let user: Option<i64> = tx
                 .query_row(
@@ -600,7 +601,7 @@ impl Store {
                 )
                 .optional()?;
             if let Some(user_id) = user {
-                events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+                events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
             }
             tx.commit()?;
             Ok(user.is_some())
@@ -614,14 +615,14 @@ impl Store {
     /// Ends every session of a user except `keep` (a token hash); returns
     /// how many ended.
     pub fn revoke_sessions(&self, user_id: i64, keep: Option<&str>, now: i64) -> Result<usize> {
-        let n = self.users.write(|c| {
+        let n = self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR token_hash != ?2)",
                 params![user_id, keep],
             )?;
             if n > 0 {
-                events::append(&tx, Event::SessionsEnded { user_id }, now)?;
+                events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
             }
             tx.commit()?;
             Ok(n)
@@ -635,7 +636,7 @@ impl Store {
     /// Revokes the one session whose token hash starts with `prefix` (hex).
     pub fn revoke_session_by_prefix(&self, prefix: &str, now: i64) -> Result<PrefixMatch> {
         let pattern = format!("{}%", prefix.to_ascii_lowercase());
-        let found = self.users.write(|c| {
+        let found = self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let matching: Vec<i64> = tx
                 .prepare("SELECT user_id FROM sessions WHERE token_hash LIKE ?1")?
@@ -645,7 +646,7 @@ impl Store {
                 [] => PrefixMatch::None,
                 [user_id] => {
                     tx.execute("DELETE FROM sessions WHERE token_hash LIKE ?1", [&pattern])?;
-                    events::append(&tx, Event::SessionsEnded { user_id: *user_id }, now)?;
+                    events::append_tx(&tx, Event::SessionsEnded { user_id: *user_id }, now)?;
                     PrefixMatch::Revoked
                 }
                 many => PrefixMatch::Ambiguous(many.len() as i64),
@@ -661,7 +662,7 @@ impl Store {
 
     /// Live sessions, oldest first, of one user or of everyone.
     pub fn list_sessions(&self, username: Option<&str>, now: i64) -> Result<Vec<SessionSummary>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             let mut st = c.prepare(
                 "SELECT substr(s.token_hash, 1, 12), u.username, s.created_at, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
@@ -689,7 +690,7 @@ impl Store {
         public_key: &str,
         now: i64,
     ) -> Result<KeyPut> {
-        self.users.write(|c| {
+        self.sqlite_only().users.write(|c| {
             let tx = c.transaction()?;
             let theirs: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM device_keys WHERE fingerprint = ?1 AND user_id != ?2)",
@@ -716,7 +717,7 @@ impl Store {
 
     /// A user's name and device keys, oldest first; `None` for no such user.
     pub fn device_keys(&self, user_id: i64) -> Result<Option<UserKeys>> {
-        self.users.read(|c| {
+        self.sqlite_only().users.read(|c| {
             let Some(username) = c
                 .query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
                     r.get::<_, String>(0)

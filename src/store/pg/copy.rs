@@ -62,8 +62,8 @@ impl Store {
         let mut done = Vec::new();
         for &(table, file) in TABLES {
             let db = match file {
-                File::Users => &self.users,
-                File::Chat => &self.chat,
+                File::Users => &self.sqlite_only().users,
+                File::Chat => &self.sqlite_only().chat,
             };
             let rows = copy_table(db, &mut tx, table)?;
             done.push(Copied { table, rows });
