@@ -49,6 +49,8 @@ Options:
                          every request to the HTTPS origin
   --data-dir PATH        where the databases live (default data)
   --files-dir PATH       where uploaded files' bytes live (default DATA_DIR/files)
+  --database URL         keep the tables in PostgreSQL (postgres://USER[:PASSWORD]@HOST:PORT/DB)
+                         instead of SQLite files in the data directory
   --max-upload SIZE      largest upload, e.g. 25MiB, 500KiB or bytes (default 25MiB)
   --max-storage-per-user SIZE
                          bytes of files each user may keep (default 1GiB)
@@ -84,6 +86,9 @@ Options:
 Environment:
   ASSET_VERSION          cache-busting version for asset URLs (default: start time)
   SECURECHAT_LOG         error | warn | info | debug | off (default info)
+  SECURECHAT_DATABASE_URL
+                         --database, when that is not given (keeps a password off
+                         the command line)
 ";
 
 /// Everything the server needs to start.
@@ -112,6 +117,8 @@ pub struct Config {
     pub no_search: bool,
     /// `--files-dir` (default: `files` in the data directory).
     pub files_dir: Option<PathBuf>,
+    /// `--database` (or `SECURECHAT_DATABASE_URL`): PostgreSQL's URL.
+    pub database: Option<String>,
     pub max_upload: u64,
     pub storage_per_user: u64,
     pub trusted_proxies: TrustedProxies,
@@ -175,6 +182,15 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("files"))
     }
 
+    /// Where the data lives.
+    pub fn location(&self) -> crate::store::Location {
+        crate::store::Location {
+            data_dir: self.data_dir.clone(),
+            files_dir: self.files_dir(),
+            database: self.database.clone(),
+        }
+    }
+
     /// Where the certificate and its settings are.
     pub fn cert_paths(&self) -> crate::tls::CertPaths {
         crate::tls::CertPaths {
@@ -209,6 +225,7 @@ impl Default for Config {
             metrics: false,
             no_search: false,
             files_dir: None,
+            database: None,
             max_upload: crate::chat::files::MAX_UPLOAD,
             storage_per_user: crate::chat::files::MAX_STORAGE,
             trusted_proxies: Default::default(),
@@ -229,12 +246,9 @@ pub enum Command {
         config: Config,
         force: bool,
     },
-    /// An admin subcommand on a data directory.
+    /// An admin subcommand on a server's data.
     Admin {
-        data_dir: PathBuf,
-        /// Where uploaded files' bytes live (`--files-dir`, or `files` in
-        /// the data directory).
-        files_dir: PathBuf,
+        location: crate::store::Location,
         action: crate::admin::Action,
     },
     Help,
@@ -265,6 +279,7 @@ where
             Long("metrics") => cfg.metrics = true,
             Long("no-search") => cfg.no_search = true,
             Long("files-dir") => cfg.files_dir = Some(path(&mut parser)?),
+            Long("database") => cfg.database = Some(value(&mut parser, "--database")?),
             Long("max-upload") => cfg.max_upload = size(&mut parser, "--max-upload")?,
             Long("max-storage-per-user") => {
                 cfg.storage_per_user = size(&mut parser, "--max-storage-per-user")?;
@@ -330,6 +345,16 @@ where
             other => return Err(other.unexpected().into()),
         }
     }
+    if cfg.database.is_none() {
+        cfg.database = std::env::var("SECURECHAT_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+    }
+    if let Some(url) = &cfg.database
+        && !is_postgres_url(url)
+    {
+        return Err(rule("--database needs a postgres://USER@HOST:PORT/DB URL"));
+    }
     match words.first().map(String::as_str) {
         None => {}
         Some("gen-cert") if words.len() == 1 => return Ok(Command::GenCert { config: cfg, force }),
@@ -345,14 +370,18 @@ where
                 *url = cfg
                     .migrate_to
                     .take()
-                    .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+                    .filter(|u| is_postgres_url(u))
                     .ok_or_else(|| rule("migrate needs --to postgres://USER@HOST:PORT/DB"))?;
+                if cfg.database.is_some() {
+                    return Err(rule(
+                        "migrate copies a SQLite data directory: run it without --database",
+                    ));
+                }
             } else if cfg.migrate_to.is_some() {
                 return Err(rule("--to only goes with migrate"));
             }
             return Ok(Command::Admin {
-                files_dir: cfg.files_dir(),
-                data_dir: cfg.data_dir,
+                location: cfg.location(),
                 action,
             });
         }
@@ -364,6 +393,10 @@ where
         return Err(rule("--redirect-http needs --tls"));
     }
     Ok(Command::Serve(cfg))
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 fn value<T: std::str::FromStr>(

@@ -26,11 +26,9 @@ fn main() -> ExitCode {
         config::Command::GenCert { config, force } => {
             tls::gen_cert(&config.cert_paths(), force).map_err(Into::into)
         }
-        config::Command::Admin {
-            data_dir,
-            files_dir,
-            action,
-        } => admin::run(&data_dir, &files_dir, action).map_err(Into::into),
+        config::Command::Admin { location, action } => {
+            admin::run(&location, action).map_err(Into::into)
+        }
         config::Command::Serve(cfg) => server::run(cfg).map_err(Into::into),
     };
     match result {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::{AdminError, Result};
 use crate::chat::protocol::MessageView;
-use crate::store::{DirLock, Store};
+use crate::store::{Location, Store};
 
 pub fn backup(store: &Store, dest: &Path) -> Result<()> {
     for f in store.backup_to(dest)? {
@@ -18,9 +18,9 @@ pub fn backup(store: &Store, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn restore(src: &Path, data_dir: &Path, files_dir: &Path) -> Result<()> {
-    let _locks = DirLock::acquire_with_files(data_dir, files_dir)?;
-    let store = Store::open_with_files(data_dir, files_dir)?;
+pub fn restore(src: &Path, location: &Location) -> Result<()> {
+    let _locks = location.lock()?;
+    let store = location.open()?;
     for path in store.restore_from(src)? {
         println!("restored {}", path.display());
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Result;
-use crate::store::{DirLock, Store};
+use crate::store::{DirLock, Store, without_password};
 
 pub fn migrate(data_dir: &Path, files_dir: &Path, url: &str) -> Result<()> {
     let _locks = DirLock::acquire_with_files(data_dir, files_dir)?;
@@ -21,33 +21,4 @@ pub fn migrate(data_dir: &Path, files_dir: &Path, url: &str) -> Result<()> {
         files_dir.display()
     );
     Ok(())
-}
-
-/// `url` with the password of its user info left out.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "the database".into();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((auth, host)) => (auth, host),
-        None => ("", rest),
-    };
-    let user = auth.split(':').next().unwrap_or("");
-    let at = if user.is_empty() { "" } else { "@" };
-    format!("{scheme}://{user}{at}{host}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_password_is_left_out() {
-        let w = super::without_password;
-        assert_eq!(
-            w("postgres://bob:s3cret@db:5432/chat"),
-            "postgres://bob@db:5432/chat"
-        );
-        assert_eq!(w("postgres://db/chat"), "postgres://db/chat");
-        assert_eq!(w("postgres://bob@db/chat"), "postgres://bob@db/chat");
-        assert_eq!(w("host=db password=x"), "the database");
-    }
 }

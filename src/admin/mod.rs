@@ -11,9 +11,9 @@ pub mod sessions;
 pub mod users;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Location, StoreError};
 
 /// What an admin command asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,13 +159,15 @@ pub fn parse(words: &[String]) -> Result<Action> {
 }
 
 /// Runs an admin command; output goes to stdout.
-pub fn run(data_dir: &Path, files_dir: &Path, action: Action) -> Result<()> {
+pub fn run(location: &Location, action: Action) -> Result<()> {
     match &action {
-        Action::Restore(src) => return backup::restore(src, data_dir, files_dir),
-        Action::Migrate(url) => return migrate::migrate(data_dir, files_dir, url),
+        Action::Restore(src) => return backup::restore(src, location),
+        Action::Migrate(url) => {
+            return migrate::migrate(&location.data_dir, &location.files_dir, url);
+        }
         _ => {}
     }
-    let store = std::sync::Arc::new(Store::open_with_files(data_dir, files_dir)?);
+    let store = std::sync::Arc::new(location.open()?);
     let accounts = || {
         let settings = crate::auth::accounts::Settings {
             login_rate: 0.0,

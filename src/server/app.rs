@@ -28,8 +28,7 @@ pub struct App {
 impl App {
     /// Opens (creating) the data and builds every layer.
     pub fn open(config: Config) -> Result<App, StartupError> {
-        let files_dir = config.files_dir();
-        let store = Arc::new(Store::open_with_files(&config.data_dir, &files_dir)?);
+        let store = Arc::new(config.location().open()?);
         let chat = Arc::new(Chat::new(
             Arc::clone(&store),
             chat::Settings {

@@ -20,7 +20,7 @@ pub use app::App;
 
 use crate::config::Config;
 use crate::net::listener;
-use crate::store::{DirLock, StoreError};
+use crate::store::StoreError;
 use crate::tls::TlsError;
 
 /// How long in-flight requests get to finish at shutdown.
@@ -82,7 +82,7 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     memory::limit_arenas();
     let blocked = signals::block();
     let addr = SocketAddr::new(config.host, config.port);
-    let _locks = DirLock::acquire_with_files(&config.data_dir, &config.files_dir())?;
+    let _locks = config.location().lock()?;
     let app = Arc::new(App::open(config)?);
     // This process holds the data directory: what an interrupted upload
     // left is nobody's.
@@ -95,7 +95,7 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     let local = listener
         .local_addr()
         .map_err(|error| StartupError::Listen { addr, error })?;
-    crate::info!("data in {}", app.config.data_dir.display());
+    crate::info!("data in {}", app.config.location().shown());
 
     if let Some(port) = app.config.redirect_http {
         let addr = SocketAddr::new(app.config.host, port);

@@ -13,6 +13,9 @@ use rusqlite::{Connection, OpenFlags};
 use super::blobs::Blobs;
 use super::{Result, Store, StoreError, chat, users};
 
+/// What to use instead in PostgreSQL mode.
+const PG_BACKUP: &str = "backup and restore copy SQLite data directories; with --database, back up the database with pg_dump (restore with pg_restore) and the --files-dir with any file copy (README: Running several instances)";
+
 const FILES: [&str; 2] = [users::FILE, chat::FILE];
 /// Where a backup keeps the uploaded files (content-addressed, as in the
 /// files directory).
@@ -64,6 +67,7 @@ impl Store {
     /// Writes a consistent copy of every database into `dest` (an empty or
     /// new directory; an existing database file there is an error).
     pub fn backup_to(&self, dest: &Path) -> Result<Vec<BackupFile>> {
+        let lite = self.lite().ok_or(StoreError::Unsupported(PG_BACKUP))?;
         std::fs::create_dir_all(dest).map_err(io(dest))?;
         for name in FILES {
             let target = dest.join(name);
@@ -78,10 +82,7 @@ impl Store {
             }
         }
         let mut written = Vec::new();
-        for (name, db) in FILES
-            .iter()
-            .zip([&self.sqlite_only().users, &self.sqlite_only().chat])
-        {
+        for (name, db) in FILES.iter().zip([&lite.users, &lite.chat]) {
             let target = dest.join(name);
             let mut to = Connection::open(&target)?;
             db.read(|from| copy_db(from, &mut to))?;
@@ -123,6 +124,7 @@ impl Store {
     /// Replaces every database with the copy in `src`, after checking that
     /// all of them are sound. Run with the server stopped.
     pub fn restore_from(&self, src: &Path) -> Result<Vec<PathBuf>> {
+        let lite = self.lite().ok_or(StoreError::Unsupported(PG_BACKUP))?;
         let mut sources = Vec::new();
         for name in FILES {
             let path = src.join(name);
@@ -135,11 +137,7 @@ impl Store {
             sources.push(conn);
         }
         let mut restored = Vec::new();
-        for ((name, db), from) in FILES
-            .iter()
-            .zip([&self.sqlite_only().users, &self.sqlite_only().chat])
-            .zip(&sources)
-        {
+        for ((name, db), from) in FILES.iter().zip([&lite.users, &lite.chat]).zip(&sources) {
             db.write(|to| copy_db(from, to))?;
             db.checkpoint()?;
             restored.push(self.dir.join(name));
@@ -148,7 +146,7 @@ impl Store {
         let from = src.join(FILES_DIR);
         if from.is_dir() {
             let _linking = crate::sync::lock(&self.blobs.link);
-            let names: Vec<String> = self.sqlite_only().chat.read(|c| {
+            let names: Vec<String> = lite.chat.read(|c| {
                 c.prepare("SELECT DISTINCT sha256 FROM files")?
                     .query_map([], |r| r.get(0))?
                     .collect()

@@ -43,7 +43,7 @@ pub use files::{NewFile, NotKept, StoredFile};
 pub use groups::Left;
 pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
-pub use pg::Copied;
+pub use pg::{Copied, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription, without_password};
 pub use search::{Indexed, SearchQuery, Term};
 use sql::Sql;
 use sqlite::Db;
@@ -452,6 +452,8 @@ pub struct UserDeleted {
 pub struct Store {
     dir: PathBuf,
     engine: Engine,
+    /// This process's name among the instances on one PostgreSQL database.
+    instance: String,
     /// Uploaded files' bytes (see `blobs.rs`; their rows are in the database).
     blobs: blobs::Blobs,
     /// Counts events this process appended, to wake whoever follows them.
@@ -482,6 +484,46 @@ pub(crate) struct Lite {
 enum Part {
     Users,
     Chat,
+}
+
+/// Where a server's (or an admin command's) data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The data directory: the SQLite files, and what stays per instance.
+    pub data_dir: PathBuf,
+    /// Uploaded files' bytes.
+    pub files_dir: PathBuf,
+    /// `--database postgres://…`: the tables are in PostgreSQL.
+    pub database: Option<String>,
+}
+
+impl Location {
+    /// Opens the store there.
+    pub fn open(&self) -> Result<Store> {
+        match &self.database {
+            Some(url) => Store::open_postgres(url, &self.data_dir, &self.files_dir),
+            None => Store::open_with_files(&self.data_dir, &self.files_dir),
+        }
+    }
+
+    /// What a server holds while it runs: the data directory, and in SQLite
+    /// mode a files directory outside it too (see `lock.rs`); in PostgreSQL
+    /// mode the files directory is every instance's.
+    pub fn lock(&self) -> Result<Vec<DirLock>> {
+        match self.database {
+            Some(_) => Ok(vec![DirLock::acquire(&self.data_dir)?]),
+            None => DirLock::acquire_with_files(&self.data_dir, &self.files_dir),
+        }
+    }
+
+    /// Where the tables are, for a log line: the data directory, or the
+    /// database's URL without its password.
+    pub fn shown(&self) -> String {
+        match &self.database {
+            Some(url) => pg::without_password(url),
+            None => self.data_dir.display().to_string(),
+        }
+    }
 }
 
 /// Connections to PostgreSQL one server keeps open at most.
@@ -531,6 +573,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             engine,
+            instance: crate::util::random_token()[..12].to_string(),
             blobs: blobs::Blobs::open(files_dir).map_err(|error| StoreError::Io {
                 path: files_dir.to_path_buf(),
                 error,

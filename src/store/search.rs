@@ -18,13 +18,21 @@
 //!
 //! The query comes in already parsed (`SearchQuery`); each term is quoted
 //! into the FTS5 expression, so nothing a user types is FTS5 syntax.
+//!
+//! In PostgreSQL the index is the messages table's own: a generated
+//! `tsvector` column (the `simple` configuration: lowercased words, no
+//! stemming, like FTS5's `unicode61`; accents are kept) with a GIN index,
+//! written in the message's transaction — PostgreSQL has no single writer
+//! lock for it to hold up. There is no indexer: a message is searchable
+//! when it is stored. The terms become a `tsquery` of quoted lexemes
+//! (`tsquery`), never text PostgreSQL parses as operators.
 
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sqlite::Migration;
-use super::{Message, Result, Store};
+use super::{Lite, Message, Part, Result, Store};
 use crate::sync::lock;
 
 pub const FILE: &str = "search.sqlite3";
@@ -76,7 +84,39 @@ fn quoted(word: &str) -> String {
     format!("\"{}\"", word.replace('"', "\"\""))
 }
 
+/// The lexemes PostgreSQL's `simple` parser makes of `word`, lowercased
+/// and quoted for a `tsquery`: words are split where it splits them (at
+/// anything but letters and digits).
+fn lexemes(word: &str) -> Vec<String> {
+    word.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("'{}'", w.to_lowercase()))
+        .collect()
+}
+
 impl SearchQuery {
+    /// The `tsquery` text (for `to_tsquery('simple', …)`): each term's
+    /// lexemes in order (`<->`), a prefix's last one with `:*`, terms
+    /// joined by `&`; `None` when no term has a word to look for.
+    pub fn tsquery(&self) -> Option<String> {
+        let terms: Vec<String> = self
+            .terms
+            .iter()
+            .filter_map(|t| {
+                let (mut words, prefix) = match t {
+                    Term::Prefix(w) => (lexemes(w), true),
+                    Term::Word(w) => (lexemes(w), false),
+                    Term::Phrase(ws) => (ws.iter().flat_map(|w| lexemes(w)).collect(), false),
+                };
+                if prefix && let Some(last) = words.last_mut() {
+                    last.push_str(":*");
+                }
+                (!words.is_empty()).then(|| format!("({})", words.join(" <-> ")))
+            })
+            .collect();
+        (!terms.is_empty()).then(|| terms.join(" & "))
+    }
+
     /// The FTS5 MATCH expression.
     pub fn fts5(&self) -> String {
         self.terms
@@ -210,16 +250,20 @@ fn index_round(c: &mut Connection) -> rusqlite::Result<Indexed> {
 impl Store {
     /// One round of indexing (see `index_round`); the server's indexer
     /// calls it in a loop, tests and tools directly.
+    /// In PostgreSQL, nothing to do (see the module doc).
     pub fn index_pending(&self) -> Result<Indexed> {
-        let done = self.sqlite_only().search.write(index_round)?;
+        let Some(lite) = self.lite() else {
+            return Ok(Indexed::default());
+        };
+        let done = lite.search.write(index_round)?;
         if done.changes > 0 {
             // The applied changes are no longer needed in the chat file.
-            let upto = self.sqlite_only().search.read(|c| {
+            let upto = lite.search.read(|c| {
                 c.query_row("SELECT queue_done FROM progress", [], |r| {
                     r.get::<_, i64>(0)
                 })
             })?;
-            self.sqlite_only().chat.write(|c| {
+            lite.chat.write(|c| {
                 c.execute("DELETE FROM search_queue WHERE seq <= ?1", [upto])
                     .map(drop)
             })?;
@@ -229,7 +273,10 @@ impl Store {
 
     /// Empties the index, to be rebuilt from the messages (after a restore).
     pub(super) fn reset_index(&self) -> Result<()> {
-        self.sqlite_only().search.write(|c| {
+        let Some(lite) = self.lite() else {
+            return Ok(());
+        };
+        lite.search.write(|c| {
             let tx = c.transaction()?;
             let (epoch, _) = chat_state(&tx)?;
             start_over(&tx, &epoch)?;
@@ -247,7 +294,11 @@ impl Store {
     /// whenever messages were stored (after letting more gather for a
     /// moment), at least once a second for changes made by other
     /// processes, and back to back while a backlog lasts.
+    /// In PostgreSQL it returns at once: there is nothing to keep.
     pub fn keep_index(&self, stop: impl Fn() -> bool) {
+        if self.is_postgres() {
+            return;
+        }
         let mut rebuilding = false;
         while !stop() {
             match self.index_pending() {
@@ -288,32 +339,68 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<(Vec<Message>, bool)> {
-        let expr = q.fts5();
-        let ids: Vec<i64> = self.sqlite_only().search.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT m.id FROM messages_fts f JOIN chat.messages m ON m.id = f.rowid
+        let before = before.unwrap_or(i64::MAX);
+        let ids = match self.lite() {
+            Some(lite) => search_lite(lite, user_id, q, group_id, before, limit)?,
+            None => self.search_pg(user_id, q, group_id, before, limit)?,
+        };
+        let more = ids.len() > limit;
+        let found = self.messages_by_id(&ids[..ids.len().min(limit)])?;
+        Ok((found, more))
+    }
+
+    /// `search`'s ids (at most `limit + 1`) from the messages' `tsvector`.
+    fn search_pg(
+        &self,
+        user_id: i64,
+        q: &SearchQuery,
+        group_id: Option<i64>,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>> {
+        let Some(query) = q.tsquery() else {
+            return Ok(Vec::new());
+        };
+        self.read(Part::Chat, |sql| {
+            sql.rows(
+                "SELECT m.id FROM messages m
+                 WHERE m.search @@ to_tsquery('simple', ?1) AND m.id < ?2
+                   AND m.deleted_at IS NULL
+                   AND (CAST(?3 AS BIGINT) IS NULL OR m.group_id = ?3)
+                   AND m.group_id IN (SELECT group_id FROM memberships WHERE user_id = ?4)
+                 ORDER BY m.id DESC LIMIT ?5",
+                &[&query, &before, &group_id, &user_id, &(limit + 1)],
+                |r| r.get(0),
+            )
+        })
+    }
+}
+
+/// `search`'s ids (at most `limit + 1`) from the FTS5 index.
+fn search_lite(
+    lite: &Lite,
+    user_id: i64,
+    q: &SearchQuery,
+    group_id: Option<i64>,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<i64>> {
+    let expr = q.fts5();
+    lite.search.read(|c| {
+        let mut st = c.prepare_cached(
+            "SELECT m.id FROM messages_fts f JOIN chat.messages m ON m.id = f.rowid
                  WHERE messages_fts MATCH ?1 AND f.rowid < ?2
                    AND m.deleted_at IS NULL
                    AND (?3 IS NULL OR m.group_id = ?3)
                    AND m.group_id IN (SELECT group_id FROM chat.memberships WHERE user_id = ?4)
                  ORDER BY f.rowid DESC LIMIT ?5",
-            )?;
-            let rows = st.query_map(
-                params![
-                    expr,
-                    before.unwrap_or(i64::MAX),
-                    group_id,
-                    user_id,
-                    limit as i64 + 1
-                ],
-                |r| r.get(0),
-            )?;
-            rows.collect()
-        })?;
-        let more = ids.len() > limit;
-        let found = self.messages_by_id(&ids[..ids.len().min(limit)])?;
-        Ok((found, more))
-    }
+        )?;
+        let rows = st.query_map(
+            params![expr, before, group_id, user_id, limit as i64 + 1],
+            |r| r.get(0),
+        )?;
+        rows.collect()
+    })
 }
 
 #[cfg(test)]

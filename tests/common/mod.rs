@@ -51,6 +51,63 @@ impl Drop for TempDir {
     }
 }
 
+/// The engine under test: with `SECURECHAT_TEST_PG` set to a cluster's
+/// URL (`tests/with-postgres` starts one for `make test`), every data
+/// directory a test uses gets a fresh database of its own there, and the
+/// server and the admin commands on that directory use it (`--database`):
+/// the same tests then check the PostgreSQL engine.
+pub fn test_pg() -> Option<String> {
+    std::env::var("SECURECHAT_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether the tests run on PostgreSQL (a test of something only SQLite
+/// has — its files, its backups — returns early then, saying so).
+pub fn on_postgres() -> bool {
+    test_pg().is_some()
+}
+
+/// Returns from the test when it runs on PostgreSQL: for tests of what
+/// only the SQLite engine has (its files on disk, backup and restore).
+#[macro_export]
+macro_rules! sqlite_only {
+    () => {
+        if $crate::common::on_postgres() {
+            eprintln!("SQLite only: skipped on PostgreSQL");
+            return;
+        }
+    };
+}
+
+/// The `--database` argument for data directory `data` (a new database
+/// the first time, named in a file beside the directory), or none on
+/// SQLite.
+pub fn database_args(data: &Path) -> Vec<String> {
+    let Some(cluster) = test_pg() else {
+        return Vec::new();
+    };
+    let note = data.with_extension("pgurl");
+    if let Ok(url) = std::fs::read_to_string(&note) {
+        return vec!["--database".into(), url];
+    }
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = format!(
+        "t{}_{n}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut c = postgres::Client::connect(&cluster, postgres::NoTls).expect("the test cluster");
+    c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let (base, _) = cluster.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{base}/{name}");
+    std::fs::write(&note, &url).unwrap();
+    vec!["--database".into(), url]
+}
+
 /// A running server process.
 pub struct Server {
     pub child: Child,
@@ -135,6 +192,7 @@ impl Server {
             "--data-dir".into(),
             data.display().to_string(),
         ];
+        args.extend(database_args(data));
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new(bin())
             .args(&args)
@@ -530,6 +588,7 @@ pub fn admin(data: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(bin())
         .arg("--data-dir")
         .arg(data)
+        .args(database_args(data))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -47,6 +47,9 @@ impl Store {
     /// Copies this data directory into the empty database at `url` (see
     /// the module doc). The caller holds the data directory's lock.
     pub fn migrate_to_postgres(&self, url: &str) -> Result<Vec<Copied>> {
+        let lite = self.lite().ok_or(StoreError::Unsupported(
+            "migrate copies a SQLite data directory: run it without --database",
+        ))?;
         let mut client = Client::connect(url, NoTls)?;
         let tables: i64 = client
             .query_one(
@@ -62,8 +65,8 @@ impl Store {
         let mut done = Vec::new();
         for &(table, file) in TABLES {
             let db = match file {
-                File::Users => &self.sqlite_only().users,
-                File::Chat => &self.sqlite_only().chat,
+                File::Users => &lite.users,
+                File::Chat => &lite.chat,
             };
             let rows = copy_table(db, &mut tx, table)?;
             done.push(Copied { table, rows });

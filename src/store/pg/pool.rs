@@ -177,6 +177,11 @@ impl Pool {
         }
     }
 
+    /// What new connections are opened with.
+    pub fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
     /// Connections open now (for health reports and tests).
     pub fn open_connections(&self) -> usize {
         lock(&self.slots).open

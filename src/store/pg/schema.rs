@@ -11,7 +11,8 @@ use postgres::Client;
 use crate::store::{Result, StoreError};
 
 /// Each entry one version, applied in order, each in its own transaction.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     username      TEXT NOT NULL,
@@ -160,7 +161,32 @@ CREATE TABLE events (
     group_id   BIGINT,
     created_at BIGINT NOT NULL
 );
-"#];
+"#,
+    // Several instances on one database (see `bus.rs`).
+    r#"
+CREATE TABLE instances (
+    id           TEXT PRIMARY KEY,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL
+);
+CREATE TABLE presence (
+    instance TEXT NOT NULL,
+    group_id BIGINT NOT NULL,
+    user_id  BIGINT NOT NULL,
+    username TEXT NOT NULL,
+    ip       TEXT NOT NULL,
+    sockets  BIGINT NOT NULL,
+    PRIMARY KEY (instance, group_id, user_id, ip)
+);
+CREATE TABLE relay (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payload    TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX relay_created ON relay(created_at);
+CREATE INDEX events_created ON events(created_at);
+"#,
+];
 
 /// The schema version a database is at (0: none of ours).
 fn version(c: &mut Client) -> Result<usize> {

@@ -1,0 +1,289 @@
+//! The bus between instances that share one PostgreSQL database: what one
+//! instance publishes reaches every other one through `LISTEN`/`NOTIFY` on
+//! one channel, in the order it was published. A payload is text the chat
+//! layer defines; this module only carries it, with the sender's instance
+//! id in front so that nobody hears itself. PostgreSQL caps a notification
+//! at 8,000 bytes: a longer payload is kept in the `relay` table and the
+//! notification carries its row id (rows are pruned after a minute).
+//!
+//! Beside it, what lets a starting instance and a surviving one know who
+//! is where: `presence` rows (each instance's open sockets per room and
+//! user address, written with the notification that announces them) and
+//! `instances` heartbeats; an instance whose heartbeat is older than
+//! `DEAD_AFTER_MS` is swept by whichever instance notices first, which
+//! tells the others (`Swept`).
+
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, NoTls};
+
+use super::Pool;
+use crate::store::{Engine, Result, Store, StoreError};
+
+/// The channel every instance listens on.
+pub const CHANNEL: &str = "securechat";
+/// Longest payload sent inside the notification itself.
+const INLINE_MAX: usize = 7900;
+/// Relayed rows older than this are pruned.
+const RELAY_KEEP_MS: i64 = 60_000;
+/// An instance silent this long is taken for dead.
+pub const DEAD_AFTER_MS: i64 = 10_000;
+
+/// One row of `presence`: sockets of a user from one address, in a room
+/// (`group_id` > 0) or on the server-wide `/ws` (0), on an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceRow {
+    pub instance: String,
+    pub group_id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub ip: String,
+    pub sockets: i64,
+}
+
+/// Sends `payload` from `instance` to every other instance, in one
+/// transaction with `also` (a presence row's change), on a connection of
+/// the pool.
+pub fn publish(
+    pool: &Pool,
+    instance: &str,
+    payload: &str,
+    also: Option<&PresenceRow>,
+    now: i64,
+) -> Result<()> {
+    let mut conn = pool.get()?;
+    let c = conn.client();
+    let mut tx = c.transaction()?;
+    if let Some(row) = also {
+        if row.sockets > 0 {
+            tx.execute(
+                "INSERT INTO presence (instance, group_id, user_id, username, ip, sockets)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (instance, group_id, user_id, ip) DO UPDATE SET sockets = excluded.sockets",
+                &[
+                    &row.instance,
+                    &row.group_id,
+                    &row.user_id,
+                    &row.username,
+                    &row.ip,
+                    &row.sockets,
+                ],
+            )?;
+        } else {
+            tx.execute(
+                "DELETE FROM presence WHERE instance = $1 AND group_id = $2 AND user_id = $3 AND ip = $4",
+                &[&row.instance, &row.group_id, &row.user_id, &row.ip],
+            )?;
+        }
+    }
+    let text = format!("{instance} {payload}");
+    if text.len() <= INLINE_MAX {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &text])?;
+    } else {
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO relay (payload, created_at) VALUES ($1, $2) RETURNING id",
+                &[&text, &now],
+            )?
+            .get(0);
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&CHANNEL, &format!("{instance} @{id}")],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The presence rows of every instance but `instance`.
+pub fn others_presence(pool: &Pool, instance: &str) -> Result<Vec<PresenceRow>> {
+    let mut conn = pool.get()?;
+    let rows = conn.client().query(
+        "SELECT instance, group_id, user_id, username, ip, sockets FROM presence WHERE instance != $1",
+        &[&instance],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| PresenceRow {
+            instance: r.get(0),
+            group_id: r.get(1),
+            user_id: r.get(2),
+            username: r.get(3),
+            ip: r.get(4),
+            sockets: r.get(5),
+        })
+        .collect())
+}
+
+/// Records that `instance` is alive, sweeps instances that went silent
+/// (their presence rows go; the sweeper tells the others with `Swept`) and
+/// prunes old relayed rows. Returns the instances swept.
+pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Vec<String>> {
+    let mut conn = pool.get()?;
+    let c = conn.client();
+    c.execute(
+        "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        &[&instance, &now],
+    )?;
+    let mut tx = c.transaction()?;
+    let dead: Vec<String> = tx
+        .query(
+            "DELETE FROM instances WHERE heartbeat_at < $1 RETURNING id",
+            &[&(now - DEAD_AFTER_MS)],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for id in &dead {
+        tx.execute("DELETE FROM presence WHERE instance = $1", &[id])?;
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&CHANNEL, &format!("{instance} {SWEPT}{id}")],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM relay WHERE created_at < $1",
+        &[&(now - RELAY_KEEP_MS)],
+    )?;
+    tx.commit()?;
+    Ok(dead)
+}
+
+/// The payload prefix that says an instance was swept (followed by its id).
+pub const SWEPT: &str = "swept ";
+
+/// Takes `instance` off the bus at shutdown: its presence rows and its
+/// heartbeat go, and the others hear it as swept.
+pub fn leave(pool: &Pool, instance: &str) -> Result<()> {
+    let mut conn = pool.get()?;
+    let mut tx = conn.client().transaction()?;
+    tx.execute("DELETE FROM presence WHERE instance = $1", &[&instance])?;
+    tx.execute("DELETE FROM instances WHERE id = $1", &[&instance])?;
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANNEL, &format!("{instance} {SWEPT}{instance}")],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// A connection that listens on the channel (its own, outside the pool).
+pub struct Subscription {
+    client: Client,
+    instance: String,
+}
+
+impl Subscription {
+    pub fn open(config: &postgres::Config, instance: &str) -> Result<Subscription> {
+        let mut client = config.connect(NoTls).map_err(StoreError::unavailable)?;
+        client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        Ok(Subscription {
+            client,
+            instance: instance.to_string(),
+        })
+    }
+
+    /// The payloads other instances published, in order: waits up to
+    /// `timeout` for the first, then takes what else has arrived.
+    pub fn next(&mut self, timeout: Duration) -> Result<Vec<String>> {
+        let mut raw = Vec::new();
+        {
+            let mut n = self.client.notifications();
+            let first = n.timeout_iter(timeout).next()?;
+            if let Some(first) = first {
+                raw.push(first.payload().to_string());
+            }
+            let mut ready = n.iter();
+            while let Some(more) = ready.next()? {
+                raw.push(more.payload().to_string());
+            }
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for text in raw {
+            let Some((from, payload)) = text.split_once(' ') else {
+                continue;
+            };
+            if from == self.instance {
+                continue;
+            }
+            match payload
+                .strip_prefix('@')
+                .and_then(|id| id.parse::<i64>().ok())
+            {
+                Some(id) => {
+                    let row = self
+                        .client
+                        .query_opt("SELECT payload FROM relay WHERE id = $1", &[&id])?;
+                    // Pruned already (a listener a minute behind): lost.
+                    if let Some(row) = row {
+                        let text: String = row.get(0);
+                        if let Some((_, payload)) = text.split_once(' ') {
+                            out.push(payload.to_string());
+                        }
+                    }
+                }
+                None => out.push(payload.to_string()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The bus as the rest of the program sees it: nothing happens on SQLite
+/// (one process serves a data directory; there is nobody to tell).
+impl Store {
+    /// This process's name on the bus (random per start).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn pool(&self) -> Option<&Pool> {
+        match &self.engine {
+            Engine::Postgres(pool) => Some(pool),
+            Engine::Sqlite(_) => None,
+        }
+    }
+
+    /// Publishes `payload` to the other instances (with `presence`'s
+    /// change in the same transaction).
+    pub fn publish(&self, payload: &str, presence: Option<&PresenceRow>, now: i64) -> Result<()> {
+        match self.pool() {
+            Some(pool) => publish(pool, &self.instance, payload, presence, now),
+            None => Ok(()),
+        }
+    }
+
+    /// A listening connection; `None` on SQLite.
+    pub fn subscribe(&self) -> Result<Option<Subscription>> {
+        match self.pool() {
+            Some(pool) => Subscription::open(pool.config(), &self.instance).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Where the other instances' sockets are.
+    pub fn others_presence(&self) -> Result<Vec<PresenceRow>> {
+        match self.pool() {
+            Some(pool) => others_presence(pool, &self.instance),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// See `heartbeat`.
+    pub fn heartbeat(&self, now: i64) -> Result<Vec<String>> {
+        match self.pool() {
+            Some(pool) => heartbeat(pool, &self.instance, now),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// See `leave`.
+    pub fn leave_bus(&self) -> Result<()> {
+        match self.pool() {
+            Some(pool) => leave(pool, &self.instance),
+            None => Ok(()),
+        }
+    }
+}
