@@ -8,11 +8,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use super::blobs::Written;
-use super::sql::Sql;
-use super::{Result, Store, StoreError};
+use super::sql::{Row, Sql};
+use super::{Part, Result, Store, StoreError};
 
 pub const TABLE: &str = "
 CREATE TABLE files (
@@ -79,7 +77,7 @@ pub enum NotKept {
 const COLS: &str = "f.id, f.group_id, f.uploader_id, f.message_id, f.name, f.content_type,
     f.size, f.sha256, f.width, f.height, f.inline, f.created_at";
 
-fn file_row(r: &Row<'_>) -> rusqlite::Result<StoredFile> {
+fn file_row(r: &Row<'_>) -> Result<StoredFile> {
     Ok(StoredFile {
         id: r.get(0)?,
         group_id: r.get(1)?,
@@ -87,30 +85,41 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<StoredFile> {
         message_id: r.get(3)?,
         name: r.get(4)?,
         content_type: r.get(5)?,
-        size: r.get::<_, i64>(6)?.max(0) as u64,
+        size: r.get::<i64>(6)?.max(0) as u64,
         sha256: r.get(7)?,
-        width: r.get(8)?,
-        height: r.get(9)?,
+        width: dimension(r, 8)?,
+        height: dimension(r, 9)?,
         inline: r.get(10)?,
         created_at: r.get(11)?,
     })
 }
 
+/// An image's width or height (the columns are 64-bit in both engines).
+fn dimension(r: &Row<'_>, i: usize) -> Result<Option<u32>> {
+    r.get::<Option<i64>>(i)?
+        .map(|n| {
+            u32::try_from(n)
+                .map_err(|_| StoreError::Mismatch(format!("an image dimension is {n} pixels")))
+        })
+        .transpose()
+}
+
 /// The attachments of these messages, in the order they were uploaded.
 pub(super) fn attachments_of(
-    c: &Connection,
+    sql: &mut Sql<'_>,
     ids: &[i64],
-) -> rusqlite::Result<HashMap<i64, Vec<StoredFile>>> {
+) -> Result<HashMap<i64, Vec<StoredFile>>> {
     let mut out: HashMap<i64, Vec<StoredFile>> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let mut st = c.prepare(&format!(
-        "SELECT {COLS} FROM files f WHERE f.message_id IN ({list}) ORDER BY f.id"
-    ))?;
-    for f in st.query_map([], file_row)? {
-        let f = f?;
+    let files = sql.rows(
+        &format!("SELECT {COLS} FROM files f WHERE f.message_id IN ({list}) ORDER BY f.id"),
+        &[],
+        file_row,
+    )?;
+    for f in files {
         if let Some(m) = f.message_id {
             out.entry(m).or_default().push(f);
         }
@@ -122,28 +131,30 @@ pub(super) fn attachments_of(
 /// message; false (nothing changed by the caller's rollback) when any of
 /// them is not such an upload.
 pub(super) fn attach(
-    c: &Connection,
+    sql: &mut Sql<'_>,
     message_id: i64,
     group_id: i64,
     uploader_id: i64,
     ids: &[i64],
-) -> rusqlite::Result<bool> {
+) -> Result<bool> {
     let mut n = 0;
     for id in ids {
-        n += c
-            .prepare_cached(
-                "UPDATE files SET message_id = ?1
-                 WHERE id = ?2 AND group_id = ?3 AND uploader_id = ?4 AND message_id IS NULL",
-            )?
-            .execute(params![message_id, id, group_id, uploader_id])?;
+        n += sql.exec(
+            "UPDATE files SET message_id = ?1
+             WHERE id = ?2 AND group_id = ?3 AND uploader_id = ?4 AND message_id IS NULL",
+            &[&message_id, id, &group_id, &uploader_id],
+        )?;
     }
-    Ok(n == ids.len())
+    Ok(n == ids.len() as u64)
 }
 
 /// Removes the files of a message; returns their hashes for `release`.
-pub(super) fn detach_message(c: &Connection, message_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut st = c.prepare_cached("DELETE FROM files WHERE message_id = ?1 RETURNING sha256")?;
-    st.query_map([message_id], |r| r.get(0))?.collect()
+pub(super) fn detach_message(sql: &mut Sql<'_>, message_id: i64) -> Result<Vec<String>> {
+    sql.rows(
+        "DELETE FROM files WHERE message_id = ?1 RETURNING sha256",
+        &[&message_id],
+        |r| r.get(0),
+    )
 }
 
 /// The hashes of a group's files (read before the group goes).
@@ -155,11 +166,10 @@ pub(super) fn hashes_of_group(sql: &mut Sql<'_>, group_id: i64) -> Result<Vec<St
     )
 }
 
-fn used_by(c: &Connection, uploader_id: i64) -> rusqlite::Result<u64> {
-    c.query_row(
-        "SELECT coalesce(sum(size), 0) FROM files WHERE uploader_id = ?1",
-        [uploader_id],
-        |r| r.get::<_, i64>(0),
+fn used_by(sql: &mut Sql<'_>, uploader_id: i64) -> Result<u64> {
+    sql.value::<i64>(
+        "SELECT CAST(coalesce(sum(size), 0) AS BIGINT) FROM files WHERE uploader_id = ?1",
+        &[&uploader_id],
     )
     .map(|n| n.max(0) as u64)
 }
@@ -167,7 +177,7 @@ fn used_by(c: &Connection, uploader_id: i64) -> rusqlite::Result<u64> {
 impl Store {
     /// How many bytes a user may still upload under `quota`.
     pub fn storage_left(&self, uploader_id: i64, quota: u64) -> Result<u64> {
-        let used = self.sqlite_only().chat.read(|c| used_by(c, uploader_id))?;
+        let used = self.read(Part::Chat, |sql| used_by(sql, uploader_id))?;
         Ok(quota.saturating_sub(used))
     }
 
@@ -188,36 +198,38 @@ impl Store {
         let sha256 = written.sha256.clone();
         let size = written.size;
         self.blobs.keep(written).map_err(|e| io_failure(self, e))?;
-        let kept = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let member: bool = tx.query_row(
+        let kept = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let member: bool = sql.value(
                 "SELECT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)",
-                params![new.group_id, new.uploader_id],
-                |r| r.get(0),
+                &[&new.group_id, &new.uploader_id],
             )?;
             if !member {
                 return Ok(Err(NotKept::NotMember));
             }
-            let left = quota.saturating_sub(used_by(&tx, new.uploader_id)?);
+            let left = quota.saturating_sub(used_by(sql, new.uploader_id)?);
             if size > left {
                 return Ok(Err(NotKept::OverQuota { left }));
             }
-            let f = tx.prepare_cached(INSERT)?.query_row(
-                params![
-                    new.group_id,
-                    new.uploader_id,
-                    new.name,
-                    new.content_type,
-                    size as i64,
-                    sha256,
-                    new.width,
-                    new.height,
-                    new.inline,
-                    now
-                ],
-                file_row,
-            )?;
-            tx.commit()?;
+            let f = sql
+                .row(
+                    INSERT,
+                    &[
+                        &new.group_id,
+                        &new.uploader_id,
+                        &new.name,
+                        &new.content_type,
+                        &size,
+                        &sha256,
+                        &new.width.map(i64::from),
+                        &new.height.map(i64::from),
+                        &new.inline,
+                        &now,
+                    ],
+                    file_row,
+                )?
+                .ok_or_else(|| StoreError::Mismatch("an insert returned no row".to_string()))?;
+            sql.commit()?;
             Ok(Ok(f))
         });
         if !matches!(kept, Ok(Ok(_))) {
@@ -238,9 +250,11 @@ impl Store {
 
     fn release_locked(&self, hashes: &[String]) {
         for h in hashes {
-            let named = self.sqlite_only().chat.read(|c| {
-                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)")?
-                    .query_row([h], |r| r.get::<_, bool>(0))
+            let named = self.read(Part::Chat, |sql| {
+                sql.value::<bool>(
+                    "SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = ?1)",
+                    &[h],
+                )
             });
             if let Ok(false) = named {
                 self.blobs.remove(h);
@@ -250,14 +264,16 @@ impl Store {
 
     /// A file, if `user_id` is a member of its group (else as if missing).
     pub fn file_for(&self, user_id: i64, file_id: i64) -> Result<Option<StoredFile>> {
-        self.sqlite_only().chat.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {COLS} FROM files f
-                 JOIN memberships m ON m.group_id = f.group_id AND m.user_id = ?2
-                 WHERE f.id = ?1"
-            ))?
-            .query_row(params![file_id, user_id], file_row)
-            .optional()
+        self.read(Part::Chat, |sql| {
+            sql.row(
+                &format!(
+                    "SELECT {COLS} FROM files f
+                     JOIN memberships m ON m.group_id = f.group_id AND m.user_id = ?2
+                     WHERE f.id = ?1"
+                ),
+                &[&file_id, &user_id],
+                file_row,
+            )
         })
     }
 
@@ -269,12 +285,12 @@ impl Store {
     /// Removes uploads never attached to a message since before `cutoff`.
     /// Returns how many.
     pub fn expire_unattached(&self, cutoff: i64) -> Result<usize> {
-        let hashes: Vec<String> = self.sqlite_only().chat.write(|c| {
-            c.prepare_cached(
+        let hashes: Vec<String> = self.write(Part::Chat, |sql| {
+            sql.rows(
                 "DELETE FROM files WHERE message_id IS NULL AND created_at < ?1 RETURNING sha256",
-            )?
-            .query_map([cutoff], |r| r.get(0))?
-            .collect()
+                &[&cutoff],
+                |r| r.get(0),
+            )
         })?;
         self.release(&hashes);
         Ok(hashes.len())
@@ -289,11 +305,12 @@ impl Store {
         let _linking = crate::sync::lock(&self.blobs.link);
         let mut removed = self.blobs.clear_tmp().map_err(|e| io_failure(self, e))?;
         let on_disk = self.blobs.all().map_err(|e| io_failure(self, e))?;
-        let named: std::collections::HashSet<String> = self.sqlite_only().chat.read(|c| {
-            c.prepare("SELECT DISTINCT sha256 FROM files")?
-                .query_map([], |r| r.get(0))?
-                .collect()
-        })?;
+        let named: std::collections::HashSet<String> = self
+            .read(Part::Chat, |sql| {
+                sql.rows("SELECT DISTINCT sha256 FROM files", &[], |r| r.get(0))
+            })?
+            .into_iter()
+            .collect();
         for h in on_disk.iter().filter(|h| !named.contains(*h)) {
             self.blobs.remove(h);
             removed += 1;
@@ -303,11 +320,11 @@ impl Store {
 
     /// Bytes on disk: each distinct blob once.
     pub fn stored_bytes(&self) -> Result<u64> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
-                "SELECT coalesce(sum(size), 0) FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256)",
-                [],
-                |r| r.get::<_, i64>(0),
+        self.read(Part::Chat, |sql| {
+            sql.value::<i64>(
+                "SELECT CAST(coalesce(sum(size), 0) AS BIGINT)
+                 FROM (SELECT sha256, max(size) AS size FROM files GROUP BY sha256) AS blobs",
+                &[],
             )
             .map(|n| n.max(0) as u64)
         })
@@ -315,21 +332,25 @@ impl Store {
 
     /// Every file row (for backups and exports), oldest first.
     pub fn all_files(&self) -> Result<Vec<StoredFile>> {
-        self.sqlite_only().chat.read(|c| {
-            c.prepare(&format!("SELECT {COLS} FROM files f ORDER BY f.id"))?
-                .query_map([], file_row)?
-                .collect()
+        self.read(Part::Chat, |sql| {
+            sql.rows(
+                &format!("SELECT {COLS} FROM files f ORDER BY f.id"),
+                &[],
+                file_row,
+            )
         })
     }
 
     /// The attached files of a group, oldest first (for export).
     pub fn group_files(&self, group_id: i64) -> Result<Vec<StoredFile>> {
-        self.sqlite_only().chat.read(|c| {
-            c.prepare(&format!(
-                "SELECT {COLS} FROM files f WHERE f.group_id = ?1 AND f.message_id IS NOT NULL ORDER BY f.id"
-            ))?
-            .query_map([group_id], file_row)?
-            .collect()
+        self.read(Part::Chat, |sql| {
+            sql.rows(
+                &format!(
+                    "SELECT {COLS} FROM files f WHERE f.group_id = ?1 AND f.message_id IS NOT NULL ORDER BY f.id"
+                ),
+                &[&group_id],
+                file_row,
+            )
         })
     }
 

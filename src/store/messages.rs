@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
-use super::{Body, Message, NotStored, Reactions, ReplyRef, Result, Store};
+use super::sql::{Row, Sql};
+use super::{Body, Message, NotStored, Part, Reactions, ReplyRef, Result, Store, StoreError};
 
 /// Longest excerpt of a replied-to message.
 pub const EXCERPT_CHARS: usize = 100;
@@ -23,16 +22,16 @@ const MSG_COLS: &str = "m.id, m.group_id, m.author_id, m.author, m.content, m.en
 /// `FROM` with the replied-to message joined in.
 const MSG_FROM: &str = "messages m LEFT JOIN messages r ON r.id = m.reply_to";
 
-fn message_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+fn message_row(row: &Row<'_>) -> Result<Message> {
     let content: Option<String> = row.get(4)?;
     let envelope: Option<String> = row.get(5)?;
     let mentions: Option<String> = row.get(9)?;
-    let reply_to = match row.get::<_, Option<i64>>(10)? {
+    let reply_to = match row.get::<Option<i64>>(10)? {
         None => None,
         Some(id) => {
-            let gone = row.get::<_, Option<i64>>(13)?.is_some();
+            let gone = row.get::<Option<i64>>(13)?.is_some();
             let excerpt = row
-                .get::<_, Option<String>>(12)?
+                .get::<Option<String>>(12)?
                 .filter(|_| !gone)
                 .map(|c| excerpt(&c));
             Some(ReplyRef {
@@ -87,19 +86,21 @@ fn body_columns(body: &Body) -> (Option<&str>, Option<&str>) {
 
 /// The reactions of these messages: emoji → usernames, in the order they
 /// first reacted.
-fn reactions_of(c: &Connection, ids: &[i64]) -> rusqlite::Result<HashMap<i64, Reactions>> {
+fn reactions_of(sql: &mut Sql<'_>, ids: &[i64]) -> Result<HashMap<i64, Reactions>> {
     let mut out: HashMap<i64, Reactions> = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let mut st = c.prepare(&format!(
-        "SELECT message_id, emoji, username FROM reactions WHERE message_id IN ({list})
-         ORDER BY message_id, created_at, emoji, username"
-    ))?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (id, emoji, who): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let rows = sql.rows(
+        &format!(
+            "SELECT message_id, emoji, username FROM reactions WHERE message_id IN ({list})
+             ORDER BY message_id, created_at, emoji, username"
+        ),
+        &[],
+        |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<String>(2)?)),
+    )?;
+    for (id, emoji, who) in rows {
         let of = out.entry(id).or_default();
         match of.iter_mut().find(|(e, _)| *e == emoji) {
             Some((_, names)) => names.push(who),
@@ -110,10 +111,10 @@ fn reactions_of(c: &Connection, ids: &[i64]) -> rusqlite::Result<HashMap<i64, Re
 }
 
 /// Fills in the reactions and attachments of `msgs`.
-fn with_reactions(c: &Connection, mut msgs: Vec<Message>) -> rusqlite::Result<Vec<Message>> {
+fn with_reactions(sql: &mut Sql<'_>, mut msgs: Vec<Message>) -> Result<Vec<Message>> {
     let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
-    let mut all = reactions_of(c, &ids)?;
-    let mut files = super::files::attachments_of(c, &ids)?;
+    let mut all = reactions_of(sql, &ids)?;
+    let mut files = super::files::attachments_of(sql, &ids)?;
     for m in &mut msgs {
         m.reactions = all.remove(&m.id).unwrap_or_default();
         m.attachments = files.remove(&m.id).unwrap_or_default();
@@ -121,18 +122,21 @@ fn with_reactions(c: &Connection, mut msgs: Vec<Message>) -> rusqlite::Result<Ve
     Ok(msgs)
 }
 
-fn one(c: &Connection, id: i64) -> rusqlite::Result<Option<Message>> {
-    let m = c
-        .query_row(
-            &format!("SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id = ?1 AND m.deleted_at IS NULL"),
-            [id],
-            message_row,
-        )
-        .optional()?;
+fn one(sql: &mut Sql<'_>, id: i64) -> Result<Option<Message>> {
+    let m = sql.row(
+        &format!("SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id = ?1 AND m.deleted_at IS NULL"),
+        &[&id],
+        message_row,
+    )?;
     Ok(match m {
-        Some(m) => with_reactions(c, vec![m])?.pop(),
+        Some(m) => with_reactions(sql, vec![m])?.pop(),
         None => None,
     })
+}
+
+/// A message this call has just stored was not found.
+fn vanished() -> StoreError {
+    StoreError::Mismatch("a message just stored was not found".to_string())
 }
 
 /// What a new message carries besides its body.
@@ -190,55 +194,61 @@ impl Store {
         let names: Vec<&str> = extras.mentions.iter().map(|(_, n)| n.as_str()).collect();
         let mentions =
             (!names.is_empty()).then(|| serde_json::to_string(&names).unwrap_or_default());
-        self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let n = tx
-                .prepare_cached(
-                    "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at, reply_to, mentions)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
-                     WHERE EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)
-                       AND EXISTS (SELECT 1 FROM groups WHERE id = ?1 AND closed_at IS NULL)
-                       AND (?7 IS NULL OR EXISTS (SELECT 1 FROM messages p
-                            WHERE p.id = ?7 AND p.group_id = ?1 AND p.deleted_at IS NULL))",
-                )?
-                .execute(params![group_id, author_id, author, content, envelope, now, extras.reply_to, mentions])?;
-            if n == 0 {
-                let member: bool = tx.query_row(
+        self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            // PostgreSQL gives the SELECT's parameters the types of the
+            // columns they go into, but cannot infer ?7's (it stops at
+            // `?7 IS NULL`): hence its CAST.
+            let id = sql.row(
+                "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at, reply_to, mentions)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, CAST(?7 AS BIGINT), ?8
+                 WHERE EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)
+                   AND EXISTS (SELECT 1 FROM groups WHERE id = ?1 AND closed_at IS NULL)
+                   AND (?7 IS NULL OR EXISTS (SELECT 1 FROM messages p
+                        WHERE p.id = ?7 AND p.group_id = ?1 AND p.deleted_at IS NULL))
+                 RETURNING id",
+                &[&group_id, &author_id, &author, &content, &envelope, &now, &extras.reply_to, &mentions],
+                |r| r.get::<i64>(0),
+            )?;
+            let Some(id) = id else {
+                let member: bool = sql.value(
                     "SELECT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)",
-                    params![group_id, author_id],
-                    |r| r.get(0),
+                    &[&group_id, &author_id],
                 )?;
-                let open: bool = tx.query_row(
+                let open: bool = sql.value(
                     "SELECT EXISTS (SELECT 1 FROM groups WHERE id = ?1 AND closed_at IS NULL)",
-                    [group_id],
-                    |r| r.get(0),
+                    &[&group_id],
                 )?;
                 return Ok(Err(match (member, open) {
                     (false, _) => NotStored::NotMember,
                     (true, false) => NotStored::Closed,
                     (true, true) => NotStored::BadReply,
                 }));
-            }
-            let id = tx.last_insert_rowid();
-            if !super::files::attach(&tx, id, group_id, author_id, extras.attachments)? {
+            };
+            if !super::files::attach(sql, id, group_id, author_id, extras.attachments)? {
                 return Ok(Err(NotStored::BadAttachment));
             }
             for (user_id, _) in extras.mentions {
-                tx.prepare_cached(
-                    "INSERT OR IGNORE INTO mentions (user_id, group_id, message_id) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![user_id, group_id, id])?;
+                sql.exec(
+                    "INSERT INTO mentions (user_id, group_id, message_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    &[user_id, &group_id, &id],
+                )?;
             }
             // A new message has no reactions: one read, not two.
-            let mut m = tx
-                .prepare_cached(&format!("SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id = ?1"))?
-                .query_row([id], message_row)?;
+            let mut m = sql
+                .row(
+                    &format!("SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id = ?1"),
+                    &[&id],
+                    message_row,
+                )?
+                .ok_or_else(vanished)?;
             if !extras.attachments.is_empty() {
-                m.attachments = super::files::attachments_of(&tx, &[id])?
+                m.attachments = super::files::attachments_of(sql, &[id])?
                     .remove(&id)
                     .unwrap_or_default();
             }
-            tx.commit()?;
+            sql.commit()?;
             Ok(Ok(m))
         })
         .inspect(|stored| {
@@ -257,14 +267,14 @@ impl Store {
         text: &str,
         now: i64,
     ) -> Result<Message> {
-        self.sqlite_only().chat.write(|c| {
-            c.prepare_cached(
+        self.write(Part::Chat, |sql| {
+            let id: i64 = sql.value(
                 "INSERT INTO messages (group_id, author_id, author, content, created_at, system)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1)",
-            )?
-            .execute(params![group_id, actor_id, actor, text, now])?;
-            let id = c.last_insert_rowid();
-            one(c, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1)
+                 RETURNING id",
+                &[&group_id, &actor_id, &actor, &text, &now],
+            )?;
+            one(sql, id)?.ok_or_else(vanished)
         })
     }
 
@@ -276,33 +286,39 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<(Vec<Message>, bool)> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {MSG_COLS} FROM {MSG_FROM}
-                 WHERE m.group_id = ?1 AND m.id < ?2 AND m.deleted_at IS NULL
-                 ORDER BY m.id DESC LIMIT ?3"
-            ))?;
-            let rows = st.query_map(
-                params![group_id, before.unwrap_or(i64::MAX), limit as i64 + 1],
+        self.read(Part::Chat, |sql| {
+            let mut msgs = sql.rows(
+                &format!(
+                    "SELECT {MSG_COLS} FROM {MSG_FROM}
+                     WHERE m.group_id = ?1 AND m.id < ?2 AND m.deleted_at IS NULL
+                     ORDER BY m.id DESC LIMIT ?3"
+                ),
+                &[
+                    &group_id,
+                    &before.unwrap_or(i64::MAX),
+                    &limit.saturating_add(1),
+                ],
                 message_row,
             )?;
-            let mut msgs: Vec<Message> = rows.collect::<rusqlite::Result<_>>()?;
             let more = msgs.len() > limit;
             msgs.truncate(limit);
-            Ok((with_reactions(c, msgs)?, more))
+            Ok((with_reactions(sql, msgs)?, more))
         })
     }
 
     /// Messages with id above `after`, oldest first, at most `limit`.
     pub fn messages_after(&self, group_id: i64, after: i64, limit: usize) -> Result<Vec<Message>> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {MSG_COLS} FROM {MSG_FROM}
-                 WHERE m.group_id = ?1 AND m.id > ?2 AND m.deleted_at IS NULL
-                 ORDER BY m.id ASC LIMIT ?3"
-            ))?;
-            let rows = st.query_map(params![group_id, after, limit as i64], message_row)?;
-            with_reactions(c, rows.collect::<rusqlite::Result<_>>()?)
+        self.read(Part::Chat, |sql| {
+            let msgs = sql.rows(
+                &format!(
+                    "SELECT {MSG_COLS} FROM {MSG_FROM}
+                     WHERE m.group_id = ?1 AND m.id > ?2 AND m.deleted_at IS NULL
+                     ORDER BY m.id ASC LIMIT ?3"
+                ),
+                &[&group_id, &after, &limit],
+                message_row,
+            )?;
+            with_reactions(sql, msgs)
         })
     }
 
@@ -316,14 +332,13 @@ impl Store {
         since: i64,
         limit: usize,
     ) -> Result<Vec<Change>> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare_cached(
+        self.read(Part::Chat, |sql| {
+            let rows = sql.rows(
                 "SELECT id, deleted_at, deleted_by, edited_at, reacted_at FROM messages
                  WHERE group_id = ?1 AND changed_at >= ?2 AND id <= ?3
                  ORDER BY changed_at, id LIMIT ?4",
-            )?;
-            let rows: Vec<Changed> = st
-                .query_map(params![group_id, since, upto, limit as i64], |r| {
+                &[&group_id, &since, &upto, &limit],
+                |r| {
                     Ok(Changed {
                         id: r.get(0)?,
                         deleted_at: r.get(1)?,
@@ -331,8 +346,8 @@ impl Store {
                         edited_at: r.get(3)?,
                         reacted_at: r.get(4)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                },
+            )?;
             let mut out = Vec::new();
             for Changed {
                 id,
@@ -346,7 +361,7 @@ impl Store {
                     out.push(Change::Deleted { id, by });
                     continue;
                 }
-                let Some(m) = one(c, id)? else { continue };
+                let Some(m) = one(sql, id)? else { continue };
                 if edited_at.is_some_and(|t| t >= since) {
                     out.push(Change::Edited(Box::new(m)));
                 } else if reacted_at.is_some_and(|t| t >= since) {
@@ -362,7 +377,7 @@ impl Store {
 
     /// A live (not deleted) message by id.
     pub fn message(&self, id: i64) -> Result<Option<Message>> {
-        self.sqlite_only().chat.read(|c| one(c, id))
+        self.read(Part::Chat, |sql| one(sql, id))
     }
 
     /// The live messages among `ids`, in the order given.
@@ -371,49 +386,51 @@ impl Store {
             return Ok(Vec::new());
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id IN ({list}) AND m.deleted_at IS NULL"
-            ))?;
-            let mut found: HashMap<i64, Message> = st
-                .query_map([], message_row)?
-                .map(|m| m.map(|m| (m.id, m)))
-                .collect::<rusqlite::Result<_>>()?;
+        self.read(Part::Chat, |sql| {
+            let mut found: HashMap<i64, Message> = sql
+                .rows(
+                    &format!(
+                        "SELECT {MSG_COLS} FROM {MSG_FROM} WHERE m.id IN ({list}) AND m.deleted_at IS NULL"
+                    ),
+                    &[],
+                    message_row,
+                )?
+                .into_iter()
+                .map(|m| (m.id, m))
+                .collect();
             let ordered: Vec<Message> = ids.iter().filter_map(|id| found.remove(id)).collect();
-            with_reactions(c, ordered)
+            with_reactions(sql, ordered)
         })
     }
 
     /// Replaces a message's body (the caller checked authorship).
     pub fn edit_message(&self, id: i64, body: &Body, now: i64) -> Result<Option<Message>> {
         let (content, envelope) = body_columns(body);
-        self.sqlite_only()
-            .chat
-            .write(|c| {
-                c.execute(
+        self.write(Part::Chat, |sql| {
+            sql.exec(
                 "UPDATE messages SET content = ?2, envelope = ?3, edited_at = ?4, changed_at = ?4
                  WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, content, envelope, now],
+                &[&id, &content, &envelope, &now],
             )?;
-                one(c, id)
-            })
-            .inspect(|_| self.new_messages())
+            one(sql, id)
+        })
+        .inspect(|_| self.new_messages())
     }
 
     /// Soft-deletes a message and forgets its body and its files; `by`
     /// names a moderator who deleted someone else's. Returns whether it
     /// was live.
     pub fn delete_message(&self, id: i64, now: i64, by: Option<&str>) -> Result<bool> {
-        let (live, hashes) = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
+        let (live, hashes) = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let n = sql.exec(
                 "UPDATE messages SET deleted_at = ?2, changed_at = ?2, deleted_by = ?3,
                     content = NULL, envelope = NULL
                  WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, now, by],
+                &[&id, &now, &by],
             )?;
-            let hashes = super::files::detach_message(&tx, id)?;
-            tx.commit()?;
+            let hashes = super::files::detach_message(sql, id)?;
+            sql.commit()?;
             Ok((n > 0, hashes))
         })?;
         self.release(&hashes);
@@ -433,49 +450,58 @@ impl Store {
         max_distinct: usize,
         now: i64,
     ) -> Result<std::result::Result<Reactions, NotReacted>> {
-        self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let live: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND deleted_at IS NULL AND system = 0)",
-                [message_id],
-                |r| r.get(0),
-            )?;
+        self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            // PostgreSQL: the message's row stays locked to the end, so
+            // reactions to it take turns for the distinct-emoji count as
+            // they do behind SQLite's one writer.
+            let lock = if sql.pg() { " FOR UPDATE" } else { "" };
+            let live = sql
+                .row(
+                    &format!(
+                        "SELECT id FROM messages WHERE id = ?1 AND deleted_at IS NULL AND system = 0{lock}"
+                    ),
+                    &[&message_id],
+                    |_| Ok(()),
+                )?
+                .is_some();
             if !live {
                 return Ok(Err(NotReacted::NoMessage));
             }
             let changed = if on {
-                let distinct: i64 = tx.query_row(
+                let distinct: i64 = sql.value(
                     "SELECT count(DISTINCT emoji) FROM reactions WHERE message_id = ?1 AND emoji != ?2",
-                    params![message_id, emoji],
-                    |r| r.get(0),
+                    &[&message_id, &emoji],
                 )?;
-                let exists: bool = tx.query_row(
+                let exists: bool = sql.value(
                     "SELECT EXISTS (SELECT 1 FROM reactions WHERE message_id = ?1 AND emoji = ?2)",
-                    params![message_id, emoji],
-                    |r| r.get(0),
+                    &[&message_id, &emoji],
                 )?;
                 if !exists && distinct as usize >= max_distinct {
                     return Ok(Err(NotReacted::TooMany));
                 }
-                tx.execute(
-                    "INSERT OR IGNORE INTO reactions (message_id, emoji, user_id, username, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![message_id, emoji, user_id, username, now],
+                sql.exec(
+                    "INSERT INTO reactions (message_id, emoji, user_id, username, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT DO NOTHING",
+                    &[&message_id, &emoji, &user_id, &username, &now],
                 )?
             } else {
-                tx.execute(
+                sql.exec(
                     "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3",
-                    params![message_id, emoji, user_id],
+                    &[&message_id, &emoji, &user_id],
                 )?
             };
             if changed > 0 {
-                tx.execute(
+                sql.exec(
                     "UPDATE messages SET reacted_at = ?2, changed_at = ?2 WHERE id = ?1",
-                    params![message_id, now],
+                    &[&message_id, &now],
                 )?;
             }
-            let reactions = reactions_of(&tx, &[message_id])?.remove(&message_id).unwrap_or_default();
-            tx.commit()?;
+            let reactions = reactions_of(sql, &[message_id])?
+                .remove(&message_id)
+                .unwrap_or_default();
+            sql.commit()?;
             Ok(Ok(reactions))
         })
     }
@@ -484,70 +510,69 @@ impl Store {
     /// back, never past the newest message); returns the state after it
     /// and whether it moved.
     pub fn mark_read(&self, user_id: i64, group_id: i64, id: i64) -> Result<(ReadState, bool)> {
-        self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let before = read_state_on(&tx, user_id, group_id)?.last_read_id;
-            tx.prepare_cached(
-                "INSERT INTO read_state (user_id, group_id, last_read_id)
-                 VALUES (?1, ?2, min(?3, (SELECT coalesce(max(id), 0) FROM messages WHERE group_id = ?2)))
-                 ON CONFLICT (user_id, group_id) DO UPDATE
-                 SET last_read_id = max(last_read_id, excluded.last_read_id)",
-            )?
-            .execute(params![user_id, group_id, id])?;
-            let after = read_state_on(&tx, user_id, group_id)?;
-            tx.commit()?;
+        self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let before = read_state_on(sql, user_id, group_id)?.last_read_id;
+            // Scalar min and max are least and greatest in PostgreSQL.
+            let (least, greatest) = if sql.pg() {
+                ("least", "greatest")
+            } else {
+                ("min", "max")
+            };
+            sql.exec(
+                &format!(
+                    "INSERT INTO read_state (user_id, group_id, last_read_id)
+                     VALUES (?1, ?2, {least}(?3, (SELECT coalesce(max(id), 0) FROM messages WHERE group_id = ?2)))
+                     ON CONFLICT (user_id, group_id) DO UPDATE
+                     SET last_read_id = {greatest}(read_state.last_read_id, excluded.last_read_id)"
+                ),
+                &[&user_id, &group_id, &id],
+            )?;
+            let after = read_state_on(sql, user_id, group_id)?;
+            sql.commit()?;
             Ok((after, after.last_read_id > before))
         })
     }
 
     /// `user_id`'s read position in a group.
     pub fn read_state(&self, user_id: i64, group_id: i64) -> Result<ReadState> {
-        self.sqlite_only()
-            .chat
-            .read(|c| read_state_on(c, user_id, group_id))
+        self.read(Part::Chat, |sql| read_state_on(sql, user_id, group_id))
     }
 
     /// The newest message id of a group (0 when it has none).
     pub fn latest_id(&self, group_id: i64) -> Result<i64> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
+        self.read(Part::Chat, |sql| {
+            sql.value(
                 "SELECT coalesce(max(id), 0) FROM messages WHERE group_id = ?1",
-                [group_id],
-                |r| r.get(0),
+                &[&group_id],
             )
         })
     }
 }
 
-pub(super) fn read_state_on(
-    c: &Connection,
-    user_id: i64,
-    group_id: i64,
-) -> rusqlite::Result<ReadState> {
-    let last_read_id: i64 = c
-        .prepare_cached("SELECT last_read_id FROM read_state WHERE user_id = ?1 AND group_id = ?2")?
-        .query_row(params![user_id, group_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
-    let unread: i64 = c
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE group_id = ?1 AND id > ?2
-                AND author_id != ?3 AND system = 0 AND deleted_at IS NULL LIMIT ?4)",
+pub(super) fn read_state_on(sql: &mut Sql<'_>, user_id: i64, group_id: i64) -> Result<ReadState> {
+    let last_read_id: i64 = sql
+        .row(
+            "SELECT last_read_id FROM read_state WHERE user_id = ?1 AND group_id = ?2",
+            &[&user_id, &group_id],
+            |r| r.get(0),
         )?
-        .query_row(params![group_id, last_read_id, user_id, UNREAD_CAP], |r| {
-            r.get(0)
-        })?;
-    let mentions: i64 =
-        if unread == 0 {
-            0
-        } else {
-            c.prepare_cached(
+        .unwrap_or(0);
+    let unread: i64 = sql.value(
+        "SELECT count(*) FROM (SELECT 1 FROM messages WHERE group_id = ?1 AND id > ?2
+            AND author_id != ?3 AND system = 0 AND deleted_at IS NULL LIMIT ?4) AS capped",
+        &[&group_id, &last_read_id, &user_id, &UNREAD_CAP],
+    )?;
+    let mentions: i64 = if unread == 0 {
+        0
+    } else {
+        sql.value(
             "SELECT count(*) FROM (SELECT 1 FROM mentions n JOIN messages m ON m.id = n.message_id
                 WHERE n.user_id = ?1 AND n.group_id = ?2 AND n.message_id > ?3
-                  AND m.deleted_at IS NULL LIMIT ?4)",
+                  AND m.deleted_at IS NULL LIMIT ?4) AS capped",
+            &[&user_id, &group_id, &last_read_id, &UNREAD_CAP],
         )?
-        .query_row(params![user_id, group_id, last_read_id, UNREAD_CAP], |r| r.get(0))?
-        };
+    };
     Ok(ReadState {
         last_read_id,
         unread,
