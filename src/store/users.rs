@@ -1,15 +1,14 @@
-//! `users.sqlite3`: accounts (argon2id PHC strings), sessions (SHA-256 of the
-//! token only) and device public keys.
+//! Accounts (argon2id PHC strings), sessions (SHA-256 of the token only),
+//! device public keys, server settings and password reset links: in SQLite
+//! the file `users.sqlite3`, in PostgreSQL tables of the one database.
 
 use std::collections::HashSet;
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
 use super::events::{self, Event};
-use super::sql::Sql;
-use super::sqlite::{Migration, is_unique_violation};
+use super::sql::{Row, Sql};
+use super::sqlite::Migration;
 use super::{
-    DeviceKey, KeyPut, LastAdmin, PrefixMatch, Result, SessionSummary, SessionUser, Store,
+    DeviceKey, KeyPut, LastAdmin, Part, PrefixMatch, Result, SessionSummary, SessionUser, Store,
     Unregistered, User, UserDeleted, UserKeys, UserSummary,
 };
 
@@ -17,12 +16,11 @@ use super::{
 pub const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
 
 /// Whether `user_id` is the only admin whose account is not disabled.
-fn last_admin(tx: &Transaction<'_>, user_id: i64) -> rusqlite::Result<bool> {
-    tx.query_row(
-        "SELECT (SELECT admin FROM users WHERE id = ?1) = 1
-            AND (SELECT count(*) FROM users WHERE admin = 1 AND disabled_at IS NULL AND id != ?1) = 0",
-        [user_id],
-        |r| r.get(0),
+fn last_admin(sql: &mut Sql<'_>, user_id: i64) -> Result<bool> {
+    sql.value(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND admin = 1)
+            AND NOT EXISTS (SELECT 1 FROM users WHERE admin = 1 AND disabled_at IS NULL AND id != ?1)",
+        &[&user_id],
     )
 }
 
@@ -105,7 +103,7 @@ pub const MAX_DEVICE_KEYS: i64 = 20;
 /// `id, username, admin`, the columns `user_row` reads.
 const USER_COLS: &str = "u.id, u.username, u.admin";
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+fn user_row(r: &Row<'_>) -> Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
@@ -113,30 +111,54 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-/// Inserts an account; the first ever made is a server admin.
+/// `u.username` equal to the parameter `param` (`?1`), ignoring case, as
+/// each engine's unique index on names reads it: SQLite's column is
+/// `COLLATE NOCASE` (a plain `=` ignores case and uses its index),
+/// PostgreSQL's index is on `lower(username)`.
+fn name_is(sql: &Sql<'_>, param: &str) -> String {
+    if sql.pg() {
+        format!("lower(u.username) = lower({param})")
+    } else {
+        format!("u.username = {param}")
+    }
+}
+
+/// Inserts an account inside the caller's transaction; the first ever
+/// made is a server admin. `None` when the name is taken (both engines'
+/// unique index on names ignores case; `ON CONFLICT DO NOTHING` without
+/// columns covers it).
 fn insert_user(
-    tx: &Transaction<'_>,
+    sql: &mut Sql<'_>,
     username: &str,
     password_hash: &str,
     now: i64,
-) -> rusqlite::Result<Option<User>> {
-    let first: bool = tx.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users' AND seq > 0)",
-        [],
-        |r| r.get(0),
+) -> Result<Option<User>> {
+    // "Was an id ever handed out": SQLite's AUTOINCREMENT counter, the
+    // identity's sequence in PostgreSQL (both remember deleted accounts).
+    let first_ever = if sql.pg() {
+        // Registrations take turns, as behind SQLite's one writer: two
+        // first accounts at once would both find no id handed out yet (a
+        // sequence is outside transactions). Released at commit.
+        sql.exec(
+            "SELECT pg_advisory_xact_lock(hashtext('securechat: insert_user'))",
+            &[],
+        )?;
+        "SELECT pg_sequence_last_value(pg_get_serial_sequence('users', 'id')) IS NULL"
+    } else {
+        "SELECT NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users' AND seq > 0)"
+    };
+    let first: bool = sql.value(first_ever, &[])?;
+    let id = sql.row(
+        "INSERT INTO users (username, password_hash, created_at, admin) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING RETURNING id",
+        &[&username, &password_hash, &now, &first],
+        |r| r.get::<i64>(0),
     )?;
-    match tx.execute(
-        "INSERT INTO users (username, password_hash, created_at, admin) VALUES (?1, ?2, ?3, ?4)",
-        params![username, password_hash, now, first],
-    ) {
-        Ok(_) => Ok(Some(User {
-            id: tx.last_insert_rowid(),
-            username: username.to_string(),
-            admin: first,
-        })),
-        Err(e) if is_unique_violation(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(id.map(|id| User {
+        id,
+        username: username.to_string(),
+        admin: first,
+    }))
 }
 
 impl Store {
@@ -147,10 +169,10 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<User>> {
-        self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let user = insert_user(&tx, username, password_hash, now)?;
-            tx.commit()?;
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let user = insert_user(sql, username, password_hash, now)?;
+            sql.commit()?;
             Ok(user)
         })
     }
@@ -164,15 +186,16 @@ impl Store {
         invite: &str,
         now: i64,
     ) -> Result<std::result::Result<User, Unregistered>> {
-        self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            if !Store::use_server_invite_on(&mut Sql::Lite(&tx), invite, now)? {
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            if !Store::use_server_invite_on(sql, invite, now)? {
                 return Ok(Err(Unregistered::BadInvite));
             }
-            let Some(user) = insert_user(&tx, username, password_hash, now)? else {
+            // Left uncommitted: the invite's use is rolled back.
+            let Some(user) = insert_user(sql, username, password_hash, now)? else {
                 return Ok(Err(Unregistered::NameTaken));
             };
-            tx.commit()?;
+            sql.commit()?;
             Ok(Ok(user))
         })
     }
@@ -180,66 +203,59 @@ impl Store {
     /// The account with this name (case-insensitively), unless disabled,
     /// and its password hash.
     pub fn user_by_name(&self, username: &str) -> Result<Option<(User, String)>> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row(
-                &format!(
-                    "SELECT {USER_COLS}, u.password_hash FROM users u
-                     WHERE u.username = ?1 AND u.disabled_at IS NULL"
-                ),
-                [username],
-                |r| Ok((user_row(r)?, r.get(3)?)),
-            )
-            .optional()
+        self.read(Part::Users, |sql| {
+            let q = format!(
+                "SELECT {USER_COLS}, u.password_hash FROM users u
+                 WHERE {} AND u.disabled_at IS NULL",
+                name_is(sql, "?1")
+            );
+            sql.row(&q, &[&username], |r| Ok((user_row(r)?, r.get(3)?)))
         })
     }
 
     /// The account with this name, disabled or not, and whether it is.
     pub fn any_user_by_name(&self, username: &str) -> Result<Option<(User, bool)>> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row(
-                &format!(
-                    "SELECT {USER_COLS}, u.disabled_at IS NOT NULL FROM users u WHERE u.username = ?1"
-                ),
-                [username],
-                |r| Ok((user_row(r)?, r.get(3)?)),
-            )
-            .optional()
+        self.read(Part::Users, |sql| {
+            let q = format!(
+                "SELECT {USER_COLS}, u.disabled_at IS NOT NULL FROM users u WHERE {}",
+                name_is(sql, "?1")
+            );
+            sql.row(&q, &[&username], |r| Ok((user_row(r)?, r.get(3)?)))
         })
     }
 
     /// An account by id (disabled ones too).
     pub fn user(&self, id: i64) -> Result<Option<User>> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row(
+        self.read(Part::Users, |sql| {
+            sql.row(
                 &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
-                [id],
+                &[&id],
                 user_row,
             )
-            .optional()
         })
     }
 
     /// Every user with their creation time and live sessions, by id.
     pub fn list_users(&self, now: i64) -> Result<Vec<UserSummary>> {
-        self.sqlite_only().users.read(|c| {
-            let mut st = c.prepare(
+        self.read(Part::Users, |sql| {
+            sql.rows(
                 "SELECT u.id, u.username, u.created_at,
                         (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?1),
                         u.admin, u.disabled_at IS NOT NULL, u.last_seen_at
                  FROM users u ORDER BY u.id",
-            )?;
-            let rows = st.query_map([now], |r| {
-                Ok(UserSummary {
-                    id: r.get(0)?,
-                    username: r.get(1)?,
-                    created_at: r.get(2)?,
-                    live_sessions: r.get(3)?,
-                    admin: r.get(4)?,
-                    disabled: r.get(5)?,
-                    last_seen_at: r.get(6)?,
-                })
-            })?;
-            rows.collect()
+                &[&now],
+                |r| {
+                    Ok(UserSummary {
+                        id: r.get(0)?,
+                        username: r.get(1)?,
+                        created_at: r.get(2)?,
+                        live_sessions: r.get(3)?,
+                        admin: r.get(4)?,
+                        disabled: r.get(5)?,
+                        last_seen_at: r.get(6)?,
+                    })
+                },
+            )
         })
     }
 
@@ -250,16 +266,16 @@ impl Store {
         user_id: i64,
         admin: bool,
     ) -> Result<std::result::Result<bool, LastAdmin>> {
-        self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            if !admin && last_admin(&tx, user_id)? {
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            if !admin && last_admin(sql, user_id)? {
                 return Ok(Err(LastAdmin));
             }
-            let n = tx.execute(
+            let n = sql.exec(
                 "UPDATE users SET admin = ?2 WHERE id = ?1",
-                params![user_id, admin],
+                &[&user_id, &admin],
             )?;
-            tx.commit()?;
+            sql.commit()?;
             Ok(Ok(n > 0))
         })
     }
@@ -273,20 +289,21 @@ impl Store {
         disabled: bool,
         now: i64,
     ) -> Result<std::result::Result<bool, LastAdmin>> {
-        let done = self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            if disabled && last_admin(&tx, user_id)? {
+        let done = self.write(Part::Users, |sql| {
+            sql.begin()?;
+            if disabled && last_admin(sql, user_id)? {
                 return Ok(Err(LastAdmin));
             }
-            let n = tx.execute(
-                "UPDATE users SET disabled_at = CASE WHEN ?2 THEN coalesce(disabled_at, ?3) END WHERE id = ?1",
-                params![user_id, disabled, now],
+            let n = sql.exec(
+                "UPDATE users SET disabled_at = CASE WHEN ?2 = 1 THEN coalesce(disabled_at, ?3) END
+                 WHERE id = ?1",
+                &[&user_id, &disabled, &now],
             )?;
             if disabled && n > 0 {
-                tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
-                events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
+                sql.exec("DELETE FROM sessions WHERE user_id = ?1", &[&user_id])?;
+                events::append(sql, Event::SessionsEnded { user_id }, now)?;
             }
-            tx.commit()?;
+            sql.commit()?;
             Ok(Ok(n > 0))
         })?;
         if disabled && matches!(done, Ok(true)) {
@@ -297,12 +314,12 @@ impl Store {
 
     /// Notes that a user was here, at most once every `LAST_SEEN_EVERY_MS`.
     pub fn touch_last_seen(&self, user_id: i64, now: i64) -> Result<()> {
-        self.sqlite_only().users.write(|c| {
-            c.prepare_cached(
+        self.write(Part::Users, |sql| {
+            sql.exec(
                 "UPDATE users SET last_seen_at = ?2
-                 WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at < ?2 - ?3)",
-            )?
-            .execute(params![user_id, now, LAST_SEEN_EVERY_MS])
+                 WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at < ?3)",
+                &[&user_id, &now, &(now - LAST_SEEN_EVERY_MS)],
+            )
             .map(drop)
         })
     }
@@ -315,10 +332,11 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        self.sqlite_only().users.write(|c| {
-            c.execute(
-                "INSERT INTO reset_links (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash, user_id, now, expires_at],
+        self.write(Part::Users, |sql| {
+            sql.exec(
+                "INSERT INTO reset_links (token_hash, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[&token_hash, &user_id, &now, &expires_at],
             )
             .map(drop)
         })
@@ -326,16 +344,15 @@ impl Store {
 
     /// The account a reset link is for, while it is unused and unexpired.
     pub fn reset_link_user(&self, token_hash: &str, now: i64) -> Result<Option<User>> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row(
+        self.read(Part::Users, |sql| {
+            sql.row(
                 &format!(
                     "SELECT {USER_COLS} FROM reset_links l JOIN users u ON u.id = l.user_id
                      WHERE l.token_hash = ?1 AND l.used_at IS NULL AND l.expires_at > ?2"
                 ),
-                params![token_hash, now],
+                &[&token_hash, &now],
                 user_row,
             )
-            .optional()
         })
     }
 
@@ -348,33 +365,29 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<Option<User>> {
-        let user = self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let user: Option<i64> = tx
-                .query_row(
-                    "UPDATE reset_links SET used_at = ?2
-                     WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING user_id",
-                    params![token_hash, now],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(user_id) = user else {
+        let user = self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let Some(user_id) = sql.row(
+                "UPDATE reset_links SET used_at = ?2
+                 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 RETURNING user_id",
+                &[&token_hash, &now],
+                |r| r.get::<i64>(0),
+            )?
+            else {
                 return Ok(None);
             };
-            tx.execute(
+            sql.exec(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                params![user_id, password_hash],
+                &[&user_id, &password_hash],
             )?;
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
-            events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
-            let user = tx
-                .query_row(
-                    &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
-                    [user_id],
-                    user_row,
-                )
-                .optional()?;
-            tx.commit()?;
+            sql.exec("DELETE FROM sessions WHERE user_id = ?1", &[&user_id])?;
+            events::append(sql, Event::SessionsEnded { user_id }, now)?;
+            let user = sql.row(
+                &format!("SELECT {USER_COLS} FROM users u WHERE u.id = ?1"),
+                &[&user_id],
+                user_row,
+            )?;
+            sql.commit()?;
             Ok(user)
         })?;
         if user.is_some() {
@@ -385,20 +398,19 @@ impl Store {
 
     /// A stored setting.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+        self.read(Part::Users, |sql| {
+            sql.row("SELECT value FROM settings WHERE key = ?1", &[&key], |r| {
                 r.get(0)
             })
-            .optional()
         })
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.sqlite_only().users.write(|c| {
-            c.execute(
+        self.write(Part::Users, |sql| {
+            sql.exec(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
+                &[&key, &value],
             )
             .map(drop)
         })
@@ -406,24 +418,23 @@ impl Store {
 
     /// Replaces a user's password hash.
     pub fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
-        self.sqlite_only().users.write(|c| {
-            c.execute(
+        self.write(Part::Users, |sql| {
+            sql.exec(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                params![user_id, password_hash],
+                &[&user_id, &password_hash],
             )
-            .map(|_| ())
+            .map(drop)
         })
     }
 
     /// The password hash of a user.
     pub fn password_hash(&self, user_id: i64) -> Result<Option<String>> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row(
+        self.read(Part::Users, |sql| {
+            sql.row(
                 "SELECT password_hash FROM users WHERE id = ?1",
-                [user_id],
+                &[&user_id],
                 |r| r.get(0),
             )
-            .optional()
         })
     }
 
@@ -431,57 +442,62 @@ impl Store {
     /// messages stay, credited to `renamed`, so conversations remain
     /// readable and nobody who later registers the name appears as their
     /// author; its direct conversations stay readable and are closed.
+    ///
+    /// Two transactions, the chat tables' and then the account's (two files
+    /// in SQLite; PostgreSQL takes the same two steps in its one database).
     pub fn delete_user(&self, user_id: i64, renamed: &str, now: i64) -> Result<UserDeleted> {
-        let (memberships, messages) = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
+        let (memberships, messages) = self.write(Part::Chat, |sql| {
+            sql.begin()?;
             // A DM between two closes; a group DM goes on without them.
-            tx.execute(
+            sql.exec(
                 "UPDATE groups SET closed_at = ?3, name = ?2
                  WHERE kind = 'dm' AND closed_at IS NULL
                    AND id IN (SELECT group_id FROM memberships WHERE user_id = ?1)
                    AND (SELECT count(*) FROM memberships m WHERE m.group_id = groups.id) <= 2",
-                params![user_id, renamed, now],
+                &[&user_id, &renamed, &now],
             )?;
-            tx.execute("DELETE FROM read_state WHERE user_id = ?1", [user_id])?;
-            let groups: Vec<i64> = tx
-                .prepare("SELECT group_id FROM memberships WHERE user_id = ?1")?
-                .query_map([user_id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            sql.exec("DELETE FROM read_state WHERE user_id = ?1", &[&user_id])?;
+            let groups: Vec<i64> = sql.rows(
+                "SELECT group_id FROM memberships WHERE user_id = ?1",
+                &[&user_id],
+                |r| r.get(0),
+            )?;
             for &group_id in &groups {
-                events::append_tx(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+                events::append(sql, Event::MemberLeft { group_id, user_id }, now)?;
             }
-            let owned: Vec<i64> = tx
-                .prepare("SELECT group_id FROM memberships WHERE user_id = ?1 AND role = 'owner'")?
-                .query_map([user_id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            tx.execute("DELETE FROM memberships WHERE user_id = ?1", [user_id])?;
+            let owned: Vec<i64> = sql.rows(
+                "SELECT group_id FROM memberships WHERE user_id = ?1 AND role = 'owner'",
+                &[&user_id],
+                |r| r.get(0),
+            )?;
+            sql.exec("DELETE FROM memberships WHERE user_id = ?1", &[&user_id])?;
             // Groups they owned pass on as if they had left; private groups
             // nobody is left in are gone.
             for group_id in owned {
-                if let Some(next) = super::groups::successor(&mut Sql::Lite(&tx), group_id)? {
-                    tx.execute(
+                if let Some(next) = super::groups::successor(sql, group_id)? {
+                    sql.exec(
                         "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
-                        params![group_id, next],
+                        &[&group_id, &next],
                     )?;
                 }
             }
-            tx.execute(
+            sql.exec(
                 "DELETE FROM groups WHERE kind = 'group' AND private = 1
                    AND NOT EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = groups.id)",
-                [],
+                &[],
             )?;
-            let n = tx.execute(
+            let n = sql.exec(
                 "UPDATE messages SET author = ?2 WHERE author_id = ?1",
-                params![user_id, renamed],
+                &[&user_id, &renamed],
             )?;
-            tx.commit()?;
-            Ok((groups.len(), n))
+            sql.commit()?;
+            Ok((groups.len(), usize::try_from(n).unwrap_or(usize::MAX)))
         })?;
-        self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
-            events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
-            tx.commit()
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            sql.exec("DELETE FROM users WHERE id = ?1", &[&user_id])?;
+            events::append(sql, Event::SessionsEnded { user_id }, now)?;
+            sql.commit()
         })?;
         self.appended();
         Ok(UserDeleted {
@@ -494,49 +510,54 @@ impl Store {
     /// accounts deleted before the upgrade may still be named in the chat
     /// file (as authors, members, creators, DM keys); none is handed out
     /// again.
+    ///
+    /// SQLite only (its counter, its scalar `max`): a fix-up of its own
+    /// migration. PostgreSQL never had v1 files; `migrate` sets its
+    /// identity past every id the SQLite files gave.
     pub(super) fn reserve_user_ids_seen_in_chat(&self) -> Result<()> {
-        let highest: i64 = self.sqlite_only().chat.read(|c| {
-            let mut max: i64 = c.query_row(
+        if self.lite().is_none() {
+            return Ok(());
+        }
+        let highest: i64 = self.read(Part::Chat, |sql| {
+            let mut max: i64 = sql.value(
                 "SELECT max(coalesce((SELECT max(author_id) FROM messages), 0),
                             coalesce((SELECT max(user_id) FROM memberships), 0),
                             coalesce((SELECT max(created_by) FROM groups), 0))",
-                [],
-                |r| r.get(0),
+                &[],
             )?;
-            let mut st = c.prepare("SELECT name_key FROM groups WHERE kind = 'dm'")?;
-            for key in st.query_map([], |r| r.get::<_, String>(0))? {
-                let key = key?;
+            let keys = sql.rows("SELECT name_key FROM groups WHERE kind = 'dm'", &[], |r| {
+                r.get::<String>(0)
+            })?;
+            for key in keys {
                 for part in key.split(':').skip(1) {
                     max = max.max(part.parse().unwrap_or(0));
                 }
             }
             Ok(max)
         })?;
-        self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let seq: Option<i64> = tx
-                .query_row(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'users'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let seq = sql.row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'users'",
+                &[],
+                |r| r.get::<i64>(0),
+            )?;
             match seq {
                 Some(s) if s >= highest => {}
                 Some(_) => {
-                    tx.execute(
+                    sql.exec(
                         "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'users'",
-                        [highest],
+                        &[&highest],
                     )?;
                 }
                 None => {
-                    tx.execute(
+                    sql.exec(
                         "INSERT INTO sqlite_sequence (name, seq) VALUES ('users', ?1)",
-                        [highest],
+                        &[&highest],
                     )?;
                 }
             }
-            tx.commit()
+            sql.commit()
         })
     }
 
@@ -548,62 +569,64 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<()> {
-        self.sqlite_only().users.write(|c| {
-            c.execute(
-                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token_hash, user_id, now, expires_at],
+        self.write(Part::Users, |sql| {
+            sql.exec(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[&token_hash, &user_id, &now, &expires_at],
             )?;
             // Expired sessions are pruned whenever anyone logs in.
-            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+            sql.exec("DELETE FROM sessions WHERE expires_at <= ?1", &[&now])?;
             Ok(())
         })
     }
 
     /// The user of an unexpired session (of an account not disabled).
     pub fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<SessionUser>> {
-        self.sqlite_only().users.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLS}, s.expires_at, u.last_seen_at
-                 FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
-            ))?
-            .query_row(params![token_hash, now], |r| {
-                Ok(SessionUser {
-                    user: user_row(r)?,
-                    expires_at: r.get(3)?,
-                    last_seen_at: r.get(4)?,
-                })
-            })
-            .optional()
+        self.read(Part::Users, |sql| {
+            sql.row(
+                &format!(
+                    "SELECT {USER_COLS}, s.expires_at, u.last_seen_at
+                     FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
+                ),
+                &[&token_hash, &now],
+                |r| {
+                    Ok(SessionUser {
+                        user: user_row(r)?,
+                        expires_at: r.get(3)?,
+                        last_seen_at: r.get(4)?,
+                    })
+                },
+            )
         })
     }
 
     /// The token hashes of a user's unexpired sessions.
     pub fn live_sessions(&self, user_id: i64, now: i64) -> Result<HashSet<String>> {
-        self.sqlite_only().users.read(|c| {
-            let mut st = c.prepare_cached(
+        let hashes = self.read(Part::Users, |sql| {
+            sql.rows(
                 "SELECT token_hash FROM sessions WHERE user_id = ?1 AND expires_at > ?2",
-            )?;
-            let rows = st.query_map(params![user_id, now], |r| r.get(0))?;
-            rows.collect()
-        })
+                &[&user_id, &now],
+                |r| r.get(0),
+            )
+        })?;
+        Ok(hashes.into_iter().collect())
     }
 
     /// Ends one session (logout).
     pub fn delete_session(&self, token_hash: &str, now: i64) -> Result<()> {
-        let ended = self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let user: Option<i64> = tx
-                .query_row(
-                    "DELETE FROM sessions WHERE token_hash = ?1 RETURNING user_id",
-                    [token_hash],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        let ended = self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let user = sql.row(
+                "DELETE FROM sessions WHERE token_hash = ?1 RETURNING user_id",
+                &[&token_hash],
+                |r| r.get::<i64>(0),
+            )?;
             if let Some(user_id) = user {
-                events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
+                events::append(sql, Event::SessionsEnded { user_id }, now)?;
             }
-            tx.commit()?;
+            sql.commit()?;
             Ok(user.is_some())
         })?;
         if ended {
@@ -615,17 +638,18 @@ impl Store {
     /// Ends every session of a user except `keep` (a token hash); returns
     /// how many ended.
     pub fn revoke_sessions(&self, user_id: i64, keep: Option<&str>, now: i64) -> Result<usize> {
-        let n = self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
-                "DELETE FROM sessions WHERE user_id = ?1 AND (?2 IS NULL OR token_hash != ?2)",
-                params![user_id, keep],
+        let n = self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let n = sql.exec(
+                "DELETE FROM sessions
+                 WHERE user_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR token_hash != ?2)",
+                &[&user_id, &keep],
             )?;
             if n > 0 {
-                events::append_tx(&tx, Event::SessionsEnded { user_id }, now)?;
+                events::append(sql, Event::SessionsEnded { user_id }, now)?;
             }
-            tx.commit()?;
-            Ok(n)
+            sql.commit()?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })?;
         if n > 0 {
             self.appended();
@@ -635,23 +659,26 @@ impl Store {
 
     /// Revokes the one session whose token hash starts with `prefix` (hex).
     pub fn revoke_session_by_prefix(&self, prefix: &str, now: i64) -> Result<PrefixMatch> {
+        // Token hashes are lowercase hex, so `LIKE` matching case (as in
+        // PostgreSQL) or not (as in SQLite) finds the same sessions.
         let pattern = format!("{}%", prefix.to_ascii_lowercase());
-        let found = self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let matching: Vec<i64> = tx
-                .prepare("SELECT user_id FROM sessions WHERE token_hash LIKE ?1")?
-                .query_map([&pattern], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+        let found = self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let matching: Vec<i64> = sql.rows(
+                "SELECT user_id FROM sessions WHERE token_hash LIKE ?1",
+                &[&pattern],
+                |r| r.get(0),
+            )?;
             let found = match matching.as_slice() {
                 [] => PrefixMatch::None,
                 [user_id] => {
-                    tx.execute("DELETE FROM sessions WHERE token_hash LIKE ?1", [&pattern])?;
-                    events::append_tx(&tx, Event::SessionsEnded { user_id: *user_id }, now)?;
+                    sql.exec("DELETE FROM sessions WHERE token_hash LIKE ?1", &[&pattern])?;
+                    events::append(sql, Event::SessionsEnded { user_id: *user_id }, now)?;
                     PrefixMatch::Revoked
                 }
                 many => PrefixMatch::Ambiguous(many.len() as i64),
             };
-            tx.commit()?;
+            sql.commit()?;
             Ok(found)
         })?;
         if found == PrefixMatch::Revoked {
@@ -662,22 +689,22 @@ impl Store {
 
     /// Live sessions, oldest first, of one user or of everyone.
     pub fn list_sessions(&self, username: Option<&str>, now: i64) -> Result<Vec<SessionSummary>> {
-        self.sqlite_only().users.read(|c| {
-            let mut st = c.prepare(
+        self.read(Part::Users, |sql| {
+            let q = format!(
                 "SELECT substr(s.token_hash, 1, 12), u.username, s.created_at, s.expires_at
                  FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.expires_at > ?1 AND (?2 IS NULL OR u.username = ?2)
+                 WHERE s.expires_at > ?1 AND (CAST(?2 AS TEXT) IS NULL OR {})
                  ORDER BY s.created_at",
-            )?;
-            let rows = st.query_map(params![now, username], |r| {
+                name_is(sql, "?2")
+            );
+            sql.rows(&q, &[&now, &username], |r| {
                 Ok(SessionSummary {
                     id: r.get(0)?,
                     username: r.get(1)?,
                     created_at: r.get(2)?,
                     expires_at: r.get(3)?,
                 })
-            })?;
-            rows.collect()
+            })
         })
     }
 
@@ -690,53 +717,53 @@ impl Store {
         public_key: &str,
         now: i64,
     ) -> Result<KeyPut> {
-        self.sqlite_only().users.write(|c| {
-            let tx = c.transaction()?;
-            let theirs: bool = tx.query_row(
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            let theirs: bool = sql.value(
                 "SELECT EXISTS (SELECT 1 FROM device_keys WHERE fingerprint = ?1 AND user_id != ?2)",
-                params![fingerprint, user_id],
-                |r| r.get(0),
+                &[&fingerprint, &user_id],
             )?;
             if theirs {
                 return Ok(KeyPut::TakenByOther);
             }
-            tx.execute(
-                "INSERT INTO device_keys (user_id, fingerprint, public_key, created_at) VALUES (?1, ?2, ?3, ?4)
+            sql.exec(
+                "INSERT INTO device_keys (user_id, fingerprint, public_key, created_at)
+                 VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (user_id, fingerprint) DO UPDATE SET created_at = excluded.created_at",
-                params![user_id, fingerprint, public_key, now],
+                &[&user_id, &fingerprint, &public_key, &now],
             )?;
-            tx.execute(
+            sql.exec(
                 "DELETE FROM device_keys WHERE user_id = ?1 AND id NOT IN
                  (SELECT id FROM device_keys WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)",
-                params![user_id, MAX_DEVICE_KEYS],
+                &[&user_id, &MAX_DEVICE_KEYS],
             )?;
-            tx.commit()?;
+            sql.commit()?;
             Ok(KeyPut::Stored)
         })
     }
 
     /// A user's name and device keys, oldest first; `None` for no such user.
     pub fn device_keys(&self, user_id: i64) -> Result<Option<UserKeys>> {
-        self.sqlite_only().users.read(|c| {
-            let Some(username) = c
-                .query_row("SELECT username FROM users WHERE id = ?1", [user_id], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()?
+        self.read(Part::Users, |sql| {
+            let Some(username) = sql.row(
+                "SELECT username FROM users WHERE id = ?1",
+                &[&user_id],
+                |r| r.get::<String>(0),
+            )?
             else {
                 return Ok(None);
             };
-            let mut st = c.prepare_cached(
-                "SELECT fingerprint, public_key FROM device_keys WHERE user_id = ?1 ORDER BY created_at, id",
-            )?;
-            let keys = st
-                .query_map([user_id], |r| {
+            let keys = sql.rows(
+                "SELECT fingerprint, public_key FROM device_keys WHERE user_id = ?1
+                 ORDER BY created_at, id",
+                &[&user_id],
+                |r| {
                     Ok(DeviceKey {
                         fingerprint: r.get(0)?,
                         public_key: r.get(1)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                },
+            )?;
             Ok(Some(UserKeys { username, keys }))
         })
     }
