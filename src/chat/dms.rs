@@ -5,6 +5,7 @@
 //! them. Disabled accounts cannot be found.
 
 use super::protocol::ServerFrame;
+use super::relay::Who;
 use super::{Action, Chat, Refusal};
 use crate::store::{Group, ReadState, User};
 use crate::util;
@@ -59,10 +60,8 @@ impl Chat {
                 group_id: g.id,
                 from: &user.username,
             };
-            self.hub.notify(
-                |uid| uid != user.id && people.contains(&uid),
-                &note.encode(),
-            );
+            let others = people.iter().copied().filter(|&u| u != user.id).collect();
+            self.hub.notify(&Who::Only(others), &note.encode());
         }
         Ok(g)
     }

@@ -6,6 +6,7 @@
 //! hub's membership lock, and leaves a system line in the room.
 
 use super::protocol::{GroupView, OnlineUser, ServerFrame};
+use super::relay::Who;
 use super::roles::{self, GroupAction};
 use super::{Action, Chat, Refusal};
 use crate::store::{Group, Member, ReadState, Role, User};
@@ -139,10 +140,11 @@ impl Chat {
             .encode()
         };
         if !private {
-            self.hub.notify(|uid| uid != user.id, &announce(None));
+            self.hub
+                .notify(&Who::Except(vec![user.id]), &announce(None));
         }
         self.hub
-            .notify(|uid| uid == user.id, &announce(Some(Role::Owner)));
+            .notify(&Who::one(user.id), &announce(Some(Role::Owner)));
         Ok(g)
     }
 
@@ -290,7 +292,7 @@ impl Chat {
             let note = ServerFrame::Added {
                 group: GroupView::new(&group, Some(Role::Member)),
             };
-            self.hub.notify(|uid| uid == target.id, &note.encode());
+            self.hub.notify(&Who::one(target.id), &note.encode());
         }
         let member = self.membership(group.id, target.id)?;
         Ok((target.username, member))
@@ -318,7 +320,7 @@ impl Chat {
         self.exit_group(&group, target.0.id)?;
         self.system_line(&group, actor, &format!("{} was removed", target.0.username))?;
         let note = ServerFrame::Removed { group_id: group.id };
-        self.hub.notify(|uid| uid == target.0.id, &note.encode());
+        self.hub.notify(&Who::one(target.0.id), &note.encode());
         Ok(())
     }
 
@@ -402,7 +404,10 @@ impl Chat {
     /// each with its own role in it.
     fn announce_update(&self, group: &Group) -> Result<(), Refusal> {
         let members = self.store.members(group.id)?;
-        let role_of = |uid: i64| members.iter().find(|m| m.user_id == uid).map(|m| m.role);
+        let with_role = |role| {
+            let ids = members.iter().filter(|m| Some(m.role) == role);
+            Who::Only(ids.map(|m| m.user_id).collect())
+        };
         let frame = |role| {
             ServerFrame::GroupUpdated {
                 group: GroupView::new(group, role),
@@ -415,10 +420,11 @@ impl Chat {
             room.fan_out(&ServerFrame::GroupUpdated { group: view }.encode());
         }
         for role in [Some(Role::Owner), Some(Role::Admin), Some(Role::Member)] {
-            self.hub.notify(|uid| role_of(uid) == role, &frame(role));
+            self.hub.notify(&with_role(role), &frame(role));
         }
         if !group.private {
-            self.hub.notify(|uid| role_of(uid).is_none(), &frame(None));
+            let everyone_else = Who::Except(members.iter().map(|m| m.user_id).collect());
+            self.hub.notify(&everyone_else, &frame(None));
         }
         Ok(())
     }
@@ -439,9 +445,9 @@ impl Chat {
         }
         let note = ServerFrame::GroupDeleted { group_id: group.id }.encode();
         if group.private {
-            self.hub.notify(|uid| members.contains(&uid), &note);
+            self.hub.notify(&Who::Only(members.to_vec()), &note);
         } else {
-            self.hub.notify(|_| true, &note);
+            self.hub.notify(&Who::everyone(), &note);
         }
         Ok(())
     }

@@ -5,8 +5,9 @@
 //! sees a room's frames in one order, and live order is id order.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
@@ -14,7 +15,8 @@ use serde_json::value::RawValue;
 use super::fanout::{Fanout, Peers};
 use super::presence::{Change, DELTA_ABOVE, Delta, Presence};
 use super::protocol::{OnlineUser, ServerFrame};
-use crate::store::Group;
+use super::relay::{Heard, Relay, Who};
+use crate::store::{Group, PresenceRow};
 use crate::sync::lock;
 use crate::ws::frame::Frame;
 use crate::ws::peer::{Identity, Peer};
@@ -28,6 +30,8 @@ pub struct Room {
     inner: Mutex<RoomInner>,
     typing: Mutex<HashMap<i64, Instant>>,
     fanout: Arc<Fanout>,
+    /// Other instances' sockets hear this room's frames through it.
+    relay: Option<Arc<Relay>>,
 }
 
 #[derive(Default)]
@@ -57,8 +61,18 @@ impl Room {
     }
 
     /// Sends a frame to every socket now in the room (call while
-    /// sequenced); delivery happens on the room's flusher.
+    /// sequenced), here and on the other instances; delivery happens on
+    /// the room's flusher.
     pub fn fan_out(&self, frame: &Frame) {
+        self.fan_out_here(frame);
+        if let Some(relay) = &self.relay {
+            relay.room(self.group.id, frame);
+        }
+    }
+
+    /// `fan_out` to this instance's sockets only: for what every instance
+    /// works out for itself (presence, "joined") and what came from another.
+    fn fan_out_here(&self, frame: &Frame) {
         self.fanout.push(self.peers(), frame.clone());
     }
 
@@ -131,6 +145,27 @@ impl Room {
         true
     }
 
+    /// Counts a socket another instance has (it has no peer here).
+    fn add_remote(&self, who: &Identity) -> Change {
+        lock(&self.inner).present.add(who)
+    }
+
+    fn remove_remote(&self, who: &Identity) -> Change {
+        lock(&self.inner).present.remove(who)
+    }
+
+    /// What a remote socket's arrival or departure changed, told here as a
+    /// local one's would be (call while sequenced).
+    fn announce_remote(&self, who: &Identity, change: Change, arrived: bool) {
+        if change.user && self.announces() {
+            let verb = if arrived { "joined" } else { "left" };
+            self.fan_out_here(&system(&format!("{} {verb}", who.username)));
+        }
+        if change.list {
+            self.fan_out_presence([who]);
+        }
+    }
+
     fn add(&self, peer: Arc<Peer>) -> Change {
         let mut inner = lock(&self.inner);
         let mut next = Vec::with_capacity(inner.peers.len() + 1);
@@ -189,9 +224,147 @@ pub struct Hub {
     /// browser has a `/ws` socket, so a list per arrival would cost each of
     /// them O(server) bytes per arrival.
     online_out: Arc<Fanout>,
+    /// Set in PostgreSQL mode: the other instances hear through it.
+    relay: OnceLock<Arc<Relay>>,
+    /// Other instances' sockets: (instance, room or 0, user, address) →
+    /// (name, sockets).
+    remote: Mutex<HashMap<RemoteKey, (String, i64)>>,
+}
+
+/// Where another instance's sockets are counted.
+type RemoteKey = (String, i64, i64, IpAddr);
+
+/// A socket another instance has, as presence counts it.
+fn remote_identity(user_id: i64, username: &str, ip: IpAddr) -> Identity {
+    Identity {
+        user_id,
+        username: username.to_string(),
+        ip,
+        session: Arc::from(""),
+        expires_at: i64::MAX,
+    }
 }
 
 impl Hub {
+    /// Publishes this hub's frames and presence to other instances from
+    /// now on (before the first socket opens).
+    pub fn set_relay(&self, relay: Arc<Relay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Applies what another instance published.
+    pub fn hear(&self, heard: Heard) {
+        match heard {
+            Heard::Room { group_id, frame } => {
+                if let Some(room) = self.existing_room(group_id) {
+                    let _order = room.sequence();
+                    room.fan_out_here(&frame);
+                }
+            }
+            Heard::Notify { who, frame } => self.notify_here(&who, &frame),
+            Heard::Presence {
+                instance,
+                group_id,
+                user_id,
+                ip,
+                sockets,
+                username,
+            } => self.remote_count((instance, group_id, user_id, ip), &username, sockets),
+            Heard::Swept(instance) => {
+                let gone: Vec<(RemoteKey, String)> = lock(&self.remote)
+                    .iter()
+                    .filter(|(k, _)| k.0 == instance)
+                    .map(|(k, (name, _))| (k.clone(), name.clone()))
+                    .collect();
+                for (key, name) in gone {
+                    self.remote_count(key, &name, 0);
+                }
+            }
+            Heard::Events => {}
+        }
+    }
+
+    /// Makes the other instances' sockets those of `rows` (when listening
+    /// starts, and again after the connection to PostgreSQL was lost).
+    pub fn resync_remote(&self, rows: Vec<PresenceRow>) {
+        let mut wanted: HashMap<RemoteKey, (String, i64)> = HashMap::new();
+        for r in rows {
+            if let Ok(ip) = r.ip.parse() {
+                wanted.insert(
+                    (r.instance, r.group_id, r.user_id, ip),
+                    (r.username, r.sockets),
+                );
+            }
+        }
+        let stale: Vec<(RemoteKey, String)> = lock(&self.remote)
+            .iter()
+            .filter(|(k, _)| !wanted.contains_key(*k))
+            .map(|(k, (name, _))| (k.clone(), name.clone()))
+            .collect();
+        for (key, name) in stale {
+            self.remote_count(key, &name, 0);
+        }
+        for (key, (name, n)) in wanted {
+            self.remote_count(key, &name, n);
+        }
+    }
+
+    /// Records that another instance has `sockets` of a user and address
+    /// in a room (0: server-wide), and tells local sockets what changed
+    /// when the user came or went there.
+    fn remote_count(&self, key: RemoteKey, username: &str, sockets: i64) {
+        let (group_id, user_id, ip) = (key.1, key.2, key.3);
+        let was = {
+            let mut remote = lock(&self.remote);
+            let was = remote.get(&key).is_some_and(|(_, n)| *n > 0);
+            if sockets > 0 {
+                remote.insert(key, (username.to_string(), sockets));
+            } else {
+                remote.remove(&key);
+            }
+            was
+        };
+        let now = sockets > 0;
+        if was == now {
+            return;
+        }
+        let who = remote_identity(user_id, username, ip);
+        if group_id == 0 {
+            let mut online = lock(&self.online);
+            let change = if now {
+                online.add(&who)
+            } else {
+                online.remove(&who)
+            };
+            if change.list {
+                self.fan_out_online(&online, &who);
+            }
+        } else if let Some(room) = self.existing_room(group_id) {
+            let _order = room.sequence();
+            let change = if now {
+                room.add_remote(&who)
+            } else {
+                room.remove_remote(&who)
+            };
+            room.announce_remote(&who, change, now);
+        }
+    }
+
+    /// Closes this instance's room sockets with 1012 (after frames from
+    /// other instances may have been missed: the clients reconnect and
+    /// catch up from the store).
+    pub fn restart_rooms(&self) -> usize {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut n = 0;
+        for room in rooms {
+            for p in room.peers().iter() {
+                p.close(1012, "server restarting; reconnect");
+                n += 1;
+            }
+        }
+        n
+    }
+
     pub fn new_peer_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -219,7 +392,14 @@ impl Hub {
             inner: Mutex::new(RoomInner::default()),
             typing: Mutex::new(HashMap::new()),
             fanout: Arc::default(),
+            relay: self.relay.get().cloned(),
         });
+        // Other instances' sockets already in it.
+        for ((_, g, user_id, ip), (name, _)) in lock(&self.remote).iter() {
+            if *g == group.id {
+                room.add_remote(&remote_identity(*user_id, name, *ip));
+            }
+        }
         lock(&self.rooms).insert(group.id, Arc::clone(&room));
         Ok(room)
     }
@@ -261,10 +441,13 @@ impl Hub {
                 room.remove(|p| p.id != id);
                 return false;
             }
+            if let Some(relay) = self.relay.get() {
+                relay.opened(room.group.id, &peer.who);
+            }
             peer.send(&room.with_online(hello));
             then(peer);
             if change.user && room.announces() {
-                room.fan_out(&system(&format!("{} joined", peer.who.username)));
+                room.fan_out_here(&system(&format!("{} joined", peer.who.username)));
             }
             if change.list {
                 room.fan_out_presence([&peer.who]);
@@ -341,13 +524,16 @@ impl Hub {
                     .collect();
                 left.dedup();
                 for name in left {
-                    room.fan_out(&system(&format!("{name} left")));
+                    room.fan_out_here(&system(&format!("{name} left")));
                 }
             }
             if change.list {
                 room.fan_out_presence(gone.iter().map(|p| &p.who));
             }
             for p in &gone {
+                if let Some(relay) = self.relay.get() {
+                    relay.closed(room.group.id, &p.who);
+                }
                 self.untrack(&p.who);
             }
             gone
@@ -417,10 +603,18 @@ impl Hub {
         }
     }
 
-    /// Sends `frame` to the `/ws` listeners of the users `to` picks.
-    pub fn notify(&self, to: impl Fn(i64) -> bool, frame: &Frame) {
+    /// Sends `frame` to the `/ws` listeners of the users `to` names, here
+    /// and on the other instances.
+    pub fn notify(&self, to: &Who, frame: &Frame) {
+        self.notify_here(to, frame);
+        if let Some(relay) = self.relay.get() {
+            relay.notify(to, frame);
+        }
+    }
+
+    fn notify_here(&self, to: &Who, frame: &Frame) {
         let listeners = Arc::clone(&lock(&self.listeners));
-        for p in listeners.iter().filter(|p| to(p.who.user_id)) {
+        for p in listeners.iter().filter(|p| to.includes(p.who.user_id)) {
             p.send(frame);
         }
     }
@@ -433,6 +627,9 @@ impl Hub {
     /// Records an open socket; tells listeners when the online list changed.
     fn track(&self, who: &Identity) {
         let mut online = lock(&self.online);
+        if let Some(relay) = self.relay.get() {
+            relay.opened(0, who);
+        }
         if online.add(who).list {
             self.fan_out_online(&online, who);
         }
@@ -440,6 +637,9 @@ impl Hub {
 
     fn untrack(&self, who: &Identity) {
         let mut online = lock(&self.online);
+        if let Some(relay) = self.relay.get() {
+            relay.closed(0, who);
+        }
         if online.remove(who).list {
             self.fan_out_online(&online, who);
         }
@@ -667,7 +867,7 @@ mod tests {
             from: "alice",
         }
         .encode();
-        hub.notify(|uid| uid == 2, &note);
+        hub.notify(&Who::one(2), &note);
         let to_bob = frames(&wb);
         let to_alice = frames(&wa);
         assert!(to_bob.iter().any(|(_, v)| v["type"] == "dm"));

@@ -6,6 +6,7 @@
 
 use super::groups::no_such_group;
 use super::protocol::ServerFrame;
+use super::relay::Who;
 use super::roles::GroupAction;
 use super::{Action, Chat, Refusal};
 use crate::store::{Group, Invite, InviteUse, Role, User};
@@ -140,7 +141,7 @@ impl Chat {
             let note = ServerFrame::Added {
                 group: super::protocol::GroupView::new(&seen.group, seen.role),
             };
-            self.hub.notify(|uid| uid == user.id, &note.encode());
+            self.hub.notify(&Who::one(user.id), &note.encode());
         }
         let group = self.store.group(seen.group.id)?.ok_or_else(no_such_group)?;
         Ok((group, seen.role))

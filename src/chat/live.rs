@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use super::Chat;
+use super::relay::{self, Heard};
 use crate::store::Event;
 use crate::util;
 
@@ -41,6 +42,30 @@ impl Chat {
                 }
             }
         }
+    }
+
+    /// Follows the other instances on the same PostgreSQL database until
+    /// `stop` (returns at once on SQLite): their frames and presence reach
+    /// the sockets here, their event-log rows wake the follower at once.
+    pub fn follow_instances(&self, stop: impl Fn() -> bool) {
+        relay::listen(
+            &self.store,
+            stop,
+            |rows, again| {
+                self.hub.resync_remote(rows);
+                if again {
+                    // Frames sent while nobody listened were missed: the
+                    // clients catch up from the store when they reconnect.
+                    let n = self.hub.restart_rooms();
+                    crate::info!("relay: {n} room socket(s) asked to reconnect and catch up");
+                    self.store.wake_followers();
+                }
+            },
+            |heard| match heard {
+                Heard::Events => self.store.wake_followers(),
+                other => self.hub.hear(other),
+            },
+        );
     }
 
     /// Closes every socket of `user_id` whose session is no longer live.

@@ -2,6 +2,7 @@
 //! acked and fanned out in the room's order, with the sender's uploads
 //! attached), history pages, edits and deletions (with their files).
 
+use super::relay::Who;
 use std::sync::Arc;
 
 use super::hub::{self, Room};
@@ -123,7 +124,8 @@ impl Chat {
             } else {
                 ServerFrame::Activity { group_id, from }
             };
-            self.hub.notify(|uid| away.contains(&uid), &note.encode());
+            self.hub
+                .notify(&Who::Only(away.iter().copied().collect()), &note.encode());
             let called: Vec<i64> = mentions
                 .iter()
                 .map(|(id, _)| *id)
@@ -135,7 +137,7 @@ impl Chat {
                     message_id: stored_id,
                     from,
                 };
-                self.hub.notify(|uid| called.contains(&uid), &note.encode());
+                self.hub.notify(&Who::Only(called), &note.encode());
             }
         }
         Ok(())

@@ -21,6 +21,7 @@ pub mod reactions;
 pub mod read;
 pub mod recent;
 pub mod refusal;
+pub mod relay;
 pub mod roles;
 pub mod search;
 pub mod sniff;
@@ -133,8 +134,12 @@ struct FileLimits {
 impl Chat {
     pub fn new(store: Arc<Store>, s: Settings) -> Chat {
         let per_minute = |rate: f64, burst| Limiter::new(rate / 60.0, burst);
+        let hub = hub::Hub::default();
+        if let Some(relay) = relay::Relay::start(&store) {
+            hub.set_relay(relay);
+        }
         Chat {
-            hub: hub::Hub::default(),
+            hub,
             store,
             limits: Limits {
                 writes: Limiter::new(s.msg_rate, s.msg_burst),

@@ -5,6 +5,7 @@
 //! conversation — so a second browser shows the same state.
 
 use super::protocol::ServerFrame;
+use super::relay::Who;
 use super::{Chat, Refusal};
 use crate::store::{ReadState, User};
 
@@ -36,7 +37,7 @@ impl Chat {
                 mentions: state.mentions,
             }
             .encode();
-            self.hub.notify(|uid| uid == user.id, &frame);
+            self.hub.notify(&Who::one(user.id), &frame);
             if let Some(room) = self.hub.existing_room(group_id) {
                 for p in room.peers().iter().filter(|p| p.who.user_id == user.id) {
                     p.send(&frame);

@@ -33,12 +33,17 @@ pub enum Refusal {
     /// 507 `storage_full`: the disk is full; writes resume by themselves
     /// when space returns, so retry after the given time.
     StorageFull { retry_after: Duration },
+    /// 503 `storage_unavailable`: PostgreSQL cannot be reached (restarting,
+    /// down, every connection busy); nothing was stored, retry shortly.
+    StorageUnavailable,
     /// 500 `internal`: the storage failed (already logged, without content).
     Internal,
 }
 
 /// How long a client waits before retrying a write refused for a full disk.
 pub const STORAGE_FULL_RETRY: Duration = Duration::from_secs(5);
+/// How long a client waits before retrying after the database was away.
+pub const STORAGE_UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
 
 impl Refusal {
     pub fn bad_request(m: impl Into<Cow<'static, str>>) -> Refusal {
@@ -77,6 +82,7 @@ impl Refusal {
             Refusal::Conflict { .. } => 409,
             Refusal::RateLimited { .. } => 429,
             Refusal::StorageFull { .. } => 507,
+            Refusal::StorageUnavailable => 503,
             Refusal::Internal => 500,
         }
     }
@@ -91,6 +97,7 @@ impl Refusal {
             Refusal::Conflict { code, .. } => code,
             Refusal::RateLimited { .. } => "rate_limited",
             Refusal::StorageFull { .. } => "storage_full",
+            Refusal::StorageUnavailable => "storage_unavailable",
             Refusal::Internal => "internal",
         }
     }
@@ -107,6 +114,9 @@ impl Refusal {
             Refusal::StorageFull { .. } => {
                 Cow::Borrowed("The server's disk is full; nothing was stored. Retry shortly.")
             }
+            Refusal::StorageUnavailable => {
+                Cow::Borrowed("The database is unavailable; nothing was stored. Retry shortly.")
+            }
             Refusal::Internal => Cow::Borrowed("Internal server error; please retry."),
         }
     }
@@ -117,6 +127,7 @@ impl Refusal {
             Refusal::RateLimited { retry_after, .. } | Refusal::StorageFull { retry_after } => {
                 Some(*retry_after)
             }
+            Refusal::StorageUnavailable => Some(STORAGE_UNAVAILABLE_RETRY),
             _ => None,
         }
     }
@@ -128,6 +139,9 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// Requests refused while the database is away, reported once a minute.
+static UNAVAILABLE: crate::log::Tally = crate::log::Tally::new();
+
 impl From<StoreError> for Refusal {
     fn from(e: StoreError) -> Refusal {
         match e {
@@ -135,6 +149,12 @@ impl From<StoreError> for Refusal {
             StoreError::Full => Refusal::StorageFull {
                 retry_after: STORAGE_FULL_RETRY,
             },
+            StoreError::Unavailable(why) => {
+                if let Some(n) = UNAVAILABLE.count() {
+                    crate::warn!("{n} request(s) refused: PostgreSQL is unavailable ({why})");
+                }
+                Refusal::StorageUnavailable
+            }
             e => {
                 crate::error!("{e}");
                 Refusal::Internal

@@ -85,7 +85,8 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     let _locks = config.location().lock()?;
     let app = Arc::new(App::open(config)?);
     // This process holds the data directory: what an interrupted upload
-    // left is nobody's.
+    // left is nobody's (in PostgreSQL mode, only what is old enough: the
+    // files directory is every instance's).
     match app.store.sweep_files() {
         Ok(0) => {}
         Ok(n) => crate::info!("removed {n} file(s) interrupted uploads left"),
@@ -131,6 +132,12 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     spawn("events", move || {
         follower.chat.follow(|| follower.connections.stopping())
     })?;
+    if app.store.is_postgres() {
+        let relay = Arc::clone(&app);
+        spawn("relay-in", move || {
+            relay.chat.follow_instances(|| relay.connections.stopping())
+        })?;
+    }
     let indexer = Arc::clone(&app);
     spawn("search-index", move || {
         indexer.store.keep_index(|| indexer.connections.stopping())
@@ -145,6 +152,9 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     app.connections.drain(GRACE);
     if let Err(e) = app.store.checkpoint() {
         crate::warn!("checkpoint failed: {e}");
+    }
+    if let Err(e) = app.store.leave_bus() {
+        crate::warn!("cannot tell the other instances this one stops: {e}");
     }
     crate::info!("stopped");
     Ok(())

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use ring::digest;
 
@@ -178,11 +179,14 @@ impl Blobs {
     }
 
     /// Removes the temporary files of uploads an interrupted run left
-    /// (only by the one process that holds the data directory).
-    pub(super) fn clear_tmp(&self) -> io::Result<usize> {
+    /// (only by the one process that holds the data directory, or — in a
+    /// directory several instances share — those last written before
+    /// `before`).
+    pub(super) fn clear_tmp(&self, before: Option<SystemTime>) -> io::Result<usize> {
         let mut n = 0;
         for entry in fs::read_dir(self.root.join("tmp"))? {
-            if fs::remove_file(entry?.path()).is_ok() {
+            let path = entry?.path();
+            if written_before(&path, before) && fs::remove_file(path).is_ok() {
                 n += 1;
             }
         }
@@ -220,7 +224,7 @@ impl Blobs {
     }
 
     /// Every blob's hash on disk.
-    pub(super) fn all(&self) -> io::Result<Vec<String>> {
+    pub(super) fn all(&self, before: Option<SystemTime>) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
         for dir in fs::read_dir(&self.root)? {
             let dir = dir?;
@@ -236,12 +240,24 @@ impl Blobs {
                 if let Some(h) = f.file_name().to_str()
                     && is_hash(h)
                     && h.starts_with(prefix)
+                    && written_before(&f.path(), before)
                 {
                     out.push(h.to_string());
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// Whether the file at `path` was last written before `before` (always,
+/// without one; never, when its time cannot be read).
+fn written_before(path: &Path, before: Option<SystemTime>) -> bool {
+    match before {
+        None => true,
+        Some(t) => fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m < t),
     }
 }
 
@@ -268,7 +284,7 @@ mod tests {
             fs::read(blobs.path_of(&sha).unwrap()).unwrap(),
             b"hello world"
         );
-        assert_eq!(blobs.all().unwrap(), vec![sha.clone()]);
+        assert_eq!(blobs.all(None).unwrap(), vec![sha.clone()]);
 
         let mut b = blobs.create().unwrap();
         b.write(b"partial").unwrap();
@@ -277,10 +293,10 @@ mod tests {
         // A crash leaves its temporary file; the next start clears it.
         let c = blobs.create().unwrap();
         std::mem::forget(c);
-        assert_eq!(blobs.clear_tmp().unwrap(), 1);
+        assert_eq!(blobs.clear_tmp(None).unwrap(), 1);
         assert!(blobs.path_of("../../etc/passwd").is_none());
         blobs.remove(&sha);
-        assert!(blobs.all().unwrap().is_empty());
+        assert!(blobs.all(None).unwrap().is_empty());
         fs::remove_dir_all(dir).unwrap();
     }
 }

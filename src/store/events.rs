@@ -58,8 +58,16 @@ impl Event {
     }
 }
 
-/// Appends `event` inside the caller's transaction.
+/// Appends `event` inside the caller's transaction. In PostgreSQL the
+/// appends of all instances take turns (a transaction-scoped advisory
+/// lock), so ids become visible in id order and a follower reading "after
+/// the last id seen" never skips one committed late; and a notification
+/// (sent at commit) wakes every instance's follower at once.
 pub fn append(sql: &mut Sql<'_>, event: Event, now: i64) -> Result<()> {
+    if sql.pg() {
+        sql.exec("SELECT pg_advisory_xact_lock(7230001)", &[])?;
+        sql.exec("SELECT pg_notify('securechat', '- E')", &[])?;
+    }
     let (kind, user_id, group_id) = event.columns();
     sql.exec(
         "INSERT INTO events (kind, user_id, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -124,6 +132,11 @@ impl Store {
         } else {
             &[Part::Users, Part::Chat]
         }
+    }
+
+    /// Wakes followers: another instance appended events.
+    pub fn wake_followers(&self) {
+        self.appended();
     }
 
     /// Wakes followers after this process appended events.

@@ -174,6 +174,10 @@ fn used_by(sql: &mut Sql<'_>, uploader_id: i64) -> Result<u64> {
     .map(|n| n.max(0) as u64)
 }
 
+/// In a files directory several instances share, leftovers younger than
+/// this are left alone (see `sweep_files`).
+pub const SHARED_SWEEP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl Store {
     /// How many bytes a user may still upload under `quota`.
     pub fn storage_left(&self, uploader_id: i64, quota: u64) -> Result<u64> {
@@ -300,11 +304,20 @@ impl Store {
     /// blobs no row names (a crash between naming the bytes and committing
     /// the row, or a restore that replaced the rows). Only for the process
     /// holding the data directory (the server at start, `restore`): another
-    /// process's upload in flight would look like leftovers.
+    /// process's upload in flight would look like leftovers. In PostgreSQL
+    /// mode the files directory is every instance's, so only what is older
+    /// than `SHARED_SWEEP_AGE` goes (no upload takes that long between its
+    /// first byte and its row).
     pub fn sweep_files(&self) -> Result<usize> {
+        let before = self
+            .is_postgres()
+            .then(|| std::time::SystemTime::now() - SHARED_SWEEP_AGE);
         let _linking = crate::sync::lock(&self.blobs.link);
-        let mut removed = self.blobs.clear_tmp().map_err(|e| io_failure(self, e))?;
-        let on_disk = self.blobs.all().map_err(|e| io_failure(self, e))?;
+        let mut removed = self
+            .blobs
+            .clear_tmp(before)
+            .map_err(|e| io_failure(self, e))?;
+        let on_disk = self.blobs.all(before).map_err(|e| io_failure(self, e))?;
         let named: std::collections::HashSet<String> = self
             .read(Part::Chat, |sql| {
                 sql.rows("SELECT DISTINCT sha256 FROM files", &[], |r| r.get(0))

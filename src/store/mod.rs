@@ -454,6 +454,8 @@ pub struct Store {
     engine: Engine,
     /// This process's name among the instances on one PostgreSQL database.
     instance: String,
+    /// The last PostgreSQL call did not find it unreachable.
+    reachable: std::sync::atomic::AtomicBool,
     /// Uploaded files' bytes (see `blobs.rs`; their rows are in the database).
     blobs: blobs::Blobs,
     /// Counts events this process appended, to wake whoever follows them.
@@ -574,6 +576,7 @@ impl Store {
             dir: dir.to_path_buf(),
             engine,
             instance: crate::util::random_token()[..12].to_string(),
+            reachable: std::sync::atomic::AtomicBool::new(true),
             blobs: blobs::Blobs::open(files_dir).map_err(|error| StoreError::Io {
                 path: files_dir.to_path_buf(),
                 error,
@@ -616,7 +619,9 @@ impl Store {
     fn read<T>(&self, part: Part, f: impl FnOnce(&mut Sql<'_>) -> Result<T>) -> Result<T> {
         match &self.engine {
             Engine::Sqlite(lite) => lite.db(part).read_sql(|c| run(&mut Sql::Lite(c), f)),
-            Engine::Postgres(pool) => run(&mut Sql::Pg(&mut *pool.get()?), f),
+            Engine::Postgres(pool) => {
+                self.noted(pool.get().and_then(|mut c| run(&mut Sql::Pg(&mut c), f)))
+            }
         }
     }
 
@@ -625,8 +630,25 @@ impl Store {
     fn write<T>(&self, part: Part, f: impl FnOnce(&mut Sql<'_>) -> Result<T>) -> Result<T> {
         match &self.engine {
             Engine::Sqlite(lite) => lite.db(part).write_sql(|c| run(&mut Sql::Lite(c), f)),
-            Engine::Postgres(pool) => run(&mut Sql::Pg(&mut *pool.get()?), f),
+            Engine::Postgres(pool) => {
+                self.noted(pool.get().and_then(|mut c| run(&mut Sql::Pg(&mut c), f)))
+            }
         }
+    }
+
+    /// Records whether PostgreSQL answered (see `reachable`).
+    fn noted<T>(&self, r: Result<T>) -> Result<T> {
+        let down = matches!(r, Err(StoreError::Unavailable(_)));
+        self.reachable
+            .store(!down, std::sync::atomic::Ordering::Relaxed);
+        r
+    }
+
+    /// Whether the database answered the last call (SQLite: always). A
+    /// server calls it at least every quarter second (its event log), so
+    /// `/healthz` can tell a load balancer without waiting on it.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Copies the write-ahead logs into the main files (at shutdown).

@@ -103,7 +103,13 @@ impl Web {
             Route::Chat => Ok(Outcome::Respond(pages::chat(self, req))),
             Route::Account => Ok(Outcome::Respond(pages::account(self, req))),
             Route::ChangePassword => Ok(Outcome::Respond(pages::change_password(self, req))),
-            Route::Healthz => Ok(Outcome::Respond(Response::text(200, "ok"))),
+            Route::Healthz if self.chat.store.reachable() => {
+                Ok(Outcome::Respond(Response::text(200, "ok")))
+            }
+            Route::Healthz => Ok(Outcome::Respond(Response::text(
+                503,
+                "database unavailable",
+            ))),
             Route::Metrics => respond(self.metrics(req)),
             Route::Static(path) => {
                 let versioned = req.query_param("v").is_some();

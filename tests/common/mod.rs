@@ -80,17 +80,17 @@ macro_rules! sqlite_only {
     };
 }
 
-/// The `--database` argument for data directory `data` (a new database
-/// the first time, named in a file beside the directory), or none on
-/// SQLite.
+/// The `--database` argument for data directory `data`: the database
+/// named in a file beside the directory (`use_database`), else on
+/// PostgreSQL a new one (named there for next time), else none.
 pub fn database_args(data: &Path) -> Vec<String> {
-    let Some(cluster) = test_pg() else {
-        return Vec::new();
-    };
     let note = data.with_extension("pgurl");
     if let Ok(url) = std::fs::read_to_string(&note) {
         return vec!["--database".into(), url];
     }
+    let Some(cluster) = test_pg() else {
+        return Vec::new();
+    };
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = format!(
         "t{}_{n}_{}",
@@ -106,6 +106,12 @@ pub fn database_args(data: &Path) -> Vec<String> {
     let url = format!("{base}/{name}");
     std::fs::write(&note, &url).unwrap();
     vec!["--database".into(), url]
+}
+
+/// Makes the server and admin commands on `data` use the database `url`
+/// (several instances share one this way).
+pub fn use_database(data: &Path, url: &str) {
+    std::fs::write(data.with_extension("pgurl"), url).unwrap();
 }
 
 /// A running server process.

@@ -185,9 +185,9 @@ impl Subscription {
         })
     }
 
-    /// The payloads other instances published, in order: waits up to
-    /// `timeout` for the first, then takes what else has arrived.
-    pub fn next(&mut self, timeout: Duration) -> Result<Vec<String>> {
+    /// What other instances published, in order, as (instance, payload):
+    /// waits up to `timeout` for the first, then takes what else arrived.
+    pub fn next(&mut self, timeout: Duration) -> Result<Vec<(String, String)>> {
         let mut raw = Vec::new();
         {
             let mut n = self.client.notifications();
@@ -201,30 +201,25 @@ impl Subscription {
             }
         }
         let mut out = Vec::with_capacity(raw.len());
-        for text in raw {
+        for mut text in raw {
+            // `INSTANCE @ID`: the payload is kept in `relay`.
+            let spilled = text
+                .split_once(' ')
+                .and_then(|(_, p)| p.strip_prefix('@'))
+                .and_then(|id| id.parse::<i64>().ok());
+            if let Some(id) = spilled {
+                let row = self
+                    .client
+                    .query_opt("SELECT payload FROM relay WHERE id = $1", &[&id])?;
+                // Pruned already (a listener a minute behind): lost.
+                let Some(row) = row else { continue };
+                text = row.get(0);
+            }
             let Some((from, payload)) = text.split_once(' ') else {
                 continue;
             };
-            if from == self.instance {
-                continue;
-            }
-            match payload
-                .strip_prefix('@')
-                .and_then(|id| id.parse::<i64>().ok())
-            {
-                Some(id) => {
-                    let row = self
-                        .client
-                        .query_opt("SELECT payload FROM relay WHERE id = $1", &[&id])?;
-                    // Pruned already (a listener a minute behind): lost.
-                    if let Some(row) = row {
-                        let text: String = row.get(0);
-                        if let Some((_, payload)) = text.split_once(' ') {
-                            out.push(payload.to_string());
-                        }
-                    }
-                }
-                None => out.push(payload.to_string()),
+            if from != self.instance {
+                out.push((from.to_string(), payload.to_string()));
             }
         }
         Ok(out)

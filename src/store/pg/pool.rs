@@ -181,11 +181,6 @@ impl Pool {
     pub fn config(&self) -> &postgres::Config {
         &self.config
     }
-
-    /// Connections open now (for health reports and tests).
-    pub fn open_connections(&self) -> usize {
-        lock(&self.slots).open
-    }
 }
 
 impl Deref for Lease<'_> {

@@ -1,0 +1,409 @@
+//! Frames and presence between instances that share one PostgreSQL
+//! database (`--database`). Every frame a room or the `/ws` listeners get
+//! here is also published on the store's bus (`store::pg::bus`), and every
+//! instance delivers what the others published to its own sockets: a
+//! message, edit, deletion, reaction, typing notice or group change reaches
+//! every socket wherever it is connected. Presence travels as counts: "this
+//! instance has N sockets of user U from address A in room G" (G = 0: the
+//! server-wide online list), kept in the database too, so that a starting
+//! instance reads where everyone is and a dead one's sockets can be swept.
+//! A remote socket is, to a room here, one more socket of that user and
+//! address in its presence: lists, deltas, "joined", who is away for a
+//! notification — all the same code as for local sockets.
+//!
+//! Sessions ending and memberships changing do not travel here: they are
+//! rows of the event log, which every instance follows (`live.rs`); the
+//! bus only wakes the followers sooner.
+//!
+//! Wire format (space-separated, the last field takes the rest):
+//! `r GROUP FRAME` a room's frame; `u IDS FRAME` for the `/ws` sockets of
+//! users IDS (comma-separated), `x IDS FRAME` for all but them (`-`: none);
+//! `p GROUP USER ADDR COUNT NAME` presence; `swept INSTANCE`; `E` events.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::store::{DEAD_AFTER_MS, PresenceRow, SWEPT, Store};
+use crate::sync::lock;
+use crate::util;
+use crate::ws::frame::Frame;
+use crate::ws::peer::Identity;
+
+/// Whose `/ws` sockets a notification is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// These users'.
+    Only(Vec<i64>),
+    /// Everyone's but these users'.
+    Except(Vec<i64>),
+}
+
+impl Who {
+    pub fn one(user_id: i64) -> Who {
+        Who::Only(vec![user_id])
+    }
+
+    pub fn everyone() -> Who {
+        Who::Except(Vec::new())
+    }
+
+    pub fn includes(&self, user_id: i64) -> bool {
+        match self {
+            Who::Only(ids) => ids.contains(&user_id),
+            Who::Except(ids) => !ids.contains(&user_id),
+        }
+    }
+
+    fn encode(&self) -> String {
+        let (tag, ids) = match self {
+            Who::Only(ids) => ("u", ids),
+            Who::Except(ids) => ("x", ids),
+        };
+        let list = if ids.is_empty() {
+            "-".to_string()
+        } else {
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        };
+        format!("{tag} {list}")
+    }
+}
+
+/// One thing heard from another instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// A frame for a room's sockets.
+    Room { group_id: i64, frame: Frame },
+    /// A frame for `/ws` sockets.
+    Notify { who: Who, frame: Frame },
+    /// That instance now has `sockets` of this user and address here.
+    Presence {
+        instance: String,
+        group_id: i64,
+        user_id: i64,
+        ip: IpAddr,
+        sockets: i64,
+        username: String,
+    },
+    /// An instance is gone: its sockets with it.
+    Swept(String),
+    /// The event log has new rows.
+    Events,
+}
+
+/// The payload of a frame: the JSON text behind its WebSocket header.
+fn frame_text(frame: &[u8]) -> Option<&str> {
+    let len = *frame.get(1)? & 0x7f;
+    let start = match len {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    std::str::from_utf8(frame.get(start..)?).ok()
+}
+
+/// Decodes one payload (`from`: the instance that published it); `None`
+/// for anything malformed or from a newer program.
+pub fn decode(from: &str, payload: &str) -> Option<Heard> {
+    let (tag, rest) = payload.split_once(' ').unwrap_or((payload, ""));
+    let ids = |list: &str| -> Option<Vec<i64>> {
+        if list == "-" {
+            return Some(Vec::new());
+        }
+        list.split(',').map(|i| i.parse().ok()).collect()
+    };
+    let text = |t: &str| crate::ws::frame::text(t.as_bytes());
+    Some(match tag {
+        "r" => {
+            let (g, frame) = rest.split_once(' ')?;
+            Heard::Room {
+                group_id: g.parse().ok()?,
+                frame: text(frame),
+            }
+        }
+        "u" | "x" => {
+            let (list, frame) = rest.split_once(' ')?;
+            let list = ids(list)?;
+            let who = if tag == "u" {
+                Who::Only(list)
+            } else {
+                Who::Except(list)
+            };
+            Heard::Notify {
+                who,
+                frame: text(frame),
+            }
+        }
+        "p" => {
+            let mut f = rest.splitn(5, ' ');
+            Heard::Presence {
+                instance: from.to_string(),
+                group_id: f.next()?.parse().ok()?,
+                user_id: f.next()?.parse().ok()?,
+                ip: f.next()?.parse().ok()?,
+                sockets: f.next()?.parse().ok()?,
+                username: f.next()?.to_string(),
+            }
+        }
+        "E" => Heard::Events,
+        _ if payload.starts_with(SWEPT) => Heard::Swept(payload[SWEPT.len()..].to_string()),
+        _ => return None,
+    })
+}
+
+/// (room or 0, user, address): where this instance's sockets are counted.
+type Key = (i64, i64, IpAddr);
+
+/// What goes out, in order, on the publishing thread.
+struct Out {
+    payload: String,
+    presence: Option<PresenceRow>,
+}
+
+/// The publishing side.
+pub struct Relay {
+    instance: String,
+    out: Mutex<Sender<Out>>,
+    /// This instance's sockets, counted as they are published.
+    local: Mutex<HashMap<Key, (String, i64)>>,
+}
+
+impl Relay {
+    /// A relay publishing through `store` on a thread of its own; `None`
+    /// on SQLite (one instance: nobody to tell).
+    pub fn start(store: &Arc<Store>) -> Option<Arc<Relay>> {
+        if !store.is_postgres() {
+            return None;
+        }
+        let (tx, rx) = channel();
+        let relay = Arc::new(Relay {
+            instance: store.instance().to_string(),
+            out: Mutex::new(tx),
+            local: Mutex::new(HashMap::new()),
+        });
+        let (store, again) = (Arc::clone(store), Arc::clone(&relay));
+        let spawned = std::thread::Builder::new()
+            .name("relay-out".into())
+            .spawn(move || publish_loop(&store, &again, &rx));
+        if let Err(e) = spawned {
+            crate::error!("cannot start the relay: {e}");
+            return None;
+        }
+        Some(relay)
+    }
+
+    fn send(&self, payload: String, presence: Option<PresenceRow>) {
+        // The thread ends only with the process.
+        let _ = lock(&self.out).send(Out { payload, presence });
+    }
+
+    /// A frame a room's sockets got here.
+    pub fn room(&self, group_id: i64, frame: &Frame) {
+        if let Some(text) = frame_text(frame) {
+            self.send(format!("r {group_id} {text}"), None);
+        }
+    }
+
+    /// A frame `/ws` sockets got here.
+    pub fn notify(&self, who: &Who, frame: &Frame) {
+        if let Some(text) = frame_text(frame) {
+            self.send(format!("{} {text}", who.encode()), None);
+        }
+    }
+
+    /// A socket of `who` opened (`group_id` 0: counted server-wide).
+    pub fn opened(&self, group_id: i64, who: &Identity) {
+        self.count(group_id, who, 1);
+    }
+
+    pub fn closed(&self, group_id: i64, who: &Identity) {
+        self.count(group_id, who, -1);
+    }
+
+    fn count(&self, group_id: i64, who: &Identity, by: i64) {
+        let mut local = lock(&self.local);
+        let key = (group_id, who.user_id, who.ip);
+        let entry = local
+            .entry(key)
+            .or_insert_with(|| (who.username.clone(), 0));
+        entry.1 = (entry.1 + by).max(0);
+        let n = entry.1;
+        if n == 0 {
+            local.remove(&key);
+        }
+        // Sent under `local`, so counts go out in the order they were made.
+        self.send_count(key, &who.username, n);
+    }
+
+    fn send_count(&self, (group_id, user_id, ip): Key, username: &str, sockets: i64) {
+        self.send(
+            format!("p {group_id} {user_id} {ip} {sockets} {username}"),
+            Some(PresenceRow {
+                instance: self.instance.clone(),
+                group_id,
+                user_id,
+                username: username.to_string(),
+                ip: ip.to_string(),
+                sockets,
+            }),
+        );
+    }
+
+    /// Publishes every local count again (after the database came back:
+    /// rows written meanwhile were lost).
+    fn republish(&self) {
+        let local = lock(&self.local);
+        for (key, (name, n)) in local.iter() {
+            self.send_count(*key, name, *n);
+        }
+    }
+}
+
+/// Reports at most once a minute that publishing fails.
+static PUBLISH_FAILED: crate::log::Tally = crate::log::Tally::new();
+
+fn publish_loop(store: &Store, relay: &Relay, rx: &Receiver<Out>) {
+    let mut failing = false;
+    while let Ok(out) = rx.recv() {
+        match store.publish(&out.payload, out.presence.as_ref(), util::now_ms()) {
+            Ok(()) if failing => {
+                failing = false;
+                crate::info!("relay: PostgreSQL is back; presence published again");
+                relay.republish();
+            }
+            Ok(()) => {}
+            Err(e) => {
+                failing = true;
+                if let Some(n) = PUBLISH_FAILED.count() {
+                    crate::warn!("relay: {n} frame(s) not published to other instances: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// How often an instance says it is alive (and looks for dead ones).
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+const _: () = assert!(HEARTBEAT.as_millis() as i64 * 3 < DEAD_AFTER_MS);
+
+/// Listens for the other instances until `stop`, handing what it hears to
+/// `apply`; `resync` runs when listening starts (again): what was heard
+/// before may be stale, and frames sent meanwhile were missed. Heartbeats
+/// and sweeps go out from here too.
+pub fn listen(
+    store: &Store,
+    stop: impl Fn() -> bool,
+    mut resync: impl FnMut(Vec<PresenceRow>, bool),
+    mut apply: impl FnMut(Heard),
+) {
+    let mut first = true;
+    let mut beat = Instant::now() - HEARTBEAT;
+    while !stop() {
+        let mut sub = match store.subscribe() {
+            Ok(Some(sub)) => sub,
+            Ok(None) => return,
+            Err(e) => {
+                crate::warn!("relay: cannot listen to other instances: {e}; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        match store.others_presence() {
+            Ok(rows) => resync(rows, !first),
+            Err(e) => {
+                crate::warn!("relay: cannot read other instances' presence: {e}; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        }
+        if !first {
+            crate::info!("relay: listening to other instances again");
+        }
+        first = false;
+        while !stop() {
+            if beat.elapsed() >= HEARTBEAT {
+                beat = Instant::now();
+                match store.heartbeat(util::now_ms()) {
+                    Ok(swept) => {
+                        for id in swept {
+                            crate::info!("relay: instance {id} went silent; its sockets are gone");
+                            apply(Heard::Swept(id));
+                        }
+                    }
+                    Err(e) => crate::warn!("relay: heartbeat: {e}"),
+                }
+            }
+            match sub.next(Duration::from_millis(500)) {
+                Ok(heard) => {
+                    for (from, payload) in heard {
+                        if let Some(h) = decode(&from, &payload) {
+                            apply(h);
+                        }
+                    }
+                }
+                Err(e) => {
+                    crate::warn!("relay: lost the connection to PostgreSQL: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        let f = crate::ws::frame::text(br#"{"type":"message","content":"a b"}"#);
+        assert_eq!(
+            frame_text(&f),
+            Some(r#"{"type":"message","content":"a b"}"#)
+        );
+        let long = "x".repeat(70_000);
+        assert_eq!(
+            frame_text(&crate::ws::frame::text(long.as_bytes())),
+            Some(&long[..])
+        );
+        assert_eq!(
+            decode("i1", r#"r 7 {"type":"message"}"#),
+            Some(Heard::Room {
+                group_id: 7,
+                frame: crate::ws::frame::text(br#"{"type":"message"}"#)
+            })
+        );
+        assert_eq!(
+            decode("i1", &format!("{} {{}}", Who::Except(vec![]).encode())),
+            Some(Heard::Notify {
+                who: Who::everyone(),
+                frame: crate::ws::frame::text(b"{}")
+            })
+        );
+        assert_eq!(
+            decode("i1", "u 3,4 {}"),
+            Some(Heard::Notify {
+                who: Who::Only(vec![3, 4]),
+                frame: crate::ws::frame::text(b"{}")
+            })
+        );
+        assert_eq!(
+            decode("i1", "p 0 5 ::1 2 bob smith"),
+            Some(Heard::Presence {
+                instance: "i1".into(),
+                group_id: 0,
+                user_id: 5,
+                ip: "::1".parse().unwrap(),
+                sockets: 2,
+                username: "bob smith".into()
+            })
+        );
+        assert_eq!(decode("i1", "swept abc"), Some(Heard::Swept("abc".into())));
+        assert_eq!(decode("i1", "E"), Some(Heard::Events));
+        for bad in ["", "r x {}", "u 1,a {}", "p 1 2 notanip 1 n", "zz 1"] {
+            assert_eq!(decode("i1", bad), None, "{bad}");
+        }
+    }
+}

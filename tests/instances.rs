@@ -1,0 +1,325 @@
+//! Several instances on one PostgreSQL database (`--database`), each with
+//! its own data directory and one shared `--files-dir`, as behind a load
+//! balancer without sticky sessions: a user's cookie works on either, and
+//! what happens on one reaches sockets on the other — messages, presence,
+//! notifications, a logout (4401), a removal (4403) — and an instance
+//! killed with SIGKILL loses no acknowledged message while the survivor
+//! sweeps its sockets from presence.
+//!
+//! The cluster: `SECURECHAT_TEST_PG` (`tests/with-postgres`, as `make test`
+//! runs it), else a throwaway one per test (`common::pg`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::pg::Pg;
+use common::ws::*;
+use common::*;
+use serde_json::{Value, json};
+
+/// Two instances on one new database, and what they need kept alive.
+struct Pair {
+    a: Server,
+    b: Server,
+    _pg: Option<Pg>,
+    _dir: TempDir,
+    files: PathBuf,
+}
+
+fn new_database() -> (Option<Pg>, String) {
+    let name = format!("pair_{}", std::process::id());
+    match test_pg() {
+        Some(cluster) => {
+            let mut c = postgres::Client::connect(&cluster, postgres::NoTls).unwrap();
+            let name = format!("{name}_{}", Instant::now().elapsed().subsec_nanos());
+            c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            let (base, _) = cluster.rsplit_once('/').unwrap();
+            (None, format!("{base}/{name}"))
+        }
+        None => {
+            let pg = Pg::start();
+            let url = pg.create_db(&name);
+            (Some(pg), url)
+        }
+    }
+}
+
+fn pair() -> Pair {
+    let (pg, url) = new_database();
+    let dir = TempDir::new("pair");
+    let files = dir.path().join("shared-files");
+    let files_arg = files.display().to_string();
+    let start = |name: &str| {
+        let data = dir.path().join(name);
+        use_database(&data, &url);
+        let mut s = Server::start_in(
+            &data,
+            dir.path(),
+            &[
+                "--files-dir",
+                &files_arg,
+                "--msg-rate",
+                "0",
+                "--socket-rate",
+                "0",
+            ],
+        );
+        s.data = data;
+        s
+    };
+    let a = start("a");
+    let b = start("b");
+    Pair {
+        a,
+        b,
+        _pg: pg,
+        _dir: dir,
+        files,
+    }
+}
+
+/// The same user (cookies and all) talking to another instance.
+fn on(c: &Client, s: &Server) -> Client {
+    let mut c = c.clone();
+    c.addr = s.addr;
+    c.origin = Some(s.origin());
+    c
+}
+
+fn names(users: &Value) -> Vec<String> {
+    let mut n: Vec<String> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+/// The room's online names, as `hello`/`presence` frames tell them.
+fn wait_presence(ws: &mut Ws, want: &[&str], within: Duration) -> bool {
+    wait_for(ws, within, |f| {
+        f["type"] == "presence" && names(&f["users"]) == want
+    })
+    .is_some()
+}
+
+#[test]
+fn messages_presence_and_notices_reach_sockets_on_the_other_instance() {
+    let p = pair();
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let mut bob = user(&p.b, "bob");
+    join(&mut bob, g);
+    // A session made on A works on B: one database, no sticky sessions.
+    let alice_b = on(&alice, &p.b);
+    assert_eq!(on(&alice, &p.b).get("/api/me").json()["username"], "alice");
+
+    let (mut a_ws, _) = open_group(&alice, g);
+    let mut bob_notes = connect(&bob, "/ws");
+    expect(&mut bob_notes, "online");
+    let (mut b_ws, b_hello) = open_group(&bob, g);
+    assert_eq!(
+        names(&b_hello["online"]),
+        ["alice", "bob"],
+        "B's hello lists alice, whose socket is on A: {b_hello}"
+    );
+    assert!(
+        wait_presence(&mut a_ws, &["alice", "bob"], Duration::from_secs(5)),
+        "A's room hears bob arrive on B"
+    );
+
+    // A message on A reaches B's socket, live.
+    let sent = Instant::now();
+    send_text(&mut a_ws, "hello from A", "c1");
+    let m = wait_for(&mut b_ws, Duration::from_secs(5), |f| {
+        f["type"] == "message"
+    })
+    .expect("B's socket gets A's message");
+    assert_eq!(m["content"], "hello from A");
+    let cross = sent.elapsed();
+    assert!(cross < Duration::from_secs(2), "took {cross:?}");
+    // And back, with an edit and a reaction.
+    send_text(&mut b_ws, "hi from B", "c2");
+    let m2 = wait_for(&mut a_ws, Duration::from_secs(5), |f| {
+        f["type"] == "message" && f["content"] == "hi from B"
+    })
+    .expect("A's socket gets B's message");
+    let id = m2["id"].as_i64().unwrap();
+    let r = bob.json(
+        "PATCH",
+        &format!("/api/messages/{id}"),
+        &json!({"content": "hi from B (edited)"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_for(&mut a_ws, Duration::from_secs(5), |f| f["type"] == "edited"
+            && f["content"] == "hi from B (edited)")
+        .is_some(),
+        "the edit crosses"
+    );
+    let r = alice.request(
+        "PUT",
+        &format!("/api/messages/{id}/reactions/%F0%9F%91%8D"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_for(&mut b_ws, Duration::from_secs(5), |f| f["type"]
+            == "reactions")
+        .is_some(),
+        "the reaction crosses"
+    );
+    send(&mut a_ws, json!({"type": "typing"}));
+    assert!(
+        wait_for(&mut b_ws, Duration::from_secs(5), |f| f["type"] == "typing").is_some(),
+        "typing crosses"
+    );
+
+    // Bob leaves the room (his /ws stays): a mention on A notifies him on B.
+    drop(b_ws);
+    assert!(
+        wait_presence(&mut a_ws, &["alice"], Duration::from_secs(5)),
+        "A's room hears bob go"
+    );
+    send_text(&mut a_ws, "@bob look", "c3");
+    let note = wait_for(&mut bob_notes, Duration::from_secs(5), |f| {
+        f["type"] == "mention"
+    })
+    .expect("bob's /ws on B gets the mention made on A");
+    assert_eq!(note["group_id"], g);
+
+    // The server-wide list on either instance names both.
+    let online = alice_b.clone().get("/api/online").json();
+    assert_eq!(names(&online["users"]), ["alice", "bob"], "{online}");
+    let _ = p.files;
+}
+
+#[test]
+fn a_logout_on_one_instance_closes_the_sessions_sockets_on_the_other() {
+    let p = pair();
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let mut phone = p.b.client();
+    assert_eq!(phone.login("alice", "correct horse battery").status, 303);
+    phone.load_csrf();
+    let (mut on_b, _) = open_group(&phone, g);
+    let (mut laptop_ws, _) = open_group(&alice, g);
+    // The phone's session ends, through instance A.
+    let mut phone_a = on(&phone, &p.a);
+    let token = phone_a.csrf.clone().unwrap();
+    assert_eq!(
+        phone_a
+            .post_form("/logout", &[("csrf_token", &token)])
+            .status,
+        303
+    );
+    assert_eq!(
+        close_code(&mut on_b, Duration::from_secs(5)),
+        Some(4401),
+        "the socket on B of the session that ended on A"
+    );
+    // The laptop's session is another: still open.
+    send_text(&mut laptop_ws, "still here", "c1");
+    expect(&mut laptop_ws, "ack");
+}
+
+#[test]
+fn a_removal_on_one_instance_closes_the_members_socket_on_the_other() {
+    let p = pair();
+    let mut owner = user(&p.b, "owner");
+    let g = create_group(&mut owner, "ops");
+    let mut carol = user(&p.a, "carol");
+    join(&mut carol, g);
+    let (mut carol_ws, _) = open_group(&carol, g);
+    let r = owner.request(
+        "DELETE",
+        &format!("/api/groups/{g}/members/carol"),
+        &[],
+        b"",
+    );
+    assert!(
+        r.status == 200 || r.status == 204,
+        "remove: {} {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(
+        close_code(&mut carol_ws, Duration::from_secs(5)),
+        Some(4403),
+        "carol's socket on A, removed through B"
+    );
+}
+
+#[test]
+fn a_killed_instance_loses_no_acked_message_and_the_other_sweeps_its_sockets() {
+    let mut p = pair();
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let mut bob = user(&p.b, "bob");
+    join(&mut bob, g);
+    let (mut a_ws, _) = open_group(&alice, g);
+    let (mut b_ws, _) = open_group(&bob, g);
+    assert!(wait_presence(
+        &mut a_ws,
+        &["alice", "bob"],
+        Duration::from_secs(5)
+    ));
+
+    // Bob sends as fast as acks come; B dies in the middle.
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..100_000 {
+            send_text(&mut b_ws, &format!("m{i}"), &format!("c{i}"));
+            match wait_for(&mut b_ws, Duration::from_secs(3), |f| f["type"] == "ack") {
+                Some(ack) => acked.push(ack["id"].as_i64().unwrap()),
+                None => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    unsafe_kill(p.b.child.id(), 9);
+    let acked = writer.join().unwrap();
+    assert!(
+        acked.len() > 10,
+        "only {} acks before the kill",
+        acked.len()
+    );
+
+    // Every acked message is stored, once.
+    let mut seen = std::collections::BTreeMap::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let path = match before {
+            Some(b) => format!("/api/groups/{g}/messages?limit=100&before={b}"),
+            None => format!("/api/groups/{g}/messages?limit=100"),
+        };
+        let page = alice.get(&path).json();
+        for m in page["messages"].as_array().unwrap() {
+            *seen.entry(m["id"].as_i64().unwrap()).or_insert(0) += 1;
+            before = m["id"].as_i64();
+        }
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    for id in &acked {
+        assert_eq!(seen.get(id), Some(&1), "acked message {id}");
+    }
+
+    // A sweeps B's sockets once B's heartbeat is old enough.
+    let t = Instant::now();
+    assert!(
+        wait_presence(&mut a_ws, &["alice"], Duration::from_secs(25)),
+        "A never swept bob's socket on the dead B"
+    );
+    let swept = t.elapsed();
+    assert!(swept < Duration::from_secs(20), "took {swept:?}");
+    let online = alice.get(&format!("/api/groups/{g}/online")).json();
+    assert_eq!(names(&online["users"]), ["alice"], "{online}");
+}
