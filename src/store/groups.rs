@@ -4,24 +4,24 @@
 //! leaving (ownership handed on), roles, renaming, deleting, and the DM
 //! rooms. Every membership change appends its event.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
-
 use super::chat::group_name_key;
 use super::events::{self, Event};
-use super::sql::Sql;
-use super::sqlite::is_unique_violation;
-use super::{DmRow, Group, Member, NameTaken, Result, Role, Store};
+use super::sql::{self, Row, Sql};
+use super::{DmRow, Group, Member, NameTaken, Part, Result, Role, Store, StoreError};
 
 const GROUP_COLS: &str = "g.id, g.name, g.kind, g.e2e, g.private, g.created_at, g.closed_at,
     (SELECT count(*) FROM memberships mc WHERE mc.group_id = g.id)";
 /// How many columns `GROUP_COLS` names: the next one is a query's own.
 const GROUP_COLS_LEN: usize = 8;
 
-fn group_row(r: &Row<'_>) -> rusqlite::Result<Group> {
+/// What a DM room is called while its people have accounts.
+const DM_NAME: &str = "Direct message";
+
+fn group_row(r: &Row<'_>) -> Result<Group> {
     Ok(Group {
         id: r.get(0)?,
         name: r.get(1)?,
-        is_dm: r.get::<_, String>(2)? == "dm",
+        is_dm: r.get::<String>(2)? == "dm",
         e2e: r.get(3)?,
         private: r.get(4)?,
         created_at: r.get(5)?,
@@ -30,35 +30,35 @@ fn group_row(r: &Row<'_>) -> rusqlite::Result<Group> {
     })
 }
 
-fn role_col(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Role>> {
-    Ok(r.get::<_, Option<String>>(i)?
-        .as_deref()
-        .and_then(Role::parse))
+fn role_col(r: &Row<'_>, i: usize) -> Result<Option<Role>> {
+    Ok(r.get::<Option<String>>(i)?.as_deref().and_then(Role::parse))
 }
 
-fn group_on(c: &Connection, id: i64) -> rusqlite::Result<Option<Group>> {
-    c.query_row(
+fn group_on(sql: &mut Sql<'_>, id: i64) -> Result<Option<Group>> {
+    sql.row(
         &format!("SELECT {GROUP_COLS} FROM groups g WHERE g.id = ?1"),
-        [id],
+        &[&id],
         group_row,
     )
-    .optional()
+}
+
+/// The direct conversation with key `key` (see `dm_key`).
+fn dm_on(sql: &mut Sql<'_>, key: &str) -> Result<Option<Group>> {
+    sql.row(
+        &format!("SELECT {GROUP_COLS} FROM groups g WHERE g.kind = 'dm' AND g.name_key = ?1"),
+        &[&key],
+        group_row,
+    )
 }
 
 /// Whether a name (by look-alike key) is taken where `user_id` would see
 /// it: by a public group, or by a private group of theirs; `except` is the
 /// group being renamed.
-fn name_taken(
-    tx: &Transaction<'_>,
-    key: &str,
-    user_id: i64,
-    except: i64,
-) -> rusqlite::Result<bool> {
-    tx.query_row(
+fn name_taken(sql: &mut Sql<'_>, key: &str, user_id: i64, except: i64) -> Result<bool> {
+    sql.value(
         "SELECT EXISTS (SELECT 1 FROM groups g WHERE g.kind = 'group' AND g.name_key = ?1 AND g.id != ?3
             AND (g.private = 0 OR EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = g.id AND m.user_id = ?2)))",
-        params![key, user_id, except],
-        |r| r.get(0),
+        &[&key, &user_id, &except],
     )
 }
 
@@ -96,27 +96,28 @@ impl Store {
         now: i64,
     ) -> Result<std::result::Result<Group, NameTaken>> {
         let key = group_name_key(name);
-        let id = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            if name_taken(&tx, &key, creator, 0)? {
+        let id = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            if name_taken(sql, &key, creator, 0)? {
                 return Ok(None);
             }
-            let inserted = tx.execute(
+            // A public name made meanwhile by another transaction (the
+            // unique index) inserts nothing.
+            let Some(id) = sql.row(
                 "INSERT INTO groups (name, name_key, kind, e2e, private, created_by, created_at)
-                 VALUES (?1, ?2, 'group', ?3, ?4, ?5, ?6)",
-                params![name, key, e2e, private, creator, now],
-            );
-            match inserted {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            }
-            let id = tx.last_insert_rowid();
-            tx.execute(
+                 VALUES (?1, ?2, 'group', ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO NOTHING RETURNING id",
+                &[&name, &key, &e2e, &private, &creator, &now],
+                |r| r.get::<i64>(0),
+            )?
+            else {
+                return Ok(None);
+            };
+            sql.exec(
                 "INSERT INTO memberships (group_id, user_id, joined_at, role) VALUES (?1, ?2, ?3, 'owner')",
-                params![id, creator, now],
+                &[&id, &creator, &now],
             )?;
-            tx.commit()?;
+            sql.commit()?;
             Ok(Some(id))
         })?;
         Ok(id
@@ -134,68 +135,65 @@ impl Store {
     }
 
     pub fn group(&self, id: i64) -> Result<Option<Group>> {
-        self.sqlite_only().chat.read(|c| group_on(c, id))
+        self.read(Part::Chat, |sql| group_on(sql, id))
     }
 
     /// A group and `user_id`'s role in it, read in one statement (so that
     /// "no such group" and "not yours to see" cost the same).
     pub fn group_for(&self, user_id: i64, id: i64) -> Result<Option<(Group, Option<Role>)>> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
+        self.read(Part::Chat, |sql| {
+            sql.row(
                 &format!(
                     "SELECT {GROUP_COLS}, m.role FROM groups g
                      LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = ?2
                      WHERE g.id = ?1"
                 ),
-                params![id, user_id],
+                &[&id, &user_id],
                 |r| Ok((group_row(r)?, role_col(r, GROUP_COLS_LEN)?)),
             )
-            .optional()
         })
     }
 
     /// A group that is not a DM by its name (or one that looks like it),
     /// public ones first.
     pub fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
+        self.read(Part::Chat, |sql| {
+            sql.row(
                 &format!(
                     "SELECT {GROUP_COLS} FROM groups g WHERE g.kind = 'group' AND g.name_key = ?1
                      ORDER BY g.private, g.id LIMIT 1"
                 ),
-                [group_name_key(name)],
+                &[&group_name_key(name)],
                 group_row,
             )
-            .optional()
         })
     }
 
     /// The groups `user_id` can see — every public one and the private
     /// ones they belong to — with their role, oldest first.
     pub fn list_groups(&self, user_id: i64) -> Result<Vec<(Group, Option<Role>)>> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {GROUP_COLS}, m.role FROM groups g
-                 LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = ?1
-                 WHERE g.kind = 'group' AND (g.private = 0 OR m.user_id IS NOT NULL)
-                 ORDER BY g.id"
-            ))?;
-            let rows = st.query_map([user_id], |r| {
-                Ok((group_row(r)?, role_col(r, GROUP_COLS_LEN)?))
-            })?;
-            rows.collect()
+        self.read(Part::Chat, |sql| {
+            sql.rows(
+                &format!(
+                    "SELECT {GROUP_COLS}, m.role FROM groups g
+                     LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = ?1
+                     WHERE g.kind = 'group' AND (g.private = 0 OR m.user_id IS NOT NULL)
+                     ORDER BY g.id"
+                ),
+                &[&user_id],
+                |r| Ok((group_row(r)?, role_col(r, GROUP_COLS_LEN)?)),
+            )
         })
     }
 
     /// `user_id`'s role in a group, if they are a member.
     pub fn role_of(&self, group_id: i64, user_id: i64) -> Result<Option<Role>> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
+        self.read(Part::Chat, |sql| {
+            sql.row(
                 "SELECT role FROM memberships WHERE group_id = ?1 AND user_id = ?2",
-                params![group_id, user_id],
+                &[&group_id, &user_id],
                 |r| role_col(r, 0),
             )
-            .optional()
             .map(Option::flatten)
         })
     }
@@ -206,19 +204,19 @@ impl Store {
 
     /// A group's members, longest-standing first.
     pub fn members(&self, group_id: i64) -> Result<Vec<Member>> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare_cached(
+        self.read(Part::Chat, |sql| {
+            sql.rows(
                 "SELECT user_id, role, joined_at FROM memberships WHERE group_id = ?1
                  ORDER BY joined_at, user_id",
-            )?;
-            let rows = st.query_map([group_id], |r| {
-                Ok(Member {
-                    user_id: r.get(0)?,
-                    role: role_col(r, 1)?.unwrap_or(Role::Member),
-                    joined_at: r.get(2)?,
-                })
-            })?;
-            rows.collect()
+                &[&group_id],
+                |r| {
+                    Ok(Member {
+                        user_id: r.get(0)?,
+                        role: role_col(r, 1)?.unwrap_or(Role::Member),
+                        joined_at: r.get(2)?,
+                    })
+                },
+            )
         })
     }
 
@@ -234,10 +232,10 @@ impl Store {
     /// Adds a member (idempotent); a group left without an owner gets the
     /// newcomer as its owner. Returns whether they were newly added.
     pub fn join(&self, group_id: i64, user_id: i64, now: i64) -> Result<bool> {
-        let added = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let added = add_member_on(&tx, group_id, user_id, now)?;
-            tx.commit()?;
+        let added = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let added = add_member_on(sql, group_id, user_id, now)?;
+            sql.commit()?;
             Ok(added)
         })?;
         if added {
@@ -249,35 +247,32 @@ impl Store {
     /// Removes a member (leaving, or removed by a moderator). When the
     /// owner goes, the longest-standing admin (else member) becomes owner.
     pub fn leave(&self, group_id: i64, user_id: i64, now: i64) -> Result<Left> {
-        let left = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let role: Option<String> = tx
-                .query_row(
-                    "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 RETURNING role",
-                    params![group_id, user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+        let left = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let role: Option<String> = sql.row(
+                "DELETE FROM memberships WHERE group_id = ?1 AND user_id = ?2 RETURNING role",
+                &[&group_id, &user_id],
+                |r| r.get(0),
+            )?;
             let Some(role) = role else {
                 return Ok(Left::default());
             };
-            events::append_tx(&tx, Event::MemberLeft { group_id, user_id }, now)?;
+            events::append(sql, Event::MemberLeft { group_id, user_id }, now)?;
             let mut new_owner = None;
             if role == "owner" {
-                new_owner = successor(&mut Sql::Lite(&tx), group_id)?;
+                new_owner = successor(sql, group_id)?;
                 if let Some(next) = new_owner {
-                    tx.execute(
+                    sql.exec(
                         "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
-                        params![group_id, next],
+                        &[&group_id, &next],
                     )?;
                 }
             }
-            let remaining: i64 = tx.query_row(
+            let remaining: i64 = sql.value(
                 "SELECT count(*) FROM memberships WHERE group_id = ?1",
-                [group_id],
-                |r| r.get(0),
+                &[&group_id],
             )?;
-            tx.commit()?;
+            sql.commit()?;
             Ok(Left {
                 was_member: true,
                 new_owner,
@@ -293,10 +288,10 @@ impl Store {
     /// Sets a member's role (not to owner: see `transfer_ownership`).
     /// Returns whether they are a member.
     pub fn set_role(&self, group_id: i64, user_id: i64, role: Role) -> Result<bool> {
-        self.sqlite_only().chat.write(|c| {
-            c.execute(
+        self.write(Part::Chat, |sql| {
+            sql.exec(
                 "UPDATE memberships SET role = ?3 WHERE group_id = ?1 AND user_id = ?2 AND role != 'owner'",
-                params![group_id, user_id, role.as_str()],
+                &[&group_id, &user_id, &role.as_str()],
             )
             .map(|n| n > 0)
         })
@@ -304,20 +299,20 @@ impl Store {
 
     /// Makes `to` (a member) the owner; the old owner `from` becomes admin.
     pub fn transfer_ownership(&self, group_id: i64, from: i64, to: i64) -> Result<bool> {
-        self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let n = tx.execute(
+        self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let n = sql.exec(
                 "UPDATE memberships SET role = 'owner' WHERE group_id = ?1 AND user_id = ?2",
-                params![group_id, to],
+                &[&group_id, &to],
             )?;
             if n == 0 {
                 return Ok(false);
             }
-            tx.execute(
+            sql.exec(
                 "UPDATE memberships SET role = 'admin' WHERE group_id = ?1 AND user_id = ?2",
-                params![group_id, from],
+                &[&group_id, &from],
             )?;
-            tx.commit()?;
+            sql.commit()?;
             Ok(true)
         })
     }
@@ -332,20 +327,23 @@ impl Store {
         by: i64,
     ) -> Result<std::result::Result<(), NameTaken>> {
         let key = group_name_key(name);
-        self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            if name_taken(&tx, &key, by, id)? {
+        self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            if name_taken(sql, &key, by, id)? {
                 return Ok(Err(NameTaken));
             }
-            match tx.execute(
+            match sql.exec(
                 "UPDATE groups SET name = ?2, name_key = ?3 WHERE id = ?1",
-                params![id, name, key],
+                &[&id, &name, &key],
             ) {
                 Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => return Ok(Err(NameTaken)),
+                // A public name taken meanwhile by another transaction (the
+                // unique index): nothing runs after it but the rollback (an
+                // UPDATE has no `ON CONFLICT`).
+                Err(e) if sql::is_unique_violation(&e) => return Ok(Err(NameTaken)),
                 Err(e) => return Err(e),
             }
-            tx.commit()?;
+            sql.commit()?;
             Ok(Ok(()))
         })
     }
@@ -353,16 +351,17 @@ impl Store {
     /// Deletes a group with its memberships, messages, files and invites; returns
     /// who its members were.
     pub fn delete_group(&self, id: i64, now: i64) -> Result<Vec<i64>> {
-        let (members, hashes) = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let hashes = super::files::hashes_of_group(&mut Sql::Lite(&tx), id)?;
-            let members: Vec<i64> = tx
-                .prepare("SELECT user_id FROM memberships WHERE group_id = ?1")?
-                .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+        let (members, hashes) = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let hashes = super::files::hashes_of_group(sql, id)?;
+            let members: Vec<i64> = sql.rows(
+                "SELECT user_id FROM memberships WHERE group_id = ?1",
+                &[&id],
+                |r| r.get(0),
+            )?;
             for &user_id in &members {
-                events::append_tx(
-                    &tx,
+                events::append(
+                    sql,
                     Event::MemberLeft {
                         group_id: id,
                         user_id,
@@ -370,8 +369,8 @@ impl Store {
                     now,
                 )?;
             }
-            tx.execute("DELETE FROM groups WHERE id = ?1", [id])?;
-            tx.commit()?;
+            sql.exec("DELETE FROM groups WHERE id = ?1", &[&id])?;
+            sql.commit()?;
             Ok((members, hashes))
         })?;
         self.release(&hashes);
@@ -385,104 +384,125 @@ impl Store {
     pub fn open_dm(&self, people: &[i64], now: i64) -> Result<(Group, bool)> {
         let key = dm_key(people);
         let creator = people.first().copied().unwrap_or_default();
-        self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = existing {
-                let g = group_on(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            if let Some(g) = dm_on(sql, &key)? {
                 return Ok((g, false));
             }
-            tx.execute(
+            let inserted = sql.row(
                 "INSERT INTO groups (name, name_key, kind, e2e, private, created_by, created_at)
-                 VALUES ('Direct message', ?1, 'dm', 0, 1, ?2, ?3)",
-                params![key, creator, now],
+                 VALUES (?1, ?2, 'dm', 0, 1, ?3, ?4)
+                 ON CONFLICT DO NOTHING RETURNING id",
+                &[&DM_NAME, &key, &creator, &now],
+                |r| r.get::<i64>(0),
             )?;
-            let id = tx.last_insert_rowid();
+            let Some(id) = inserted else {
+                // Made meanwhile by another transaction (PostgreSQL: the
+                // insert waited for it to commit), so a new look sees it.
+                let g = dm_on(sql, &key)?.ok_or_else(|| {
+                    StoreError::Mismatch("a DM that was just made is gone".to_string())
+                })?;
+                return Ok((g, false));
+            };
+            let mut member_count = 0;
             for user in people {
-                tx.execute(
-                    "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-                    params![id, user, now],
+                member_count += sql.exec(
+                    "INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (group_id, user_id) DO NOTHING",
+                    &[&id, user, &now],
                 )?;
             }
-            let g = group_on(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            tx.commit()?;
+            sql.commit()?;
+            let g = Group {
+                id,
+                name: DM_NAME.to_string(),
+                is_dm: true,
+                e2e: false,
+                private: true,
+                created_at: now,
+                closed_at: None,
+                member_count: i64::try_from(member_count).unwrap_or(i64::MAX),
+            };
             Ok((g, true))
         })
     }
 
     /// The direct conversation of exactly these people, if they have one.
     pub fn dm_of(&self, people: &[i64]) -> Result<Option<i64>> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
+        self.read(Part::Chat, |sql| {
+            sql.row(
                 "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
-                [dm_key(people)],
+                &[&dm_key(people)],
                 |r| r.get(0),
             )
-            .optional()
         })
     }
 
     /// The direct conversations of a user, oldest first.
     pub fn list_dms(&self, user_id: i64) -> Result<Vec<DmRow>> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare(
-                "SELECT g.id, g.name, g.closed_at IS NOT NULL,
-                        (SELECT group_concat(o.user_id) FROM memberships o
-                         WHERE o.group_id = g.id AND o.user_id != ?1)
+        // One row per other member (one with none for a DM left alone),
+        // gathered here: no aggregate both engines spell alike.
+        let rows = self.read(Part::Chat, |sql| {
+            sql.rows(
+                "SELECT g.id, g.name, g.closed_at IS NOT NULL, o.user_id
                  FROM groups g JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
-                 WHERE g.kind = 'dm' ORDER BY g.id",
-            )?;
-            let rows = st.query_map([user_id], |r| {
-                let others: Option<String> = r.get(3)?;
-                Ok(DmRow {
-                    group_id: r.get(0)?,
-                    name: r.get(1)?,
-                    closed: r.get(2)?,
-                    others: others
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter_map(|id| id.parse().ok())
-                        .collect(),
-                })
-            })?;
-            rows.collect()
-        })
+                 LEFT JOIN memberships o ON o.group_id = g.id AND o.user_id != ?1
+                 WHERE g.kind = 'dm' ORDER BY g.id, o.user_id",
+                &[&user_id],
+                |r| {
+                    Ok((
+                        DmRow {
+                            group_id: r.get(0)?,
+                            name: r.get(1)?,
+                            closed: r.get(2)?,
+                            others: Vec::new(),
+                        },
+                        r.get::<Option<i64>>(3)?,
+                    ))
+                },
+            )
+        })?;
+        let mut dms: Vec<DmRow> = Vec::new();
+        for (dm, other) in rows {
+            match dms.last_mut() {
+                Some(last) if last.group_id == dm.group_id => last.others.extend(other),
+                _ => dms.push(DmRow {
+                    others: other.into_iter().collect(),
+                    ..dm
+                }),
+            }
+        }
+        Ok(dms)
     }
 }
 
 /// Adds a member inside a transaction (with its event); a group without
 /// an owner gets this member as owner.
 pub(super) fn add_member_on(
-    tx: &Transaction<'_>,
+    sql: &mut Sql<'_>,
     group_id: i64,
     user_id: i64,
     now: i64,
-) -> rusqlite::Result<bool> {
-    let ownerless: bool = tx.query_row(
+) -> Result<bool> {
+    let ownerless: bool = sql.value(
         "SELECT NOT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND role = 'owner')
             AND (SELECT kind FROM groups WHERE id = ?1) = 'group'",
-        [group_id],
-        |r| r.get(0),
+        &[&group_id],
     )?;
     let role = if ownerless { "owner" } else { "member" };
-    let added = tx.execute(
-        "INSERT OR IGNORE INTO memberships (group_id, user_id, joined_at, role) VALUES (?1, ?2, ?3, ?4)",
-        params![group_id, user_id, now, role],
+    let added = sql.exec(
+        "INSERT INTO memberships (group_id, user_id, joined_at, role) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (group_id, user_id) DO NOTHING",
+        &[&group_id, &user_id, &now, &role],
     )? > 0;
     if added {
-        events::append_tx(tx, Event::MemberJoined { group_id, user_id }, now)?;
+        events::append(sql, Event::MemberJoined { group_id, user_id }, now)?;
         // A newcomer has read what was said before they came.
-        tx.execute(
+        sql.exec(
             "INSERT INTO read_state (user_id, group_id, last_read_id)
              SELECT ?2, ?1, coalesce(max(id), 0) FROM messages WHERE group_id = ?1
              ON CONFLICT (user_id, group_id) DO UPDATE SET last_read_id = excluded.last_read_id",
-            params![group_id, user_id],
+            &[&group_id, &user_id],
         )?;
     }
     Ok(added)

@@ -4,15 +4,13 @@
 //! works while it is not revoked, not expired and not used up; using one
 //! counts a use in the same transaction as what it lets in.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
-
 use super::groups::add_member_on;
-use super::sql::Sql;
-use super::{Invite, InviteUse, Result, Store};
+use super::sql::{Row, Sql};
+use super::{Invite, InviteUse, Part, Result, Store};
 
 const INVITE_COLS: &str = "code, created_by, created_at, expires_at, max_uses, uses, revoked_at";
 
-fn invite_row(r: &Row<'_>) -> rusqlite::Result<Invite> {
+fn invite_row(r: &Row<'_>) -> Result<Invite> {
     Ok(Invite {
         code: r.get(0)?,
         created_by: r.get(1)?,
@@ -36,6 +34,15 @@ fn count_use(sql: &mut Sql<'_>, table: &str, code: &str, now: i64) -> Result<boo
     Ok(n > 0)
 }
 
+/// The group a code invites to, if the code still works at `now`.
+fn usable_group(sql: &mut Sql<'_>, code: &str, now: i64) -> Result<Option<i64>> {
+    sql.row(
+        &format!("SELECT group_id FROM invites WHERE code = ?1 AND {USABLE}"),
+        &[&code, &now],
+        |r| r.get(0),
+    )
+}
+
 impl Store {
     /// A new invite link to a group.
     pub fn create_invite(
@@ -47,11 +54,11 @@ impl Store {
         max_uses: Option<i64>,
         now: i64,
     ) -> Result<Invite> {
-        self.sqlite_only().chat.write(|c| {
-            c.execute(
+        self.write(Part::Chat, |sql| {
+            sql.exec(
                 "INSERT INTO invites (code, group_id, created_by, created_at, expires_at, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![code, group_id, by, now, expires_at, max_uses],
+                &[&code, &group_id, &by, &now, &expires_at, &max_uses],
             )
         })?;
         Ok(Invite {
@@ -67,22 +74,24 @@ impl Store {
 
     /// A group's invite links that are not revoked, newest first.
     pub fn list_invites(&self, group_id: i64) -> Result<Vec<Invite>> {
-        self.sqlite_only().chat.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {INVITE_COLS} FROM invites WHERE group_id = ?1 AND revoked_at IS NULL
-                 ORDER BY created_at DESC, code"
-            ))?;
-            let rows = st.query_map([group_id], invite_row)?;
-            rows.collect()
+        self.read(Part::Chat, |sql| {
+            sql.rows(
+                &format!(
+                    "SELECT {INVITE_COLS} FROM invites WHERE group_id = ?1 AND revoked_at IS NULL
+                     ORDER BY created_at DESC, code"
+                ),
+                &[&group_id],
+                invite_row,
+            )
         })
     }
 
     /// Revokes one of a group's invite links; whether it was there.
     pub fn revoke_invite(&self, group_id: i64, code: &str, now: i64) -> Result<bool> {
-        self.sqlite_only().chat.write(|c| {
-            c.execute(
+        self.write(Part::Chat, |sql| {
+            sql.exec(
                 "UPDATE invites SET revoked_at = ?3 WHERE group_id = ?1 AND code = ?2 AND revoked_at IS NULL",
-                params![group_id, code, now],
+                &[&group_id, &code, &now],
             )
             .map(|n| n > 0)
         })
@@ -90,36 +99,22 @@ impl Store {
 
     /// The group a code invites to, if the code still works.
     pub fn usable_invite(&self, code: &str, now: i64) -> Result<Option<i64>> {
-        self.sqlite_only().chat.read(|c| {
-            c.query_row(
-                &format!("SELECT group_id FROM invites WHERE code = ?1 AND {USABLE}"),
-                params![code, now],
-                |r| r.get(0),
-            )
-            .optional()
-        })
+        self.read(Part::Chat, |sql| usable_group(sql, code, now))
     }
 
     /// Joins `user_id` to the group a working code invites to, counting a
     /// use (not for someone who is already a member).
     pub fn use_invite(&self, code: &str, user_id: i64, now: i64) -> Result<InviteUse> {
-        let used = self.sqlite_only().chat.write(|c| {
-            let tx = c.transaction()?;
-            let group: Option<i64> = tx
-                .query_row(
-                    &format!("SELECT group_id FROM invites WHERE code = ?1 AND {USABLE}"),
-                    params![code, now],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(group_id) = group else {
+        let used = self.write(Part::Chat, |sql| {
+            sql.begin()?;
+            let Some(group_id) = usable_group(sql, code, now)? else {
                 return Ok(InviteUse::Invalid);
             };
-            let added = add_member_on(&tx, group_id, user_id, now)?;
+            let added = add_member_on(sql, group_id, user_id, now)?;
             if added {
-                count_use(&mut Sql::Lite(&tx), "invites", code, now)?;
+                count_use(sql, "invites", code, now)?;
             }
-            tx.commit()?;
+            sql.commit()?;
             Ok(InviteUse::Joined { group_id, added })
         })?;
         if matches!(used, InviteUse::Joined { added: true, .. }) {
@@ -137,11 +132,11 @@ impl Store {
         max_uses: Option<i64>,
         now: i64,
     ) -> Result<Invite> {
-        self.sqlite_only().users.write(|c| {
-            c.execute(
+        self.write(Part::Users, |sql| {
+            sql.exec(
                 "INSERT INTO server_invites (code, created_by, created_at, expires_at, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![code, by, now, expires_at, max_uses],
+                &[&code, &by, &now, &expires_at, &max_uses],
             )
         })?;
         Ok(Invite {
@@ -157,22 +152,24 @@ impl Store {
 
     /// The server invites that are not revoked, newest first.
     pub fn list_server_invites(&self) -> Result<Vec<Invite>> {
-        self.sqlite_only().users.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {INVITE_COLS} FROM server_invites WHERE revoked_at IS NULL
-                 ORDER BY created_at DESC, code"
-            ))?;
-            let rows = st.query_map([], invite_row)?;
-            rows.collect()
+        self.read(Part::Users, |sql| {
+            sql.rows(
+                &format!(
+                    "SELECT {INVITE_COLS} FROM server_invites WHERE revoked_at IS NULL
+                     ORDER BY created_at DESC, code"
+                ),
+                &[],
+                invite_row,
+            )
         })
     }
 
     /// Revokes a server invite; whether it was there.
     pub fn revoke_server_invite(&self, code: &str, now: i64) -> Result<bool> {
-        self.sqlite_only().users.write(|c| {
-            c.execute(
+        self.write(Part::Users, |sql| {
+            sql.exec(
                 "UPDATE server_invites SET revoked_at = ?2 WHERE code = ?1 AND revoked_at IS NULL",
-                params![code, now],
+                &[&code, &now],
             )
             .map(|n| n > 0)
         })
@@ -180,13 +177,12 @@ impl Store {
 
     /// Whether a server invite still works.
     pub fn server_invite_usable(&self, code: &str, now: i64) -> Result<bool> {
-        self.sqlite_only().users.read(|c| {
-            c.query_row(
+        self.read(Part::Users, |sql| {
+            sql.value(
                 &format!(
                     "SELECT EXISTS (SELECT 1 FROM server_invites WHERE code = ?1 AND {USABLE})"
                 ),
-                params![code, now],
-                |r| r.get(0),
+                &[&code, &now],
             )
         })
     }
