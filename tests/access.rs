@@ -79,18 +79,18 @@ fn every_way_a_session_ends_closes_its_sockets_with_4401_within_2s() {
         if case == "expiry" {
             // A session that expires in 1.5 s, seen by the socket at its
             // handshake: the server's sweep must close it then.
-            let db = rusqlite::Connection::open(s.data.join("users.sqlite3")).unwrap();
             let hash = sha256_hex(other.cookies["session"].as_bytes());
             let at = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis() as i64
                 + 1500;
-            db.execute(
+            db_execute(
+                &s.data,
+                "users.sqlite3",
                 "UPDATE sessions SET expires_at = ?1 WHERE token_hash = ?2",
-                rusqlite::params![at, hash],
-            )
-            .unwrap();
+                &[DbValue::Int(at), DbValue::Text(hash)],
+            );
         }
         let (mut chat, mut notify) = sockets(&other, g);
         let started = Instant::now();
@@ -555,6 +555,8 @@ fn mode(p: &Path) -> u32 {
 
 #[test]
 fn the_data_directory_and_databases_are_their_owners_alone() {
+    // The SQLite files' modes.
+    crate::sqlite_only!();
     use std::os::unix::fs::PermissionsExt;
     // Fresh: created private.
     let s = Server::start(&[]);
@@ -623,6 +625,8 @@ PRAGMA user_version = 1;";
 
 #[test]
 fn a_v1_data_directory_is_upgraded_keeping_everything_and_reusing_no_id() {
+    // A v1 SQLite data directory.
+    crate::sqlite_only!();
     let dir = TempDir::new("v1");
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -696,6 +700,8 @@ fn a_v1_data_directory_is_upgraded_keeping_everything_and_reusing_no_id() {
 
 #[test]
 fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers_by_itself() {
+    // The data directory's disk: PostgreSQL keeps its tables elsewhere.
+    crate::sqlite_only!();
     let dir = TempDir::new("full");
     let disk = Tmpfs::mount(&dir.path().join("disk"), "4m");
     let data = disk.0.join("data");

@@ -653,6 +653,8 @@ fn a_reconnect_replays_edits_deletions_and_reactions_since_it_left() {
 
 #[test]
 fn the_search_index_is_rebuilt_when_lost_or_stale() {
+    // SQLite's FTS5 index file.
+    crate::sqlite_only!();
     let dir = TempDir::new("index");
     let data = dir.path().join("data");
     let flags = ["--msg-rate", "0", "--socket-rate", "0"];

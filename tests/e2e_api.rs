@@ -248,11 +248,7 @@ fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
     // Nothing but ciphertext reached the database or the log.
     let _ = drain(&mut ws, Duration::from_millis(200));
     drop(ws);
-    let mut stored = Vec::new();
-    for f in ["chat.sqlite3", "chat.sqlite3-wal"] {
-        stored.extend(std::fs::read(s.data.join(f)).unwrap_or_default());
-    }
-    let hay = String::from_utf8_lossy(&stored);
+    let hay = stored_bodies(&s.data);
     assert!(hay.contains("bmV3IGJ5dGVz"), "the envelope is stored");
     assert!(!hay.contains("plaintext") && !hay.contains("plain edit"));
     assert!(

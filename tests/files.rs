@@ -559,6 +559,8 @@ fn a_full_disk_fails_the_upload_clearly_and_leaves_no_partial_file() {
 
 #[test]
 fn a_kill_mid_upload_leaves_no_orphan_after_restart() {
+    // In PostgreSQL mode the shared files directory is swept only past an hour.
+    crate::sqlite_only!();
     let dir = TempDir::new("files-kill");
     let data = dir.path().join("data");
     let files_dir = data.join("files");
@@ -595,6 +597,8 @@ fn a_kill_mid_upload_leaves_no_orphan_after_restart() {
 
 #[test]
 fn backup_restore_and_export_carry_the_files_and_metrics_count_them() {
+    // backup/restore copy SQLite data directories (pg_dump in PostgreSQL mode).
+    crate::sqlite_only!();
     let dir = TempDir::new("files-backup");
     let data = dir.path().join("data");
     let mut s = Server::start_in(&data, dir.path(), &["--msg-rate", "0", "--metrics"]);
@@ -643,6 +647,8 @@ fn backup_restore_and_export_carry_the_files_and_metrics_count_them() {
 
 #[test]
 fn a_files_directory_outside_the_data_directory_is_one_servers_alone() {
+    // The lock of SQLite mode (PostgreSQL mode shares the files directory).
+    crate::sqlite_only!();
     let dir = TempDir::new("files-shared");
     let shared = dir.path().join("shared-files");
     let fd = shared.display().to_string();

@@ -676,12 +676,12 @@ fn invite_links_let_people_in_once_counted_and_never_as_admins() {
         .as_str()
         .unwrap()
         .to_string();
-    let db = rusqlite::Connection::open(s.data.join("chat.sqlite3")).unwrap();
-    db.execute(
+    db_execute(
+        &s.data,
+        "chat.sqlite3",
         "UPDATE invites SET expires_at = 1 WHERE code = ?1",
-        [&code3],
-    )
-    .unwrap();
+        &[DbValue::Text(code3.clone())],
+    );
     let expired = dave.get(&format!("/invite/{code3}"));
     assert_eq!(expired.status, 404);
     assert!(expired.text().contains("expired"), "{}", expired.text());

@@ -544,6 +544,8 @@ fn foreign_origin_refused_own_origin_allowed() {
 
 #[test]
 fn session_survives_restart_and_db_stores_no_raw_token() {
+    // Reads the SQLite files themselves.
+    crate::sqlite_only!();
     let dir = TempDir::new("restart");
     let data = dir.path().join("data");
     let mut s1 = Server::start_in(&data, dir.path(), &[]);

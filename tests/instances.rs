@@ -161,11 +161,10 @@ fn messages_presence_and_notices_reach_sockets_on_the_other_instance() {
         .is_some(),
         "the edit crosses"
     );
-    let r = alice.request(
+    let r = alice.json(
         "PUT",
         &format!("/api/messages/{id}/reactions/%F0%9F%91%8D"),
-        &[],
-        b"",
+        &Value::Null,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
@@ -236,11 +235,10 @@ fn a_removal_on_one_instance_closes_the_members_socket_on_the_other() {
     let mut carol = user(&p.a, "carol");
     join(&mut carol, g);
     let (mut carol_ws, _) = open_group(&carol, g);
-    let r = owner.request(
+    let r = owner.json(
         "DELETE",
         &format!("/api/groups/{g}/members/carol"),
-        &[],
-        b"",
+        &Value::Null,
     );
     assert!(
         r.status == 200 || r.status == 204,
@@ -257,7 +255,7 @@ fn a_removal_on_one_instance_closes_the_members_socket_on_the_other() {
 
 #[test]
 fn a_killed_instance_loses_no_acked_message_and_the_other_sweeps_its_sockets() {
-    let mut p = pair();
+    let p = pair();
     let mut alice = user(&p.a, "alice");
     let g = create_group(&mut alice, "ops");
     let mut bob = user(&p.b, "bob");

@@ -61,6 +61,8 @@ fn counts(data: &std::path::Path, pg: &mut postgres::Client) -> Vec<(String, i64
 
 #[test]
 fn a_data_directory_moves_into_an_empty_postgres_whole() {
+    // Migrates a SQLite data directory (it starts its own cluster).
+    crate::sqlite_only!();
     let pg = Pg::start();
     let url = pg.create_db("chat");
     let dir = TempDir::new("migrate");

@@ -88,6 +88,8 @@ fn user_and_session_commands_while_the_server_runs() {
 
 #[test]
 fn backup_while_writing_then_restore_and_compare() {
+    // backup/restore copy SQLite data directories.
+    crate::sqlite_only!();
     let s = Server::start(&["--msg-rate", "0"]);
     let mut a = user(&s, "alice");
     let id = create_group(&mut a, "archive");

@@ -66,7 +66,23 @@ impl Room {
     pub fn fan_out(&self, frame: &Frame) {
         self.fan_out_here(frame);
         if let Some(relay) = &self.relay {
-            relay.room(self.group.id, frame);
+            relay.room(self.group.id, None, frame);
+        }
+    }
+
+    /// Sends a frame to every socket in the room but `user_id`'s, here and
+    /// on the other instances, at once (a typing notice: it is not queued
+    /// behind the room's backlog).
+    pub fn send_to_others(&self, user_id: i64, frame: &Frame) {
+        self.send_here_except(user_id, frame);
+        if let Some(relay) = &self.relay {
+            relay.room(self.group.id, Some(user_id), frame);
+        }
+    }
+
+    fn send_here_except(&self, user_id: i64, frame: &Frame) {
+        for p in self.peers().iter().filter(|p| p.who.user_id != user_id) {
+            p.send(frame);
         }
     }
 
@@ -255,10 +271,17 @@ impl Hub {
     /// Applies what another instance published.
     pub fn hear(&self, heard: Heard) {
         match heard {
-            Heard::Room { group_id, frame } => {
+            Heard::Room {
+                group_id,
+                except,
+                frame,
+            } => {
                 if let Some(room) = self.existing_room(group_id) {
                     let _order = room.sequence();
-                    room.fan_out_here(&frame);
+                    match except {
+                        Some(user_id) => room.send_here_except(user_id, &frame),
+                        None => room.fan_out_here(&frame),
+                    }
                 }
             }
             Heard::Notify { who, frame } => self.notify_here(&who, &frame),

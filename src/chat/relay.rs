@@ -16,7 +16,8 @@
 //! bus only wakes the followers sooner.
 //!
 //! Wire format (space-separated, the last field takes the rest):
-//! `r GROUP FRAME` a room's frame; `u IDS FRAME` for the `/ws` sockets of
+//! `r GROUP FRAME` a room's frame (`t GROUP USER FRAME`: for all but that
+//! user's sockets, as a typing notice); `u IDS FRAME` for the `/ws` sockets of
 //! users IDS (comma-separated), `x IDS FRAME` for all but them (`-`: none);
 //! `p GROUP USER ADDR COUNT NAME` presence; `swept INSTANCE`; `E` events.
 
@@ -74,8 +75,12 @@ impl Who {
 /// One thing heard from another instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
-    /// A frame for a room's sockets.
-    Room { group_id: i64, frame: Frame },
+    /// A frame for a room's sockets (but those of user `except`).
+    Room {
+        group_id: i64,
+        except: Option<i64>,
+        frame: Frame,
+    },
     /// A frame for `/ws` sockets.
     Notify { who: Who, frame: Frame },
     /// That instance now has `sockets` of this user and address here.
@@ -120,7 +125,16 @@ pub fn decode(from: &str, payload: &str) -> Option<Heard> {
             let (g, frame) = rest.split_once(' ')?;
             Heard::Room {
                 group_id: g.parse().ok()?,
+                except: None,
                 frame: text(frame),
+            }
+        }
+        "t" => {
+            let mut f = rest.splitn(3, ' ');
+            Heard::Room {
+                group_id: f.next()?.parse().ok()?,
+                except: Some(f.next()?.parse().ok()?),
+                frame: text(f.next()?),
             }
         }
         "u" | "x" => {
@@ -199,10 +213,14 @@ impl Relay {
         let _ = lock(&self.out).send(Out { payload, presence });
     }
 
-    /// A frame a room's sockets got here.
-    pub fn room(&self, group_id: i64, frame: &Frame) {
+    /// A frame a room's sockets got here (all but `except`'s).
+    pub fn room(&self, group_id: i64, except: Option<i64>, frame: &Frame) {
         if let Some(text) = frame_text(frame) {
-            self.send(format!("r {group_id} {text}"), None);
+            let payload = match except {
+                Some(user) => format!("t {group_id} {user} {text}"),
+                None => format!("r {group_id} {text}"),
+            };
+            self.send(payload, None);
         }
     }
 
@@ -372,7 +390,16 @@ mod tests {
             decode("i1", r#"r 7 {"type":"message"}"#),
             Some(Heard::Room {
                 group_id: 7,
+                except: None,
                 frame: crate::ws::frame::text(br#"{"type":"message"}"#)
+            })
+        );
+        assert_eq!(
+            decode("i1", r#"t 7 3 {"type":"typing"}"#),
+            Some(Heard::Room {
+                group_id: 7,
+                except: Some(3),
+                frame: crate::ws::frame::text(br#"{"type":"typing"}"#)
             })
         );
         assert_eq!(

@@ -286,11 +286,5 @@ fn on_typing(room: &Room, peer: &Arc<Peer>) {
     }
     .encode();
     let _order = room.sequence();
-    for p in room
-        .peers()
-        .iter()
-        .filter(|p| p.who.user_id != peer.who.user_id)
-    {
-        p.send(&f);
-    }
+    room.send_to_others(peer.who.user_id, &f);
 }

@@ -76,17 +76,6 @@ pub fn append(sql: &mut Sql<'_>, event: Event, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// `append` for a module still on rusqlite's own types (TRANSITION: goes
-/// once every module speaks `Sql`).
-pub fn append_tx(tx: &rusqlite::Transaction<'_>, event: Event, now: i64) -> rusqlite::Result<()> {
-    let (kind, user_id, group_id) = event.columns();
-    tx.execute(
-        "INSERT INTO events (kind, user_id, group_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        rusqlite::params![kind, user_id, group_id, now],
-    )?;
-    Ok(())
-}
-
 /// Where a follower has read up to, per file (PostgreSQL has one log: the
 /// first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

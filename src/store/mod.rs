@@ -166,15 +166,6 @@ impl StoreError {
     }
 }
 
-/// TRANSITION: lets a module still on rusqlite's types call one already on
-/// `Sql` (`?` carries the error through and `From<rusqlite::Error>` unwraps
-/// it); goes once every module speaks `Sql`.
-impl From<StoreError> for rusqlite::Error {
-    fn from(e: StoreError) -> Self {
-        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
-    }
-}
-
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi::ErrorCode;
@@ -467,6 +458,8 @@ pub struct Store {
 }
 
 /// Where the tables live.
+// One per process, made once: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Sqlite(Lite),
     Postgres(pg::Pool),
@@ -603,15 +596,6 @@ impl Store {
         match &self.engine {
             Engine::Sqlite(lite) => Some(lite),
             Engine::Postgres(_) => None,
-        }
-    }
-
-    /// TRANSITION: the SQLite files for a module not yet on `Sql`; gone
-    /// once every module is ported.
-    pub(crate) fn sqlite_only(&self) -> &Lite {
-        match &self.engine {
-            Engine::Sqlite(lite) => lite,
-            Engine::Postgres(_) => panic!("TRANSITION: not yet ported to PostgreSQL"),
         }
     }
 

@@ -446,6 +446,14 @@ impl Store {
     /// Two transactions, the chat tables' and then the account's (two files
     /// in SQLite; PostgreSQL takes the same two steps in its one database).
     pub fn delete_user(&self, user_id: i64, renamed: &str, now: i64) -> Result<UserDeleted> {
+        // Sessions end first, so their sockets hear "session ended" (4401)
+        // before the memberships' removals (4403) in either engine's log.
+        self.write(Part::Users, |sql| {
+            sql.begin()?;
+            sql.exec("DELETE FROM sessions WHERE user_id = ?1", &[&user_id])?;
+            events::append(sql, Event::SessionsEnded { user_id }, now)?;
+            sql.commit()
+        })?;
         let (memberships, messages) = self.write(Part::Chat, |sql| {
             sql.begin()?;
             // A DM between two closes; a group DM goes on without them.
@@ -493,6 +501,7 @@ impl Store {
             sql.commit()?;
             Ok((groups.len(), usize::try_from(n).unwrap_or(usize::MAX)))
         })?;
+        // Again with the account: a login made meanwhile ends with it.
         self.write(Part::Users, |sql| {
             sql.begin()?;
             sql.exec("DELETE FROM users WHERE id = ?1", &[&user_id])?;

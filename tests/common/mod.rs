@@ -114,6 +114,73 @@ pub fn use_database(data: &Path, url: &str) {
     std::fs::write(data.with_extension("pgurl"), url).unwrap();
 }
 
+/// A value for `db_execute`.
+pub enum DbValue {
+    Int(i64),
+    Text(String),
+}
+
+/// Runs one statement (`?1`-style parameters) on the database that holds
+/// the table: SQLite's `file` in `data`, or the PostgreSQL database the
+/// directory uses (`use_database`/`SECURECHAT_TEST_PG`). Returns the rows
+/// it changed.
+pub fn db_execute(data: &Path, file: &str, sql: &str, params: &[DbValue]) -> u64 {
+    match std::fs::read_to_string(data.with_extension("pgurl")) {
+        Ok(url) => {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let sql = sql.replace('?', "$");
+            let values: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+                .iter()
+                .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
+                    match p {
+                        DbValue::Int(i) => Box::new(*i),
+                        DbValue::Text(t) => Box::new(t.clone()),
+                    }
+                })
+                .collect();
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                values.iter().map(|v| v.as_ref()).collect();
+            c.execute(sql.as_str(), &refs).unwrap()
+        }
+        Err(_) => {
+            let c = rusqlite::Connection::open(data.join(file)).unwrap();
+            let values: Vec<rusqlite::types::Value> = params
+                .iter()
+                .map(|p| match p {
+                    DbValue::Int(i) => rusqlite::types::Value::Integer(*i),
+                    DbValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                })
+                .collect();
+            c.execute(sql, rusqlite::params_from_iter(values)).unwrap() as u64
+        }
+    }
+}
+
+/// Everything the messages table keeps of message bodies, as text: the
+/// bytes of SQLite's chat file (and its log), or PostgreSQL's rows.
+pub fn stored_bodies(data: &Path) -> String {
+    match std::fs::read_to_string(data.with_extension("pgurl")) {
+        Ok(url) => {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.query(
+                "SELECT coalesce(content, ''), coalesce(envelope, '') FROM messages",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}\n", r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect()
+        }
+        Err(_) => {
+            let mut stored = Vec::new();
+            for f in ["chat.sqlite3", "chat.sqlite3-wal"] {
+                stored.extend(std::fs::read(data.join(f)).unwrap_or_default());
+            }
+            String::from_utf8_lossy(&stored).into_owned()
+        }
+    }
+}
+
 /// A running server process.
 pub struct Server {
     pub child: Child,

@@ -28,6 +28,13 @@ pub fn without_password(url: &str) -> String {
     format!("{scheme}://{user}{at}{host}")
 }
 
+pub use pool::{Conn, Pool};
+
+/// Brings the schema of the database `conn` is connected to up to date.
+pub fn migrate(conn: &mut Conn) -> crate::store::Result<()> {
+    schema::migrate(conn.client())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -42,10 +49,4 @@ mod tests {
         assert_eq!(w("postgres://db/chat?password=x"), "postgres://db/chat");
         assert_eq!(w("host=db password=x"), "the database");
     }
-}
-pub use pool::{Conn, Pool};
-
-/// Brings the schema of the database `conn` is connected to up to date.
-pub fn migrate(conn: &mut Conn) -> crate::store::Result<()> {
-    schema::migrate(conn.client())
 }
