@@ -29,6 +29,16 @@ impl<K: Hash + Eq> Limiter<K> {
         }
     }
 
+    /// Tokens added per second (0: no limit).
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// The bucket's size.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
     /// Takes one token for `key`; on refusal, how long until one is free.
     pub fn take(&self, key: K) -> Result<(), Duration> {
         self.take_at(key, Instant::now())

@@ -47,6 +47,10 @@ fn new_database() -> (Option<Pg>, String) {
 }
 
 fn pair() -> Pair {
+    pair_with(&["--msg-rate", "0"])
+}
+
+fn pair_with(extra: &[&str]) -> Pair {
     let (pg, url) = new_database();
     let dir = TempDir::new("pair");
     let files = dir.path().join("shared-files");
@@ -54,18 +58,9 @@ fn pair() -> Pair {
     let start = |name: &str| {
         let data = dir.path().join(name);
         use_database(&data, &url);
-        let mut s = Server::start_in(
-            &data,
-            dir.path(),
-            &[
-                "--files-dir",
-                &files_arg,
-                "--msg-rate",
-                "0",
-                "--socket-rate",
-                "0",
-            ],
-        );
+        let mut args = vec!["--files-dir", &files_arg, "--socket-rate", "0"];
+        args.extend_from_slice(extra);
+        let mut s = Server::start_in(&data, dir.path(), &args);
         s.data = data;
         s
     };
@@ -320,4 +315,28 @@ fn a_killed_instance_loses_no_acked_message_and_the_other_sweeps_its_sockets() {
     assert!(swept < Duration::from_secs(20), "took {swept:?}");
     let online = alice.get(&format!("/api/groups/{g}/online")).json();
     assert_eq!(names(&online["users"]), ["alice"], "{online}");
+}
+
+#[test]
+fn a_users_message_rate_is_one_budget_across_instances() {
+    let p = pair_with(&["--msg-rate", "0.2", "--msg-burst", "4"]);
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let alice_b = on(&alice, &p.b);
+    let (mut on_a, _) = open_group(&alice, g);
+    let (mut on_b, _) = open_group(&alice_b, g);
+    let outcome = |ws: &mut Ws, i: usize| {
+        send_text(ws, &format!("m{i}"), &format!("c{i}"));
+        let f = wait_for(ws, Duration::from_secs(5), |f| {
+            f["type"] == "ack" || f["type"] == "error"
+        })
+        .expect("an ack or an error");
+        f["type"] == "ack"
+    };
+    let on_a_acked = (0..4).filter(|&i| outcome(&mut on_a, i)).count();
+    assert_eq!(on_a_acked, 4, "the burst, on A");
+    // The same user's budget is spent: B refuses too (a token comes back
+    // every 5 s, so at most one more gets through).
+    let on_b_acked = (4..8).filter(|&i| outcome(&mut on_b, i)).count();
+    assert!(on_b_acked <= 1, "B stored {on_b_acked} more of alice's messages");
 }

@@ -28,6 +28,7 @@ pub mod sniff;
 pub mod socket;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::limits::Limiter;
 use crate::store::Store;
@@ -185,8 +186,35 @@ impl Chat {
                 "Too many invite links; wait a moment.",
             ),
         };
-        bucket
-            .take(user_id)
+        self.take_from(bucket, action, user_id)
             .map_err(|wait| Refusal::rate_limited(wait, why))
+    }
+
+    /// A token of `bucket` for `user_id`: in PostgreSQL mode from the row
+    /// every instance shares (the local bucket while the database is away),
+    /// else from memory.
+    fn take_from(
+        &self,
+        bucket: &Limiter<i64>,
+        action: Action,
+        user_id: i64,
+    ) -> Result<(), Duration> {
+        if !self.store.is_postgres() || bucket.rate() <= 0.0 {
+            return bucket.take(user_id);
+        }
+        let kind = format!("{action:?}");
+        match self.store.take_shared_token(
+            &kind,
+            user_id,
+            bucket.rate(),
+            bucket.burst(),
+            crate::util::now_ms(),
+        ) {
+            Ok(taken) => taken,
+            Err(e) => {
+                crate::debug!("shared rate limit unavailable ({e}); this instance's counts");
+                bucket.take(user_id)
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@
 
 mod backup;
 mod blobs;
+mod buckets;
 mod chat;
 mod events;
 mod files;

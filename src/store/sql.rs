@@ -34,6 +34,7 @@ pub enum Sql<'c> {
 pub enum Value<'a> {
     Null,
     Int(i64),
+    Real(f64),
     Text(&'a str),
     Blob(&'a [u8]),
 }
@@ -46,6 +47,12 @@ pub trait Param {
 impl Param for i64 {
     fn value(&self) -> Value<'_> {
         Value::Int(*self)
+    }
+}
+
+impl Param for f64 {
+    fn value(&self) -> Value<'_> {
+        Value::Real(*self)
     }
 }
 
@@ -112,6 +119,7 @@ impl rusqlite::ToSql for Value<'_> {
         Ok(ToSqlOutput::Borrowed(match *self {
             Value::Null => ValueRef::Null,
             Value::Int(i) => ValueRef::Integer(i),
+            Value::Real(r) => ValueRef::Real(r),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),
             Value::Blob(b) => ValueRef::Blob(b),
         }))
@@ -131,6 +139,7 @@ impl ToSql for Value<'_> {
             Value::Int(i) if *ty == Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
             Value::Int(i) if *ty == Type::BOOL => (i != 0).to_sql(ty, out),
             Value::Int(i) => i.to_sql(ty, out),
+            Value::Real(r) => r.to_sql(ty, out),
             Value::Text(s) => s.to_sql(ty, out),
             Value::Blob(b) => b.to_sql(ty, out),
         }
@@ -140,6 +149,7 @@ impl ToSql for Value<'_> {
         [
             Type::INT8,
             Type::INT4,
+            Type::FLOAT8,
             Type::BOOL,
             Type::TEXT,
             Type::VARCHAR,
@@ -235,6 +245,32 @@ impl Col for Option<bool> {
 
     fn pg(row: &postgres::Row, i: usize) -> Result<Self> {
         Option::<i64>::pg(row, i).map(|i| i.map(|i| i != 0))
+    }
+}
+
+impl Col for Option<f64> {
+    fn lite(v: rusqlite::types::ValueRef<'_>) -> Result<Self> {
+        use rusqlite::types::ValueRef;
+        match v {
+            ValueRef::Null => Ok(None),
+            ValueRef::Real(r) => Ok(Some(r)),
+            ValueRef::Integer(i) => Ok(Some(i as f64)),
+            _ => Err(mismatch("a number column holds another type")),
+        }
+    }
+
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self> {
+        Ok(row.try_get::<_, Option<f64>>(i)?)
+    }
+}
+
+impl Col for f64 {
+    fn lite(v: rusqlite::types::ValueRef<'_>) -> Result<Self> {
+        Option::<f64>::lite(v)?.ok_or_else(|| mismatch("a number column is NULL"))
+    }
+
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self> {
+        Option::<f64>::pg(row, i)?.ok_or_else(|| mismatch("a number column is NULL"))
     }
 }
 

@@ -185,6 +185,13 @@ CREATE TABLE relay (
 );
 CREATE INDEX relay_created ON relay(created_at);
 CREATE INDEX events_created ON events(created_at);
+CREATE TABLE buckets (
+    kind    TEXT NOT NULL,
+    subject BIGINT NOT NULL,
+    tokens  DOUBLE PRECISION NOT NULL,
+    at      BIGINT NOT NULL,
+    PRIMARY KEY (kind, subject)
+);
 "#,
 ];
 

@@ -1,0 +1,53 @@
+//! Rate limits every instance shares (PostgreSQL mode): a user's token
+//! bucket is a row, refilled and taken from in one statement, so N
+//! instances allow what one does, not N times as much. SQLite mode has one
+//! process, and its buckets stay in memory (`crate::limits`).
+
+use std::time::Duration;
+
+use super::{Part, Result, Store};
+
+/// The refill the bucket holds now: `?3` burst, `?4` now (ms), `?5` rate
+/// per second, from the row's `tokens` and `at`.
+const REFILLED: &str = "least(CAST(?3 AS DOUBLE PRECISION), buckets.tokens + (?4 - buckets.at) * CAST(?5 AS DOUBLE PRECISION) / 1000.0)";
+
+impl Store {
+    /// Takes one token of `subject`'s `kind` bucket (`rate` tokens a
+    /// second, at most `burst`); `Err(wait)` when none is left, with how
+    /// long until one is.
+    pub fn take_shared_token(
+        &self,
+        kind: &str,
+        subject: i64,
+        rate: f64,
+        burst: f64,
+        now: i64,
+    ) -> Result<std::result::Result<(), Duration>> {
+        self.write(Part::Users, |sql| {
+            let taken = sql.row(
+                &format!(
+                    "INSERT INTO buckets (kind, subject, tokens, at)
+                     VALUES (?1, ?2, CAST(?3 AS DOUBLE PRECISION) - 1, ?4)
+                     ON CONFLICT (kind, subject) DO UPDATE SET tokens = {REFILLED} - 1, at = ?4
+                     WHERE {REFILLED} >= 1
+                     RETURNING tokens"
+                ),
+                &[&kind, &subject, &burst, &now, &rate],
+                |r| r.get::<f64>(0),
+            )?;
+            if taken.is_some() {
+                return Ok(Ok(()));
+            }
+            let left: f64 = sql
+                .row(
+                    &format!("SELECT {REFILLED} FROM buckets WHERE kind = ?1 AND subject = ?2"),
+                    &[&kind, &subject, &burst, &now, &rate],
+                    |r| r.get(0),
+                )?
+                .unwrap_or(0.0);
+            Ok(Err(Duration::from_secs_f64(
+                ((1.0 - left) / rate.max(f64::MIN_POSITIVE)).clamp(0.001, 3600.0),
+            )))
+        })
+    }
+}
