@@ -51,7 +51,10 @@ fn pair() -> Pair {
 }
 
 fn pair_with(extra: &[&str]) -> Pair {
-    let (pg, url) = new_database();
+    pair_on(new_database(), extra)
+}
+
+fn pair_on((pg, url): (Option<Pg>, String), extra: &[&str]) -> Pair {
     let dir = TempDir::new("pair");
     let files = dir.path().join("shared-files");
     let files_arg = files.display().to_string();
@@ -338,5 +341,163 @@ fn a_users_message_rate_is_one_budget_across_instances() {
     // The same user's budget is spent: B refuses too (a token comes back
     // every 5 s, so at most one more gets through).
     let on_b_acked = (4..8).filter(|&i| outcome(&mut on_b, i)).count();
-    assert!(on_b_acked <= 1, "B stored {on_b_acked} more of alice's messages");
+    assert!(
+        on_b_acked <= 1,
+        "B stored {on_b_acked} more of alice's messages"
+    );
+}
+
+/// Sends `text` on a room socket (reopened whenever it closes) until it is
+/// acked; returns the ack's id and each refusal's code on the way.
+fn send_until_acked(
+    c: &Client,
+    g: i64,
+    ws: &mut Option<Ws>,
+    text: &str,
+    client_id: &str,
+    refusals: &mut Vec<String>,
+) -> i64 {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < until, "{client_id} never acked");
+        if ws.is_none() {
+            *ws = try_connect(c, &format!("/ws/chat/{g}"), None).ok();
+            if ws.is_none() {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        }
+        let Some(sock) = ws.as_mut() else { continue };
+        send_text(sock, text, client_id);
+        match wait_for(sock, Duration::from_secs(3), |f| {
+            f["type"] == "ack" || f["type"] == "error"
+        }) {
+            Some(f) if f["type"] == "ack" => return f["id"].as_i64().unwrap(),
+            Some(f) => {
+                refusals.push(f["code"].as_str().unwrap_or("").to_string());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            // Closed (1012 after the database came back) or silent.
+            None => *ws = None,
+        }
+    }
+}
+
+#[test]
+fn postgres_restarted_under_load_loses_no_acked_message_and_acks_none_twice() {
+    // A cluster of its own: this test stops it.
+    let pg = Pg::start();
+    let url = pg.create_db("restart");
+    let mut p = pair_on((Some(pg), url), &["--msg-rate", "0"]);
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let mut ws = None;
+    let (mut acked, mut refusals) = (Vec::new(), Vec::new());
+    for i in 0..30 {
+        let id = send_until_acked(
+            &alice,
+            g,
+            &mut ws,
+            &format!("before {i}"),
+            &format!("b{i}"),
+            &mut refusals,
+        );
+        acked.push((format!("b{i}"), id));
+    }
+
+    let pg = p._pg.as_mut().unwrap();
+    pg.stop();
+    // Pages that need no database keep answering at once; /healthz says
+    // the database is away (a load balancer can route around).
+    let t = Instant::now();
+    assert_eq!(alice.get("/login").status, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "/login took {:?}",
+        t.elapsed()
+    );
+    let mut health = 0;
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        health = alice.get("/healthz").status;
+        if health == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(health, 503, "/healthz while PostgreSQL is down");
+    // A message now is refused, clearly, and the socket stays open.
+    if let Some(sock) = ws.as_mut() {
+        send_text(sock, "while down", "down1");
+        let f = wait_for(sock, Duration::from_secs(10), |f| {
+            f["type"] == "ack" || f["type"] == "error"
+        })
+        .expect("an answer while the database is down");
+        assert_eq!(f["code"], "storage_unavailable", "{f}");
+        assert!(f["retry_after_ms"].as_i64().is_some(), "{f}");
+    }
+
+    // Back: both instances reconnect by themselves; the client resends
+    // "while down" (same client_id) and goes on.
+    pg.start_again();
+    let back = Instant::now();
+    let id = send_until_acked(&alice, g, &mut ws, "while down", "down1", &mut refusals);
+    acked.push(("down1".into(), id));
+    for i in 0..30 {
+        let id = send_until_acked(
+            &alice,
+            g,
+            &mut ws,
+            &format!("after {i}"),
+            &format!("a{i}"),
+            &mut refusals,
+        );
+        acked.push((format!("a{i}"), id));
+    }
+    assert!(
+        back.elapsed() < Duration::from_secs(30),
+        "recovery took {:?}",
+        back.elapsed()
+    );
+    let mut health = 0;
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        health = p.b.client().get("/healthz").status;
+        if health == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(health, 200, "B's /healthz after the restart");
+
+    // Every acked message is stored exactly once; nothing else was.
+    let mut bob = user(&p.b, "bob");
+    join(&mut bob, g);
+    let page = bob
+        .get(&format!("/api/groups/{g}/messages?limit=100"))
+        .json();
+    let stored: Vec<(String, i64)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["system"] != true)
+        .map(|m| {
+            (
+                m["content"].as_str().unwrap().to_string(),
+                m["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stored.len(), acked.len(), "stored: {stored:?}");
+    for (_, id) in &acked {
+        assert_eq!(
+            stored.iter().filter(|(_, s)| s == id).count(),
+            1,
+            "acked id {id}"
+        );
+    }
+    assert!(
+        refusals.iter().all(|c| c == "storage_unavailable"),
+        "refusals: {refusals:?}"
+    );
 }

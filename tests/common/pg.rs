@@ -90,33 +90,34 @@ impl Pg {
             .local_addr()
             .unwrap()
             .port();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = as_owner(program("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(dir.path())
-            .args(["-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let child = run_postgres(dir.path(), port);
         let pg = Pg {
             port,
             child,
             _dir: dir,
         };
+        pg.wait_ready();
+        pg
+    }
+
+    fn wait_ready(&self) {
         let until = Instant::now() + Duration::from_secs(30);
-        while postgres::Client::connect(&pg.url("postgres"), postgres::NoTls).is_err() {
+        while postgres::Client::connect(&self.url("postgres"), postgres::NoTls).is_err() {
             assert!(Instant::now() < until, "PostgreSQL did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        pg
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected), keeping
+    /// its data, until `start_again`.
+    pub fn stop(&mut self) {
+        stop_group(&mut self.child);
+    }
+
+    /// Starts the stopped server again, on the same port and data.
+    pub fn start_again(&mut self) {
+        self.child = run_postgres(self._dir.path(), self.port);
+        self.wait_ready();
     }
 
     /// The URL of database `db` (no password: the cluster trusts loopback).
@@ -136,22 +137,51 @@ impl Pg {
     }
 }
 
+/// `postgres` on the cluster in `dir`, in a process group of its own.
+fn run_postgres(dir: &std::path::Path, port: u16) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    as_owner(program("postgres"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .arg("-k")
+        .arg(dir)
+        .args(["-p", &port.to_string()])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "full_page_writes=off"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// Stops the group `child` leads: runuser and the postgres it started
+/// (and its workers); SIGINT is PostgreSQL's fast shutdown.
+fn stop_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-INT", "--", &group]).status();
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+}
+
 impl Drop for Pg {
     fn drop(&mut self) {
-        // The group: runuser and the postgres it started (and its workers).
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-INT", "--", &group]).status();
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
 }
