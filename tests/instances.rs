@@ -190,9 +190,12 @@ fn messages_presence_and_notices_reach_sockets_on_the_other_instance() {
     .expect("bob's /ws on B gets the mention made on A");
     assert_eq!(note["group_id"], g);
 
-    // The server-wide list on either instance names both.
-    let online = alice_b.clone().get("/api/online").json();
-    assert_eq!(names(&online["users"]), ["alice", "bob"], "{online}");
+    // The server-wide list on either instance names both (bob's only
+    // socket is now his `/ws` on B).
+    for mut c in [alice.clone(), alice_b.clone()] {
+        let online = c.get("/api/online").json();
+        assert_eq!(names(&online["users"]), ["alice", "bob"], "{online}");
+    }
     let _ = p.files;
 }
 
@@ -500,4 +503,28 @@ fn postgres_restarted_under_load_loses_no_acked_message_and_acks_none_twice() {
         refusals.iter().all(|c| c == "storage_unavailable"),
         "refusals: {refusals:?}"
     );
+}
+
+#[test]
+fn a_resend_to_the_other_instance_is_acked_with_the_first_id_and_not_stored_twice() {
+    let p = pair();
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let (mut on_a, _) = open_group(&alice, g);
+    send_text(&mut on_a, "only once", "resend-1");
+    let first = expect(&mut on_a, "ack")["id"].as_i64().unwrap();
+    // The ack was "lost": the client reconnects through the balancer to B
+    // and sends the message again, same client_id.
+    let (mut on_b, _) = open_group(&on(&alice, &p.b), g);
+    send_text(&mut on_b, "only once", "resend-1");
+    let again = expect(&mut on_b, "ack")["id"].as_i64().unwrap();
+    assert_eq!(again, first, "the resend is acked with the first id");
+    let page = alice.get(&format!("/api/groups/{g}/messages")).json();
+    let copies = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["content"] == "only once")
+        .count();
+    assert_eq!(copies, 1, "{page}");
 }

@@ -601,6 +601,9 @@ impl Hub {
             *l = Arc::new(next);
         }
         let change = online.add(&peer.who);
+        if let Some(relay) = self.relay.get() {
+            relay.opened(0, &peer.who);
+        }
         peer.send(
             &ServerFrame::Online {
                 users: &online.encoded(),

@@ -62,6 +62,7 @@ impl Chat {
             reply_to: post.reply_to,
             mentions: &mentions,
             attachments,
+            client_id,
         };
         let stored_id = {
             let _order = room.sequence();
@@ -97,6 +98,15 @@ impl Chat {
                     return Err(Refusal::bad_request(
                         "attachments must be your own new uploads to this conversation.",
                     ));
+                }
+                Err(NotStored::Resent(id)) => {
+                    // Stored before (its ack was lost, here or on another
+                    // instance): the same id again, nothing new to send.
+                    if let Some(cid) = client_id {
+                        self.recent.insert(user, group, cid, id);
+                        peer.send(&ServerFrame::Ack { client_id: cid, id }.encode());
+                    }
+                    return Ok(());
                 }
             };
             crate::metrics::inc(&crate::metrics::MESSAGES_STORED);

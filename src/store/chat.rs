@@ -11,6 +11,12 @@ use crate::text::look_alike_key;
 
 pub const FILE: &str = "chat.sqlite3";
 
+/// `messages.client_id` and the index that makes it one per sender and
+/// group (both engines).
+pub const CLIENT_IDS: &str = "ALTER TABLE messages ADD COLUMN client_id TEXT;
+CREATE UNIQUE INDEX messages_client_id ON messages(group_id, author_id, client_id)
+    WHERE client_id IS NOT NULL;";
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration::Sql(V1),
     // Ids are never reused (AUTOINCREMENT); a DM can be closed.
@@ -120,6 +126,9 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     Migration::Sql(SEARCH_QUEUE),
     Migration::Sql(super::files::TABLE),
+    // A message's `client_id`, so a resend after a lost ack is known for
+    // what it is wherever it arrives (several instances: PostgreSQL mode).
+    Migration::Sql(CLIENT_IDS),
 ];
 
 /// What the search index (`search.sqlite3`, see `search.rs`) needs from

@@ -147,6 +147,9 @@ pub struct Extras<'a> {
     pub mentions: &'a [(i64, String)],
     /// The author's unattached uploads to the group that go with it.
     pub attachments: &'a [i64],
+    /// The sender's own id for it: a second message with the same one (a
+    /// resend after a lost ack, to this instance or another) is not stored.
+    pub client_id: Option<&'a str>,
 }
 
 /// A user's place in a group: the last message they read, how many
@@ -200,17 +203,28 @@ impl Store {
             // columns they go into, but cannot infer ?7's (it stops at
             // `?7 IS NULL`): hence its CAST.
             let id = sql.row(
-                "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at, reply_to, mentions)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, CAST(?7 AS BIGINT), ?8
+                "INSERT INTO messages (group_id, author_id, author, content, envelope, created_at, reply_to, mentions, client_id)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, CAST(?7 AS BIGINT), ?8, ?9
                  WHERE EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)
                    AND EXISTS (SELECT 1 FROM groups WHERE id = ?1 AND closed_at IS NULL)
                    AND (?7 IS NULL OR EXISTS (SELECT 1 FROM messages p
                         WHERE p.id = ?7 AND p.group_id = ?1 AND p.deleted_at IS NULL))
+                 ON CONFLICT (group_id, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
                  RETURNING id",
-                &[&group_id, &author_id, &author, &content, &envelope, &now, &extras.reply_to, &mentions],
+                &[&group_id, &author_id, &author, &content, &envelope, &now, &extras.reply_to, &mentions, &extras.client_id],
                 |r| r.get::<i64>(0),
             )?;
             let Some(id) = id else {
+                if let Some(cid) = extras.client_id {
+                    let earlier = sql.row(
+                        "SELECT id FROM messages WHERE group_id = ?1 AND author_id = ?2 AND client_id = ?3",
+                        &[&group_id, &author_id, &cid],
+                        |r| r.get::<i64>(0),
+                    )?;
+                    if let Some(id) = earlier {
+                        return Ok(Err(NotStored::Resent(id)));
+                    }
+                }
                 let member: bool = sql.value(
                     "SELECT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND user_id = ?2)",
                     &[&group_id, &author_id],

@@ -389,6 +389,9 @@ pub enum NotStored {
     BadReply,
     /// An attachment is not the author's unattached upload to the group.
     BadAttachment,
+    /// The author sent it before, with the same `client_id`: stored then,
+    /// under this id.
+    Resent(i64),
 }
 
 /// Plaintext, or an E2E envelope (stored as the JSON text the sender sent).

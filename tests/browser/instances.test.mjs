@@ -62,14 +62,9 @@ describe('two browsers chatting across two instances', { skip: PG ? false : 'nee
     H.removeDir(dir);
   });
 
-  // Known bug (src/chat/hub.rs, Hub::listen): a `/ws` socket is added to the
-  // instance's own online list without `relay.opened(0, …)` (Hub::track's
-  // publish), so a user whose only socket is the chat page's `/ws` is not
-  // online on the other instances — while Hub::unlisten does publish the
-  // close. Remove `todo` once that is fixed.
-  test('the server-wide Online list on each instance names the user on the other, before any conversation is open', {
-    todo: 'Hub::listen does not publish /ws sockets to the other instances',
-  }, async () => {
+  // A user whose only socket is the chat page's `/ws` is online on every
+  // instance (it once was only on its own: Hub::listen did not publish).
+  test('the server-wide Online list on each instance names the user on the other, before any conversation is open', async () => {
     await online(alice.page).getByText('bob', { exact: true }).waitFor({ timeout: 5000 });
     await online(bob.page).getByText('alice', { exact: true }).waitFor({ timeout: 5000 });
   });

@@ -193,6 +193,7 @@ CREATE TABLE buckets (
     PRIMARY KEY (kind, subject)
 );
 "#,
+    crate::store::chat::CLIENT_IDS,
 ];
 
 /// The schema version a database is at (0: none of ours).
