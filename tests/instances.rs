@@ -196,6 +196,21 @@ fn messages_presence_and_notices_reach_sockets_on_the_other_instance() {
         let online = c.get("/api/online").json();
         assert_eq!(names(&online["users"]), ["alice", "bob"], "{online}");
     }
+
+    // Admin commands work on the shared database from either data
+    // directory: bob (made on B) is listed through A's, and the export
+    // through B's has what was said on A.
+    assert!(ok(admin(&p.a.data, &["user", "list"], "")).contains("bob"));
+    let export = ok(admin(&p.b.data, &["export", &g.to_string()], ""));
+    assert!(export.contains("hello from A"), "{export}");
+    // backup says what to use instead.
+    let refused = admin(&p.a.data, &["backup", "/tmp/never-written"], "");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("pg_dump"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let _ = p.files;
 }
 

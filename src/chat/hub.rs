@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use super::fanout::{Fanout, Peers};
 use super::presence::{Change, DELTA_ABOVE, Delta, Presence};
 use super::protocol::{OnlineUser, ServerFrame};
-use super::relay::{Heard, Relay, Who};
+use super::relay::{Among, Heard, Relay, Who};
 use crate::store::{Group, PresenceRow};
 use crate::sync::lock;
 use crate::ws::frame::Frame;
@@ -66,22 +66,26 @@ impl Room {
     pub fn fan_out(&self, frame: &Frame) {
         self.fan_out_here(frame);
         if let Some(relay) = &self.relay {
-            relay.room(self.group.id, None, frame);
+            relay.room(self.group.id, Among::All, frame);
         }
     }
 
-    /// Sends a frame to every socket in the room but `user_id`'s, here and
-    /// on the other instances, at once (a typing notice: it is not queued
-    /// behind the room's backlog).
-    pub fn send_to_others(&self, user_id: i64, frame: &Frame) {
-        self.send_here_except(user_id, frame);
+    /// Sends a frame to some of the room's sockets (all but a typist's, or
+    /// one user's), here and on the other instances, at once: it is not
+    /// queued behind the room's backlog.
+    pub fn send_among(&self, among: Among, frame: &Frame) {
+        self.send_here(among, frame);
         if let Some(relay) = &self.relay {
-            relay.room(self.group.id, Some(user_id), frame);
+            relay.room(self.group.id, among, frame);
         }
     }
 
-    fn send_here_except(&self, user_id: i64, frame: &Frame) {
-        for p in self.peers().iter().filter(|p| p.who.user_id != user_id) {
+    fn send_here(&self, among: Among, frame: &Frame) {
+        for p in self
+            .peers()
+            .iter()
+            .filter(|p| among.includes(p.who.user_id))
+        {
             p.send(frame);
         }
     }
@@ -273,14 +277,14 @@ impl Hub {
         match heard {
             Heard::Room {
                 group_id,
-                except,
+                among,
                 frame,
             } => {
                 if let Some(room) = self.existing_room(group_id) {
                     let _order = room.sequence();
-                    match except {
-                        Some(user_id) => room.send_here_except(user_id, &frame),
-                        None => room.fan_out_here(&frame),
+                    match among {
+                        Among::All => room.fan_out_here(&frame),
+                        _ => room.send_here(among, &frame),
                     }
                 }
             }

@@ -5,7 +5,7 @@
 //! conversation — so a second browser shows the same state.
 
 use super::protocol::ServerFrame;
-use super::relay::Who;
+use super::relay::{Among, Who};
 use super::{Chat, Refusal};
 use crate::store::{ReadState, User};
 
@@ -39,9 +39,7 @@ impl Chat {
             .encode();
             self.hub.notify(&Who::one(user.id), &frame);
             if let Some(room) = self.hub.existing_room(group_id) {
-                for p in room.peers().iter().filter(|p| p.who.user_id == user.id) {
-                    p.send(&frame);
-                }
+                room.send_among(Among::Only(user.id), &frame);
             }
         }
         Ok(state)

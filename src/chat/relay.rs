@@ -17,7 +17,8 @@
 //!
 //! Wire format (space-separated, the last field takes the rest):
 //! `r GROUP FRAME` a room's frame (`t GROUP USER FRAME`: for all but that
-//! user's sockets, as a typing notice); `u IDS FRAME` for the `/ws` sockets of
+//! user's sockets, as a typing notice; `o GROUP USER FRAME`: for that
+//! user's only, as their read position); `u IDS FRAME` for the `/ws` sockets of
 //! users IDS (comma-separated), `x IDS FRAME` for all but them (`-`: none);
 //! `p GROUP USER ADDR COUNT NAME` presence; `swept INSTANCE`; `E` events.
 
@@ -72,13 +73,33 @@ impl Who {
     }
 }
 
+/// Which of a room's sockets a frame is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Among {
+    All,
+    /// All but this user's.
+    AllBut(i64),
+    /// This user's only.
+    Only(i64),
+}
+
+impl Among {
+    pub fn includes(self, user_id: i64) -> bool {
+        match self {
+            Among::All => true,
+            Among::AllBut(u) => u != user_id,
+            Among::Only(u) => u == user_id,
+        }
+    }
+}
+
 /// One thing heard from another instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
-    /// A frame for a room's sockets (but those of user `except`).
+    /// A frame for some of a room's sockets.
     Room {
         group_id: i64,
-        except: Option<i64>,
+        among: Among,
         frame: Frame,
     },
     /// A frame for `/ws` sockets.
@@ -125,15 +146,21 @@ pub fn decode(from: &str, payload: &str) -> Option<Heard> {
             let (g, frame) = rest.split_once(' ')?;
             Heard::Room {
                 group_id: g.parse().ok()?,
-                except: None,
+                among: Among::All,
                 frame: text(frame),
             }
         }
-        "t" => {
+        "t" | "o" => {
             let mut f = rest.splitn(3, ' ');
+            let group_id = f.next()?.parse().ok()?;
+            let user = f.next()?.parse().ok()?;
             Heard::Room {
-                group_id: f.next()?.parse().ok()?,
-                except: Some(f.next()?.parse().ok()?),
+                group_id,
+                among: if tag == "t" {
+                    Among::AllBut(user)
+                } else {
+                    Among::Only(user)
+                },
                 frame: text(f.next()?),
             }
         }
@@ -213,12 +240,13 @@ impl Relay {
         let _ = lock(&self.out).send(Out { payload, presence });
     }
 
-    /// A frame a room's sockets got here (all but `except`'s).
-    pub fn room(&self, group_id: i64, except: Option<i64>, frame: &Frame) {
+    /// A frame some of a room's sockets got here.
+    pub fn room(&self, group_id: i64, among: Among, frame: &Frame) {
         if let Some(text) = frame_text(frame) {
-            let payload = match except {
-                Some(user) => format!("t {group_id} {user} {text}"),
-                None => format!("r {group_id} {text}"),
+            let payload = match among {
+                Among::All => format!("r {group_id} {text}"),
+                Among::AllBut(user) => format!("t {group_id} {user} {text}"),
+                Among::Only(user) => format!("o {group_id} {user} {text}"),
             };
             self.send(payload, None);
         }
@@ -390,7 +418,7 @@ mod tests {
             decode("i1", r#"r 7 {"type":"message"}"#),
             Some(Heard::Room {
                 group_id: 7,
-                except: None,
+                among: Among::All,
                 frame: crate::ws::frame::text(br#"{"type":"message"}"#)
             })
         );
@@ -398,8 +426,16 @@ mod tests {
             decode("i1", r#"t 7 3 {"type":"typing"}"#),
             Some(Heard::Room {
                 group_id: 7,
-                except: Some(3),
+                among: Among::AllBut(3),
                 frame: crate::ws::frame::text(br#"{"type":"typing"}"#)
+            })
+        );
+        assert_eq!(
+            decode("i1", r#"o 7 3 {"type":"read"}"#),
+            Some(Heard::Room {
+                group_id: 7,
+                among: Among::Only(3),
+                frame: crate::ws::frame::text(br#"{"type":"read"}"#)
             })
         );
         assert_eq!(

@@ -6,6 +6,7 @@
 //! rules, and leaves the room when it closes; `/ws` listens for
 //! notifications and sends nothing of its own.
 
+use super::relay::Among;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -286,5 +287,5 @@ fn on_typing(room: &Room, peer: &Arc<Peer>) {
     }
     .encode();
     let _order = room.sequence();
-    room.send_to_others(peer.who.user_id, &f);
+    room.send_among(Among::AllBut(peer.who.user_id), &f);
 }

@@ -122,16 +122,20 @@ pub fn others_presence(pool: &Pool, instance: &str) -> Result<Vec<PresenceRow>> 
 pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Vec<String>> {
     let mut conn = pool.get()?;
     let c = conn.client();
+    // The database's clock, not each instance's: hosts whose clocks
+    // disagree still agree on who went silent.
     c.execute(
-        "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        &[&instance, &now],
+        &format!(
+            "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW})
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at"
+        ),
+        &[&instance],
     )?;
     let mut tx = c.transaction()?;
     let dead: Vec<String> = tx
         .query(
-            "DELETE FROM instances WHERE heartbeat_at < $1 RETURNING id",
-            &[&(now - DEAD_AFTER_MS)],
+            &format!("DELETE FROM instances WHERE heartbeat_at < {DB_NOW} - $1 RETURNING id"),
+            &[&DEAD_AFTER_MS],
         )?
         .iter()
         .map(|r| r.get(0))
@@ -150,6 +154,9 @@ pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Vec<String>> {
     tx.commit()?;
     Ok(dead)
 }
+
+/// Now, in Unix milliseconds, by the database's clock.
+const DB_NOW: &str = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)";
 
 /// The payload prefix that says an instance was swept (followed by its id).
 pub const SWEPT: &str = "swept ";
