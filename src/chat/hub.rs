@@ -272,6 +272,11 @@ impl Hub {
         let _ = self.relay.set(relay);
     }
 
+    /// The relay, in PostgreSQL mode.
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.get().map(|r| &**r)
+    }
+
     /// Applies what another instance published.
     pub fn hear(&self, heard: Heard) {
         match heard {

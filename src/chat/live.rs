@@ -50,6 +50,7 @@ impl Chat {
     pub fn follow_instances(&self, stop: impl Fn() -> bool) {
         relay::listen(
             &self.store,
+            self.hub.relay(),
             stop,
             |rows, again| {
                 self.hub.resync_remote(rows);

@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -197,16 +197,25 @@ pub fn decode(from: &str, payload: &str) -> Option<Heard> {
 /// (room or 0, user, address): where this instance's sockets are counted.
 type Key = (i64, i64, IpAddr);
 
+/// Payloads waiting to be published at most; past it (PostgreSQL away for
+/// long) frames are dropped, counted, and presence is published whole
+/// again once the database is back.
+const QUEUE: usize = 20_000;
+
 /// What goes out, in order, on the publishing thread.
 struct Out {
     payload: String,
     presence: Option<PresenceRow>,
+    /// The count it publishes, if it is one.
+    count: Option<(Key, String, i64)>,
 }
 
 /// The publishing side.
 pub struct Relay {
     instance: String,
-    out: Mutex<Sender<Out>>,
+    out: Mutex<SyncSender<Out>>,
+    /// Payloads dropped because the queue was full, since the last report.
+    dropped: std::sync::atomic::AtomicBool,
     /// This instance's sockets, counted as they are published.
     local: Mutex<HashMap<Key, (String, i64)>>,
 }
@@ -218,10 +227,11 @@ impl Relay {
         if !store.is_postgres() {
             return None;
         }
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
         let relay = Arc::new(Relay {
             instance: store.instance().to_string(),
             out: Mutex::new(tx),
+            dropped: std::sync::atomic::AtomicBool::new(false),
             local: Mutex::new(HashMap::new()),
         });
         let (store, again) = (Arc::clone(store), Arc::clone(&relay));
@@ -236,8 +246,33 @@ impl Relay {
     }
 
     fn send(&self, payload: String, presence: Option<PresenceRow>) {
-        // The thread ends only with the process.
-        let _ = lock(&self.out).send(Out { payload, presence });
+        let count = presence.as_ref().and_then(|row| {
+            let ip = row.ip.parse().ok()?;
+            Some((
+                (row.group_id, row.user_id, ip),
+                row.username.clone(),
+                row.sockets,
+            ))
+        });
+        // Never waits: a room's order is held while frames are sent.
+        match lock(&self.out).try_send(Out {
+            payload,
+            presence,
+            count,
+        }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Some(n) = DROPPED.count() {
+                    crate::warn!(
+                        "relay: {n} frame(s) for other instances dropped: the queue is full"
+                    );
+                }
+            }
+            // The thread ends only with the process.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
     }
 
     /// A frame some of a room's sockets got here.
@@ -297,29 +332,59 @@ impl Relay {
         );
     }
 
-    /// Publishes every local count again (after the database came back:
-    /// rows written meanwhile were lost).
-    fn republish(&self) {
+    /// Publishes every local count again (this instance was swept while
+    /// alive: the others forgot all of them).
+    pub fn republish(&self) {
         let local = lock(&self.local);
         for (key, (name, n)) in local.iter() {
             self.send_count(*key, name, *n);
         }
     }
+
+    /// Publishes the counts that differ from what the others last heard
+    /// (`published`): after publishing failed or payloads were dropped.
+    fn catch_up(&self, published: &HashMap<Key, (String, i64)>) {
+        let local = lock(&self.local);
+        for (key, (name, n)) in local.iter() {
+            if published.get(key).map(|(_, p)| p) != Some(n) {
+                self.send_count(*key, name, *n);
+            }
+        }
+        for (key, (name, _)) in published {
+            if !local.contains_key(key) {
+                self.send_count(*key, name, 0);
+            }
+        }
+    }
 }
 
-/// Reports at most once a minute that publishing fails.
+/// Reports at most once a minute that publishing fails, or queueing.
 static PUBLISH_FAILED: crate::log::Tally = crate::log::Tally::new();
+static DROPPED: crate::log::Tally = crate::log::Tally::new();
 
 fn publish_loop(store: &Store, relay: &Relay, rx: &Receiver<Out>) {
     let mut failing = false;
+    // The counts the others have heard.
+    let mut published: HashMap<Key, (String, i64)> = HashMap::new();
     while let Ok(out) = rx.recv() {
+        let dropped = relay
+            .dropped
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
         match store.publish(&out.payload, out.presence.as_ref(), util::now_ms()) {
-            Ok(()) if failing => {
-                failing = false;
-                crate::info!("relay: PostgreSQL is back; presence published again");
-                relay.republish();
+            Ok(()) => {
+                if let Some((key, name, n)) = out.count {
+                    if n > 0 {
+                        published.insert(key, (name, n));
+                    } else {
+                        published.remove(&key);
+                    }
+                }
+                if failing || dropped {
+                    failing = false;
+                    crate::info!("relay: publishing again; presence caught up");
+                    relay.catch_up(&published);
+                }
             }
-            Ok(()) => {}
             Err(e) => {
                 failing = true;
                 if let Some(n) = PUBLISH_FAILED.count() {
@@ -340,6 +405,7 @@ const _: () = assert!(HEARTBEAT.as_millis() as i64 * 3 < DEAD_AFTER_MS);
 /// and sweeps go out from here too.
 pub fn listen(
     store: &Store,
+    relay: Option<&Relay>,
     stop: impl Fn() -> bool,
     mut resync: impl FnMut(Vec<PresenceRow>, bool),
     mut apply: impl FnMut(Heard),
@@ -372,8 +438,18 @@ pub fn listen(
             if beat.elapsed() >= HEARTBEAT {
                 beat = Instant::now();
                 match store.heartbeat(util::now_ms()) {
-                    Ok(swept) => {
-                        for id in swept {
+                    Ok(beat) => {
+                        if beat.rejoined
+                            && let Some(relay) = relay
+                        {
+                            // Swept while alive (the database was away
+                            // longer than the others wait): say it again.
+                            crate::info!(
+                                "relay: this instance was taken for dead; presence published again"
+                            );
+                            relay.republish();
+                        }
+                        for id in beat.swept {
                             crate::info!("relay: instance {id} went silent; its sockets are gone");
                             apply(Heard::Swept(id));
                         }

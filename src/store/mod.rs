@@ -44,7 +44,7 @@ pub use files::{NewFile, NotKept, StoredFile};
 pub use groups::Left;
 pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
-pub use pg::{Copied, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription, without_password};
+pub use pg::{Beat, Copied, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription, without_password};
 pub use search::{Indexed, SearchQuery, Term};
 use sql::Sql;
 use sqlite::Db;

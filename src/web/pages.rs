@@ -371,6 +371,14 @@ pub fn error_page(web: &Web, status: u16, message: &str) -> Response {
 }
 
 pub(super) fn db_error(web: &Web, e: &crate::store::StoreError) -> Response {
+    if let crate::store::StoreError::Unavailable(_) = e {
+        // PostgreSQL is away (the event follower's log lines say so).
+        return error_page(
+            web,
+            503,
+            "The database is unavailable just now. Please try again in a moment.",
+        );
+    }
     crate::error!("{e}");
     error_page(
         web,

@@ -116,21 +116,34 @@ pub fn others_presence(pool: &Pool, instance: &str) -> Result<Vec<PresenceRow>> 
         .collect())
 }
 
+/// What a heartbeat found.
+#[derive(Debug, Default)]
+pub struct Beat {
+    /// Instances that went silent, swept now.
+    pub swept: Vec<String>,
+    /// This instance had no row: it is new, or it was swept while alive
+    /// (its presence must be published again).
+    pub rejoined: bool,
+}
+
 /// Records that `instance` is alive, sweeps instances that went silent
 /// (their presence rows go; the sweeper tells the others with `Swept`) and
-/// prunes old relayed rows. Returns the instances swept.
-pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Vec<String>> {
+/// prunes old relayed rows.
+pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Beat> {
     let mut conn = pool.get()?;
     let c = conn.client();
     // The database's clock, not each instance's: hosts whose clocks
     // disagree still agree on who went silent.
-    c.execute(
-        &format!(
-            "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW})
-             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at"
-        ),
-        &[&instance],
-    )?;
+    let rejoined: bool = c
+        .query_one(
+            &format!(
+                "INSERT INTO instances (id, started_at, heartbeat_at) VALUES ($1, {DB_NOW}, {DB_NOW})
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+                 RETURNING xmax = 0"
+            ),
+            &[&instance],
+        )?
+        .get(0);
     let mut tx = c.transaction()?;
     let dead: Vec<String> = tx
         .query(
@@ -152,7 +165,10 @@ pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Vec<String>> {
         &[&(now - RELAY_KEEP_MS)],
     )?;
     tx.commit()?;
-    Ok(dead)
+    Ok(Beat {
+        swept: dead,
+        rejoined,
+    })
 }
 
 /// Now, in Unix milliseconds, by the database's clock.
@@ -274,10 +290,10 @@ impl Store {
     }
 
     /// See `heartbeat`.
-    pub fn heartbeat(&self, now: i64) -> Result<Vec<String>> {
+    pub fn heartbeat(&self, now: i64) -> Result<Beat> {
         match self.pool() {
             Some(pool) => heartbeat(pool, &self.instance, now),
-            None => Ok(Vec::new()),
+            None => Ok(Beat::default()),
         }
     }
 
