@@ -543,3 +543,18 @@ fn a_resend_to_the_other_instance_is_acked_with_the_first_id_and_not_stored_twic
         .count();
     assert_eq!(copies, 1, "{page}");
 }
+
+#[test]
+fn login_attempts_are_one_budget_across_instances() {
+    let p = pair_with(&["--msg-rate", "0", "--login-rate", "1"]);
+    user(&p.a, "alice");
+    // The burst of ten wrong passwords, spent on A…
+    let mut on_a = p.a.client();
+    for i in 0..10 {
+        let r = on_a.login("alice", &format!("wrong {i}"));
+        assert_ne!(r.status, 429, "attempt {i} on A");
+    }
+    // …is spent on B too: guessing does not get twice the tries.
+    let mut on_b = p.b.client();
+    assert_eq!(on_b.login("alice", "wrong again").status, 429);
+}

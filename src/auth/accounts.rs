@@ -215,9 +215,32 @@ impl Accounts {
 
     fn limit_login(&self, ip: IpAddr, username: &str) -> Result<(), AccountError> {
         let key = username.chars().take(32).collect::<String>().to_lowercase();
-        self.logins
-            .take((ip, key))
+        let named = format!("{ip} {key}");
+        self.take(&self.logins, (ip, key), "login", &named)
             .map_err(AccountError::RateLimited)
+    }
+
+    /// A token of `limiter`'s bucket for `key`: in PostgreSQL mode from the
+    /// row every instance shares (`named` names it there; this instance's
+    /// bucket while the database is away), else from memory.
+    fn take<K: std::hash::Hash + Eq>(
+        &self,
+        limiter: &Limiter<K>,
+        key: K,
+        kind: &str,
+        named: &str,
+    ) -> Result<(), std::time::Duration> {
+        if !self.store.is_postgres() || limiter.rate() <= 0.0 {
+            return limiter.take(key);
+        }
+        let (rate, burst) = (limiter.rate(), limiter.burst());
+        match self
+            .store
+            .take_shared_token_named(kind, named, rate, burst, util::now_ms())
+        {
+            Ok(taken) => taken,
+            Err(_) => limiter.take(key),
+        }
     }
 
     /// Creates an account, as the registration mode allows (`invite`: the
@@ -233,8 +256,7 @@ impl Accounts {
         if mode == Registration::Closed {
             return Err(AccountError::RegistrationClosed);
         }
-        self.registrations
-            .take(ip)
+        self.take(&self.registrations, ip, "register", &ip.to_string())
             .map_err(AccountError::RateLimited)?;
         let invite = match mode {
             Registration::Invite => {

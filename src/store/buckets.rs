@@ -12,6 +12,23 @@ use super::{Part, Result, Store};
 const REFILLED: &str = "least(CAST(?3 AS DOUBLE PRECISION), buckets.tokens + (?4 - buckets.at) * CAST(?5 AS DOUBLE PRECISION) / 1000.0)";
 
 impl Store {
+    /// `take_shared_token` for a bucket named by text (an address and a
+    /// name, say): the row is keyed by the first 8 bytes of its SHA-256.
+    pub fn take_shared_token_named(
+        &self,
+        kind: &str,
+        key: &str,
+        rate: f64,
+        burst: f64,
+        now: i64,
+    ) -> Result<std::result::Result<(), Duration>> {
+        let digest = crate::util::sha256(key.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        let subject = i64::from_be_bytes(first);
+        self.take_shared_token(kind, subject, rate, burst, now)
+    }
+
     /// Takes one token of `subject`'s `kind` bucket (`rate` tokens a
     /// second, at most `burst`); `Err(wait)` when none is left, with how
     /// long until one is.
