@@ -558,3 +558,38 @@ fn login_attempts_are_one_budget_across_instances() {
     let mut on_b = p.b.client();
     assert_eq!(on_b.login("alice", "wrong again").status, 429);
 }
+
+#[test]
+fn a_change_made_through_an_instance_where_nobody_has_the_room_open_reaches_the_others() {
+    let p = pair();
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let (mut on_a, _) = open_group(&alice, g);
+    send_text(&mut on_a, "first", "c1");
+    let id = expect(&mut on_a, "ack")["id"].as_i64().unwrap();
+    // The balancer sends her next API calls to B, where no socket ever
+    // opened the room.
+    let mut via_b = on(&alice, &p.b);
+    let r = via_b.json(
+        "PATCH",
+        &format!("/api/messages/{id}"),
+        &json!({"content": "first, edited"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_for(&mut on_a, Duration::from_secs(5), |f| f["type"] == "edited"
+            && f["content"] == "first, edited")
+        .is_some(),
+        "A's socket hears the edit made through B"
+    );
+    let r = via_b.json(
+        "PATCH",
+        &format!("/api/groups/{g}"),
+        &json!({"name": "ops-renamed"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_for(&mut on_a, Duration::from_secs(5), |f| f["type"] == "group_updated").is_some(),
+        "A's socket hears the rename made through B"
+    );
+}

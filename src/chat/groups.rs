@@ -6,7 +6,7 @@
 //! hub's membership lock, and leaves a system line in the room.
 
 use super::protocol::{GroupView, OnlineUser, ServerFrame};
-use super::relay::Who;
+use super::relay::{Among, Who};
 use super::roles::{self, GroupAction};
 use super::{Action, Chat, Refusal};
 use crate::store::{Group, Member, ReadState, Role, User};
@@ -414,10 +414,12 @@ impl Chat {
             }
             .encode()
         };
-        if let Some(room) = self.hub.existing_room(group.id) {
-            let _order = room.sequence();
+        {
+            let room = self.hub.existing_room(group.id);
+            let _order = room.as_ref().map(|r| r.sequence());
             let view = GroupView::for_room(group);
-            room.fan_out(&ServerFrame::GroupUpdated { group: view }.encode());
+            let frame = ServerFrame::GroupUpdated { group: view }.encode();
+            self.hub.to_room(group.id, room.as_deref(), Among::All, &frame);
         }
         for role in [Some(Role::Owner), Some(Role::Admin), Some(Role::Member)] {
             self.hub.notify(&with_role(role), &frame(role));

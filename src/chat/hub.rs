@@ -585,10 +585,26 @@ impl Hub {
         let room = self.existing_room(group_id);
         let _order = room.as_ref().map(|r| r.sequence());
         let (result, frame) = store();
-        if let (Some(room), Some(frame)) = (&room, frame) {
-            room.fan_out(&frame);
+        if let Some(frame) = frame {
+            self.to_room(group_id, room.as_deref(), Among::All, &frame);
         }
         result
+    }
+
+    /// Sends `frame` to some of a group's sockets: here, when the room is
+    /// open here (call holding its order), and on every other instance
+    /// whether it is open here or not — a change made through the API
+    /// often lands on an instance where nobody has the room open.
+    pub fn to_room(&self, group_id: i64, room: Option<&Room>, among: Among, frame: &Frame) {
+        match room {
+            Some(room) if among == Among::All => room.fan_out(frame),
+            Some(room) => room.send_among(among, frame),
+            None => {
+                if let Some(relay) = self.relay.get() {
+                    relay.room(group_id, among, frame);
+                }
+            }
+        }
     }
 
     /// Presence of a group's room (empty when nobody is there).

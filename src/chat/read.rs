@@ -38,9 +38,9 @@ impl Chat {
             }
             .encode();
             self.hub.notify(&Who::one(user.id), &frame);
-            if let Some(room) = self.hub.existing_room(group_id) {
-                room.send_among(Among::Only(user.id), &frame);
-            }
+            let room = self.hub.existing_room(group_id);
+            self.hub
+                .to_room(group_id, room.as_deref(), Among::Only(user.id), &frame);
         }
         Ok(state)
     }

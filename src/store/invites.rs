@@ -111,8 +111,10 @@ impl Store {
                 return Ok(InviteUse::Invalid);
             };
             let added = add_member_on(sql, group_id, user_id, now)?;
-            if added {
-                count_use(sql, "invites", code, now)?;
+            // Counted under the same check as it was read with: two uses of
+            // the last one at once (two instances) let only one in.
+            if added && !count_use(sql, "invites", code, now)? {
+                return Ok(InviteUse::Invalid);
             }
             sql.commit()?;
             Ok(InviteUse::Joined { group_id, added })
