@@ -419,7 +419,8 @@ impl Chat {
             let _order = room.as_ref().map(|r| r.sequence());
             let view = GroupView::for_room(group);
             let frame = ServerFrame::GroupUpdated { group: view }.encode();
-            self.hub.to_room(group.id, room.as_deref(), Among::All, &frame);
+            self.hub
+                .to_room(group.id, room.as_deref(), Among::All, &frame);
         }
         for role in [Some(Role::Owner), Some(Role::Admin), Some(Role::Member)] {
             self.hub.notify(&with_role(role), &frame(role));

@@ -249,6 +249,9 @@ pub struct Hub {
     /// Other instances' sockets: (instance, room or 0, user, address) →
     /// (name, sockets).
     remote: Mutex<HashMap<RemoteKey, (String, i64)>>,
+    /// Held across applying one remote change (the relay's listener and the
+    /// heartbeat's sweeps both apply them), so they apply one at a time.
+    remote_order: Mutex<()>,
 }
 
 /// Where another instance's sockets are counted.
@@ -312,7 +315,8 @@ impl Hub {
                     self.remote_count(key, &name, 0);
                 }
             }
-            Heard::Events => {}
+            // The chat's to handle (`live.rs`).
+            Heard::Events | Heard::Gap => {}
         }
     }
 
@@ -346,7 +350,10 @@ impl Hub {
     /// when the user came or went there.
     fn remote_count(&self, key: RemoteKey, username: &str, sockets: i64) {
         let (group_id, user_id, ip) = (key.1, key.2, key.3);
-        let was = {
+        // The room is looked up with `remote` held (see `open_room`), and
+        // changes apply one at a time, in the order they were heard.
+        let _order = lock(&self.remote_order);
+        let (was, room) = {
             let mut remote = lock(&self.remote);
             let was = remote.get(&key).is_some_and(|(_, n)| *n > 0);
             if sockets > 0 {
@@ -354,7 +361,12 @@ impl Hub {
             } else {
                 remote.remove(&key);
             }
-            was
+            (
+                was,
+                (group_id != 0)
+                    .then(|| self.existing_room(group_id))
+                    .flatten(),
+            )
         };
         let now = sockets > 0;
         if was == now {
@@ -371,7 +383,7 @@ impl Hub {
             if change.list {
                 self.fan_out_online(&online, &who);
             }
-        } else if let Some(room) = self.existing_room(group_id) {
+        } else if let Some(room) = room {
             let _order = room.sequence();
             let change = if now {
                 room.add_remote(&who)
@@ -426,13 +438,17 @@ impl Hub {
             fanout: Arc::default(),
             relay: self.relay.get().cloned(),
         });
-        // Other instances' sockets already in it.
-        for ((_, g, user_id, ip), (name, _)) in lock(&self.remote).iter() {
+        // Other instances' sockets already in it; `remote` held until the
+        // room is listed, so a change of it lands either in this copy or,
+        // later, in the room (see `remote_count`).
+        let remote = lock(&self.remote);
+        for ((_, g, user_id, ip), (name, _)) in remote.iter() {
             if *g == group.id {
                 room.add_remote(&remote_identity(*user_id, name, *ip));
             }
         }
         lock(&self.rooms).insert(group.id, Arc::clone(&room));
+        drop(remote);
         Ok(room)
     }
 

@@ -55,18 +55,31 @@ impl Chat {
             |rows, again| {
                 self.hub.resync_remote(rows);
                 if again {
-                    // Frames sent while nobody listened were missed: the
-                    // clients catch up from the store when they reconnect.
-                    let n = self.hub.restart_rooms();
-                    crate::info!("relay: {n} room socket(s) asked to reconnect and catch up");
-                    self.store.wake_followers();
+                    self.missed("the subscription was lost");
                 }
             },
             |heard| match heard {
                 Heard::Events => self.store.wake_followers(),
+                Heard::Gap => self.missed("a publication did not arrive"),
                 other => self.hub.hear(other),
             },
         );
+    }
+
+    /// Frames from other instances were missed: the room sockets here
+    /// reconnect (1012) and their clients catch up from the store.
+    fn missed(&self, why: &str) {
+        let n = self.hub.restart_rooms();
+        crate::info!("relay: {why}; {n} room socket(s) asked to reconnect and catch up");
+        self.store.wake_followers();
+    }
+
+    /// Says this instance is alive until `stop` (PostgreSQL mode), sweeping
+    /// instances that went silent.
+    pub fn beat_instances(&self, stop: impl Fn() -> bool) {
+        if let Some(relay) = self.hub.relay() {
+            relay::beat(&self.store, relay, stop, |heard| self.hub.hear(heard));
+        }
     }
 
     /// Closes every socket of `user_id` whose session is no longer live.

@@ -28,9 +28,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::store::{DEAD_AFTER_MS, PresenceRow, SWEPT, Store};
+use crate::store::{BEAT, DEAD_AFTER_MS, PresenceRow, SWEPT, Store};
 use crate::sync::lock;
-use crate::util;
 use crate::ws::frame::Frame;
 use crate::ws::peer::Identity;
 
@@ -115,6 +114,8 @@ pub enum Heard {
     },
     /// An instance is gone: its sockets with it.
     Swept(String),
+    /// Something another instance published was missed.
+    Gap,
     /// The event log has new rows.
     Events,
 }
@@ -216,6 +217,11 @@ pub struct Relay {
     out: Mutex<SyncSender<Out>>,
     /// Payloads dropped because the queue was full, since the last report.
     dropped: std::sync::atomic::AtomicBool,
+    /// The number the next payload goes out with.
+    next: std::sync::atomic::AtomicU64,
+    /// When the last heartbeat went out (ms since `started`).
+    last_beat: std::sync::atomic::AtomicU64,
+    started: Instant,
     /// This instance's sockets, counted as they are published.
     local: Mutex<HashMap<Key, (String, i64)>>,
 }
@@ -232,6 +238,9 @@ impl Relay {
             instance: store.instance().to_string(),
             out: Mutex::new(tx),
             dropped: std::sync::atomic::AtomicBool::new(false),
+            next: std::sync::atomic::AtomicU64::new(0),
+            last_beat: std::sync::atomic::AtomicU64::new(0),
+            started: Instant::now(),
             local: Mutex::new(HashMap::new()),
         });
         let (store, again) = (Arc::clone(store), Arc::clone(&relay));
@@ -254,9 +263,13 @@ impl Relay {
                 row.sockets,
             ))
         });
-        // Never waits: a room's order is held while frames are sent.
-        match lock(&self.out).try_send(Out {
-            payload,
+        // Numbered under the queue's lock, so numbers go out in order; one
+        // that never arrives (dropped here, failed there) is a gap to the
+        // others. Never waits: a room's order is held while frames are sent.
+        let out = lock(&self.out);
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match out.try_send(Out {
+            payload: format!("#{n} {payload}"),
             presence,
             count,
         }) {
@@ -332,6 +345,23 @@ impl Relay {
         );
     }
 
+    fn beat_sent(&self) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.last_beat
+            .store(ms.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since a heartbeat went out (forever, before the first).
+    fn beat_age(&self) -> Duration {
+        match self.last_beat.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => Duration::MAX,
+            at => self
+                .started
+                .elapsed()
+                .saturating_sub(Duration::from_millis(at)),
+        }
+    }
+
     /// Publishes every local count again (this instance was swept while
     /// alive: the others forgot all of them).
     pub fn republish(&self) {
@@ -370,7 +400,7 @@ fn publish_loop(store: &Store, relay: &Relay, rx: &Receiver<Out>) {
         let dropped = relay
             .dropped
             .swap(false, std::sync::atomic::Ordering::Relaxed);
-        match store.publish(&out.payload, out.presence.as_ref(), util::now_ms()) {
+        match store.publish(&out.payload, out.presence.as_ref()) {
             Ok(()) => {
                 if let Some((key, name, n)) = out.count {
                     if n > 0 {
@@ -401,8 +431,11 @@ const _: () = assert!(HEARTBEAT.as_millis() as i64 * 3 < DEAD_AFTER_MS);
 
 /// Listens for the other instances until `stop`, handing what it hears to
 /// `apply`; `resync` runs when listening starts (again): what was heard
-/// before may be stale, and frames sent meanwhile were missed. Heartbeats
-/// and sweeps go out from here too.
+/// before may be stale, and frames sent meanwhile were missed. Payloads
+/// carry their publisher's sequence number: one missing (a publish that
+/// failed, a relayed row pruned unread) is `Heard::Gap`. A subscription
+/// that stops hearing this instance's own heartbeats is taken for dead
+/// and opened again.
 pub fn listen(
     store: &Store,
     relay: Option<&Relay>,
@@ -411,7 +444,6 @@ pub fn listen(
     mut apply: impl FnMut(Heard),
 ) {
     let mut first = true;
-    let mut beat = Instant::now() - HEARTBEAT;
     while !stop() {
         let mut sub = match store.subscribe() {
             Ok(Some(sub)) => sub,
@@ -434,45 +466,90 @@ pub fn listen(
             crate::info!("relay: listening to other instances again");
         }
         first = false;
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut heard_own = Instant::now();
         while !stop() {
-            if beat.elapsed() >= HEARTBEAT {
-                beat = Instant::now();
-                match store.heartbeat(util::now_ms()) {
-                    Ok(beat) => {
-                        if beat.rejoined
-                            && let Some(relay) = relay
-                        {
-                            // Swept while alive (the database was away
-                            // longer than the others wait): say it again.
-                            crate::info!(
-                                "relay: this instance was taken for dead; presence published again"
-                            );
-                            relay.republish();
-                        }
-                        for id in beat.swept {
-                            crate::info!("relay: instance {id} went silent; its sockets are gone");
-                            apply(Heard::Swept(id));
-                        }
-                    }
-                    Err(e) => crate::warn!("relay: heartbeat: {e}"),
-                }
-            }
-            match sub.next(Duration::from_millis(500)) {
-                Ok(heard) => {
-                    for (from, payload) in heard {
-                        if let Some(h) = decode(&from, &payload) {
-                            apply(h);
-                        }
-                    }
-                }
+            let heard = match sub.next(Duration::from_millis(500)) {
+                Ok(heard) => heard,
                 Err(e) => {
                     crate::warn!("relay: lost the connection to PostgreSQL: {e}");
                     break;
                 }
+            };
+            for (from, payload) in heard {
+                if from == store.instance() {
+                    if payload == BEAT {
+                        heard_own = Instant::now();
+                    }
+                    continue;
+                }
+                let body = match numbered(&payload) {
+                    Some((n, body)) => {
+                        let last = seen.insert(from.clone(), n);
+                        if last.is_some_and(|l| n != l + 1) {
+                            apply(Heard::Gap);
+                        }
+                        body
+                    }
+                    None => payload.as_str(),
+                };
+                match decode(&from, body) {
+                    Some(Heard::Swept(id)) => {
+                        seen.remove(&id);
+                        apply(Heard::Swept(id));
+                    }
+                    Some(h) => apply(h),
+                    None => {}
+                }
+            }
+            let beating = relay.is_some_and(|r| r.beat_age() < DEAF_AFTER / 2);
+            if beating && heard_own.elapsed() > DEAF_AFTER {
+                crate::warn!("relay: the subscription stopped hearing; opening it again");
+                break;
             }
         }
     }
 }
+
+/// A subscription that has not heard this instance's own heartbeat for
+/// this long (while heartbeats go out) is taken for dead.
+const DEAF_AFTER: Duration = Duration::from_secs(10);
+
+/// `#N PAYLOAD`: N and the payload.
+fn numbered(payload: &str) -> Option<(u64, &str)> {
+    let (n, rest) = payload.strip_prefix('#')?.split_once(' ')?;
+    Some((n.parse().ok()?, rest))
+}
+
+/// Heartbeats until `stop` (see `store::pg::bus`): every `HEARTBEAT`, on a
+/// connection of its own, so that no busy room or pool makes this live
+/// instance look dead. Instances found silent are swept (`apply`).
+pub fn beat(store: &Store, relay: &Relay, stop: impl Fn() -> bool, mut apply: impl FnMut(Heard)) {
+    while !stop() {
+        match store.heartbeat() {
+            Ok(beat) => {
+                relay.beat_sent();
+                if beat.rejoined {
+                    // New, or swept while alive (the database was away
+                    // longer than the others wait): every count again.
+                    relay.republish();
+                }
+                for id in beat.swept {
+                    crate::info!("relay: instance {id} went silent; its sockets are gone");
+                    apply(Heard::Swept(id));
+                }
+            }
+            Err(e) => {
+                if let Some(n) = BEAT_FAILED.count() {
+                    crate::warn!("relay: {n} heartbeat(s) failed: {e}");
+                }
+            }
+        }
+        std::thread::sleep(HEARTBEAT);
+    }
+}
+
+static BEAT_FAILED: crate::log::Tally = crate::log::Tally::new();
 
 #[cfg(test)]
 mod tests {
@@ -540,6 +617,9 @@ mod tests {
             })
         );
         assert_eq!(decode("i1", "swept abc"), Some(Heard::Swept("abc".into())));
+        assert_eq!(numbered("#41 r 7 {}"), Some((41, "r 7 {}")));
+        assert_eq!(numbered("r 7 {}"), None);
+        assert_eq!(numbered("#x r"), None);
         assert_eq!(decode("i1", "E"), Some(Heard::Events));
         for bad in ["", "r x {}", "u 1,a {}", "p 1 2 notanip 1 n", "zz 1"] {
             assert_eq!(decode("i1", bad), None, "{bad}");

@@ -137,6 +137,10 @@ pub fn run(config: Config) -> Result<(), StartupError> {
         spawn("relay-in", move || {
             relay.chat.follow_instances(|| relay.connections.stopping())
         })?;
+        let beat = Arc::clone(&app);
+        spawn("heartbeat", move || {
+            beat.chat.beat_instances(|| beat.connections.stopping())
+        })?;
     }
     let indexer = Arc::clone(&app);
     spawn("search-index", move || {

@@ -44,7 +44,9 @@ pub use files::{NewFile, NotKept, StoredFile};
 pub use groups::Left;
 pub use lock::DirLock;
 pub use messages::{Change, EXCERPT_CHARS, Extras, NotReacted, ReadState, UNREAD_CAP};
-pub use pg::{Beat, Copied, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription, without_password};
+pub use pg::{
+    BEAT, Beat, Copied, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription, without_password,
+};
 pub use search::{Indexed, SearchQuery, Term};
 use sql::Sql;
 use sqlite::Db;
@@ -451,6 +453,8 @@ pub struct Store {
     instance: String,
     /// The last PostgreSQL call did not find it unreachable.
     reachable: std::sync::atomic::AtomicBool,
+    /// The heartbeat's own connection (see `pg::bus`).
+    beat: Mutex<Option<postgres::Client>>,
     /// Uploaded files' bytes (see `blobs.rs`; their rows are in the database).
     blobs: blobs::Blobs,
     /// Counts events this process appended, to wake whoever follows them.
@@ -574,6 +578,7 @@ impl Store {
             engine,
             instance: crate::util::random_token()[..12].to_string(),
             reachable: std::sync::atomic::AtomicBool::new(true),
+            beat: Mutex::new(None),
             blobs: blobs::Blobs::open(files_dir).map_err(|error| StoreError::Io {
                 path: files_dir.to_path_buf(),
                 error,

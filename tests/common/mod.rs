@@ -88,9 +88,17 @@ pub fn database_args(data: &Path) -> Vec<String> {
     if let Ok(url) = std::fs::read_to_string(&note) {
         return vec!["--database".into(), url];
     }
-    let Some(cluster) = test_pg() else {
+    if test_pg().is_none() {
         return Vec::new();
-    };
+    }
+    let url = new_test_database();
+    std::fs::write(&note, &url).unwrap();
+    vec!["--database".into(), url]
+}
+
+/// A new database on the run's cluster (`SECURECHAT_TEST_PG`); its URL.
+pub fn new_test_database() -> String {
+    let cluster = test_pg().expect("SECURECHAT_TEST_PG");
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = format!(
         "t{}_{n}_{}",
@@ -103,9 +111,7 @@ pub fn database_args(data: &Path) -> Vec<String> {
     let mut c = postgres::Client::connect(&cluster, postgres::NoTls).expect("the test cluster");
     c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     let (base, _) = cluster.rsplit_once('/').expect("a URL with a database");
-    let url = format!("{base}/{name}");
-    std::fs::write(&note, &url).unwrap();
-    vec!["--database".into(), url]
+    format!("{base}/{name}")
 }
 
 /// Makes the server and admin commands on `data` use the database `url`

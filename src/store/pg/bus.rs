@@ -15,11 +15,12 @@
 
 use std::time::Duration;
 
+use postgres::Client;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
 
 use super::Pool;
-use crate::store::{Engine, Result, Store, StoreError};
+use crate::store::{Engine, Result, Store};
+use crate::sync::lock;
 
 /// The channel every instance listens on.
 pub const CHANNEL: &str = "securechat";
@@ -50,16 +51,18 @@ pub fn publish(
     instance: &str,
     payload: &str,
     also: Option<&PresenceRow>,
-    now: i64,
 ) -> Result<()> {
     let mut conn = pool.get()?;
     let c = conn.client();
     let mut tx = c.transaction()?;
     if let Some(row) = also {
         if row.sockets > 0 {
+            // Only for an instance the others know of (a row written after
+            // it left, or before its first heartbeat, would never be swept:
+            // its first heartbeat publishes every count again).
             tx.execute(
                 "INSERT INTO presence (instance, group_id, user_id, username, ip, sockets)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM instances WHERE id = $1)
                  ON CONFLICT (instance, group_id, user_id, ip) DO UPDATE SET sockets = excluded.sockets",
                 &[
                     &row.instance,
@@ -83,8 +86,10 @@ pub fn publish(
     } else {
         let id: i64 = tx
             .query_one(
-                "INSERT INTO relay (payload, created_at) VALUES ($1, $2) RETURNING id",
-                &[&text, &now],
+                &format!(
+                    "INSERT INTO relay (payload, created_at) VALUES ($1, {DB_NOW}) RETURNING id"
+                ),
+                &[&text],
             )?
             .get(0);
         tx.execute(
@@ -129,9 +134,7 @@ pub struct Beat {
 /// Records that `instance` is alive, sweeps instances that went silent
 /// (their presence rows go; the sweeper tells the others with `Swept`) and
 /// prunes old relayed rows.
-pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Beat> {
-    let mut conn = pool.get()?;
-    let c = conn.client();
+pub fn heartbeat(c: &mut Client, instance: &str) -> Result<Beat> {
     // The database's clock, not each instance's: hosts whose clocks
     // disagree still agree on who went silent.
     let rejoined: bool = c
@@ -161,8 +164,13 @@ pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Beat> {
         )?;
     }
     tx.execute(
-        "DELETE FROM relay WHERE created_at < $1",
-        &[&(now - RELAY_KEEP_MS)],
+        &format!("DELETE FROM relay WHERE created_at < {DB_NOW} - $1"),
+        &[&RELAY_KEEP_MS],
+    )?;
+    // Heard back by this instance's own subscription: proof it still hears.
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANNEL, &format!("{instance} {BEAT}")],
     )?;
     tx.commit()?;
     Ok(Beat {
@@ -170,6 +178,9 @@ pub fn heartbeat(pool: &Pool, instance: &str, now: i64) -> Result<Beat> {
         rejoined,
     })
 }
+
+/// The payload of a heartbeat's notification.
+pub const BEAT: &str = "beat";
 
 /// Now, in Unix milliseconds, by the database's clock.
 const DB_NOW: &str = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)";
@@ -200,7 +211,7 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn open(config: &postgres::Config, instance: &str) -> Result<Subscription> {
-        let mut client = config.connect(NoTls).map_err(StoreError::unavailable)?;
+        let mut client = super::pool::connect(config)?;
         client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
         Ok(Subscription {
             client,
@@ -208,8 +219,9 @@ impl Subscription {
         })
     }
 
-    /// What other instances published, in order, as (instance, payload):
-    /// waits up to `timeout` for the first, then takes what else arrived.
+    /// What instances published (this one too: its beats tell that the
+    /// subscription still hears), in order, as (instance, payload): waits
+    /// up to `timeout` for the first, then takes what else arrived.
     pub fn next(&mut self, timeout: Duration) -> Result<Vec<(String, String)>> {
         let mut raw = Vec::new();
         {
@@ -225,9 +237,11 @@ impl Subscription {
         }
         let mut out = Vec::with_capacity(raw.len());
         for mut text in raw {
-            // `INSTANCE @ID`: the payload is kept in `relay`.
+            // `INSTANCE @ID`: the payload is kept in `relay` (not fetched
+            // when it is this instance's own).
             let spilled = text
                 .split_once(' ')
+                .filter(|(from, _)| *from != self.instance)
                 .and_then(|(_, p)| p.strip_prefix('@'))
                 .and_then(|id| id.parse::<i64>().ok());
             if let Some(id) = spilled {
@@ -238,10 +252,7 @@ impl Subscription {
                 let Some(row) = row else { continue };
                 text = row.get(0);
             }
-            let Some((from, payload)) = text.split_once(' ') else {
-                continue;
-            };
-            if from != self.instance {
+            if let Some((from, payload)) = text.split_once(' ') {
                 out.push((from.to_string(), payload.to_string()));
             }
         }
@@ -266,9 +277,9 @@ impl Store {
 
     /// Publishes `payload` to the other instances (with `presence`'s
     /// change in the same transaction).
-    pub fn publish(&self, payload: &str, presence: Option<&PresenceRow>, now: i64) -> Result<()> {
+    pub fn publish(&self, payload: &str, presence: Option<&PresenceRow>) -> Result<()> {
         match self.pool() {
-            Some(pool) => publish(pool, &self.instance, payload, presence, now),
+            Some(pool) => publish(pool, &self.instance, payload, presence),
             None => Ok(()),
         }
     }
@@ -289,12 +300,24 @@ impl Store {
         }
     }
 
-    /// See `heartbeat`.
-    pub fn heartbeat(&self, now: i64) -> Result<Beat> {
-        match self.pool() {
-            Some(pool) => heartbeat(pool, &self.instance, now),
-            None => Ok(Beat::default()),
+    /// See `heartbeat`: on a connection of its own, so that a busy pool
+    /// never makes a live instance look dead (dropped when it breaks).
+    pub fn heartbeat(&self) -> Result<Beat> {
+        let Some(pool) = self.pool() else {
+            return Ok(Beat::default());
+        };
+        let mut own = lock(&self.beat);
+        if own.as_ref().is_none_or(Client::is_closed) {
+            *own = Some(super::pool::connect(pool.config())?);
         }
+        let Some(c) = own.as_mut() else {
+            return Ok(Beat::default());
+        };
+        let beat = heartbeat(c, &self.instance);
+        if beat.is_err() {
+            *own = None;
+        }
+        beat
     }
 
     /// See `leave`.

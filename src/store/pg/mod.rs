@@ -9,7 +9,7 @@ mod copy;
 mod pool;
 mod schema;
 
-pub use bus::{Beat, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription};
+pub use bus::{BEAT, Beat, DEAD_AFTER_MS, PresenceRow, SWEPT, Subscription};
 pub use copy::Copied;
 
 /// `url` with the password of its user info left out (for logs and output).

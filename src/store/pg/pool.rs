@@ -31,12 +31,18 @@ pub struct Conn {
     in_transaction: bool,
 }
 
+/// A new connection with the settings every one of ours has.
+pub fn connect(config: &postgres::Config) -> Result<Client> {
+    let mut client = config.connect(NoTls).map_err(StoreError::unavailable)?;
+    client.batch_execute(&format!(
+        "SET statement_timeout = '{STATEMENT_TIMEOUT}'; SET TIME ZONE 'UTC'"
+    ))?;
+    Ok(client)
+}
+
 impl Conn {
     fn open(config: &postgres::Config) -> Result<Conn> {
-        let mut client = config.connect(NoTls).map_err(StoreError::unavailable)?;
-        client.batch_execute(&format!(
-            "SET statement_timeout = '{STATEMENT_TIMEOUT}'; SET TIME ZONE 'UTC'"
-        ))?;
+        let client = connect(config)?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
