@@ -118,7 +118,7 @@ pub struct Config {
     /// `--files-dir` (default: `files` in the data directory).
     pub files_dir: Option<PathBuf>,
     /// `--database` (or `SECURECHAT_DATABASE_URL`): PostgreSQL's URL.
-    pub database: Option<String>,
+    pub database: Option<crate::store::DatabaseUrl>,
     pub max_upload: u64,
     pub storage_per_user: u64,
     pub trusted_proxies: TrustedProxies,
@@ -279,7 +279,10 @@ where
             Long("metrics") => cfg.metrics = true,
             Long("no-search") => cfg.no_search = true,
             Long("files-dir") => cfg.files_dir = Some(path(&mut parser)?),
-            Long("database") => cfg.database = Some(value(&mut parser, "--database")?),
+            Long("database") => {
+                let url: String = value(&mut parser, "--database")?;
+                cfg.database = Some(crate::store::DatabaseUrl::new(url));
+            }
             Long("max-upload") => cfg.max_upload = size(&mut parser, "--max-upload")?,
             Long("max-storage-per-user") => {
                 cfg.storage_per_user = size(&mut parser, "--max-storage-per-user")?;
@@ -348,10 +351,11 @@ where
     if cfg.database.is_none() {
         cfg.database = std::env::var("SECURECHAT_DATABASE_URL")
             .ok()
-            .filter(|u| !u.is_empty());
+            .filter(|u| !u.is_empty())
+            .map(crate::store::DatabaseUrl::new);
     }
     if let Some(url) = &cfg.database
-        && !is_postgres_url(url)
+        && !is_postgres_url(url.expose())
     {
         return Err(rule("--database needs a postgres://USER@HOST:PORT/DB URL"));
     }

@@ -26,6 +26,10 @@ const SWEEP: Duration = Duration::from_secs(1);
 /// How often old events are pruned.
 const PRUNE: Duration = Duration::from_secs(600);
 
+/// Failed reads of the event log, reported once a minute (four a second
+/// while PostgreSQL is away would flood the log).
+static LOG_UNREAD: crate::log::Tally = crate::log::Tally::new();
+
 impl Chat {
     /// Applies events from the log.
     pub fn apply(&self, events: &[Event]) {
@@ -122,7 +126,11 @@ impl Chat {
             self.store.wait_for_events(&cursor, POLL);
             match self.store.events_since(&mut cursor) {
                 Ok(events) => self.apply(&events),
-                Err(e) => crate::warn!("reading the event log: {e}"),
+                Err(e) => {
+                    if let Some(n) = LOG_UNREAD.count() {
+                        crate::warn!("reading the event log failed {n} time(s): {e}");
+                    }
+                }
             }
             if swept.elapsed() >= SWEEP {
                 swept = Instant::now();

@@ -111,6 +111,21 @@ pub enum Action {
     NewInvite,
 }
 
+impl Action {
+    /// Its bucket's name where buckets are shared (PostgreSQL mode): kept
+    /// in the database, so never renamed.
+    fn name(self) -> &'static str {
+        match self {
+            Action::Write => "write",
+            Action::OpenSocket => "socket",
+            Action::NewDm => "dm",
+            Action::NewGroup => "group",
+            Action::JoinOrLeave => "join",
+            Action::NewInvite => "invite",
+        }
+    }
+}
+
 /// The chat's shared state.
 pub struct Chat {
     pub hub: hub::Hub,
@@ -202,9 +217,8 @@ impl Chat {
         if !self.store.is_postgres() || bucket.rate() <= 0.0 {
             return bucket.take(user_id);
         }
-        let kind = format!("{action:?}");
         match self.store.take_shared_token(
-            &kind,
+            action.name(),
             user_id,
             bucket.rate(),
             bucket.burst(),

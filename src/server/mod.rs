@@ -178,6 +178,15 @@ fn ping_loop(app: &App) {
             }
         }
         app.chat.expire_uploads();
+        // Several instances share the files directory: what is no longer
+        // named goes here, past an hour (see `Store::sweep_files`).
+        if app.store.is_postgres() && tick % 360 == 0 {
+            match app.store.sweep_files() {
+                Ok(0) => {}
+                Ok(n) => crate::info!("removed {n} file(s) no longer named"),
+                Err(e) => crate::warn!("cannot sweep the files directory: {e}"),
+            }
+        }
         memory::trim();
     }
 }

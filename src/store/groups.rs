@@ -98,6 +98,7 @@ impl Store {
         let key = group_name_key(name);
         let id = self.write(Part::Chat, |sql| {
             sql.begin()?;
+            sql.serialize(&format!("group name {key}"))?;
             if name_taken(sql, &key, creator, 0)? {
                 return Ok(None);
             }
@@ -329,6 +330,7 @@ impl Store {
         let key = group_name_key(name);
         self.write(Part::Chat, |sql| {
             sql.begin()?;
+            sql.serialize(&format!("group name {key}"))?;
             if name_taken(sql, &key, by, id)? {
                 return Ok(Err(NameTaken));
             }
@@ -484,6 +486,7 @@ pub(super) fn add_member_on(
     user_id: i64,
     now: i64,
 ) -> Result<bool> {
+    sql.serialize(&format!("owner of {group_id}"))?;
     let ownerless: bool = sql.value(
         "SELECT NOT EXISTS (SELECT 1 FROM memberships WHERE group_id = ?1 AND role = 'owner')
             AND (SELECT kind FROM groups WHERE id = ?1) = 'group'",

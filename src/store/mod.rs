@@ -453,6 +453,8 @@ pub struct Store {
     instance: String,
     /// The last PostgreSQL call did not find it unreachable.
     reachable: std::sync::atomic::AtomicBool,
+    /// When a PostgreSQL call last succeeded (Unix ms).
+    answered_at: std::sync::atomic::AtomicI64,
     /// The heartbeat's own connection (see `pg::bus`).
     beat: Mutex<Option<postgres::Client>>,
     /// Uploaded files' bytes (see `blobs.rs`; their rows are in the database).
@@ -489,6 +491,33 @@ enum Part {
     Chat,
 }
 
+/// A PostgreSQL URL, shown (`Debug`, `Display`) without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: String) -> DatabaseUrl {
+        DatabaseUrl(url)
+    }
+
+    /// The URL itself, password and all: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&without_password(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
 /// Where a server's (or an admin command's) data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -497,14 +526,14 @@ pub struct Location {
     /// Uploaded files' bytes.
     pub files_dir: PathBuf,
     /// `--database postgres://…`: the tables are in PostgreSQL.
-    pub database: Option<String>,
+    pub database: Option<DatabaseUrl>,
 }
 
 impl Location {
     /// Opens the store there.
     pub fn open(&self) -> Result<Store> {
         match &self.database {
-            Some(url) => Store::open_postgres(url, &self.data_dir, &self.files_dir),
+            Some(url) => Store::open_postgres(url.expose(), &self.data_dir, &self.files_dir),
             None => Store::open_with_files(&self.data_dir, &self.files_dir),
         }
     }
@@ -523,11 +552,14 @@ impl Location {
     /// database's URL without its password.
     pub fn shown(&self) -> String {
         match &self.database {
-            Some(url) => pg::without_password(url),
+            Some(url) => url.to_string(),
             None => self.data_dir.display().to_string(),
         }
     }
 }
+
+/// How long without one answer from PostgreSQL makes `/healthz` say so.
+pub const UNREACHABLE_AFTER_MS: i64 = 3000;
 
 /// Connections to PostgreSQL one server keeps open at most.
 pub const PG_CONNECTIONS: usize = 16;
@@ -578,6 +610,7 @@ impl Store {
             engine,
             instance: crate::util::random_token()[..12].to_string(),
             reachable: std::sync::atomic::AtomicBool::new(true),
+            answered_at: std::sync::atomic::AtomicI64::new(crate::util::now_ms()),
             beat: Mutex::new(None),
             blobs: blobs::Blobs::open(files_dir).map_err(|error| StoreError::Io {
                 path: files_dir.to_path_buf(),
@@ -631,17 +664,24 @@ impl Store {
 
     /// Records whether PostgreSQL answered (see `reachable`).
     fn noted<T>(&self, r: Result<T>) -> Result<T> {
+        use std::sync::atomic::Ordering::Relaxed;
         let down = matches!(r, Err(StoreError::Unavailable(_)));
-        self.reachable
-            .store(!down, std::sync::atomic::Ordering::Relaxed);
+        self.reachable.store(!down, Relaxed);
+        if r.is_ok() {
+            self.answered_at.store(crate::util::now_ms(), Relaxed);
+        }
         r
     }
 
-    /// Whether the database answered the last call (SQLite: always). A
+    /// Whether the database is answering (SQLite: always): the last call
+    /// found it, or one did within `UNREACHABLE_AFTER` (one slow query or a
+    /// busy moment does not pull an instance out of a load balancer). A
     /// server calls it at least every quarter second (its event log), so
-    /// `/healthz` can tell a load balancer without waiting on it.
+    /// `/healthz` can tell without waiting on it.
     pub fn reachable(&self) -> bool {
-        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
+        use std::sync::atomic::Ordering::Relaxed;
+        self.reachable.load(Relaxed)
+            || crate::util::now_ms() - self.answered_at.load(Relaxed) < UNREACHABLE_AFTER_MS
     }
 
     /// Copies the write-ahead logs into the main files (at shutdown).

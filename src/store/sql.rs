@@ -134,14 +134,19 @@ impl ToSql for Value<'_> {
         ty: &Type,
         out: &mut bytes::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let int = [Type::INT8, Type::INT4, Type::BOOL].contains(ty);
+        let text = [Type::TEXT, Type::VARCHAR].contains(ty);
         match *self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(i) if *ty == Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
             Value::Int(i) if *ty == Type::BOOL => (i != 0).to_sql(ty, out),
-            Value::Int(i) => i.to_sql(ty, out),
-            Value::Real(r) => r.to_sql(ty, out),
-            Value::Text(s) => s.to_sql(ty, out),
-            Value::Blob(b) => b.to_sql(ty, out),
+            Value::Int(i) if int => i.to_sql(ty, out),
+            Value::Real(r) if *ty == Type::FLOAT8 => r.to_sql(ty, out),
+            Value::Text(s) if text => s.to_sql(ty, out),
+            Value::Blob(b) if *ty == Type::BYTEA => b.to_sql(ty, out),
+            // A parameter of another type than its column: refused, never
+            // written as the bits of another.
+            other => Err(format!("{other:?} cannot be written as {ty}").into()),
         }
     }
 
@@ -410,6 +415,16 @@ impl Sql<'_> {
     pub fn value<T: Col>(&mut self, sql: &str, params: &[&dyn Param]) -> Result<T> {
         self.row(sql, params, |r| r.get(0))?
             .ok_or_else(|| mismatch("a query that returns a row returned none"))
+    }
+
+    /// In PostgreSQL, makes the open transaction wait for any other holding
+    /// `what` (until commit): for a check and a write that SQLite's single
+    /// writer kept together — the last admin, a group's owner, a name.
+    pub fn serialize(&mut self, what: &str) -> Result<()> {
+        if self.pg() {
+            self.exec("SELECT pg_advisory_xact_lock(hashtext(?1))", &[&what])?;
+        }
+        Ok(())
     }
 
     /// Starts a transaction (see the module doc for how it ends).

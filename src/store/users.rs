@@ -268,6 +268,7 @@ impl Store {
     ) -> Result<std::result::Result<bool, LastAdmin>> {
         self.write(Part::Users, |sql| {
             sql.begin()?;
+            sql.serialize("admins")?;
             if !admin && last_admin(sql, user_id)? {
                 return Ok(Err(LastAdmin));
             }
@@ -291,6 +292,7 @@ impl Store {
     ) -> Result<std::result::Result<bool, LastAdmin>> {
         let done = self.write(Part::Users, |sql| {
             sql.begin()?;
+            sql.serialize("admins")?;
             if disabled && last_admin(sql, user_id)? {
                 return Ok(Err(LastAdmin));
             }
@@ -728,6 +730,7 @@ impl Store {
     ) -> Result<KeyPut> {
         self.write(Part::Users, |sql| {
             sql.begin()?;
+            sql.serialize(&format!("device key {fingerprint}"))?;
             let theirs: bool = sql.value(
                 "SELECT EXISTS (SELECT 1 FROM device_keys WHERE fingerprint = ?1 AND user_id != ?2)",
                 &[&fingerprint, &user_id],

@@ -1,7 +1,8 @@
 //! Connections to PostgreSQL, shared by every thread of the server: at most
 //! `max` open, a caller waits at most `wait` for one (then the store reports
 //! `Unavailable` rather than hang a page), each connection keeps its
-//! prepared statements, and a connection that broke (the server restarted,
+//! prepared statements (up to `STATEMENTS`; those with ids written in are
+//! prepared each time), and a connection that broke (the server restarted,
 //! the network dropped) is thrown away, so the next caller opens a fresh
 //! one: the pool reconnects by itself.
 
@@ -61,6 +62,11 @@ impl Conn {
             return Ok(st.clone());
         }
         let st = self.client.prepare(&dollar_params(sql))?;
+        // A query with its ids written in (`IN (1,2,3)`) is another text
+        // every time: caching it would only push the others out.
+        if has_inline_list(sql) {
+            return Ok(st);
+        }
         if self.statements.len() >= STATEMENTS {
             self.statements.clear();
         }
@@ -100,6 +106,12 @@ impl Conn {
     fn sound(&self) -> bool {
         !self.client.is_closed() && !self.in_transaction
     }
+}
+
+/// Whether `sql` holds a list of literal ids (`IN (` then a digit).
+fn has_inline_list(sql: &str) -> bool {
+    sql.match_indices("IN (")
+        .any(|(at, m)| sql[at + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 struct Slots {
@@ -217,5 +229,18 @@ impl Drop for Lease<'_> {
         }
         drop(slots);
         self.pool.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn queries_with_ids_written_in_are_told_apart() {
+        assert!(super::has_inline_list(
+            "SELECT x FROM t WHERE id IN (1,2,3)"
+        ));
+        assert!(!super::has_inline_list(
+            "SELECT x FROM t WHERE id IN (SELECT id FROM u WHERE a = ?1)"
+        ));
     }
 }

@@ -185,6 +185,7 @@ CREATE TABLE relay (
 );
 CREATE INDEX relay_created ON relay(created_at);
 CREATE INDEX events_created ON events(created_at);
+CREATE INDEX messages_author ON messages(author_id);
 CREATE TABLE buckets (
     kind    TEXT NOT NULL,
     subject BIGINT NOT NULL,
@@ -204,7 +205,17 @@ fn version(c: &mut Client) -> Result<usize> {
 }
 
 /// Brings the schema up to date; refuses a database from a newer program.
+/// Instances starting together take turns (a session advisory lock), so
+/// one migrates and the others find it done.
 pub fn migrate(c: &mut Client) -> Result<()> {
+    c.batch_execute("SELECT pg_advisory_lock(7230002)")?;
+    let done = migrate_locked(c);
+    let unlocked = c.batch_execute("SELECT pg_advisory_unlock(7230002)");
+    done?;
+    Ok(unlocked?)
+}
+
+fn migrate_locked(c: &mut Client) -> Result<()> {
     let at = version(c)?;
     if at > MIGRATIONS.len() {
         return Err(StoreError::NewerSchema {
