@@ -11,13 +11,18 @@ run:
 run-tls:
 	$(CARGO) run --release -- --host $(HOST) --port 8443 --tls
 
+# Every test on SQLite, then the integration tests again on PostgreSQL
+# (tests/with-postgres: a throwaway cluster for the run, a database per
+# test), then the browser tests (the one across two instances on PostgreSQL).
 test: pg-deps
 	$(CARGO) test --all-targets
+	tests/with-postgres $(CARGO) test --test '*'
 	$(MAKE) browser-test
 
-# PostgreSQL for the tests of `migrate` (and, next, the PostgreSQL mode):
-# Debian's package; each test starts a throwaway cluster of its own in a
-# temporary directory on 127.0.0.1 (tests/common/pg.rs), none is left running.
+# PostgreSQL from Debian's package when missing. Clusters are throwaway:
+# tests/with-postgres makes one in a temporary directory on 127.0.0.1 for a
+# run, tests/common/pg.rs one per test that needs its own; both are stopped
+# and deleted when the tests end, pass or fail.
 pg-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "Installing PostgreSQL from Debian's packages"; \
@@ -39,9 +44,9 @@ browser-deps:
 		cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
 	fi
 
-browser-test: browser-deps
+browser-test: browser-deps pg-deps
 	$(CARGO) build
-	cd $(BROWSER_DIR) && node --test --test-concurrency=1 *.test.mjs
+	tests/with-postgres sh -c 'cd $(BROWSER_DIR) && node --test --test-concurrency=1 *.test.mjs'
 
 fmt:
 	$(CARGO) fmt
@@ -69,9 +74,19 @@ release:
 # read back identical; a room's p50/p99 idle vs while 4 threads upload 5 MiB
 # files (--file-mib, --file-uploads). Latency wants a quiet box: --wait-idle 60.
 # e.g. make bench BENCH_ARGS="--scenario files --runs 3"
-bench:
+# instances and stored need PostgreSQL: loadgen runs under tests/with-postgres
+# (a throwaway cluster on 127.0.0.1, a fresh database per run), with
+# SECURECHAT_PG_DURABLE=1 so commits are fsynced as for real. instances: two
+# server instances on one database, a 1,000-socket room half on each, the
+# sender on one; paced and burst: p50/p99 on the sender's instance vs across
+# (target p99 <= 2x), deliveries/s vs one SQLite instance in the same run.
+# stored: 40 senders in 10 rooms, one ack at a time: stored msgs/s and ack
+# p50/p99, PostgreSQL vs SQLite (--stored-senders, --stored-rooms,
+# --stored-messages, --stored-window).
+# e.g. make bench BENCH_ARGS="--scenario instances --runs 3"
+bench: pg-deps
 	$(CARGO) build --release
-	target/release/loadgen $(BENCH_ARGS)
+	SECURECHAT_PG_DURABLE=1 tests/with-postgres target/release/loadgen $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -391,6 +391,7 @@ fn search_finds_prefixes_and_phrases_in_your_plaintext_conversations_only() {
     let later = say(&mut wa, "deployment of the red build failed");
     say(&mut wa, "green light, build later");
     say(&mut wb, "deployed in bob's own group");
+    let linked = say(&mut wa, "Notes at example.com/report.pdf, by Émile");
     let gone = say(&mut wa, "deploying something to delete");
     a.json("DELETE", &format!("/api/messages/{gone}"), &json!({}));
     caught_up(&mut wa, &mut a);
@@ -412,6 +413,11 @@ fn search_finds_prefixes_and_phrases_in_your_plaintext_conversations_only() {
         "prefix, newest first, not deleted, not bob's group"
     );
     assert_eq!(found(&mut a, "\"green build\""), [deployed]);
+    // Words are split at punctuation on both engines, and case is folded
+    // beyond ASCII.
+    assert_eq!(found(&mut a, "report"), [linked]);
+    assert_eq!(found(&mut a, "example.com"), [linked]);
+    assert_eq!(found(&mut a, "émile"), [linked]);
     assert_eq!(found(&mut a, "GREEN friday"), [deployed]);
     assert_eq!(found(&mut b, "deplo").len(), 3, "bob sees his group too");
     let r = a.get(&format!("/api/search?q=deplo&group_id={g}"));

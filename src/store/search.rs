@@ -20,12 +20,13 @@
 //! into the FTS5 expression, so nothing a user types is FTS5 syntax.
 //!
 //! In PostgreSQL the index is the messages table's own: a generated
-//! `tsvector` column (the `simple` configuration: lowercased words, no
-//! stemming, like FTS5's `unicode61`; accents are kept) with a GIN index,
+//! `tsvector` column (words split at punctuation and spaces, as FTS5's
+//! `unicode61` splits them; the `simple` configuration: lowercased by the
+//! database's locale, no stemming; accents kept) with a GIN index,
 //! written in the message's transaction — PostgreSQL has no single writer
 //! lock for it to hold up. There is no indexer: a message is searchable
-//! when it is stored. The terms become a `tsquery` of quoted lexemes
-//! (`tsquery`), never text PostgreSQL parses as operators.
+//! when it is stored. Each term goes in as a parameter that PostgreSQL
+//! parses into a phrase query (`phraseto_tsquery`: words, never operators).
 
 use std::time::Duration;
 
@@ -84,39 +85,7 @@ fn quoted(word: &str) -> String {
     format!("\"{}\"", word.replace('"', "\"\""))
 }
 
-/// The lexemes PostgreSQL's `simple` parser makes of `word`, lowercased
-/// and quoted for a `tsquery`: words are split where it splits them (at
-/// anything but letters and digits).
-fn lexemes(word: &str) -> Vec<String> {
-    word.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("'{}'", w.to_lowercase()))
-        .collect()
-}
-
 impl SearchQuery {
-    /// The `tsquery` text (for `to_tsquery('simple', …)`): each term's
-    /// lexemes in order (`<->`), a prefix's last one with `:*`, terms
-    /// joined by `&`; `None` when no term has a word to look for.
-    pub fn tsquery(&self) -> Option<String> {
-        let terms: Vec<String> = self
-            .terms
-            .iter()
-            .filter_map(|t| {
-                let (mut words, prefix) = match t {
-                    Term::Prefix(w) => (lexemes(w), true),
-                    Term::Word(w) => (lexemes(w), false),
-                    Term::Phrase(ws) => (ws.iter().flat_map(|w| lexemes(w)).collect(), false),
-                };
-                if prefix && let Some(last) = words.last_mut() {
-                    last.push_str(":*");
-                }
-                (!words.is_empty()).then(|| format!("({})", words.join(" <-> ")))
-            })
-            .collect();
-        (!terms.is_empty()).then(|| terms.join(" & "))
-    }
-
     /// The FTS5 MATCH expression.
     pub fn fts5(&self) -> String {
         self.terms
@@ -358,21 +327,49 @@ impl Store {
         before: i64,
         limit: usize,
     ) -> Result<Vec<i64>> {
-        let Some(query) = q.tsquery() else {
+        // Each term's words go to PostgreSQL as a parameter and are parsed
+        // there by the same parser that made the messages' vectors (so
+        // `example.com` or `report.pdf` is one word on both sides): a
+        // phrase query, a prefix one with `:*` on its last word; terms
+        // joined by `&&`. Only placeholders are written into the SQL.
+        let texts: Vec<String> = q
+            .terms
+            .iter()
+            .map(|t| match t {
+                Term::Prefix(w) | Term::Word(w) => w.clone(),
+                Term::Phrase(ws) => ws.join(" "),
+            })
+            .collect();
+        if texts.is_empty() {
             return Ok(Vec::new());
-        };
-        self.read(Part::Chat, |sql| {
-            sql.rows(
-                "SELECT m.id FROM messages m
-                 WHERE m.search @@ to_tsquery('simple', ?1) AND m.id < ?2
-                   AND m.deleted_at IS NULL
-                   AND (CAST(?3 AS BIGINT) IS NULL OR m.group_id = ?3)
-                   AND m.group_id IN (SELECT group_id FROM memberships WHERE user_id = ?4)
-                 ORDER BY m.id DESC LIMIT ?5",
-                &[&query, &before, &group_id, &user_id, &(limit + 1)],
-                |r| r.get(0),
-            )
-        })
+        }
+        let query = q
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let phrase = format!("phraseto_tsquery('simple', ?{})", i + 5);
+                match t {
+                    Term::Prefix(_) => format!(
+                        "CAST(regexp_replace(CAST({phrase} AS TEXT), '''$', ''':*') AS tsquery)"
+                    ),
+                    Term::Word(_) | Term::Phrase(_) => phrase,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let sql_text = format!(
+            "SELECT m.id FROM messages m
+             WHERE m.search @@ ({query}) AND m.id < ?1
+               AND m.deleted_at IS NULL
+               AND (CAST(?2 AS BIGINT) IS NULL OR m.group_id = ?2)
+               AND m.group_id IN (SELECT group_id FROM memberships WHERE user_id = ?3)
+             ORDER BY m.id DESC LIMIT ?4"
+        );
+        let limit = limit + 1;
+        let mut params: Vec<&dyn super::sql::Param> = vec![&before, &group_id, &user_id, &limit];
+        params.extend(texts.iter().map(|t| t as &dyn super::sql::Param));
+        self.read(Part::Chat, |sql| sql.rows(&sql_text, &params, |r| r.get(0)))
     }
 }
 

@@ -76,7 +76,7 @@ impl Pg {
                 "--no-sync",
                 "-E",
                 "UTF8",
-                "--locale=C",
+                "--locale=C.UTF-8",
             ])
             .output()
             .unwrap();

@@ -38,6 +38,23 @@ const SEARCH_SQL_COPY: &str =
                    AND m.group_id IN (SELECT group_id FROM chat.memberships WHERE user_id = ?4)
                  ORDER BY f.rowid DESC LIMIT ?5";
 
+/// The server's SQLite setup as this benchmark was built (read from
+/// src/store/sqlite.rs at compile time).
+const SERVER_SQLITE_RS: &str = include_str!("../../store/sqlite.rs");
+
+/// The `PRAGMA synchronous` the server sets on its SQLite connections
+/// ("NORMAL": in WAL mode a commit is not fsynced, a checkpoint is), or
+/// "unknown" if the source no longer says it that way.
+pub fn sqlite_synchronous() -> &'static str {
+    const MARK: &str = "PRAGMA synchronous = ";
+    SERVER_SQLITE_RS
+        .find(MARK)
+        .map(|i| &SERVER_SQLITE_RS[i + MARK.len()..])
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_alphanumeric()).next())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("unknown")
+}
+
 /// The search SQL, and where it came from ("src/store/search.rs" or "copy").
 pub fn search_sql() -> (String, &'static str) {
     let start = SERVER_SEARCH_RS.find("\"SELECT m.id FROM messages_fts");
@@ -306,6 +323,16 @@ pub fn max_message_id(data: &Path) -> Result<i64, BenchError> {
     .map_err(sqlite_err("read the last message id", &path))
 }
 
+/// Chat messages (not system lines) stored (server stopped, or between
+/// its commits).
+pub fn chat_messages(data: &Path) -> Result<i64, BenchError> {
+    let (c, path) = open(data, CHAT_DB)?;
+    c.query_row("SELECT count(*) FROM messages WHERE system = 0", [], |r| {
+        r.get(0)
+    })
+    .map_err(sqlite_err("count the stored messages", &path))
+}
+
 /// `EXPLAIN QUERY PLAN` of `sql` with these parameters (FTS5 expression,
 /// before, group id, user id, limit), one line per step, indented by depth.
 pub fn query_plan(
@@ -368,6 +395,15 @@ pub fn sizes(data: &Path) -> Result<Value, BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sqlite_durability_is_read_from_the_server_source() {
+        assert!(
+            ["OFF", "NORMAL", "FULL", "EXTRA"].contains(&sqlite_synchronous()),
+            "{}",
+            sqlite_synchronous()
+        );
+    }
 
     #[test]
     fn the_search_sql_is_read_from_the_server_source() {

@@ -15,21 +15,25 @@ Usage: loadgen [OPTIONS]
 Options:
   --server PATH          server binary (default: securechat next to loadgen,
                          else target/release/securechat)
-  --scenario LIST        idle,burst,paced,search,files,storm or all (default all);
-                         repeatable
+  --scenario LIST        idle,burst,paced,search,files,storm,instances,stored or
+                         all (default all); repeatable. instances and stored
+                         need PostgreSQL (SECURECHAT_TEST_PG, as make bench
+                         sets it through tests/with-postgres; skipped without)
   --transport LIST       plain,tls or all (default all): TLS variants exist
-                         for idle and burst (paced, search and files are
-                         plain only)
+                         for idle and burst (the others are plain only)
   --tls                  TLS variants only (= --transport tls)
   --plain                plain-text only (= --transport plain)
   --idle-sockets LIST    socket counts for the idle scenario (default 1000,5000)
   --users N              users the sockets are spread over (default 20)
-  --sockets N            receiving sockets in the fan-out room (default 1000)
-  --messages N           messages in the burst scenario (default 2000)
-  --paced-messages N     messages in the paced scenario (default 500)
-  --rate N               messages/s in the paced scenario (default 50)
+  --sockets N            receiving sockets in the fan-out room (default 1000);
+                         in instances half of them on each instance
+  --messages N           messages in the burst scenario and instances' burst
+                         (default 2000)
+  --paced-messages N     messages in the paced scenario and instances' paced
+                         part (default 500)
+  --rate N               their messages/s (default 50)
   --size N               message content bytes (default 100)
-  --recv-threads N       receiver threads (default 1)
+  --recv-threads N       receiver threads (default 1; in instances, per half)
   --search-messages N    messages stored for the search scenario (default
                          1000000)
   --search-queries N     measured searches (default 500)
@@ -46,6 +50,12 @@ Options:
                          (default 5000)
   --storm-joiners N      distinct users who then open a socket at once
                          (default 2000)
+  --stored-senders N     the stored scenario's senders, a user and socket each
+                         (default 40)
+  --stored-rooms N       the rooms they are spread over (default 10)
+  --stored-messages N    messages each sender stores (default 500)
+  --stored-window N      a sender's messages awaiting their ack at most
+                         (default 1: the next is sent when the ack came)
   --keep-data            leave the search and files scenarios' data directory
                          behind (its path is printed) to look into afterwards
   --burst-poll-us N      in the burst, receivers sleep this long between polls
@@ -59,7 +69,8 @@ Options:
                          idle (other work on a shared box skews results)
   --runs N               repeat each scenario N times, report medians (default 3)
   --results PATH         JSON lines output (default target/bench-results.jsonl)
-  --timeout SECS         hard limit for the whole benchmark (default 900)
+  --timeout SECS         hard limit for the whole benchmark (default 900, plus
+                         120 per instances run and 60 per stored run)
   --quick                small numbers for a smoke test (flags after it override)
   -h, --help             print this help
 ";
@@ -92,6 +103,12 @@ pub struct Opts {
     pub file_uploads: usize,
     pub storm_room: usize,
     pub storm_joiners: usize,
+    pub instances: bool,
+    pub stored: bool,
+    pub stored_senders: usize,
+    pub stored_rooms: usize,
+    pub stored_messages: usize,
+    pub stored_window: usize,
     pub keep_data: bool,
     pub burst_poll_us: u64,
     pub paced_poll_us: u64,
@@ -148,6 +165,12 @@ impl Default for Opts {
             file_uploads: 100,
             storm_room: 5000,
             storm_joiners: 2000,
+            instances: true,
+            stored: true,
+            stored_senders: 40,
+            stored_rooms: 10,
+            stored_messages: 500,
+            stored_window: 1,
             keep_data: false,
             burst_poll_us: 20_000,
             paced_poll_us: 0,
@@ -165,6 +188,7 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     let mut o = Opts::default();
     let mut scenarios: Vec<String> = Vec::new();
     let mut transports: Vec<String> = Vec::new();
+    let mut timeout_given = false;
     let mut p = lexopt::Parser::from_env();
     while let Some(arg) = p.next()? {
         match arg {
@@ -206,6 +230,10 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
             Long("file-uploads") => o.file_uploads = number(&mut p, "--file-uploads")?,
             Long("storm-room") => o.storm_room = number(&mut p, "--storm-room")?,
             Long("storm-joiners") => o.storm_joiners = number(&mut p, "--storm-joiners")?,
+            Long("stored-senders") => o.stored_senders = number(&mut p, "--stored-senders")?,
+            Long("stored-rooms") => o.stored_rooms = number(&mut p, "--stored-rooms")?,
+            Long("stored-messages") => o.stored_messages = number(&mut p, "--stored-messages")?,
+            Long("stored-window") => o.stored_window = number(&mut p, "--stored-window")?,
             Long("keep-data") => o.keep_data = true,
             Long("burst-poll-us") => o.burst_poll_us = number(&mut p, "--burst-poll-us")?,
             Long("paced-poll-us") => o.paced_poll_us = number(&mut p, "--paced-poll-us")?,
@@ -213,7 +241,10 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
             Long("wait-idle") => o.wait_idle = number(&mut p, "--wait-idle")?,
             Long("runs") => o.runs = number(&mut p, "--runs")?,
             Long("results") => o.results = PathBuf::from(p.value()?),
-            Long("timeout") => o.timeout = number(&mut p, "--timeout")?,
+            Long("timeout") => {
+                o.timeout = number(&mut p, "--timeout")?;
+                timeout_given = true;
+            }
             Long("quick") => {
                 o.idle_sizes = vec![200, 1000];
                 o.sockets = 200;
@@ -227,6 +258,9 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 o.file_uploads = 20;
                 o.storm_room = 300;
                 o.storm_joiners = 100;
+                o.stored_senders = 20;
+                o.stored_rooms = 5;
+                o.stored_messages = 50;
             }
             Short('h') | Long("help") => {
                 print!("{USAGE}");
@@ -242,6 +276,8 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
         o.search = false;
         o.files = false;
         o.storm = false;
+        o.instances = false;
+        o.stored = false;
         for s in &scenarios {
             match s.as_str() {
                 "idle" => o.idle = true,
@@ -250,11 +286,13 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 "search" => o.search = true,
                 "files" | "file" => o.files = true,
                 "storm" => o.storm = true,
+                "instances" | "instance" => o.instances = true,
+                "stored" | "store" => o.stored = true,
                 other => {
                     return Err(BenchError::Unknown {
                         kind: "scenario",
                         name: other.into(),
-                        choices: "idle, burst, paced, search, files, storm, all",
+                        choices: "idle, burst, paced, search, files, storm, instances, stored, all",
                     });
                 }
             }
@@ -276,6 +314,14 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
                 }
             }
         }
+    }
+    if !timeout_given {
+        // The PostgreSQL scenarios come on top of the others' 900 s (each
+        // run takes about a third of its allowance).
+        let per_run = 120 * u64::from(o.instances && o.plain) + 60 * u64::from(o.stored && o.plain);
+        o.timeout = o
+            .timeout
+            .saturating_add(per_run.saturating_mul(o.runs as u64));
     }
     if o.users == 0 || o.recv_threads == 0 || o.runs == 0 || o.sockets == 0 {
         return Err(BenchError::Invalid(
@@ -324,6 +370,15 @@ pub fn parse_args() -> Result<Option<Opts>, BenchError> {
     if !(1..=200).contains(&o.file_mib) || !(1..=1000).contains(&o.file_uploads) {
         return Err(BenchError::Invalid(
             "--file-mib must be 1..=200 and --file-uploads 1..=1000",
+        ));
+    }
+    if !(1..=100).contains(&o.stored_senders)
+        || !(1..=o.stored_senders).contains(&o.stored_rooms)
+        || !(1..=100_000).contains(&o.stored_messages)
+        || !(1..=256).contains(&o.stored_window)
+    {
+        return Err(BenchError::Invalid(
+            "--stored-senders must be 1..=100, --stored-rooms 1..=senders, --stored-messages 1..=100000, --stored-window 1..=256",
         ));
     }
     Ok(Some(o))

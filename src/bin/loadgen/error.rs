@@ -121,6 +121,16 @@ pub enum BenchError {
         path: PathBuf,
         error: rusqlite::Error,
     },
+    /// No PostgreSQL to run on: `SECURECHAT_TEST_PG` is unset (`unset`) or
+    /// not a URL on this machine.
+    NoPostgres { unset: bool },
+    /// The benchmark's own access to PostgreSQL (making and dropping a
+    /// run's database, reading its settings, counting stored rows) failed
+    /// while `doing`.
+    Postgres {
+        doing: &'static str,
+        error: postgres::Error,
+    },
     /// The server answered, but wrongly: what was checked, and an example.
     Wrong { check: &'static str, detail: String },
 }
@@ -214,6 +224,15 @@ impl fmt::Display for BenchError {
             BenchError::Sqlite { doing, path, error } => {
                 write!(f, "{doing} ({}): {error}", path.display())
             }
+            BenchError::NoPostgres { unset: true } => f.write_str(
+                "SECURECHAT_TEST_PG is not set; these scenarios need PostgreSQL \
+                 (make bench runs loadgen under tests/with-postgres, which sets it)",
+            ),
+            BenchError::NoPostgres { unset: false } => f.write_str(
+                "SECURECHAT_TEST_PG must be a postgres://USER@127.0.0.1:PORT/DB URL \
+                 (the benchmark talks to this machine only)",
+            ),
+            BenchError::Postgres { doing, error } => write!(f, "PostgreSQL: {doing}: {error}"),
             BenchError::Wrong { check, detail } => write!(f, "{check}: {detail}"),
         }
     }

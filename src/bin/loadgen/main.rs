@@ -25,6 +25,22 @@
 //!   2,000 more open their first socket at once from 8 threads; seconds
 //!   until every socket's view of who is online (hello, lists, deltas)
 //!   holds exactly the 7,000, which the server's own list must match too.
+//! - `instances` (PostgreSQL): instances A and B of the server on one
+//!   fresh PostgreSQL database, a room of `--sockets` receivers, half on
+//!   each, the sender on A; paced (50 messages/s) and burst: deliveries/s,
+//!   p50/p99 of the receivers on A (same instance as the sender) and on B
+//!   (cross-instance), lost; one SQLite instance with the same room as the
+//!   baseline in the same run.
+//! - `stored` (PostgreSQL): 40 senders in 10 rooms, each storing its
+//!   messages one ack at a time: stored messages/s and send→ack p50/p99
+//!   on one PostgreSQL instance and on one SQLite instance, and whether
+//!   every acknowledged message is in the database.
+//!
+//! The PostgreSQL scenarios use the cluster in `SECURECHAT_TEST_PG` (a
+//! database of their own per run, dropped afterwards); `make bench` runs
+//! loadgen under `tests/with-postgres` with `SECURECHAT_PG_DURABLE=1`
+//! (fsync and synchronous commits on). Without that variable they are
+//! skipped, and say so.
 //!
 //! `idle` and `burst` also run over TLS (`--transport`, `--tls`): the
 //! server gets `--tls` with a certificate it generates into the temporary
@@ -48,7 +64,8 @@
 //! `clock`, `stats` (medians and quantiles), `corpus` (made-up chat text), `cli`, `host`, `client`
 //! (HTTP/TLS), `room`, `transfer` (file uploads and downloads streamed
 //! from a pattern, the raw-socket baseline), `ws`, `server`, `chatdb` (the benchmark's own access
-//! to a stopped server's databases), `recv`, `sender`, `scenarios`, `report`.
+//! to a stopped server's databases), `pg` (its access to PostgreSQL), `recv`,
+//! `sender`, `scenarios`, `report`.
 
 // serde_json's `json!` recurses once per field; the run records are wide.
 #![recursion_limit = "256"]
@@ -60,6 +77,7 @@ mod clock;
 mod corpus;
 mod error;
 mod host;
+mod pg;
 mod recv;
 mod report;
 mod room;
@@ -88,9 +106,11 @@ use crate::server::BinCopy;
 /// A scenario to run: its name and the run itself.
 type Plan = Vec<(String, Box<dyn Fn() -> Result<Value, BenchError>>)>;
 
-/// The scenario runs `o` asks for, in order (each is repeated `o.runs` times).
-fn plan(o: &Opts) -> Plan {
+/// The scenario runs `o` asks for, in order (each is repeated `o.runs`
+/// times), and those that cannot run here (with why).
+fn plan(o: &Opts) -> (Plan, Vec<String>) {
     let mut plan: Plan = Vec::new();
+    let mut skipped = Vec::new();
     let transports: Vec<(bool, &str)> = [(false, ""), (true, " tls")]
         .into_iter()
         .filter(|&(tls, _)| if tls { o.tls } else { o.plain })
@@ -143,7 +163,36 @@ fn plan(o: &Opts) -> Plan {
             Box::new(move || scenarios::storm(&oo)),
         ));
     }
-    plan
+    let postgres = pg::cluster_url();
+    if o.instances && o.plain {
+        let (a, b) = (o.sockets.div_ceil(2), o.sockets / 2);
+        match &postgres {
+            Ok(_) => {
+                let oo = o.clone();
+                plan.push((
+                    format!("instances {a}+{b}"),
+                    Box::new(move || scenarios::instances(&oo)),
+                ));
+            }
+            Err(e) => skipped.push(format!("instances: {e}")),
+        }
+    }
+    if o.stored && o.plain {
+        match &postgres {
+            Ok(_) => {
+                let oo = o.clone();
+                plan.push((
+                    format!(
+                        "stored {}x{}/{}r",
+                        o.stored_senders, o.stored_messages, o.stored_rooms
+                    ),
+                    Box::new(move || scenarios::stored(&oo)),
+                ));
+            }
+            Err(e) => skipped.push(format!("stored: {e}")),
+        }
+    }
+    (plan, skipped)
 }
 
 fn main() {
@@ -209,9 +258,16 @@ fn main() {
         o.runs
     );
 
-    let plan = plan(&o);
+    let (plan, skipped) = plan(&o);
+    for s in &skipped {
+        println!("SKIPPED {s}");
+    }
     if plan.is_empty() {
-        eprintln!("loadgen: nothing to run (paced, search and files have no TLS variant)");
+        if !skipped.is_empty() {
+            println!("nothing else to run");
+            return;
+        }
+        eprintln!("loadgen: nothing to run (only idle and burst have TLS variants)");
         std::process::exit(2);
     }
 
@@ -266,6 +322,9 @@ fn main() {
     println!();
     for n in &notes {
         println!("note: {n}");
+    }
+    for s in &skipped {
+        println!("SKIPPED {s}");
     }
     if missed.is_empty() && failures == 0 {
         println!("all targets met");

@@ -35,6 +35,9 @@ pub struct Shared {
     pub received: AtomicU64,
     /// `hello` frames seen: a socket is in its room once it has one.
     pub hellos: AtomicU64,
+    /// Frames seen that are not this benchmark's messages (hellos,
+    /// presence): while they still come, the room has not settled.
+    pub others: AtomicU64,
 }
 
 const HELLO_MARK: &[u8] = b"{\"type\":\"hello\"";
@@ -109,6 +112,8 @@ impl RecvResult {
 #[derive(Default)]
 struct Tally {
     hellos: u64,
+    /// `frames_other` not yet added to [`Shared::others`].
+    others: u64,
     lat_ns: Vec<u64>,
     out_of_order: u64,
     frames_other: u64,
@@ -142,12 +147,16 @@ fn consume(c: &mut Conn, chunk: &[u8], now: u64, t: &mut Tally) -> u64 {
             }
             None => {
                 t.frames_other += 1;
+                t.others += 1;
                 t.hellos += u64::from(p.starts_with(HELLO_MARK));
             }
         },
         Event::Ping(p) => ping = Some(p.to_vec()),
         Event::Close(code) => *close = Some(code),
-        Event::Other => t.frames_other += 1,
+        Event::Other => {
+            t.frames_other += 1;
+            t.others += 1;
+        }
     });
     if let Some(p) = ping {
         pong(&c.sock, c.tls.as_deref_mut(), &p);
@@ -166,6 +175,11 @@ fn publish_hellos(shared: &Shared, t: &mut Tally) {
         shared
             .hellos
             .fetch_add(std::mem::take(&mut t.hellos), Ordering::Relaxed);
+    }
+    if t.others > 0 {
+        shared
+            .others
+            .fetch_add(std::mem::take(&mut t.others), Ordering::Relaxed);
     }
 }
 

@@ -30,6 +30,9 @@ const TARGET_FILE_MIB_S: f64 = 200.0;
 const TARGET_FILE_RSS_KIB: f64 = 2048.0;
 /// A room's latency while uploads run, as a multiple of idle.
 const TARGET_FILE_LATENCY_RATIO: f64 = 2.0;
+/// Across two instances on PostgreSQL: a receiver on the other instance
+/// than the sender, p99 as a multiple of a receiver on the sender's (paced).
+const TARGET_CROSS_P99_RATIO: f64 = 2.0;
 /// The search scenario's p99 per kind of query (JSON key, label).
 const SEARCH_CLASS_P99: [(&str, &str); 10] = [
     ("p99_common_ms", "  p99 common word (ms)"),
@@ -75,18 +78,25 @@ pub struct Row {
 
 /// A target: comparison ("<=", ">=", "==") and value.
 type Target = Option<(&'static str, f64)>;
-/// A table metric: JSON key, label, target.
+/// A table metric: JSON key (or a JSON pointer, "/a/b"), label, target.
 type Metric = (&'static str, &'static str, Target);
+
+/// A run's value for a metric's key.
+fn value(run: &Value, key: &str) -> f64 {
+    let v = if key.starts_with('/') {
+        run.pointer(key)
+    } else {
+        run.get(key)
+    };
+    v.and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
 
 fn rows_for(group: &str, runs: &[Value], metrics: &[Metric]) -> Vec<Row> {
     metrics
         .iter()
         .map(|(key, name, target)| Row {
             label: format!("{group:<22} {name}"),
-            values: runs
-                .iter()
-                .map(|r| r[*key].as_f64().unwrap_or(f64::NAN))
-                .collect(),
+            values: runs.iter().map(|r| value(r, key)).collect(),
             target: *target,
         })
         .collect()
@@ -378,6 +388,8 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
                 ("server_cpu_s", "  server CPU (s)", None),
                 ("fill_seconds", "room filled, settled (s)", None),
             ],
+            "instances" => instances_metrics(),
+            "stored" => stored_metrics(),
             _ => vec![
                 (
                     "p50_ms",
@@ -468,6 +480,9 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
             if kind == "search" {
                 search_notes(name, run, v, &mut notes);
             }
+            if kind == "instances" || kind == "stored" {
+                engine_notes(name, run, v, &mut notes);
+            }
             for (key, what) in [
                 ("/concurrent/first_error", "a concurrent upload failed"),
                 (
@@ -482,7 +497,260 @@ pub fn summarize(results: &[(String, Vec<Value>)]) -> (Vec<Row>, Vec<String>) {
             }
         }
     }
+    comparison_notes(results, &mut notes);
     (rows, notes)
+}
+
+fn instances_metrics() -> Vec<Metric> {
+    let ratio = Some(("<=", TARGET_CROSS_P99_RATIO));
+    let none = Some(("==", 0.0));
+    vec![
+        ("paced_cross_same_p99_ratio", "paced: p99 cross/same", ratio),
+        ("pg_paced_same_p50_ms", "  same-instance p50 (ms)", None),
+        ("pg_paced_same_p99_ms", "  same-instance p99 (ms)", None),
+        ("pg_paced_cross_p50_ms", "  cross-instance p50 (ms)", None),
+        ("pg_paced_cross_p99_ms", "  cross-instance p99 (ms)", None),
+        ("paced_cross_same_p50_ratio", "  p50 cross/same", None),
+        ("sqlite_paced_p50_ms", "  SQLite p50 (ms)", None),
+        ("sqlite_paced_p99_ms", "  SQLite p99 (ms)", None),
+        ("pg_paced_ack_p99_ms", "  PG sender ack p99 (ms)", None),
+        ("sqlite_paced_ack_p99_ms", "  SQLite ack p99 (ms)", None),
+        (
+            "/postgres/paced/settle_seconds",
+            "  PG room settled after (s)",
+            None,
+        ),
+        (
+            "/sqlite/paced/settle_seconds",
+            "  SQLite settled after (s)",
+            None,
+        ),
+        ("pg_paced_lost", "  lost, PG pair", none),
+        ("sqlite_paced_lost", "  lost, SQLite", none),
+        (
+            "burst_pg_sqlite_dps_ratio",
+            "burst: dlv/s PG pair/SQLite",
+            None,
+        ),
+        ("pg_burst_deliveries_per_s", "  PG pair deliveries/s", None),
+        (
+            "sqlite_burst_deliveries_per_s",
+            "  SQLite deliveries/s",
+            None,
+        ),
+        ("burst_cross_same_p99_ratio", "  p99 cross/same", None),
+        ("pg_burst_same_p50_ms", "  same-instance p50 (ms)", None),
+        ("pg_burst_same_p99_ms", "  same-instance p99 (ms)", None),
+        ("pg_burst_cross_p50_ms", "  cross-instance p50 (ms)", None),
+        ("pg_burst_cross_p99_ms", "  cross-instance p99 (ms)", None),
+        ("sqlite_burst_p50_ms", "  SQLite p50 (ms)", None),
+        ("sqlite_burst_p99_ms", "  SQLite p99 (ms)", None),
+        ("pg_burst_ack_p50_ms", "  PG sender ack p50 (ms)", None),
+        ("sqlite_burst_ack_p50_ms", "  SQLite ack p50 (ms)", None),
+        (
+            "/postgres/burst/server_us_per_delivery",
+            "  PG server CPU/dlv (us)",
+            None,
+        ),
+        (
+            "/postgres/burst/postgres_us_per_delivery",
+            "  PostgreSQL CPU/dlv (us)",
+            None,
+        ),
+        (
+            "/sqlite/burst/server_us_per_delivery",
+            "  SQLite server CPU/dlv (us)",
+            None,
+        ),
+        ("pg_burst_lost", "  lost, PG pair", none),
+        ("sqlite_burst_lost", "  lost, SQLite", none),
+    ]
+}
+
+fn stored_metrics() -> Vec<Metric> {
+    let none = Some(("==", 0.0));
+    vec![
+        ("pg_sqlite_ratio", "msgs/s PG / SQLite", None),
+        ("pg_msgs_per_s", "  PG stored msgs/s", None),
+        ("sqlite_msgs_per_s", "  SQLite stored msgs/s", None),
+        ("pg_ack_p50_ms", "  PG ack p50 (ms)", None),
+        ("pg_ack_p99_ms", "  PG ack p99 (ms)", None),
+        ("sqlite_ack_p50_ms", "  SQLite ack p50 (ms)", None),
+        ("sqlite_ack_p99_ms", "  SQLite ack p99 (ms)", None),
+        (
+            "/postgres/server_cpu_us_per_msg",
+            "  PG server CPU/msg (us)",
+            None,
+        ),
+        (
+            "/sqlite/server_cpu_us_per_msg",
+            "  SQLite server CPU/msg (us)",
+            None,
+        ),
+        (
+            "/postgres/postgres_cpu_us_per_msg",
+            "  PostgreSQL CPU/msg (us)",
+            None,
+        ),
+        ("pg_errors", "  PG errors", none),
+        ("sqlite_errors", "  SQLite errors", none),
+        ("pg_unacked", "  PG unacknowledged", none),
+        ("sqlite_unacked", "  SQLite unacknowledged", none),
+        ("pg_acked_not_stored", "  PG acked, not stored", none),
+        (
+            "sqlite_acked_not_stored",
+            "  SQLite acked, not stored",
+            none,
+        ),
+    ]
+}
+
+/// What went wrong (or was unfair) in an `instances` or `stored` run:
+/// PostgreSQL without durable commits, every server's log, every part's
+/// end and its receivers' and sender's trouble.
+fn engine_notes(name: &str, run: u64, v: &Value, notes: &mut Vec<String>) {
+    if v["pg_durable"] == false {
+        notes.push(format!(
+            "{name} run {run}: PostgreSQL commits were not durable ({}); \
+             SECURECHAT_PG_DURABLE=1 tests/with-postgres, as make bench runs it, keeps them on",
+            v["postgres"]["settings"]
+        ));
+    }
+    for engine in ["postgres", "sqlite"] {
+        let e = &v[engine];
+        let servers: Vec<(&str, &Value)> = match e["servers"].as_object() {
+            Some(m) => m.iter().map(|(k, s)| (k.as_str(), s)).collect(),
+            None => vec![("", &e["server"])],
+        };
+        for (which, srv) in servers {
+            if srv["evictions_logged"].as_u64().unwrap_or(0) > 0
+                || srv["errors"].as_u64().unwrap_or(0) > 0
+                || srv["warnings"].as_u64().unwrap_or(0) > 0
+                || !srv["graceful_exit"].as_bool().unwrap_or(true)
+            {
+                notes.push(format!("{name} run {run}: {engine} server {which} {srv}"));
+            }
+        }
+        if let Some(err) = e["first_error"].as_str() {
+            notes.push(format!("{name} run {run}: {engine}: first error: {err}"));
+        }
+        shared_box(&format!("{name} run {run}: {engine}"), e, notes);
+        for part in ["paced", "burst"] {
+            let p = &e[part];
+            if p.is_null() {
+                continue;
+            }
+            let at = format!("{name} run {run}: {engine} {part}");
+            if let Some(o) = p["outcome"].as_str().filter(|o| *o != "complete") {
+                notes.push(format!(
+                    "{at}: ended by {o}; acks {}/{}, received {}/{}",
+                    p["acks"], p["sent"], p["received"], p["expected"]
+                ));
+            }
+            if p["settled"] == false {
+                notes.push(format!(
+                    "{at}: presence frames still came {} s after the last hello; sent anyway",
+                    fmt_num(p["settle_seconds"].as_f64().unwrap_or(f64::NAN))
+                ));
+            }
+            if p["hellos_before_sending"]
+                != p["a"]["sockets"].as_u64().unwrap_or(0) + p["b"]["sockets"].as_u64().unwrap_or(0)
+            {
+                notes.push(format!(
+                    "{at}: {} hellos before sending",
+                    p["hellos_before_sending"]
+                ));
+            }
+            for key in ["sender_errors"] {
+                if p[key].as_u64().unwrap_or(0) > 0 {
+                    notes.push(format!(
+                        "{at}: {key} = {} ({})",
+                        p[key], p["sender_first_error"]
+                    ));
+                }
+            }
+            if let Some(w) = p["sender_write_error"].as_str() {
+                notes.push(format!("{at}: sender: {w}"));
+            }
+            shared_box(&at, p, notes);
+            for half in ["a", "b"] {
+                for key in [
+                    "out_of_order",
+                    "evicted_sockets",
+                    "closed_sockets_other",
+                    "eof_sockets",
+                ] {
+                    if p[half][key].as_u64().unwrap_or(0) > 0 {
+                        notes.push(format!("{at}: half {half}: {key} = {}", p[half][key]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A note when processes other than the server, PostgreSQL and loadgen
+/// used more than a tenth of the measurement's wall time in CPU.
+fn shared_box(at: &str, v: &Value, notes: &mut Vec<String>) {
+    let other = v["other_cpu_s"].as_f64().unwrap_or(0.0);
+    let secs = v["window_seconds"]
+        .as_f64()
+        .or_else(|| v["wall_seconds"].as_f64())
+        .unwrap_or(0.0);
+    if other > (0.1 * secs).max(0.5) {
+        notes.push(format!(
+            "{at}: other processes used {other:.1} CPU-s in the {secs:.1} s measured: the box was shared"
+        ));
+    }
+}
+
+/// The comparisons these scenarios are for, as sentences (medians).
+fn comparison_notes(results: &[(String, Vec<Value>)], notes: &mut Vec<String>) {
+    let med = |runs: &[Value], key: &str| {
+        let v: Vec<f64> = runs.iter().map(|r| value(r, key)).collect();
+        median(&v)
+    };
+    for (name, runs) in results {
+        match runs.first().and_then(|r| r["scenario"].as_str()) {
+            Some("instances") => {
+                notes.push(format!(
+                    "{name}: paced p99 across instances {} ms vs {} ms on the sender's \
+                     ({:.2}x, target <= {TARGET_CROSS_P99_RATIO}x); p50 {} vs {} ms; \
+                     SQLite p99 {} ms",
+                    fmt_num(med(runs, "pg_paced_cross_p99_ms")),
+                    fmt_num(med(runs, "pg_paced_same_p99_ms")),
+                    med(runs, "paced_cross_same_p99_ratio"),
+                    fmt_num(med(runs, "pg_paced_cross_p50_ms")),
+                    fmt_num(med(runs, "pg_paced_same_p50_ms")),
+                    fmt_num(med(runs, "sqlite_paced_p99_ms")),
+                ));
+                notes.push(format!(
+                    "{name}: burst deliveries/s, PostgreSQL pair {} vs SQLite {} ({:.0}%)",
+                    fmt_num(med(runs, "pg_burst_deliveries_per_s")),
+                    fmt_num(med(runs, "sqlite_burst_deliveries_per_s")),
+                    100.0 * med(runs, "burst_pg_sqlite_dps_ratio"),
+                ));
+            }
+            Some("stored") => notes.push(format!(
+                "{name}: stored msgs/s, PostgreSQL {} vs SQLite {} ({:.0}%); ack p99 {} vs {} ms",
+                fmt_num(med(runs, "pg_msgs_per_s")),
+                fmt_num(med(runs, "sqlite_msgs_per_s")),
+                100.0 * med(runs, "pg_sqlite_ratio"),
+                fmt_num(med(runs, "pg_ack_p99_ms")),
+                fmt_num(med(runs, "sqlite_ack_p99_ms")),
+            )),
+            _ => continue,
+        }
+        let r = &runs[0];
+        let pg = &r["postgres"]["settings"];
+        notes.push(format!(
+            "{name}: durability: PostgreSQL fsync={} synchronous_commit={}; \
+             SQLite WAL with synchronous={} (a commit is not fsynced unless FULL)",
+            pg["fsync"].as_str().unwrap_or("?"),
+            pg["synchronous_commit"].as_str().unwrap_or("?"),
+            r["sqlite_synchronous"].as_str().unwrap_or("?"),
+        ));
+    }
 }
 
 /// The search scenario's notes: its query plan, and CPU others used.
@@ -507,5 +775,66 @@ fn search_notes(name: &str, run: u64, v: &Value, notes: &mut Vec<String>) {
              ({secs:.0} s; load average {:.2} before): the box was shared",
             v["loadavg_before"].as_f64().unwrap_or(f64::NAN)
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pg_scenarios_rows_and_notes() {
+        let inst = json!({
+            "scenario": "instances", "tls": false, "pg_durable": true,
+            "paced_cross_same_p99_ratio": 2.5,
+            "pg_paced_cross_p99_ms": 25.0, "pg_paced_same_p99_ms": 10.0,
+            "pg_burst_deliveries_per_s": 500_000.0,
+            "sqlite_burst_deliveries_per_s": 2_000_000.0,
+            "burst_pg_sqlite_dps_ratio": 0.25,
+            "postgres": {"burst": {"server_us_per_delivery": 2.0},
+                         "paced": {"settled": false, "settle_seconds": 60.0,
+                                   "hellos_before_sending": 10,
+                                   "a": {"sockets": 5}, "b": {"sockets": 5, "out_of_order": 1}},
+                         "servers": {"a": {"errors": 1}, "b": {}}},
+            "sqlite": {"servers": {"a": {}}},
+            "run": 1,
+        });
+        let stored = json!({
+            "scenario": "stored", "tls": false, "pg_durable": false,
+            "pg_msgs_per_s": 1000.0, "sqlite_msgs_per_s": 4000.0, "pg_sqlite_ratio": 0.25,
+            "postgres": {"server": {}, "settings": {"fsync": "off"}},
+            "sqlite": {"server": {}},
+            "run": 1,
+        });
+        let (rows, notes) = summarize(&[
+            ("instances 5+5".into(), vec![inst]),
+            ("stored 4x10/2r".into(), vec![stored]),
+        ]);
+        let row = |label: &str| {
+            rows.iter()
+                .find(|r| r.label.ends_with(label))
+                .unwrap_or_else(|| panic!("no row {label}"))
+        };
+        let ratio = row("paced: p99 cross/same");
+        assert_eq!(ratio.values, vec![2.5]);
+        assert_eq!(ratio.target, Some(("<=", TARGET_CROSS_P99_RATIO)));
+        // A JSON pointer reaches into the record.
+        assert_eq!(row("PG server CPU/dlv (us)").values, vec![2.0]);
+        assert_eq!(row("PG stored msgs/s").values, vec![1000.0]);
+        assert!(row("SQLite p99 (ms)").values[0].is_nan());
+        let has = |part: &str| notes.iter().any(|n| n.contains(part));
+        assert!(has("postgres server a"), "{notes:?}");
+        assert!(has("presence frames still came 60 s"), "{notes:?}");
+        assert!(has("half b: out_of_order = 1"), "{notes:?}");
+        assert!(
+            has("PostgreSQL pair 500,000 vs SQLite 2,000,000 (25%)"),
+            "{notes:?}"
+        );
+        assert!(
+            has("stored 4x10/2r run 1: PostgreSQL commits were not durable"),
+            "{notes:?}"
+        );
+        assert!(has("PostgreSQL 1000 vs SQLite 4000 (25%)"), "{notes:?}");
     }
 }

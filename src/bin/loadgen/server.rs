@@ -3,7 +3,9 @@
 //! restarting it on the same data (at once, or after the benchmark has
 //! worked on its stopped databases), reading its RSS, threads, mappings,
 //! CPU and storage writes from /proc, and stopping it (with a scan of its
-//! log).
+//! log). Several servers may run at once (instances on one PostgreSQL
+//! database); the watchdog kills all of them. Also a temporary directory
+//! of the benchmark's own ([`Scratch`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -21,12 +23,33 @@ use crate::client::{Ep, client_config, http};
 use crate::error::BenchError;
 use crate::sys::{self, clk_tck};
 
-/// The server being benchmarked, for the watchdog.
-static SERVER_PID: AtomicI32 = AtomicI32::new(0);
+/// The servers being benchmarked (a scenario may run several instances at
+/// once), for the watchdog; 0 is a free slot.
+static SERVER_PIDS: [AtomicI32; 8] = [const { AtomicI32::new(0) }; 8];
 
-/// The watchdog's last resort: SIGKILL the server being benchmarked, if any.
+/// Notes a started server for the watchdog.
+fn track(pid: i32) {
+    for s in &SERVER_PIDS {
+        if s.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// Forgets a server that has exited.
+fn untrack(pid: i32) {
+    for s in &SERVER_PIDS {
+        let _ = s.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// The watchdog's last resort: SIGKILL the servers being benchmarked, if any.
 pub fn kill_running_server() {
-    sys::kill(SERVER_PID.load(Ordering::SeqCst), libc::SIGKILL);
+    for s in &SERVER_PIDS {
+        sys::kill(s.load(Ordering::SeqCst), libc::SIGKILL);
+    }
 }
 
 /// The server's `--help`, to pass only flags this build knows.
@@ -77,6 +100,38 @@ impl Drop for BinCopy {
         if let Some(dir) = self.0.parent() {
             let _ = fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// A temporary directory of the benchmark's own (e.g. the `--files-dir`
+/// instances share), removed on drop.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(what: &str) -> Result<Scratch, BenchError> {
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "securechat-bench-{what}-{}-{stamp}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&dir).map_err(|error| BenchError::File {
+            action: "create",
+            path: dir.clone(),
+            error,
+        })?;
+        Ok(Scratch(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -158,11 +213,11 @@ fn launch(
             error,
         })?;
     let pid = child.id() as i32;
-    SERVER_PID.store(pid, Ordering::SeqCst);
+    track(pid);
     let fail = |child: &mut Child, error: BenchError| {
         let _ = child.kill();
         let _ = child.wait();
-        SERVER_PID.store(0, Ordering::SeqCst);
+        untrack(pid);
         let tail = fs::read_to_string(log).unwrap_or_default();
         let lines: Vec<&str> = tail.lines().collect();
         Err(BenchError::ServerStart {
@@ -430,7 +485,7 @@ impl Server {
             }
         }
         rep.stop_ms = started.elapsed().as_millis() as u64;
-        SERVER_PID.store(0, Ordering::SeqCst);
+        untrack(self.pid);
         let log = fs::read_to_string(&self.log).unwrap_or_default();
         for line in log.lines() {
             let evicted = line.contains("slow consumer evicted");
@@ -453,7 +508,7 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        SERVER_PID.store(0, Ordering::SeqCst);
+        untrack(self.pid);
         if self.keep {
             eprintln!("loadgen: kept {}", self.dir.display());
         } else {

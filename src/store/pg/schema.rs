@@ -195,6 +195,19 @@ CREATE TABLE buckets (
 );
 "#,
     crate::store::chat::CLIENT_IDS,
+    // Words split where SQLite's tokenizer splits them (at punctuation and
+    // spaces: `example.com/report.pdf` is four words), not where
+    // PostgreSQL's parser would (one host, one path), so a search finds
+    // the same messages on both engines.
+    r#"
+DROP INDEX messages_search;
+ALTER TABLE messages DROP COLUMN search;
+ALTER TABLE messages ADD COLUMN search TSVECTOR GENERATED ALWAYS AS (
+    to_tsvector('simple', CASE WHEN system = 0 AND deleted_at IS NULL
+        THEN regexp_replace(coalesce(content, ''), '[[:punct:][:space:]]+', ' ', 'g') ELSE '' END)
+) STORED;
+CREATE INDEX messages_search ON messages USING GIN (search);
+"#,
 ];
 
 /// The schema version a database is at (0: none of ours).
