@@ -2,7 +2,11 @@
 //! global presence. Map locks are held only to look up or copy; socket
 //! sends happen on snapshots (`Arc<Vec<…>>`) outside them. Each room has a
 //! sequencing lock held across "store, then fan out" so that every socket
-//! sees a room's frames in one order, and live order is id order.
+//! of this instance sees a room's frames in one order, and live order is id
+//! order. Across instances (PostgreSQL mode, `relay.rs`) frames from two
+//! instances may interleave differently on each: clients place messages by
+//! id, and two edits of one message made at the same moment through two
+//! instances may show either until the next reload.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! `chat.sqlite3`: its schema. Groups and memberships (`groups.rs`),
+//! `chat.sqlite3`: its schema (SQLite's; PostgreSQL's is `pg/schema.rs`). Groups and memberships (`groups.rs`),
 //! invites (`invites.rs`), messages, reactions and read positions
 //! (`messages.rs`) live in this file; the search index has a file of its
 //! own (`search.rs`).

@@ -1,11 +1,14 @@
 //! The event log. A change that sockets owned by some other thread,
 //! process or instance must hear of — a session ended, a member left or
 //! joined — appends a row to the `events` table of the file it changes, in
-//! the same transaction as the change. A server follows both files: it
-//! reads new rows when `PRAGMA data_version` says another connection
-//! committed (another process: within one poll), and at once when this
-//! process appended one (the writers wake it). Events are hints to look
-//! again, not the truth: whoever applies one re-reads the store.
+//! the same transaction as the change. In SQLite a server follows both
+//! files: it reads new rows when `PRAGMA data_version` says another
+//! connection committed (another process: within one poll), and at once
+//! when this process appended one (the writers wake it). In PostgreSQL
+//! there is one log for every instance; an append notifies them at commit
+//! (their followers wake at once) and appends take turns, so ids become
+//! visible in order. Events are hints to look again, not the truth:
+//! whoever applies one re-reads the store.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! Uploaded files' metadata in `chat.sqlite3` beside their bytes in the
+//! Uploaded files' metadata (SQLite's `chat.sqlite3`, or PostgreSQL) beside
+//! their bytes in the
 //! content-addressed directory (`blobs.rs`): a row per upload (group,
 //! uploader, display name, type, size, image dimensions, hash, and the
 //! message it was attached to), so identical bytes shared in two groups are

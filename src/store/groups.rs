@@ -1,4 +1,5 @@
-//! Groups, memberships and roles in `chat.sqlite3`: creating (public names
+//! Groups, memberships and roles (SQLite's `chat.sqlite3`, or PostgreSQL):
+//! creating (public names
 //! unique, private names unique among a user's private groups), looking a
 //! group up together with the caller's role in one statement, joining and
 //! leaving (ownership handed on), roles, renaming, deleting, and the DM

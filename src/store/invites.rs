@@ -1,8 +1,9 @@
-//! Invite links: a group's (in `chat.sqlite3`; made by its owner or
-//! admins, used to join) and the server's (in `users.sqlite3`; made by
+//! Invite links: a group's (SQLite's `chat.sqlite3`; made by its owner or
+//! admins, used to join) and the server's (`users.sqlite3`; made by
 //! server admins, used to register when registration is by invite). A code
 //! works while it is not revoked, not expired and not used up; using one
-//! counts a use in the same transaction as what it lets in.
+//! counts a use in the same transaction as what it lets in. (In PostgreSQL
+//! both are tables of the one database.)
 
 use super::groups::add_member_on;
 use super::sql::{Row, Sql};

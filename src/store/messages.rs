@@ -1,4 +1,4 @@
-//! Messages in `chat.sqlite3`: storing one (only by a member, only in a
+//! Messages (SQLite's `chat.sqlite3`, or PostgreSQL): storing one (only by a member, only in a
 //! group that takes messages, a reply only to a live message of the same
 //! group — all checked in the insert itself), history pages, edits and
 //! deletions (soft: the body is erased), system lines, reactions, each

@@ -1,20 +1,22 @@
 //! Storage: everything SecureChat keeps, behind one `Store`. Callers hand
 //! in plain values and get rows back (the types below), never SQL and never
 //! wire JSON; every query of the program — the server's and the admin
-//! commands' alike — lives in this module, so a second engine can stand
-//! beside SQLite without anyone above noticing.
+//! commands' alike — lives in this module, written once for both engines
+//! (`sql.rs`: the dialect both read).
 //!
-//! Today's engine is SQLite, in two files (see `sqlite.rs`):
+//! SQLite, the embedded default, keeps two files (see `sqlite.rs`):
 //! `users.sqlite3` (accounts, sessions, device keys; `users.rs`) and
 //! `chat.sqlite3` (groups, memberships, messages; `chat.rs`). User ids cross
 //! the two files by value. A third, `search.sqlite3`, is derived: the
 //! full-text index of the messages, rebuilt from them when missing
-//! (`search.rs`). Uploaded files' bytes are kept by their hash in a
-//! directory of their own (`blobs.rs`), their rows in `chat.sqlite3`
-//! (`files.rs`). Every change that live sockets elsewhere must
-//! hear of is also appended to an `events` table in the same transaction
+//! (`search.rs`). PostgreSQL (`--database`, `pg/`) keeps every table in one
+//! database, shared by any number of instances (`pg/bus.rs` carries what
+//! they tell each other). Uploaded files' bytes are kept by their hash in a
+//! directory of their own (`blobs.rs`), their rows with the rest
+//! (`files.rs`). Every change that live sockets elsewhere must hear of is
+//! also appended to an `events` table in the same transaction
 //! (`events.rs`): the one path by which this process, the admin commands
-//! beside it and (later) other instances reach every socket.
+//! beside it and other instances reach every socket.
 
 mod backup;
 mod blobs;
