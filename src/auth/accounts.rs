@@ -234,10 +234,7 @@ impl Accounts {
             return limiter.take(key);
         }
         let (rate, burst) = (limiter.rate(), limiter.burst());
-        match self
-            .store
-            .take_shared_token_named(kind, named, rate, burst, util::now_ms())
-        {
+        match self.store.take_shared_token_named(kind, named, rate, burst) {
             Ok(taken) => taken,
             Err(_) => limiter.take(key),
         }

@@ -685,7 +685,17 @@ impl Hub {
 
     fn notify_here(&self, to: &Who, frame: &Frame) {
         let listeners = Arc::clone(&lock(&self.listeners));
-        for p in listeners.iter().filter(|p| to.includes(p.who.user_id)) {
+        // A set for long lists: everyone away from a large room, against
+        // every listener, would be a quadratic walk.
+        let (ids, only) = match to {
+            Who::Only(ids) => (ids, true),
+            Who::Except(ids) => (ids, false),
+        };
+        let set: HashSet<i64> = ids.iter().copied().collect();
+        for p in listeners
+            .iter()
+            .filter(|p| set.contains(&p.who.user_id) == only)
+        {
             p.send(frame);
         }
     }

@@ -217,13 +217,10 @@ impl Chat {
         if !self.store.is_postgres() || bucket.rate() <= 0.0 {
             return bucket.take(user_id);
         }
-        match self.store.take_shared_token(
-            action.name(),
-            user_id,
-            bucket.rate(),
-            bucket.burst(),
-            crate::util::now_ms(),
-        ) {
+        match self
+            .store
+            .take_shared_token(action.name(), user_id, bucket.rate(), bucket.burst())
+        {
             Ok(taken) => taken,
             Err(e) => {
                 crate::debug!("shared rate limit unavailable ({e}); this instance's counts");

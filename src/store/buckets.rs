@@ -7,9 +7,17 @@ use std::time::Duration;
 
 use super::{Part, Result, Store};
 
-/// The refill the bucket holds now: `?3` burst, `?4` now (ms), `?5` rate
-/// per second, from the row's `tokens` and `at`.
-const REFILLED: &str = "least(CAST(?3 AS DOUBLE PRECISION), buckets.tokens + (?4 - buckets.at) * CAST(?5 AS DOUBLE PRECISION) / 1000.0)";
+/// Now, in Unix ms, by the database's clock (instances on hosts whose
+/// clocks disagree share the buckets fairly).
+const NOW: &str = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)";
+
+/// The refill the bucket holds now: `?3` burst, `?4` rate per second, from
+/// the row's `tokens` and `at`.
+fn refilled() -> String {
+    format!(
+        "least(CAST(?3 AS DOUBLE PRECISION), buckets.tokens + ({NOW} - buckets.at) * CAST(?4 AS DOUBLE PRECISION) / 1000.0)"
+    )
+}
 
 impl Store {
     /// `take_shared_token` for a bucket named by text (an address and a
@@ -20,13 +28,12 @@ impl Store {
         key: &str,
         rate: f64,
         burst: f64,
-        now: i64,
     ) -> Result<std::result::Result<(), Duration>> {
         let digest = crate::util::sha256(key.as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         let subject = i64::from_be_bytes(first);
-        self.take_shared_token(kind, subject, rate, burst, now)
+        self.take_shared_token(kind, subject, rate, burst)
     }
 
     /// Takes one token of `subject`'s `kind` bucket (`rate` tokens a
@@ -38,18 +45,18 @@ impl Store {
         subject: i64,
         rate: f64,
         burst: f64,
-        now: i64,
     ) -> Result<std::result::Result<(), Duration>> {
+        let refilled = refilled();
         self.write(Part::Users, |sql| {
             let taken = sql.row(
                 &format!(
                     "INSERT INTO buckets (kind, subject, tokens, at)
-                     VALUES (?1, ?2, CAST(?3 AS DOUBLE PRECISION) - 1, ?4)
-                     ON CONFLICT (kind, subject) DO UPDATE SET tokens = {REFILLED} - 1, at = ?4
-                     WHERE {REFILLED} >= 1
+                     VALUES (?1, ?2, CAST(?3 AS DOUBLE PRECISION) - 1, {NOW})
+                     ON CONFLICT (kind, subject) DO UPDATE SET tokens = {refilled} - 1, at = {NOW}
+                     WHERE {refilled} >= 1
                      RETURNING tokens"
                 ),
-                &[&kind, &subject, &burst, &now, &rate],
+                &[&kind, &subject, &burst, &rate],
                 |r| r.get::<f64>(0),
             )?;
             if taken.is_some() {
@@ -57,8 +64,8 @@ impl Store {
             }
             let left: f64 = sql
                 .row(
-                    &format!("SELECT {REFILLED} FROM buckets WHERE kind = ?1 AND subject = ?2"),
-                    &[&kind, &subject, &burst, &now, &rate],
+                    &format!("SELECT {refilled} FROM buckets WHERE kind = ?1 AND subject = ?2"),
+                    &[&kind, &subject, &burst, &rate],
                     |r| r.get(0),
                 )?
                 .unwrap_or(0.0);
