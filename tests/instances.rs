@@ -593,3 +593,44 @@ fn a_change_made_through_an_instance_where_nobody_has_the_room_open_reaches_the_
         "A's socket hears the rename made through B"
     );
 }
+
+#[test]
+fn the_last_use_of_an_invite_taken_on_two_instances_at_once_lets_one_in() {
+    let p = pair();
+    let mut alice = user(&p.a, "alice");
+    let g = alice
+        .json(
+            "POST",
+            "/api/groups",
+            &json!({"name": "club", "private": true}),
+        )
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    for round in 0..8 {
+        let r = alice.json(
+            "POST",
+            &format!("/api/groups/{g}/invites"),
+            &json!({"max_uses": 1}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let code = r.json()["code"].as_str().unwrap().to_string();
+        let takers: Vec<Client> = [(&p.a, "takera"), (&p.b, "takerb")]
+            .iter()
+            .map(|(s, n)| user(s, &format!("{n}{round}")))
+            .collect();
+        let threads: Vec<_> = takers
+            .into_iter()
+            .map(|mut c| {
+                let code = code.clone();
+                std::thread::spawn(move || {
+                    c.json("POST", &format!("/api/invites/{code}"), &Value::Null)
+                        .status
+                })
+            })
+            .collect();
+        let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let joined = statuses.iter().filter(|&&s| s == 200).count();
+        assert_eq!(joined, 1, "round {round}: {statuses:?}");
+    }
+}

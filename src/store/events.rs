@@ -65,7 +65,9 @@ impl Event {
 /// appends of all instances take turns (a transaction-scoped advisory
 /// lock), so ids become visible in id order and a follower reading "after
 /// the last id seen" never skips one committed late; and a notification
-/// (sent at commit) wakes every instance's follower at once.
+/// (sent at commit) wakes every instance's follower at once. So append as
+/// late in the transaction as the change allows: the turn is held to the
+/// commit.
 pub fn append(sql: &mut Sql<'_>, event: Event, now: i64) -> Result<()> {
     if sql.pg() {
         sql.exec("SELECT pg_advisory_xact_lock(7230001)", &[])?;

@@ -362,6 +362,9 @@ impl Store {
                 &[&id],
                 |r| r.get(0),
             )?;
+            sql.exec("DELETE FROM groups WHERE id = ?1", &[&id])?;
+            // Last: in PostgreSQL the log's turn is held from the first
+            // append to the commit, so the long delete happens before it.
             for &user_id in &members {
                 events::append(
                     sql,
@@ -372,7 +375,6 @@ impl Store {
                     now,
                 )?;
             }
-            sql.exec("DELETE FROM groups WHERE id = ?1", &[&id])?;
             sql.commit()?;
             Ok((members, hashes))
         })?;

@@ -472,9 +472,6 @@ impl Store {
                 &[&user_id],
                 |r| r.get(0),
             )?;
-            for &group_id in &groups {
-                events::append(sql, Event::MemberLeft { group_id, user_id }, now)?;
-            }
             let owned: Vec<i64> = sql.rows(
                 "SELECT group_id FROM memberships WHERE user_id = ?1 AND role = 'owner'",
                 &[&user_id],
@@ -500,6 +497,11 @@ impl Store {
                 "UPDATE messages SET author = ?2 WHERE author_id = ?1",
                 &[&user_id, &renamed],
             )?;
+            // Last: in PostgreSQL the log's turn is held from the first
+            // append to the commit, so the long updates happen before it.
+            for &group_id in &groups {
+                events::append(sql, Event::MemberLeft { group_id, user_id }, now)?;
+            }
             sql.commit()?;
             Ok((groups.len(), usize::try_from(n).unwrap_or(usize::MAX)))
         })?;
