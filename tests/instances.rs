@@ -634,3 +634,82 @@ fn the_last_use_of_an_invite_taken_on_two_instances_at_once_lets_one_in() {
         assert_eq!(joined, 1, "round {round}: {statuses:?}");
     }
 }
+
+/// The names `GET /api/groups/{g}/online` lists, asked through `c`.
+fn online_in(c: &mut Client, g: i64) -> Vec<String> {
+    let r = c.get(&format!("/api/groups/{g}/online"));
+    if r.status != 200 {
+        return Vec::new();
+    }
+    names(&r.json()["users"])
+}
+
+#[test]
+fn after_an_outage_longer_than_the_sweep_every_instance_sees_everyone_again() {
+    let pg = Pg::start();
+    let url = pg.create_db("outage");
+    let mut p = pair_on((Some(pg), url), &["--msg-rate", "0"]);
+    let mut alice = user(&p.a, "alice");
+    let g = create_group(&mut alice, "ops");
+    let mut bob = user(&p.b, "bob");
+    join(&mut bob, g);
+    // Their notification sockets stay open throughout, and are their only
+    // sockets until after the outage (a room socket closing would publish
+    // the other counts anyway).
+    let _alice_ws = connect(&alice, "/ws");
+    let _bob_ws = connect(&bob, "/ws");
+    let until = Instant::now() + Duration::from_secs(5);
+    while names(&alice.get("/api/online").json()["users"]) != ["alice", "bob"] {
+        assert!(Instant::now() < until, "A never listed bob");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Longer than DEAD_AFTER (10 s): when it is back, each instance finds
+    // the other's heartbeat stale and sweeps it, though both are alive.
+    let pg = p._pg.as_mut().unwrap();
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(13));
+    pg.start_again();
+    let want = ["alice".to_string(), "bob".to_string()];
+    // One of them is swept by the other (the first to beat again).
+    let until = Instant::now() + Duration::from_secs(20);
+    while !(p.a.log_text() + &p.b.log_text()).contains("went silent") {
+        assert!(Instant::now() < until, "no instance was swept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The server-wide lists: the swept one publishes its sockets again,
+    // and both name both.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let on_a = names(&alice.get("/api/online").json()["users"]);
+        let on_b = names(&bob.get("/api/online").json()["users"]);
+        if on_a == want && on_b == want {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "server-wide lists after the outage: A {on_a:?}, B {on_b:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // The room sockets were asked to reconnect (frames may have been
+    // missed); once the clients are back, every instance lists both.
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut _socks = Vec::new();
+    loop {
+        if online_in(&mut alice, g) == want && online_in(&mut on(&alice, &p.b), g) == want {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "room presence never settled after the outage"
+        );
+        _socks = [&alice, &bob]
+            .iter()
+            .filter_map(|c| try_connect(c, &format!("/ws/chat/{g}"), None).ok())
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
