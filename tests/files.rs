@@ -507,7 +507,11 @@ fn files_go_with_their_message_and_group_and_identical_bytes_are_kept_once() {
     assert!(r.status == 200 || r.status == 204, "{}", r.text());
     assert_eq!(b.get(&u2).status, 404);
     assert_eq!(b.get(other["url"].as_str().unwrap()).status, 404);
-    assert!(blobs(&files_dir).is_empty(), "{:?}", blobs(&files_dir));
+    // In PostgreSQL mode the bytes wait for the hourly sweep of what is no
+    // longer named (another instance may be naming the same bytes).
+    if !on_postgres() {
+        assert!(blobs(&files_dir).is_empty(), "{:?}", blobs(&files_dir));
+    }
 }
 
 #[test]
@@ -528,7 +532,10 @@ fn uploads_never_attached_expire() {
     }
     assert_eq!(a.get(lost["url"].as_str().unwrap()).status, 404);
     assert_eq!(a.get(kept["url"].as_str().unwrap()).body, b"attached");
-    assert_eq!(blobs(&files_dir).len(), 1);
+    // (In PostgreSQL mode the bytes wait for the hourly sweep.)
+    if !on_postgres() {
+        assert_eq!(blobs(&files_dir).len(), 1);
+    }
 }
 
 #[test]
