@@ -94,7 +94,8 @@ impl Db {
         f(&lock(&self.writer))
     }
 
-    /// Runs `f` on a reader connection, through the common SQL layer.
+    /// Runs `f` on a reader connection, through the common SQL layer (one
+    /// left in a transaction is not kept).
     pub fn read_sql<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
@@ -109,19 +110,10 @@ impl Db {
         result
     }
 
-    /// Runs `f` on a reader connection.
+    /// Runs `f` on a reader connection (rusqlite's own types, for what only
+    /// SQLite has: backups, its search index, the migration's copy).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let conn = lock(&self.readers).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_conn(&self.path, self.attach.as_ref())?,
-        };
-        let result = f(&conn);
-        let mut pool = lock(&self.readers);
-        if pool.len() < READER_POOL {
-            pool.push(conn);
-        }
-        Ok(result?)
+        self.read_sql(|c| Ok(f(c)?))
     }
 
     /// Runs `f` on the watcher connection when another connection has

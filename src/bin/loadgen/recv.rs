@@ -45,6 +45,38 @@ const HELLO_MARK: &[u8] = b"{\"type\":\"hello\"";
 /// Stops the receiver threads however the run ends.
 pub struct StopOnDrop(pub Arc<Shared>);
 
+impl Shared {
+    /// Waits, looking every 20 ms (running `tick` each time), until
+    /// `expected` deliveries came ("complete"), none came for `QUIET` since
+    /// `sender_done` ("quiet"), or `limit` passed ("time limit").
+    pub fn wait_delivered(
+        &self,
+        expected: u64,
+        sender_done: impl Fn() -> bool,
+        limit: std::time::Instant,
+        mut tick: impl FnMut(),
+    ) -> &'static str {
+        let (mut last, mut since) = (0, std::time::Instant::now());
+        loop {
+            thread::sleep(Duration::from_millis(20));
+            tick();
+            let got = self.received.load(Ordering::Relaxed);
+            if got >= expected {
+                return "complete";
+            }
+            if got != last {
+                (last, since) = (got, std::time::Instant::now());
+            }
+            if sender_done() && since.elapsed() > crate::sender::QUIET {
+                return "quiet";
+            }
+            if std::time::Instant::now() > limit {
+                return "time limit";
+            }
+        }
+    }
+}
+
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         self.0.stop.store(true, Ordering::Relaxed);

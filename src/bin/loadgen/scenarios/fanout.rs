@@ -13,7 +13,7 @@ use crate::error::BenchError;
 use crate::host::{loadavg, system_busy};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::setup_room;
-use crate::sender::{QUIET, send_messages};
+use crate::sender::send_messages;
 use crate::server::{Server, stop_json};
 use crate::stats::pct;
 use crate::sys::self_cpu;
@@ -85,26 +85,12 @@ pub fn fanout_run(
     };
     // Wait: all delivered, or quiet for QUIET after sending ended, or limit.
     let mut max_threads = srv.threads();
-    let mut last = 0;
-    let mut last_change = Instant::now();
-    let outcome = loop {
-        thread::sleep(Duration::from_millis(20));
-        max_threads = max_threads.max(srv.threads());
-        let got = shared.received.load(Ordering::Relaxed);
-        if got >= expected {
-            break "complete";
-        }
-        if got != last {
-            last = got;
-            last_change = Instant::now();
-        }
-        if sender_thread.is_finished() && last_change.elapsed() > QUIET {
-            break "quiet";
-        }
-        if Instant::now() > limit {
-            break "time limit";
-        }
-    };
+    let outcome = shared.wait_delivered(
+        expected,
+        || sender_thread.is_finished(),
+        limit,
+        || max_threads = max_threads.max(srv.threads()),
+    );
     // Give stragglers (and any duplicate) a brief moment, then stop.
     thread::sleep(Duration::from_millis(100));
     let cpu_srv = srv.cpu() - cpu_srv0;

@@ -34,7 +34,7 @@ use crate::error::BenchError;
 use crate::host::{loadavg, system_busy};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::{User, setup_room};
-use crate::sender::{QUIET, send_messages};
+use crate::sender::send_messages;
 use crate::server::{Server, stop_json};
 use crate::stats::pct;
 use crate::sys::self_cpu;
@@ -347,23 +347,8 @@ fn latency(
             name: "sender".into(),
             error,
         })?;
-    let (mut last, mut since) = (0, Instant::now());
-    let outcome = loop {
-        thread::sleep(Duration::from_millis(20));
-        let got = shared.received.load(Ordering::Relaxed);
-        if got >= LAT_MESSAGES as u64 {
-            break "complete";
-        }
-        if got != last {
-            (last, since) = (got, Instant::now());
-        }
-        if sending.is_finished() && since.elapsed() > QUIET {
-            break "quiet";
-        }
-        if Instant::now() > limit {
-            break "time limit";
-        }
-    };
+    let outcome =
+        shared.wait_delivered(LAT_MESSAGES as u64, || sending.is_finished(), limit, || {});
     shared.stop.store(true, Ordering::Relaxed);
     let (cpu, me) = (srv.cpu() - cpu0, self_cpu() - me0);
     let other = (system_busy() - busy0 - cpu - me).max(0.0);

@@ -42,7 +42,7 @@ use crate::host::{system_busy, tree_cpu};
 use crate::pg::{Database, cluster_url};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::{User, create_group, join_group, register_users};
-use crate::sender::{QUIET, send_messages};
+use crate::sender::send_messages;
 use crate::server::{Scratch, Server, stop_json};
 use crate::stats::pct;
 use crate::sys::self_cpu;
@@ -201,25 +201,7 @@ fn part(
             })?
     };
     // All delivered, or quiet for QUIET after sending ended, or the limit.
-    let mut last = 0;
-    let mut last_change = Instant::now();
-    let outcome = loop {
-        thread::sleep(Duration::from_millis(20));
-        let got = shared.received.load(Ordering::Relaxed);
-        if got >= expected {
-            break "complete";
-        }
-        if got != last {
-            last = got;
-            last_change = Instant::now();
-        }
-        if sender_thread.is_finished() && last_change.elapsed() > QUIET {
-            break "quiet";
-        }
-        if Instant::now() > limit {
-            break "time limit";
-        }
-    };
+    let outcome = shared.wait_delivered(expected, || sender_thread.is_finished(), limit, || {});
     thread::sleep(Duration::from_millis(100));
     let cpu: Vec<f64> = srvs.iter().zip(&cpu0).map(|(s, c0)| s.cpu() - c0).collect();
     let pg_cpu = postmaster.zip(pg_cpu0).map(|(pm, c0)| tree_cpu(pm) - c0);
