@@ -51,13 +51,6 @@ impl Who {
         Who::Except(Vec::new())
     }
 
-    pub fn includes(&self, user_id: i64) -> bool {
-        match self {
-            Who::Only(ids) => ids.contains(&user_id),
-            Who::Except(ids) => !ids.contains(&user_id),
-        }
-    }
-
     fn encode(&self) -> String {
         let (tag, ids) = match self {
             Who::Only(ids) => ("u", ids),

@@ -71,7 +71,12 @@ function instrumentSockets() {
 }
 
 describe('private groups, roles, invites and moderation', () => {
-  const ctx = H.usersOnServer('groups', ['alice', 'bob']);
+  // A request already on its way when the group is deleted (a members
+  // refresh after a role change, a read position) is answered 404: right,
+  // and a race the last test cannot always avoid on a loaded machine.
+  const ctx = H.usersOnServer('groups', ['alice', 'bob'], {
+    ignore: [H.expectedStatus(404, /^\/api\/groups\/\d+(\/|$)/)],
+  });
   let alice;
   let bob;
   let carol;
