@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 HOST ?= 127.0.0.1
 
-.PHONY: run run-tls test browser-test browser-deps pg-deps unit fmt lint release bench clean fuzz abuse audit
+.PHONY: run run-tls test browser-test browser-deps pg-deps pebble-deps unit fmt lint release bench clean fuzz abuse audit
 
 run:
 	$(CARGO) run --release -- --host $(HOST) --port 8000
@@ -14,7 +14,7 @@ run-tls:
 # Every test on SQLite, then the integration tests again on PostgreSQL
 # (tests/with-postgres: a throwaway cluster for the run, a database per
 # test), then the browser tests (the one across two instances on PostgreSQL).
-test: pg-deps
+test: pg-deps pebble-deps
 	$(CARGO) test --all-targets
 	tests/with-postgres $(CARGO) test --test '*'
 	$(MAKE) browser-test
@@ -28,6 +28,16 @@ pg-deps:
 		echo "Installing PostgreSQL from Debian's packages"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update && apt-get install -y postgresql; \
+	fi
+
+# Pebble, Let's Encrypt's ACME test server (and its DNS, pebble-challtestsrv),
+# from Debian's package when missing; each ACME test starts its own on free
+# loopback ports (tests/common/pebble.rs), stopped when the test ends.
+pebble-deps:
+	@if ! command -v pebble >/dev/null || ! command -v pebble-challtestsrv >/dev/null; then \
+		echo "Installing pebble from Debian's packages"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y pebble; \
 	fi
 
 # Browser tests: the real server binary driven through Debian's headless

@@ -1,6 +1,7 @@
 //! HTTPS: the rustls server configuration (ring provider, TLS 1.2 and 1.3,
 //! rustls' default suites, ALPN `http/1.1`) and the certificate it serves.
 
+pub mod acme;
 pub mod cert;
 pub mod der;
 mod error;

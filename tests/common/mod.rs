@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod html;
+pub mod pebble;
 pub mod pg;
 pub mod ws;
 

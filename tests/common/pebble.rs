@@ -1,0 +1,123 @@
+//! Pebble, Let's Encrypt's ACME test server, for one test: its HTTPS
+//! certificate made here (Debian's package ships none), its DNS answered by
+//! `pebble-challtestsrv`, whose default answer (127.0.0.1) sends every
+//! test domain's validation to the server under test on `http_port` /
+//! `tls_port` — real validation, not `PEBBLE_VA_ALWAYS_VALID`. Both run in
+//! a process group of their own, stopped when dropped (also on panic).
+//! `make test` installs Debian's `pebble` when missing.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::TempDir;
+
+pub struct Pebble {
+    /// The ACME directory.
+    pub directory: String,
+    /// The certificate pebble's own HTTPS answers with (trust it).
+    pub https_ca: Vec<u8>,
+    /// Its management interface (the issuing roots: `/roots/0`).
+    pub management: String,
+    children: Vec<Child>,
+    _dir: TempDir,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(cmd: &mut Command, log: &std::path::Path) -> Child {
+    let out = std::fs::File::create(log).unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (`make test` installs Debian's pebble)"))
+}
+
+impl Pebble {
+    /// Pebble validating HTTP-01 on `http_port` and TLS-ALPN-01 on
+    /// `tls_port` of 127.0.0.1.
+    pub fn start(http_port: u16, tls_port: u16) -> Pebble {
+        let dir = TempDir::new("pebble");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        params.is_ca = rcgen::IsCa::NoCa;
+        let cert = params.self_signed(&key).unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let (acme, mgmt, dns, chall_mgmt) = (free_port(), free_port(), free_port(), free_port());
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{acme}"),
+            "managementListenAddress": format!("127.0.0.1:{mgmt}"),
+            "certificate": cert_path,
+            "privateKey": key_path,
+            "httpPort": http_port,
+            "tlsPort": tls_port,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+        }});
+        let config_path = dir.path().join("pebble.json");
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let chall = spawn(
+            Command::new("pebble-challtestsrv").args([
+                "-dns01",
+                &format!("127.0.0.1:{dns}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-defaultIPv6",
+                "",
+                "-management",
+                &format!("127.0.0.1:{chall_mgmt}"),
+            ]),
+            &dir.path().join("challtestsrv.log"),
+        );
+        let pebble = spawn(
+            Command::new("pebble")
+                .arg("-config")
+                .arg(&config_path)
+                .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0"),
+            &dir.path().join("pebble.log"),
+        );
+        let p = Pebble {
+            directory: format!("https://127.0.0.1:{acme}/dir"),
+            https_ca: cert.pem().into_bytes(),
+            management: format!("https://127.0.0.1:{mgmt}"),
+            children: vec![pebble, chall],
+            _dir: dir,
+        };
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", acme)).is_err() {
+            assert!(Instant::now() < until, "pebble did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        p
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
