@@ -5,6 +5,7 @@ mod common;
 
 use common::pebble::{Pebble, free_port};
 use common::*;
+use rustls::client::danger::ServerCertVerifier;
 use securechat::tls::acme::client::{AcmeError, Client};
 use securechat::tls::acme::jws::AccountKey;
 
@@ -42,4 +43,148 @@ fn a_directory_that_is_not_trusted_or_not_there_is_a_clear_error() {
         ),
         Err(AcmeError::Http(_))
     ));
+}
+
+/// An HTTP-01 responder on 127.0.0.1:`port`: answers
+/// `/.well-known/acme-challenge/TOKEN` with what was published for it.
+struct Http01 {
+    tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Http01 {
+    fn serve(port: u16) -> Http01 {
+        use std::io::{BufRead, BufReader, Write};
+        let tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+            Default::default();
+        let asked: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let (t, a) = (tokens.clone(), asked.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut line = String::new();
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let answer = path
+                    .strip_prefix("/.well-known/acme-challenge/")
+                    .and_then(|tok| t.lock().unwrap().get(tok).cloned());
+                a.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut s = stream;
+                let _ = match answer {
+                    Some(body) => write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    None => write!(
+                        s,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                };
+            }
+        });
+        Http01 { tokens, asked }
+    }
+}
+
+impl securechat::tls::acme::order::Responder for Http01 {
+    fn publish(&self, c: &securechat::tls::acme::order::Challenge) {
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(c.token.clone(), c.key_authorization.clone());
+    }
+    fn withdraw(&self, c: &securechat::tls::acme::order::Challenge) {
+        self.tokens.lock().unwrap().remove(&c.token);
+    }
+}
+
+#[test]
+fn a_certificate_is_issued_over_http_01_and_chains_to_the_cas_root() {
+    use securechat::tls::acme::order::Kind;
+    let http_port = free_port();
+    let pebble = Pebble::start(http_port, free_port());
+    let responder = Http01::serve(http_port);
+    let dir = TempDir::new("acme-order");
+    let key = AccountKey::load_or_create(&dir.path().join("account.key")).unwrap();
+    let mut client = Client::new(&pebble.directory, Some(&pebble.https_ca)).unwrap();
+    let kid = client.account(&key, "admin@example.org").unwrap();
+    let domains = vec!["chat.test".to_string(), "www.chat.test".to_string()];
+    let issued = client
+        .obtain(&key, &kid, &domains, Kind::Http01, &responder)
+        .unwrap();
+    assert!(
+        responder.asked.load(std::sync::atomic::Ordering::Relaxed) >= 2,
+        "pebble validated each domain against the responder"
+    );
+    assert!(issued.key_pem.contains("PRIVATE KEY"));
+    // The chain verifies against pebble's root, for both names.
+    let ders = |pem: &str| -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        ureq::tls::parse_pem(pem.as_bytes())
+            .filter_map(|i| match i {
+                Ok(ureq::tls::PemItem::Certificate(c)) => {
+                    Some(rustls::pki_types::CertificateDer::from(c.der().to_vec()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for r in ders(&pebble.root_pem()) {
+        roots.add(r).unwrap();
+    }
+    let chain = ders(&issued.chain_pem);
+    assert!(chain.len() >= 2, "leaf and intermediate");
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .unwrap();
+    for name in domains.iter().map(String::as_str).chain(["other.test"]) {
+        let server = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+        let verified = verifier.verify_server_cert(
+            &chain[0],
+            &chain[1..],
+            &server,
+            &[],
+            rustls::pki_types::UnixTime::now(),
+        );
+        assert_eq!(
+            verified.is_ok(),
+            name != "other.test",
+            "{name}: {verified:?}"
+        );
+    }
+}
+
+#[test]
+fn a_challenge_nobody_answers_fails_the_order_clearly() {
+    use securechat::tls::acme::order::Kind;
+    let http_port = free_port();
+    let pebble = Pebble::start(http_port, free_port());
+    // A responder that publishes nothing: pebble gets 404s.
+    struct Silent;
+    impl securechat::tls::acme::order::Responder for Silent {
+        fn publish(&self, _: &securechat::tls::acme::order::Challenge) {}
+        fn withdraw(&self, _: &securechat::tls::acme::order::Challenge) {}
+    }
+    let _http = Http01::serve(http_port);
+    let dir = TempDir::new("acme-refused");
+    let key = AccountKey::load_or_create(&dir.path().join("account.key")).unwrap();
+    let mut client = Client::new(&pebble.directory, Some(&pebble.https_ca)).unwrap();
+    let kid = client.account(&key, "admin@example.org").unwrap();
+    let err = client
+        .obtain(
+            &key,
+            &kid,
+            &["nobody.test".to_string()],
+            Kind::Http01,
+            &Silent,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("nobody.test"), "{err}");
 }

@@ -111,6 +111,34 @@ impl Pebble {
     }
 }
 
+impl Pebble {
+    /// The root the certificates it issues chain to (PEM).
+    pub fn root_pem(&self) -> String {
+        use ureq::tls::{PemItem, RootCerts, TlsConfig};
+        let certs: Vec<_> = ureq::tls::parse_pem(&self.https_ca)
+            .filter_map(|i| match i {
+                Ok(PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::Specific(std::sync::Arc::new(certs)))
+                    .build(),
+            )
+            .build()
+            .into();
+        agent
+            .get(format!("{}/roots/0", self.management))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    }
+}
+
 impl Drop for Pebble {
     fn drop(&mut self) {
         for c in &mut self.children {

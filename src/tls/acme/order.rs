@@ -1,0 +1,195 @@
+//! Getting a certificate (RFC 8555 §7.4): an order for the domains, each
+//! authorization answered with the challenge kind asked for — the answer
+//! itself is the caller's (`Responder`: a token's key authorization served
+//! over HTTP, or a certificate on `acme-tls/1`) — polled until valid, then
+//! finalized with a CSR for a key made here, and the chain downloaded.
+//! Every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::client::{AcmeError, Client, Result};
+use super::jws::AccountKey;
+
+/// How challenges are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `http-01`: `GET /.well-known/acme-challenge/TOKEN` on port 80.
+    Http01,
+    /// `tls-alpn-01` (RFC 8737): a certificate on the HTTPS port for ALPN
+    /// `acme-tls/1`.
+    TlsAlpn01,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http01 => "http-01",
+            Kind::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
+/// One challenge to answer: for `domain`, `token`, with `key_authorization`
+/// (`token.thumbprint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub kind: Kind,
+    pub domain: String,
+    pub token: String,
+    pub key_authorization: String,
+}
+
+/// Whoever answers challenges (the redirect listener for HTTP-01, the TLS
+/// listener's certificate resolver for TLS-ALPN-01).
+pub trait Responder {
+    fn publish(&self, challenge: &Challenge);
+    fn withdraw(&self, challenge: &Challenge);
+}
+
+/// A certificate obtained: the chain (PEM, leaf first) and its key (PEM).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+/// How long an authorization or the order may take to become valid.
+const PATIENCE: Duration = Duration::from_secs(90);
+/// Between polls.
+const POLL: Duration = Duration::from_millis(500);
+
+fn text(v: &Value, name: &str) -> Result<String> {
+    v[name]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| AcmeError::Protocol(format!("no {name} in {v}")))
+}
+
+impl Client {
+    /// Polls `url` (POST-as-GET) until its `status` leaves `pending` /
+    /// `processing`; the last answer.
+    fn poll(&mut self, key: &AccountKey, kid: &str, url: &str) -> Result<Value> {
+        let until = Instant::now() + PATIENCE;
+        loop {
+            let body = self.post(key, url, Some(kid), None)?.body;
+            match body["status"].as_str() {
+                Some("pending" | "processing") if Instant::now() < until => {
+                    std::thread::sleep(POLL)
+                }
+                Some("pending" | "processing") => {
+                    return Err(AcmeError::Protocol(format!(
+                        "{url} still pending after {PATIENCE:?}"
+                    )));
+                }
+                _ => return Ok(body),
+            }
+        }
+    }
+
+    /// A certificate for `domains`, every authorization answered with a
+    /// `kind` challenge through `responder`.
+    pub fn obtain(
+        &mut self,
+        key: &AccountKey,
+        kid: &str,
+        domains: &[String],
+        kind: Kind,
+        responder: &dyn Responder,
+    ) -> Result<Issued> {
+        let identifiers: Vec<Value> = domains
+            .iter()
+            .map(|d| json!({"type": "dns", "value": d}))
+            .collect();
+        let new_order = self.directory.new_order.clone();
+        let placed = self.post(
+            key,
+            &new_order,
+            Some(kid),
+            Some(&json!({ "identifiers": identifiers })),
+        )?;
+        let order_url = placed
+            .location
+            .ok_or_else(|| AcmeError::Protocol("the order has no Location".into()))?;
+        let authorizations: Vec<String> = placed.body["authorizations"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for authz_url in authorizations {
+            let authz = self.post(key, &authz_url, Some(kid), None)?.body;
+            if authz["status"] == "valid" {
+                continue;
+            }
+            let domain = text(&authz["identifier"], "value")?;
+            let chosen = authz["challenges"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == kind.name()))
+                .cloned()
+                .ok_or_else(|| {
+                    AcmeError::Protocol(format!(
+                        "{domain}: the CA offers no {} challenge",
+                        kind.name()
+                    ))
+                })?;
+            let token = text(&chosen, "token")?;
+            let challenge = Challenge {
+                kind,
+                domain: domain.clone(),
+                key_authorization: format!("{token}.{}", key.thumbprint()),
+                token,
+            };
+            responder.publish(&challenge);
+            let answered = (|| {
+                self.post(key, &text(&chosen, "url")?, Some(kid), Some(&json!({})))?;
+                self.poll(key, kid, &authz_url)
+            })();
+            responder.withdraw(&challenge);
+            let authz = answered?;
+            if authz["status"] != "valid" {
+                return Err(AcmeError::Problem {
+                    status: 403,
+                    kind: format!(
+                        "{}:{}",
+                        kind.name(),
+                        authz["status"].as_str().unwrap_or("?")
+                    ),
+                    detail: format!("{domain}: {}", authz["challenges"]),
+                });
+            }
+        }
+        // The key and CSR for the certificate.
+        let cert_key = rcgen::KeyPair::generate()
+            .map_err(|e| AcmeError::Protocol(format!("cannot make a key: {e}")))?;
+        let csr = rcgen::CertificateParams::new(domains.to_vec())
+            .and_then(|p| p.serialize_request(&cert_key))
+            .map_err(|e| AcmeError::Protocol(format!("cannot make the CSR: {e}")))?;
+        let order = self.poll(key, kid, &order_url)?;
+        let finalize = text(&order, "finalize")?;
+        let b64 = super::jws::b64url(csr.der());
+        self.post(key, &finalize, Some(kid), Some(&json!({ "csr": b64 })))?;
+        let order = self.poll(key, kid, &order_url)?;
+        if order["status"] != "valid" {
+            return Err(AcmeError::Protocol(format!(
+                "the order ended {}",
+                order["status"]
+            )));
+        }
+        let chain = self
+            .post(key, &text(&order, "certificate")?, Some(kid), None)?
+            .body;
+        let chain_pem = chain
+            .as_str()
+            .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
+            .ok_or_else(|| AcmeError::Protocol("the certificate is not PEM".into()))?
+            .to_string();
+        Ok(Issued {
+            chain_pem,
+            key_pem: cert_key.serialize_pem(),
+        })
+    }
+}
