@@ -188,3 +188,66 @@ fn a_challenge_nobody_answers_fails_the_order_clearly() {
         .unwrap_err();
     assert!(err.to_string().contains("nobody.test"), "{err}");
 }
+
+/// A TLS listener on 127.0.0.1:`port` whose certificates come from an
+/// `AlpnResponder` (offering `acme-tls/1`); it completes each handshake and
+/// hangs up, as a server answering the challenge does.
+fn serve_alpn(port: u16) -> std::sync::Arc<securechat::tls::acme::alpn::AlpnResponder> {
+    use securechat::tls::acme::alpn::{ACME_TLS, AlpnResponder};
+    let responder = std::sync::Arc::new(AlpnResponder::new(None));
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_cert_resolver(responder.clone());
+    config.alpn_protocols = vec![ACME_TLS.to_vec()];
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let mut conn = rustls::ServerConnection::new(config).unwrap();
+                let mut s = stream;
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                while conn.is_handshaking() {
+                    if conn.complete_io(&mut s).is_err() {
+                        return;
+                    }
+                }
+                conn.send_close_notify();
+                let _ = conn.complete_io(&mut s);
+            });
+        }
+    });
+    responder
+}
+
+#[test]
+fn a_certificate_is_issued_over_tls_alpn_01() {
+    use securechat::tls::acme::order::Kind;
+    let tls_port = free_port();
+    let pebble = Pebble::start(free_port(), tls_port);
+    let responder = serve_alpn(tls_port);
+    let dir = TempDir::new("acme-alpn");
+    let key = AccountKey::load_or_create(&dir.path().join("account.key")).unwrap();
+    let mut client = Client::new(&pebble.directory, Some(&pebble.https_ca)).unwrap();
+    let kid = client.account(&key, "admin@example.org").unwrap();
+    let issued = client
+        .obtain(
+            &key,
+            &kid,
+            &["alpn.test".to_string()],
+            Kind::TlsAlpn01,
+            &*responder,
+        )
+        .unwrap();
+    assert!(issued.chain_pem.contains("-----BEGIN CERTIFICATE-----"));
+    // The challenge certificate is gone once the authorization is valid.
+    assert!(
+        format!("{responder:?}").contains("open: 0"),
+        "{responder:?}"
+    );
+}

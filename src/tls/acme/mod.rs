@@ -1,9 +1,11 @@
 //! Certificates from an ACME CA (RFC 8555; issue [8/9], in progress): the
 //! account key and signed requests (`jws.rs`), the client for a directory,
-//! nonces and accounts (`client.rs`), and an order taken to a certificate
-//! with the challenges answered by a `Responder` (`order.rs`). Not yet
-//! wired to the server: no flag uses it so far.
+//! nonces and accounts (`client.rs`), an order taken to a certificate
+//! with the challenges answered by a `Responder` (`order.rs`), and the
+//! TLS-ALPN-01 responder, a rustls certificate resolver (`alpn.rs`). Not
+//! yet wired to the server: no flag uses it so far.
 
+pub mod alpn;
 pub mod client;
 pub mod jws;
 pub mod order;
