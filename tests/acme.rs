@@ -121,6 +121,17 @@ fn a_certificate_is_issued_over_http_01_and_chains_to_the_cas_root() {
         "pebble validated each domain against the responder"
     );
     assert!(issued.key_pem.contains("PRIVATE KEY"));
+    // Kept beside the account key; fresh, so not due for renewal.
+    let kept = securechat::tls::acme::kept::save(&dir.path().join("cert"), &issued).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        kept.not_before <= now + 60 && now < kept.not_after,
+        "{kept:?}"
+    );
+    assert!(!kept.due(now), "a new certificate is not due: {kept:?}");
     // The chain verifies against pebble's root, for both names.
     let ders = |pem: &str| -> Vec<rustls::pki_types::CertificateDer<'static>> {
         ureq::tls::parse_pem(pem.as_bytes())

@@ -1,0 +1,171 @@
+//! The certificate an ACME CA issued, kept in a directory beside the
+//! account key: `chain.pem` (the chain, leaf first) and `key.pem` (its key,
+//! mode 0600), each written under a temporary name, synced and renamed, so
+//! a crash leaves the old pair or the new one, never half of one. And when
+//! it is due again: at two thirds of its lifetime, or at once when it
+//! expires within 30 days (a certificate kept from a long time ago).
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use super::order::Issued;
+
+/// A certificate that expires within this long is renewed now.
+pub const RENEW_WITHIN_S: i64 = 30 * 24 * 3600;
+
+/// A kept certificate and what its leaf says of its lifetime.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub chain_pem: String,
+    pub key_pem: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl Kept {
+    /// When to get the next one (Unix seconds).
+    pub fn renew_at(&self) -> i64 {
+        let two_thirds = self.not_before + (self.not_after - self.not_before) * 2 / 3;
+        two_thirds.min(self.not_after - RENEW_WITHIN_S)
+    }
+
+    pub fn due(&self, now: i64) -> bool {
+        now >= self.renew_at()
+    }
+}
+
+/// The leaf's validity, from the first certificate of a PEM chain.
+fn validity(chain_pem: &str) -> Option<(i64, i64)> {
+    let leaf = ureq::tls::parse_pem(chain_pem.as_bytes()).find_map(|i| match i {
+        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.der().to_vec()),
+        _ => None,
+    })?;
+    let facts = crate::tls::der::cert_facts(&leaf)?;
+    Some((facts.not_before, facts.not_after))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Keeps `issued` in `dir`; what was kept, with its lifetime.
+pub fn save(dir: &Path, issued: &Issued) -> std::io::Result<Kept> {
+    let (not_before, not_after) = validity(&issued.chain_pem).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the issued chain's first certificate cannot be read",
+        )
+    })?;
+    std::fs::create_dir_all(dir)?;
+    // The key first: a chain never stands beside another chain's key for
+    // longer than between the two renames.
+    write_atomically(&dir.join("key.pem"), issued.key_pem.as_bytes(), 0o600)?;
+    write_atomically(&dir.join("chain.pem"), issued.chain_pem.as_bytes(), 0o644)?;
+    Ok(Kept {
+        chain_pem: issued.chain_pem.clone(),
+        key_pem: issued.key_pem.clone(),
+        not_before,
+        not_after,
+    })
+}
+
+/// What `dir` keeps, if anything readable.
+pub fn load(dir: &Path) -> std::io::Result<Option<Kept>> {
+    let read = |name: &str| match std::fs::read_to_string(dir.join(name)) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    let (Some(chain_pem), Some(key_pem)) = (read("chain.pem")?, read("key.pem")?) else {
+        return Ok(None);
+    };
+    Ok(validity(&chain_pem).map(|(not_before, not_after)| Kept {
+        chain_pem,
+        key_pem,
+        not_before,
+        not_after,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed chain valid from `from` for `days` days.
+    fn issued(from: (i32, u8, u8), days: i64) -> Issued {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["chat.test".to_string()]).unwrap();
+        p.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+        p.not_after = p.not_before + time_days(days);
+        let cert = p.self_signed(&key).unwrap();
+        Issued {
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    fn time_days(days: i64) -> std::time::Duration {
+        std::time::Duration::from_secs(days as u64 * 86_400)
+    }
+
+    #[test]
+    fn renewal_is_due_at_two_thirds_or_within_thirty_days_of_the_end() {
+        let ninety = Kept {
+            chain_pem: String::new(),
+            key_pem: String::new(),
+            not_before: 0,
+            not_after: 90 * 86_400,
+        };
+        assert_eq!(ninety.renew_at(), 60 * 86_400, "two thirds of 90 days");
+        assert!(!ninety.due(59 * 86_400) && ninety.due(60 * 86_400));
+        // A year: two thirds come first.
+        let year = Kept {
+            not_after: 365 * 86_400,
+            ..ninety.clone()
+        };
+        assert_eq!(year.renew_at(), 365 * 86_400 * 2 / 3);
+        // Twenty days: it ends within thirty, so it is due at once.
+        let short = Kept {
+            not_after: 20 * 86_400,
+            ..ninety
+        };
+        assert!(short.due(0));
+    }
+
+    #[test]
+    fn a_kept_pair_survives_a_restart_with_its_key_private() {
+        let dir = std::env::temp_dir().join(format!("sc-kept-{}", crate::util::random_token()));
+        assert!(load(&dir).unwrap().is_none(), "nothing kept yet");
+        let kept = save(&dir, &issued((2026, 1, 1), 90)).unwrap();
+        assert_eq!(kept.not_after - kept.not_before, 90 * 86_400);
+        let again = load(&dir).unwrap().unwrap();
+        assert_eq!(
+            (again.not_before, again.not_after, again.key_pem.clone()),
+            (kept.not_before, kept.not_after, kept.key_pem.clone())
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("key.pem"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::write(dir.join("chain.pem"), "not a certificate").unwrap();
+        assert!(
+            load(&dir).unwrap().is_none(),
+            "an unreadable chain is not kept"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
