@@ -212,6 +212,8 @@ pub struct Relay {
     dropped: std::sync::atomic::AtomicBool,
     /// The number the next payload goes out with.
     next: std::sync::atomic::AtomicU64,
+    /// The others forgot this instance's counts (it was swept).
+    forget: std::sync::atomic::AtomicBool,
     /// When the last heartbeat went out (ms since `started`).
     last_beat: std::sync::atomic::AtomicU64,
     started: Instant,
@@ -232,6 +234,7 @@ impl Relay {
             out: Mutex::new(tx),
             dropped: std::sync::atomic::AtomicBool::new(false),
             next: std::sync::atomic::AtomicU64::new(0),
+            forget: std::sync::atomic::AtomicBool::new(false),
             last_beat: std::sync::atomic::AtomicU64::new(0),
             started: Instant::now(),
             local: Mutex::new(HashMap::new()),
@@ -356,8 +359,12 @@ impl Relay {
     }
 
     /// Publishes every local count again (this instance was swept while
-    /// alive: the others forgot all of them).
+    /// alive: the others forgot all of them). Through the publishing
+    /// thread, which first forgets what it had published: should one of
+    /// these fail too, its catch-up then sends them all again.
     pub fn republish(&self) {
+        self.forget
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let local = lock(&self.local);
         for (key, (name, n)) in local.iter() {
             self.send_count(*key, name, *n);
@@ -390,6 +397,12 @@ fn publish_loop(store: &Store, relay: &Relay, rx: &Receiver<Out>) {
     // The counts the others have heard.
     let mut published: HashMap<Key, (String, i64)> = HashMap::new();
     while let Ok(out) = rx.recv() {
+        if relay
+            .forget
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            published.clear();
+        }
         let dropped = relay
             .dropped
             .swap(false, std::sync::atomic::Ordering::Relaxed);

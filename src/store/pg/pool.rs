@@ -165,6 +165,11 @@ impl Pool {
         let mut slots = lock(&self.slots);
         loop {
             if let Some(conn) = slots.idle.pop() {
+                // One the server closed meanwhile (it restarted) is not lent.
+                if conn.client.is_closed() {
+                    slots.open -= 1;
+                    continue;
+                }
                 return Ok(Lease {
                     pool: self,
                     conn: Some(conn),
