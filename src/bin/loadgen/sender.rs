@@ -71,6 +71,23 @@ fn send_on(
     (&*sock).write_all(sealed)
 }
 
+/// `send_messages` on a thread of its own, named "sender".
+pub fn spawn_sender(
+    ws: Ws,
+    n: usize,
+    size: usize,
+    rate: Option<f64>,
+    limit: Instant,
+) -> Result<thread::JoinHandle<SenderResult>, BenchError> {
+    thread::Builder::new()
+        .name("sender".into())
+        .spawn(move || send_messages(ws, n, size, rate, limit))
+        .map_err(|error| BenchError::Thread {
+            name: "sender".into(),
+            error,
+        })
+}
+
 /// Sends `n` messages (as fast as possible, or at `rate`/s) and reads the
 /// sender's own socket (acks, errors) on a second thread.
 pub fn send_messages(

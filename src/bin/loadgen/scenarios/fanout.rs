@@ -13,7 +13,7 @@ use crate::error::BenchError;
 use crate::host::{loadavg, system_busy};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::setup_room;
-use crate::sender::send_messages;
+use crate::sender::spawn_sender;
 use crate::server::{Server, stop_json};
 use crate::stats::pct;
 use crate::sys::self_cpu;
@@ -73,16 +73,7 @@ pub fn fanout_run(
     let cpu_me0 = self_cpu();
     let busy0 = system_busy();
     let window = Instant::now();
-    let sender_thread = {
-        let size = o.size;
-        thread::Builder::new()
-            .name("sender".into())
-            .spawn(move || send_messages(sender, messages, size, rate, limit))
-            .map_err(|error| BenchError::Thread {
-                name: "sender".into(),
-                error,
-            })?
-    };
+    let sender_thread = spawn_sender(sender, messages, o.size, rate, limit)?;
     // Wait: all delivered, or quiet for QUIET after sending ended, or limit.
     let mut max_threads = srv.threads();
     let outcome = shared.wait_delivered(

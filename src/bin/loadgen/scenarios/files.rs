@@ -34,7 +34,7 @@ use crate::error::BenchError;
 use crate::host::{loadavg, system_busy};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::{User, setup_room};
-use crate::sender::send_messages;
+use crate::sender::spawn_sender;
 use crate::server::{Server, stop_json};
 use crate::stats::pct;
 use crate::sys::self_cpu;
@@ -340,13 +340,7 @@ fn latency(
     let (cpu0, me0, busy0, t0) = (srv.cpu(), self_cpu(), system_busy(), Instant::now());
     let span = LAT_MESSAGES as f64 / LAT_RATE;
     let limit = Instant::now() + Duration::from_secs_f64(span + 60.0);
-    let sending = thread::Builder::new()
-        .name("sender".into())
-        .spawn(move || send_messages(tx, LAT_MESSAGES, size, Some(LAT_RATE), limit))
-        .map_err(|error| BenchError::Thread {
-            name: "sender".into(),
-            error,
-        })?;
+    let sending = spawn_sender(tx, LAT_MESSAGES, size, Some(LAT_RATE), limit)?;
     let outcome =
         shared.wait_delivered(LAT_MESSAGES as u64, || sending.is_finished(), limit, || {});
     shared.stop.store(true, Ordering::Relaxed);

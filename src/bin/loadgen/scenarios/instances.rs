@@ -42,7 +42,7 @@ use crate::host::{system_busy, tree_cpu};
 use crate::pg::{Database, cluster_url};
 use crate::recv::{RecvResult, Shared, StopOnDrop, receive};
 use crate::room::{User, create_group, join_group, register_users};
-use crate::sender::send_messages;
+use crate::sender::spawn_sender;
 use crate::server::{Scratch, Server, stop_json};
 use crate::stats::pct;
 use crate::sys::self_cpu;
@@ -190,16 +190,7 @@ fn part(
     let cpu_me0 = self_cpu();
     let busy0 = system_busy();
     let window = Instant::now();
-    let sender_thread = {
-        let size = o.size;
-        thread::Builder::new()
-            .name("sender".into())
-            .spawn(move || send_messages(sender, messages, size, rate, limit))
-            .map_err(|error| BenchError::Thread {
-                name: "sender".into(),
-                error,
-            })?
-    };
+    let sender_thread = spawn_sender(sender, messages, o.size, rate, limit)?;
     // All delivered, or quiet for QUIET after sending ended, or the limit.
     let outcome = shared.wait_delivered(expected, || sender_thread.is_finished(), limit, || {});
     thread::sleep(Duration::from_millis(100));
