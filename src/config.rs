@@ -37,6 +37,8 @@ Admin commands (the server may be running, except for restore and migrate):
                              with DIR, its files too, as DIR/ID-NAME
   migrate --to URL           copies the data into an empty PostgreSQL database
                              (postgres://USER[:PASSWORD]@HOST:PORT/DB; server stopped)
+  acme status                the ACME certificate: domains, expiry, last and next attempt
+  acme renew                 asks the running server (or the next start) to renew now
 
 Options:
   --host ADDR            address to listen on (default 127.0.0.1)
@@ -46,7 +48,17 @@ Options:
   --keyfile PATH         TLS private key, PEM (default .tls/key.pem)
   --tls-config PATH      settings for generated certificates (default tls_config.json)
   --redirect-http PORT   with --tls: also listen on PORT for plain HTTP and redirect
-                         every request to the HTTPS origin
+                         every request to the HTTPS origin (and answer ACME HTTP-01)
+  --acme DOMAIN[,DOMAIN…]
+                         get the certificate from an ACME CA (Let's Encrypt by default)
+                         for these names, keep it in DATA_DIR/acme and renew it; implies --tls
+  --acme-email ADDR      the account's contact address (needed with --acme)
+  --acme-directory URL   another CA's directory (https://)
+  --acme-staging         Let's Encrypt's staging directory (try this first)
+  --acme-ca PATH         a PEM bundle trusted for the directory's HTTPS, beside the
+                         system's roots (a test CA such as pebble's)
+  --acme-challenge KIND  tls-alpn-01 (on the HTTPS port) or http-01 (on --redirect-http);
+                         default: tls-alpn-01, then http-01 when --redirect-http runs
   --data-dir PATH        where the databases live (default data)
   --files-dir PATH       where uploaded files' bytes live (default DATA_DIR/files)
   --database URL         keep the tables in PostgreSQL (postgres://USER[:PASSWORD]@HOST:PORT/DB)
@@ -130,6 +142,8 @@ pub struct Config {
     pub days: Option<i64>,
     /// `migrate --to URL`.
     pub migrate_to: Option<String>,
+    /// `--acme …`: a certificate from an ACME CA (implies `--tls`).
+    pub acme: Option<crate::tls::acme::renew::Settings>,
 }
 
 /// A command line that cannot be run.
@@ -233,6 +247,7 @@ impl Default for Config {
             uses: None,
             days: None,
             migrate_to: None,
+            acme: None,
         }
     }
 }
@@ -266,10 +281,31 @@ where
     let mut parser = lexopt::Parser::from_args(args);
     let mut words: Vec<String> = Vec::new();
     let mut force = false;
+    let mut acme = AcmeFlags::default();
     while let Some(arg) = parser.next()? {
         match arg {
             Value(v) => words.push(v.to_string_lossy().into_owned()),
             Long("force") => force = true,
+            Long("acme") => acme.domains = Some(value(&mut parser, "--acme")?),
+            Long("acme-email") => acme.email = Some(value(&mut parser, "--acme-email")?),
+            Long("acme-directory") => {
+                acme.directory = Some(value(&mut parser, "--acme-directory")?);
+            }
+            Long("acme-staging") => acme.staging = true,
+            Long("acme-ca") => acme.ca = Some(path(&mut parser)?),
+            Long("acme-challenge") => {
+                let kind: String = value(&mut parser, "--acme-challenge")?;
+                acme.challenge = Some(match kind.as_str() {
+                    "tls-alpn-01" => crate::tls::acme::order::Kind::TlsAlpn01,
+                    "http-01" => crate::tls::acme::order::Kind::Http01,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            flag: "--acme-challenge",
+                            value: kind,
+                        });
+                    }
+                });
+            }
             Long("redirect-http") => {
                 cfg.redirect_http = Some(value(&mut parser, "--redirect-http")?)
             }
@@ -393,10 +429,120 @@ where
     if force {
         return Err(rule("--force only goes with gen-cert"));
     }
+    cfg.acme = acme.settings()?;
+    if cfg.acme.is_some() {
+        cfg.tls = true;
+    }
     if cfg.redirect_http.is_some() && !cfg.tls {
         return Err(rule("--redirect-http needs --tls"));
     }
+    if let Some(a) = &cfg.acme
+        && a.challenge == Some(crate::tls::acme::order::Kind::Http01)
+        && cfg.redirect_http.is_none()
+    {
+        return Err(rule(
+            "--acme-challenge http-01 needs --redirect-http (the CA asks on port 80)",
+        ));
+    }
     Ok(Command::Serve(cfg))
+}
+
+/// The `--acme…` flags as given, checked together by `settings`.
+#[derive(Default)]
+struct AcmeFlags {
+    domains: Option<String>,
+    email: Option<String>,
+    directory: Option<String>,
+    staging: bool,
+    ca: Option<PathBuf>,
+    challenge: Option<crate::tls::acme::order::Kind>,
+}
+
+impl AcmeFlags {
+    fn settings(self) -> Result<Option<crate::tls::acme::renew::Settings>, ConfigError> {
+        use crate::tls::acme::renew::{LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Settings};
+        let Some(list) = self.domains else {
+            let others = self.email.is_some()
+                || self.directory.is_some()
+                || self.staging
+                || self.ca.is_some()
+                || self.challenge.is_some();
+            if others {
+                return Err(rule("the --acme-… flags go with --acme DOMAIN[,DOMAIN…]"));
+            }
+            return Ok(None);
+        };
+        let mut domains: Vec<String> = Vec::new();
+        for d in list.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+            if !is_acme_domain(&d) {
+                return Err(ConfigError::Invalid {
+                    flag: "--acme",
+                    value: d,
+                });
+            }
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+        if domains.len() > 100 {
+            return Err(rule("--acme takes at most 100 domains"));
+        }
+        let email = self.email.ok_or_else(|| {
+            rule(
+                "--acme needs --acme-email ADDR (the CA writes there before a certificate expires)",
+            )
+        })?;
+        let plausible = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, host)| {
+                !local.is_empty() && host.contains('.') && !host.starts_with('.')
+            })
+            && !email.contains(|c: char| c.is_whitespace() || c == ',' || c.is_control());
+        if !plausible {
+            return Err(ConfigError::Invalid {
+                flag: "--acme-email",
+                value: email,
+            });
+        }
+        let directory = match (self.directory, self.staging) {
+            (Some(_), true) => {
+                return Err(rule("give --acme-directory or --acme-staging, not both"));
+            }
+            (Some(url), false) => {
+                if !url.starts_with("https://") || url.len() > 2048 {
+                    return Err(rule("--acme-directory needs an https:// URL"));
+                }
+                url
+            }
+            (None, true) => LETS_ENCRYPT_STAGING.to_string(),
+            (None, false) => LETS_ENCRYPT.to_string(),
+        };
+        Ok(Some(Settings {
+            domains,
+            email,
+            directory,
+            ca: self.ca,
+            challenge: self.challenge,
+        }))
+    }
+}
+
+/// A DNS name a CA can validate over HTTP-01 or TLS-ALPN-01: no wildcard,
+/// no IP address, at least two labels.
+fn is_acme_domain(d: &str) -> bool {
+    let labels: Vec<&str> = d.split('.').collect();
+    d.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && d.parse::<IpAddr>().is_err()
+        && !labels
+            .last()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_postgres_url(url: &str) -> bool {
@@ -511,5 +657,59 @@ mod tests {
             Ok(Command::GenCert { force: true, .. })
         ));
         assert!(parse(["serve", "gen-cert"]).is_err());
+    }
+
+    #[test]
+    fn acme_flags() {
+        use crate::tls::acme::renew::{LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
+        let c = serve(&[
+            "--acme",
+            "Chat.Example.org, b.example.org,chat.example.org",
+            "--acme-email",
+            "ops@example.org",
+        ])
+        .unwrap();
+        let a = c.acme.unwrap();
+        assert!(c.tls, "--acme implies --tls");
+        assert_eq!(a.domains, ["chat.example.org", "b.example.org"]);
+        assert_eq!((a.directory.as_str(), a.challenge), (LETS_ENCRYPT, None));
+        let a = serve(&[
+            "--acme",
+            "x.example.org",
+            "--acme-email",
+            "o@example.org",
+            "--acme-staging",
+        ])
+        .unwrap()
+        .acme
+        .unwrap();
+        assert_eq!(a.directory, LETS_ENCRYPT_STAGING);
+        let c = serve(&[
+            "--acme",
+            "x.example.org",
+            "--acme-email",
+            "o@example.org",
+            "--acme-challenge",
+            "http-01",
+            "--redirect-http",
+            "80",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.acme.unwrap().challenge,
+            Some(crate::tls::acme::order::Kind::Http01)
+        );
+        for bad in [
+            "a",
+            "-a.example.org",
+            "a..b",
+            "1.2.3.4",
+            "a.b-",
+            "*.example.org",
+            "",
+        ] {
+            assert!(!is_acme_domain(bad), "{bad}");
+        }
+        assert!(is_acme_domain("xn--bcher-kva.example"));
     }
 }

@@ -10,15 +10,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::html::{hidden_value, meta_content};
+use common::https::{self, Https};
 use common::ws::*;
 use common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::{Value, json};
 use tungstenite::Message;
-
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 struct TlsServer {
     server: Server,
@@ -64,114 +61,13 @@ fn client_config(
     certfile: &Path,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(certfile).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(versions)
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    https::trusting(&std::fs::read(certfile).unwrap(), versions)
 }
 
-fn connect_tls(s: &TlsServer) -> Tls {
+/// An HTTPS client trusting the server's own certificate.
+fn https(s: &TlsServer) -> Https {
     let cfg = client_config(&cert_paths(&s.dir).0, rustls::DEFAULT_VERSIONS);
-    let conn =
-        rustls::ClientConnection::new(cfg, ServerName::try_from("localhost").unwrap()).unwrap();
-    let sock = TcpStream::connect(s.server.addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.flush().unwrap();
-    tls
-}
-
-/// An HTTPS client with a cookie jar.
-struct Https<'a> {
-    s: &'a TlsServer,
-    jar: Client,
-}
-
-impl<'a> Https<'a> {
-    fn new(s: &'a TlsServer) -> Self {
-        Https {
-            s,
-            jar: Client::new(s.server.addr),
-        }
-    }
-
-    fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-        let mut tls = connect_tls(self.s);
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n",
-            self.s.server.addr.port()
-        );
-        if !self.jar.cookies.is_empty() {
-            req.push_str(&format!("Cookie: {}\r\n", self.jar.cookie_header()));
-        }
-        for (n, v) in headers {
-            req.push_str(&format!("{n}: {v}\r\n"));
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        let mut bytes = req.into_bytes();
-        bytes.extend_from_slice(body);
-        tls.write_all(&bytes).unwrap();
-        let resp = read_response(&mut tls).unwrap();
-        self.jar.absorb_cookies(&resp);
-        resp
-    }
-
-    fn get(&mut self, path: &str) -> Resp {
-        self.request("GET", path, &[], b"")
-    }
-
-    fn register(&mut self, name: &str) -> Resp {
-        let page = self.get("/register").text();
-        let token = hidden_value(&page, "csrf_token").unwrap();
-        let body = format!("username={name}&password=correct+horse+battery&csrf_token={token}");
-        self.request(
-            "POST",
-            "/register",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            body.as_bytes(),
-        )
-    }
-
-    fn csrf(&mut self) -> String {
-        meta_content(&self.get("/chat").text(), "csrf-token").unwrap()
-    }
-
-    fn json(&mut self, method: &str, path: &str, v: &Value) -> Resp {
-        let token = self.csrf();
-        self.request(
-            method,
-            path,
-            &[
-                ("X-CSRF-Token", &token),
-                ("Content-Type", "application/json"),
-            ],
-            v.to_string().as_bytes(),
-        )
-    }
-
-    /// Opens `path` over TLS with the jar's cookies and `origin` (by
-    /// default the server's own https origin).
-    fn try_wss(&self, path: &str, origin: Option<&str>) -> Result<Ws<Tls>, u16> {
-        let port = self.s.server.addr.port();
-        let own = format!("https://localhost:{port}");
-        let url = format!("wss://localhost:{port}{path}");
-        let origin = origin.unwrap_or(&own);
-        handshake(connect_tls(self.s), &url, &self.jar, &[("Origin", origin)])
-    }
-
-    fn wss(&self, path: &str) -> Ws<Tls> {
-        self.try_wss(path, None)
-            .unwrap_or_else(|s| panic!("wss {path}: HTTP {s}"))
-    }
+    Https::new(s.server.addr, "localhost", cfg)
 }
 
 fn fingerprint_line(s: &Server) -> String {
@@ -192,7 +88,7 @@ fn pages_login_secure_cookie_and_hsts() {
         "{fp}"
     );
     assert!(s.server.stdout.iter().any(|l| l.contains("expires")));
-    let mut c = Https::new(&s);
+    let mut c = https(&s);
     let login = c.get("/login");
     assert_eq!(login.status, 200);
     assert!(
@@ -272,9 +168,9 @@ fn tls12_works_and_tls11_is_refused() {
 }
 
 /// Registers alice and bob over HTTPS; alice creates `group`, bob joins.
-fn alice_and_bob_in<'a>(s: &'a TlsServer, group: &str) -> (Https<'a>, Https<'a>, i64) {
-    let mut a = Https::new(s);
-    let mut b = Https::new(s);
+fn alice_and_bob_in(s: &TlsServer, group: &str) -> (Https, Https, i64) {
+    let mut a = https(s);
+    let mut b = https(s);
     assert_eq!(a.register("alice").status, 303);
     assert_eq!(b.register("bob").status, 303);
     let id = a
@@ -349,7 +245,7 @@ fn certificate_is_reused_and_expired_one_regenerated() {
         _tmp: None,
     };
     assert_eq!(
-        Https::new(&s).get("/healthz").status,
+        https(&s).get("/healthz").status,
         200,
         "the new certificate verifies"
     );
@@ -442,7 +338,7 @@ fn stalled_handshake_is_cut_off_at_the_deadline() {
         waited >= Duration::from_secs(8) && waited <= Duration::from_secs(15),
         "{waited:?}"
     );
-    assert_eq!(Https::new(&s).get("/healthz").status, 200);
+    assert_eq!(https(&s).get("/healthz").status, 200);
 }
 
 #[test]
@@ -456,7 +352,7 @@ fn plain_http_to_the_tls_port_is_dropped_quickly() {
     );
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     assert!(!reply.starts_with(b"HTTP/1.1 200"), "no plaintext answer");
-    assert_eq!(Https::new(&s).get("/healthz").status, 200);
+    assert_eq!(https(&s).get("/healthz").status, 200);
     // The redirect listener sends plain HTTP to the HTTPS origin.
     let line = s
         .server
@@ -512,8 +408,8 @@ fn large_responses_and_frame_batches_over_tls() {
 #[test]
 fn closed_doors_over_https_private_group_invite_removal_and_revocation() {
     let s = start_tls(&[]);
-    let mut a = Https::new(&s);
-    let mut b = Https::new(&s);
+    let mut a = https(&s);
+    let mut b = https(&s);
     assert_eq!(a.register("alice").status, 303);
     assert_eq!(b.register("bob").status, 303);
     let g = a.json(
@@ -561,7 +457,7 @@ fn closed_doors_over_https_private_group_invite_removal_and_revocation() {
 #[test]
 fn files_upload_and_download_over_https() {
     let s = start_tls(&["--msg-rate", "0"]);
-    let mut a = Https::new(&s);
+    let mut a = https(&s);
     assert_eq!(a.register("alice").status, 303);
     let g = a
         .json("POST", "/api/groups", &json!({"name": "files"}))

@@ -3,6 +3,7 @@
 //! users, sessions, backup/restore and export. They print for people;
 //! every query they make lives in `store`.
 
+mod acme;
 pub mod backup;
 pub mod invites;
 mod migrate;
@@ -42,6 +43,10 @@ pub enum Action {
     /// Copy the data directory into the PostgreSQL database at this URL
     /// (`migrate --to URL`).
     Migrate(String),
+    /// `acme status`: the ACME certificate and the last attempt.
+    AcmeStatus,
+    /// `acme renew`: asks the running server to renew now.
+    AcmeRenew,
 }
 
 /// Why an admin command failed.
@@ -154,6 +159,8 @@ pub fn parse(words: &[String]) -> Result<Action> {
         ["export", group] => Action::Export(group.to_string(), None),
         ["export", group, dir] => Action::Export(group.to_string(), Some(PathBuf::from(dir))),
         ["migrate"] => Action::Migrate(String::new()),
+        ["acme", "status"] => Action::AcmeStatus,
+        ["acme", "renew"] => Action::AcmeRenew,
         _ => return Err(AdminError::UnknownCommand(words.join(" "))),
     })
 }
@@ -165,6 +172,8 @@ pub fn run(location: &Location, action: Action) -> Result<()> {
         Action::Migrate(url) => {
             return migrate::migrate(&location.data_dir, &location.files_dir, url);
         }
+        Action::AcmeStatus => return acme::status(&location.data_dir),
+        Action::AcmeRenew => return acme::renew(&location.data_dir),
         _ => {}
     }
     let store = std::sync::Arc::new(location.open()?);
@@ -177,7 +186,7 @@ pub fn run(location: &Location, action: Action) -> Result<()> {
         crate::auth::Accounts::new(std::sync::Arc::clone(&store), settings)
     };
     match action {
-        Action::Restore(_) | Action::Migrate(_) => Ok(()),
+        Action::Restore(_) | Action::Migrate(_) | Action::AcmeStatus | Action::AcmeRenew => Ok(()),
         Action::UserDisable(name) => users::set_disabled(&accounts()?, &name, true),
         Action::UserEnable(name) => users::set_disabled(&accounts()?, &name, false),
         Action::UserPromote(name) => users::set_admin(&accounts()?, &name, true),

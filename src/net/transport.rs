@@ -157,6 +157,13 @@ impl Conn {
         }
     }
 
+    /// The ALPN protocol the handshake agreed on, if any.
+    pub fn alpn(&self) -> Option<Vec<u8>> {
+        lock_tls(self.tls.as_ref()?)
+            .alpn_protocol()
+            .map(<[u8]>::to_vec)
+    }
+
     /// "TLS 1.3 · TLS13_AES_128_GCM_SHA256" for the connection badge.
     pub fn describe_tls(&self) -> Option<String> {
         let c = lock_tls(self.tls.as_ref()?);

@@ -2,7 +2,8 @@
 //! which each layer gets only its own inputs — the store, the chat (hub,
 //! store, write limits), the account flows (store, login limits), the web
 //! layer (chat, accounts, templates) — plus what the connection driver
-//! needs (connection caps and registry, the TLS configuration).
+//! needs (connection caps and registry, the TLS configuration — under
+//! `--acme`, with the certificate keeper and its HTTP-01 answers).
 
 use std::sync::Arc;
 
@@ -12,6 +13,8 @@ use crate::chat::{self, Chat};
 use crate::config::Config;
 use crate::net::registry::Registry;
 use crate::store::Store;
+use crate::tls::acme::http01::Http01Responder;
+use crate::tls::acme::renew::{self, Keeper};
 use crate::web::{MetricsAccess, Web, templates::Templates};
 
 pub struct App {
@@ -23,6 +26,10 @@ pub struct App {
     pub connections: Arc<Registry>,
     /// The TLS configuration under `--tls`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Under `--acme`: the keeper, until `server::run` gives it a thread.
+    pub acme: Option<Keeper>,
+    /// Under `--acme` with `--redirect-http`: HTTP-01 answers.
+    pub http01: Option<Arc<Http01Responder>>,
 }
 
 impl App {
@@ -51,10 +58,21 @@ impl App {
                 registration: config.registration,
             },
         )?);
-        let tls = if config.tls {
-            Some(crate::tls::server_config(&config.cert_paths())?)
-        } else {
-            None
+        let (mut acme, mut http01) = (None, None);
+        let tls = match &config.acme {
+            Some(settings) => {
+                let prepared = renew::prepare(
+                    settings.clone(),
+                    &config.data_dir,
+                    &config.cert_paths(),
+                    config.redirect_http.is_some(),
+                )?;
+                acme = Some(prepared.keeper);
+                http01 = prepared.http01;
+                Some(prepared.tls)
+            }
+            None if config.tls => Some(crate::tls::server_config(&config.cert_paths())?),
+            None => None,
         };
         let connections: Arc<Registry> = Arc::default();
         let web = Web {
@@ -76,6 +94,8 @@ impl App {
             web,
             connections,
             tls,
+            acme,
+            http01,
         })
     }
 }

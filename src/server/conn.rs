@@ -138,6 +138,13 @@ fn serve(app: &Arc<App>, sock: Arc<TcpStream>, peer: SocketAddr) {
         let _ = sock.shutdown(std::net::Shutdown::Both);
         return;
     }
+    if conn.alpn().as_deref() == Some(crate::tls::acme::alpn::ACME_TLS) {
+        // A CA's TLS-ALPN-01 validation: the handshake was the answer
+        // (RFC 8737 §3); nothing else is spoken on it.
+        conn.close_notify();
+        linger(&sock);
+        return;
+    }
     let tls_info = conn.describe_tls();
     let mut buf = Vec::new();
     let mut src = HttpSource(&conn);

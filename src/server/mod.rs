@@ -83,7 +83,9 @@ pub fn run(config: Config) -> Result<(), StartupError> {
     let blocked = signals::block();
     let addr = SocketAddr::new(config.host, config.port);
     let _locks = config.location().lock()?;
-    let app = Arc::new(App::open(config)?);
+    let mut app = App::open(config)?;
+    let keeper = app.acme.take();
+    let app = Arc::new(app);
     // This process holds the data directory: what an interrupted upload
     // left is nobody's (in PostgreSQL mode, only what is old enough: the
     // files directory is every instance's).
@@ -106,8 +108,9 @@ pub fn run(config: Config) -> Result<(), StartupError> {
             .map_err(|error| StartupError::Listen { addr, error })?;
         println!("Redirecting http://{shown} to HTTPS");
         let (tls_port, host) = (local.port(), app.config.host.to_string());
+        let http01 = app.http01.clone();
         spawn("redirect-accept", move || {
-            redirect::serve(plain, tls_port, host)
+            redirect::serve(plain, tls_port, host, http01)
         })?;
     }
 
@@ -124,6 +127,10 @@ pub fn run(config: Config) -> Result<(), StartupError> {
         on_signal.connections.drain(Duration::ZERO);
         listener::interrupt(&waker);
     })?;
+    if let Some(keeper) = keeper {
+        let acme = Arc::clone(&app);
+        spawn("acme", move || keeper.run(|| acme.connections.stopping()))?;
+    }
     let warm = Arc::clone(&app);
     spawn("warm-up", move || warm.accounts.warm_up())?;
     let housekeeping = Arc::clone(&app);

@@ -1,5 +1,7 @@
 //! `--redirect-http PORT`: a plain-HTTP listener that answers every request
-//! with a permanent redirect to the same path on the HTTPS origin.
+//! with a permanent redirect to the same path on the HTTPS origin — except
+//! an ACME CA's HTTP-01 request for an open challenge, answered with its
+//! key authorization (`/.well-known/acme-challenge/TOKEN`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -9,13 +11,19 @@ use std::time::{Duration, Instant};
 use crate::http::Response;
 use crate::http::request::{self, Limits, ReadError};
 use crate::net::transport::{Conn, HttpSource};
+use crate::tls::acme::http01::Http01Responder;
 
 /// Redirects being answered at once at most; more connections are dropped.
 const MAX_OPEN: usize = 256;
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Serves redirects forever on `listener` towards `https://HOST:tls_port`.
-pub fn serve(listener: TcpListener, tls_port: u16, fallback_host: String) {
+pub fn serve(
+    listener: TcpListener,
+    tls_port: u16,
+    fallback_host: String,
+    http01: Option<Arc<Http01Responder>>,
+) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             std::thread::sleep(Duration::from_millis(10));
@@ -26,11 +34,12 @@ pub fn serve(listener: TcpListener, tls_port: u16, fallback_host: String) {
             continue;
         }
         let host = fallback_host.clone();
+        let http01 = http01.clone();
         let spawned = std::thread::Builder::new()
             .name("redirect".into())
             .stack_size(128 * 1024)
             .spawn(move || {
-                answer(stream, tls_port, &host);
+                answer(stream, tls_port, &host, http01.as_deref());
                 OPEN.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
@@ -39,7 +48,7 @@ pub fn serve(listener: TcpListener, tls_port: u16, fallback_host: String) {
     }
 }
 
-fn answer(stream: TcpStream, tls_port: u16, fallback_host: &str) {
+fn answer(stream: TcpStream, tls_port: u16, fallback_host: &str, http01: Option<&Http01Responder>) {
     let peer = stream
         .peer_addr()
         .map_or([0u8; 4].into(), |a: SocketAddr| a.ip());
@@ -55,6 +64,13 @@ fn answer(stream: TcpStream, tls_port: u16, fallback_host: &str) {
     let mut buf = Vec::new();
     let started = Instant::now();
     let resp = match request::read_request(&mut HttpSource(&conn), &mut buf, limits, peer, false) {
+        Ok(req) if http01.is_some() && is_challenge(&req.segments) => {
+            // RFC 8555 §8.3: the key authorization as the whole body.
+            match http01.and_then(|h| h.answer(&req.segments[2])) {
+                Some(body) => Response::new(200, "application/octet-stream", body.into_bytes()),
+                None => Response::text(404, "No such challenge."),
+            }
+        }
         Ok(req) => {
             let host = req
                 .header("host")
@@ -78,6 +94,11 @@ fn answer(stream: TcpStream, tls_port: u16, fallback_host: &str) {
         resp.status,
         started.elapsed().as_millis()
     );
+}
+
+/// `/.well-known/acme-challenge/TOKEN`.
+fn is_challenge(segments: &[String]) -> bool {
+    matches!(segments, [a, b, _] if a == ".well-known" && b == "acme-challenge")
 }
 
 /// The host name of a `Host` header, if it is a plain name or IP literal.

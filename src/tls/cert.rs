@@ -192,6 +192,17 @@ pub fn date(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `YYYY-MM-DD HH:MM UTC` for Unix seconds.
+pub fn date_time(secs: i64) -> String {
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(secs),
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +225,6 @@ mod tests {
         assert!((29..=30).contains(&days), "{days}");
         assert!(der::cert_facts(&loaded.chain[0]).unwrap().self_signed);
         fs::remove_dir_all(dir).unwrap();
+        assert_eq!(date_time(86_400 + 3600 + 120), "1970-01-02 01:02 UTC");
     }
 }

@@ -1,16 +1,19 @@
 //! HTTPS: the rustls server configuration (ring provider, TLS 1.2 and 1.3,
-//! rustls' default suites, ALPN `http/1.1`) and the certificate it serves.
+//! rustls' default suites, ALPN `http/1.1`, and `acme-tls/1` when ACME
+//! answers challenges on this port) and the certificate it serves.
 
 pub mod acme;
 pub mod cert;
 pub mod der;
 mod error;
+pub mod live;
 pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
+use rustls::server::ResolvesServerCert;
 
 pub use error::TlsError;
 
@@ -28,7 +31,7 @@ pub struct CertPaths {
 pub fn server_config(paths: &CertPaths) -> Result<Arc<ServerConfig>, TlsError> {
     let id = cert::load_or_generate(&paths.certfile, &paths.keyfile, &paths.settings)?;
     describe(paths, &id);
-    build(id)
+    build(Arc::new(live::LiveCert::from_identity(id)?), false)
 }
 
 /// `securechat gen-cert`: writes a new self-signed certificate.
@@ -58,17 +61,21 @@ pub fn describe(paths: &CertPaths, id: &cert::Identity) {
     println!("  expires: {}", cert::date(id.not_after));
 }
 
-fn build(id: cert::Identity) -> Result<Arc<ServerConfig>, TlsError> {
+/// The configuration serving whatever `resolver` picks; with `acme_tls`,
+/// also ALPN `acme-tls/1` (TLS-ALPN-01 challenges, RFC 8737).
+pub fn build(
+    resolver: Arc<dyn ResolvesServerCert>,
+    acme_tls: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Unusable)?
         .with_no_client_auth()
-        .with_single_cert(id.chain, id.key)
-        .map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch,
-            other => TlsError::Unusable(other),
-        })?;
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if acme_tls {
+        config.alpn_protocols.push(acme::alpn::ACME_TLS.to_vec());
+    }
     Ok(Arc::new(config))
 }

@@ -7,7 +7,9 @@
 //! and uses what it needs.
 #![allow(dead_code)]
 
+pub mod fake_ca;
 pub mod html;
+pub mod https;
 pub mod pebble;
 pub mod pg;
 pub mod ws;

@@ -42,22 +42,53 @@ fn spawn(cmd: &mut Command, log: &std::path::Path) -> Child {
         .unwrap_or_else(|e| panic!("{cmd:?}: {e} (`make test` installs Debian's pebble)"))
 }
 
+/// How a pebble runs beyond its validation ports.
+#[derive(Default, Clone, Copy)]
+pub struct Options {
+    /// Its directory's port (default: a free one).
+    pub acme_port: Option<u16>,
+    /// How long the certificates it issues are valid (default: pebble's
+    /// five years).
+    pub validity_s: Option<u64>,
+}
+
+/// A certificate for pebble's own HTTPS (PEM certificate, PEM key): made
+/// before it starts when a test must trust it before it runs.
+pub fn https_identity() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
 impl Pebble {
     /// Pebble validating HTTP-01 on `http_port` and TLS-ALPN-01 on
     /// `tls_port` of 127.0.0.1.
     pub fn start(http_port: u16, tls_port: u16) -> Pebble {
+        Pebble::start_with(http_port, tls_port, Options::default())
+    }
+
+    pub fn start_with(http_port: u16, tls_port: u16, opts: Options) -> Pebble {
+        Pebble::start_as(http_port, tls_port, opts, https_identity())
+    }
+
+    /// With `https` (from `https_identity`) as its HTTPS certificate.
+    pub fn start_as(
+        http_port: u16,
+        tls_port: u16,
+        opts: Options,
+        https: (String, String),
+    ) -> Pebble {
         let dir = TempDir::new("pebble");
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        params.is_ca = rcgen::IsCa::NoCa;
-        let cert = params.self_signed(&key).unwrap();
         let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        let (acme, mgmt, dns, chall_mgmt) = (free_port(), free_port(), free_port(), free_port());
-        let config = serde_json::json!({"pebble": {
+        std::fs::write(&cert_path, &https.0).unwrap();
+        std::fs::write(&key_path, &https.1).unwrap();
+        let acme = opts.acme_port.unwrap_or_else(free_port);
+        let (mgmt, dns, chall_mgmt) = (free_port(), free_port(), free_port());
+        let mut config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{acme}"),
             "managementListenAddress": format!("127.0.0.1:{mgmt}"),
             "certificate": cert_path,
@@ -67,6 +98,9 @@ impl Pebble {
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
         }});
+        if let Some(v) = opts.validity_s {
+            config["pebble"]["certificateValidityPeriod"] = v.into();
+        }
         let config_path = dir.path().join("pebble.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
         let chall = spawn(
@@ -97,7 +131,7 @@ impl Pebble {
         );
         let p = Pebble {
             directory: format!("https://127.0.0.1:{acme}/dir"),
-            https_ca: cert.pem().into_bytes(),
+            https_ca: https.0.into_bytes(),
             management: format!("https://127.0.0.1:{mgmt}"),
             children: vec![pebble, chall],
             _dir: dir,

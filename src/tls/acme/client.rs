@@ -27,6 +27,14 @@ pub enum AcmeError {
         status: u16,
         kind: String,
         detail: String,
+        /// `Retry-After` in seconds, when the CA said (rate limits).
+        retry_after: Option<u64>,
+    },
+    /// The CA could not validate a domain with the challenge answered.
+    Invalid {
+        domain: String,
+        challenge: &'static str,
+        detail: String,
     },
     /// The CA's answer lacks what the protocol says it carries.
     Protocol(String),
@@ -41,7 +49,16 @@ impl std::fmt::Display for AcmeError {
                 status,
                 kind,
                 detail,
+                ..
             } => write!(f, "ACME server refused ({status} {kind}): {detail}"),
+            AcmeError::Invalid {
+                domain,
+                challenge,
+                detail,
+            } => write!(
+                f,
+                "the CA could not validate {domain} over {challenge}: {detail}"
+            ),
             AcmeError::Protocol(e) => write!(f, "ACME server: {e}"),
             AcmeError::Io(e) => write!(f, "ACME: {e}"),
         }
@@ -180,6 +197,7 @@ impl Client {
             };
             self.nonce = header("replay-nonce");
             let location = header("location");
+            let retry_after = header("retry-after").and_then(|s| s.trim().parse().ok());
             let text = resp
                 .body_mut()
                 .with_config()
@@ -199,6 +217,7 @@ impl Client {
                     status,
                     kind,
                     detail: body["detail"].as_str().unwrap_or("").to_string(),
+                    retry_after,
                 });
             }
             return Ok(Reply {

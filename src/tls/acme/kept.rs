@@ -2,8 +2,11 @@
 //! account key: `chain.pem` (the chain, leaf first) and `key.pem` (its key,
 //! mode 0600), each written under a temporary name, synced and renamed, so
 //! a crash leaves the old pair or the new one, never half of one. And when
-//! it is due again: at two thirds of its lifetime, or at once when it
-//! expires within 30 days (a certificate kept from a long time ago).
+//! it is due again: at two thirds of its lifetime, and on start also when
+//! it expires within 30 days (a certificate kept from a long time ago).
+//! The 30 days are a start-time rule only: for a 90-day certificate they
+//! are the same day, and a short-lived one (pebble's, or Let's Encrypt's
+//! six-day ones) would otherwise be renewed over and over.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -11,7 +14,7 @@ use std::path::Path;
 
 use super::order::Issued;
 
-/// A certificate that expires within this long is renewed now.
+/// A certificate that expires within this long is renewed on start.
 pub const RENEW_WITHIN_S: i64 = 30 * 24 * 3600;
 
 /// A kept certificate and what its leaf says of its lifetime.
@@ -25,14 +28,18 @@ pub struct Kept {
 }
 
 impl Kept {
-    /// When to get the next one (Unix seconds).
+    /// When to get the next one (Unix seconds): two thirds in.
     pub fn renew_at(&self) -> i64 {
-        let two_thirds = self.not_before + (self.not_after - self.not_before) * 2 / 3;
-        two_thirds.min(self.not_after - RENEW_WITHIN_S)
+        self.not_before + (self.not_after - self.not_before) * 2 / 3
     }
 
     pub fn due(&self, now: i64) -> bool {
         now >= self.renew_at()
+    }
+
+    /// Whether a server starting at `now` renews it at once.
+    pub fn due_on_start(&self, now: i64) -> bool {
+        self.due(now) || self.not_after - now <= RENEW_WITHIN_S
     }
 }
 
@@ -112,6 +119,7 @@ mod tests {
         Issued {
             chain_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            answered: 1,
         }
     }
 
@@ -129,18 +137,21 @@ mod tests {
         };
         assert_eq!(ninety.renew_at(), 60 * 86_400, "two thirds of 90 days");
         assert!(!ninety.due(59 * 86_400) && ninety.due(60 * 86_400));
+        assert!(!ninety.due_on_start(59 * 86_400) && ninety.due_on_start(60 * 86_400));
         // A year: two thirds come first.
         let year = Kept {
             not_after: 365 * 86_400,
             ..ninety.clone()
         };
         assert_eq!(year.renew_at(), 365 * 86_400 * 2 / 3);
-        // Twenty days: it ends within thirty, so it is due at once.
+        // Twenty days: it ends within thirty, so a start renews it at
+        // once; running, it waits for two thirds of its life.
         let short = Kept {
             not_after: 20 * 86_400,
             ..ninety
         };
-        assert!(short.due(0));
+        assert!(short.due_on_start(0));
+        assert!(!short.due(0) && short.due(short.renew_at()));
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub trait Responder {
 pub struct Issued {
     pub chain_pem: String,
     pub key_pem: String,
+    /// Challenges answered for it (0: the CA still held a valid
+    /// authorization for every domain, as Let's Encrypt does for 30 days).
+    pub answered: usize,
 }
 
 /// How long an authorization or the order may take to become valid.
@@ -120,11 +123,13 @@ impl Client {
                     .collect()
             })
             .unwrap_or_default();
+        let mut answered = 0;
         for authz_url in authorizations {
             let authz = self.post(key, &authz_url, Some(kid), None)?.body;
             if authz["status"] == "valid" {
                 continue;
             }
+            answered += 1;
             let domain = text(&authz["identifier"], "value")?;
             let chosen = authz["challenges"]
                 .as_array()
@@ -151,14 +156,18 @@ impl Client {
             responder.withdraw(&challenge);
             let authz = answered?;
             if authz["status"] != "valid" {
-                return Err(AcmeError::Problem {
-                    status: 403,
-                    kind: format!(
-                        "{}:{}",
-                        kind.name(),
-                        authz["status"].as_str().unwrap_or("?")
-                    ),
-                    detail: format!("{domain}: {}", authz["challenges"]),
+                // What the CA says went wrong (RFC 8555 §8: the
+                // challenge's `error`), else the authorization's status.
+                let detail = authz["challenges"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == kind.name()))
+                    .and_then(|c| c["error"]["detail"].as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("the authorization is {}", authz["status"]));
+                return Err(AcmeError::Invalid {
+                    domain,
+                    challenge: kind.name(),
+                    detail,
                 });
             }
         }
@@ -190,6 +199,7 @@ impl Client {
         Ok(Issued {
             chain_pem,
             key_pem: cert_key.serialize_pem(),
+            answered,
         })
     }
 }
