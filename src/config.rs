@@ -496,7 +496,9 @@ impl AcmeFlags {
             && email.split_once('@').is_some_and(|(local, host)| {
                 !local.is_empty() && host.contains('.') && !host.starts_with('.')
             })
-            && !email.contains(|c: char| c.is_whitespace() || c == ',' || c.is_control());
+            && !email.contains(|c: char| {
+                c.is_whitespace() || c.is_control() || matches!(c, ',' | ':' | '<' | '>')
+            });
         if !plausible {
             return Err(ConfigError::Invalid {
                 flag: "--acme-email",

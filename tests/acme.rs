@@ -271,3 +271,118 @@ fn a_certificate_is_issued_over_tls_alpn_01() {
         "{responder:?}"
     );
 }
+
+/// Accepts any certificate: to see which one a server picks.
+#[derive(Debug)]
+struct AnyCert;
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[test]
+fn only_a_client_offering_acme_tls_alone_gets_the_challenge_certificate() {
+    sqlite_only!();
+    use securechat::tls::acme::alpn::{ACME_TLS, AlpnResponder};
+    use securechat::tls::acme::order::{Challenge, Kind, Responder};
+    use std::sync::Arc;
+    // The server's usual certificate, and the responder in front of it,
+    // configured as `--acme` configures the HTTPS listener.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let usual = rcgen::CertificateParams::new(vec!["alpn.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let live = Arc::new(securechat::tls::live::LiveCert::new(
+        securechat::tls::live::certified_pem(&usual.pem(), &key.serialize_pem()).unwrap(),
+    ));
+    let responder = Arc::new(AlpnResponder::new(Some(live as _)));
+    let config = securechat::tls::build(responder.clone() as _, true).unwrap();
+    responder.publish(&Challenge {
+        kind: Kind::TlsAlpn01,
+        domain: "alpn.test".into(),
+        token: "t".into(),
+        key_authorization: "t.k".into(),
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut s = stream;
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut s).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let served = |alpn: Vec<Vec<u8>>| {
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert))
+        .with_no_client_auth();
+        cfg.alpn_protocols = alpn;
+        let mut conn = rustls::ClientConnection::new(
+            Arc::new(cfg),
+            rustls::pki_types::ServerName::try_from("alpn.test").unwrap(),
+        )
+        .unwrap();
+        let mut sock = std::net::TcpStream::connect(addr).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).unwrap();
+        }
+        (
+            conn.peer_certificates().unwrap()[0].to_vec(),
+            conn.alpn_protocol().map(<[u8]>::to_vec),
+        )
+    };
+    let (cert, alpn) = served(vec![ACME_TLS.to_vec()]);
+    assert_ne!(
+        cert,
+        usual.der().to_vec(),
+        "the CA gets the challenge certificate"
+    );
+    assert_eq!(alpn.as_deref(), Some(ACME_TLS));
+    let (cert, alpn) = served(vec![ACME_TLS.to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(
+        cert,
+        usual.der().to_vec(),
+        "a browser-like client gets the usual one"
+    );
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+}

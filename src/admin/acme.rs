@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::Result;
+use super::{AdminError, Result};
 use crate::tls::acme::renew::{self, RENEW_REQUEST};
 use crate::tls::acme::status::Status;
 use crate::tls::cert::date_time;
@@ -73,7 +73,13 @@ pub fn status(data_dir: &Path) -> Result<()> {
 /// Leaves the request for the running server.
 pub fn renew(data_dir: &Path) -> Result<()> {
     let dir = renew::dir(data_dir);
-    std::fs::create_dir_all(&dir)?;
+    if !dir.is_dir() {
+        // Not made here: created by another user (root, say), the server
+        // could neither write its key there nor take the request away.
+        return Err(AdminError::Invalid(
+            "no ACME data here yet: the server has not run with --acme on this data directory",
+        ));
+    }
     std::fs::write(dir.join(RENEW_REQUEST), b"")?;
     println!(
         "Asked for a new certificate: a server running with --acme on {} gets one within a second \

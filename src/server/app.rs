@@ -65,7 +65,11 @@ impl App {
                     settings.clone(),
                     &config.data_dir,
                     &config.cert_paths(),
-                    config.redirect_http.is_some(),
+                    renew::Listen {
+                        host: config.host,
+                        port: config.port,
+                        plain: config.redirect_http,
+                    },
                 )?;
                 acme = Some(prepared.keeper);
                 http01 = prepared.http01;

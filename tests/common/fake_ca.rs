@@ -1,7 +1,8 @@
 //! A misbehaving ACME server for one test, over real HTTPS on 127.0.0.1:
 //! a directory that is not JSON, one that lacks what RFC 8555 says it
 //! carries, one far too large, a CA that rate-limits new accounts (with
-//! `Retry-After`), and one that accepts connections and never answers.
+//! `Retry-After`), one that accepts connections and never answers, and
+//! one that offers only HTTP-01 challenges and fails them all.
 //! Stopped when dropped.
 
 use std::io::{Read, Write};
@@ -17,6 +18,8 @@ pub enum Mode {
     Oversized,
     RateLimited,
     Hangs,
+    /// Offers only http-01, and fails every validation.
+    OnlyHttp01,
 }
 
 pub struct FakeCa {
@@ -57,6 +60,7 @@ impl FakeCa {
         let stop = Arc::new(AtomicBool::new(false));
         listener.set_nonblocking(true).unwrap();
         let (stop2, base2) = (Arc::clone(&stop), base.clone());
+        let challenged = Arc::new(AtomicBool::new(false));
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 let Ok((sock, _)) = listener.accept() else {
@@ -64,11 +68,16 @@ impl FakeCa {
                     continue;
                 };
                 let _ = sock.set_nonblocking(false);
-                let (config, stop, base) = (Arc::clone(&config), Arc::clone(&stop2), base2.clone());
+                let (config, stop, base, challenged) = (
+                    Arc::clone(&config),
+                    Arc::clone(&stop2),
+                    base2.clone(),
+                    Arc::clone(&challenged),
+                );
                 std::thread::spawn(move || {
                     let conn = rustls::ServerConnection::new(config).unwrap();
                     let mut tls = rustls::StreamOwned::new(conn, sock);
-                    let _ = answer(&mut tls, mode, &base, &stop);
+                    let _ = answer(&mut tls, mode, &base, &stop, &challenged);
                 });
             }
         });
@@ -85,6 +94,7 @@ fn answer(
     mode: Mode,
     base: &str,
     stop: &AtomicBool,
+    challenged: &AtomicBool,
 ) -> std::io::Result<()> {
     loop {
         // One request head (bodies are small signed JWS, read and ignored).
@@ -133,6 +143,28 @@ fn answer(
                 (200, String::new(), big)
             }
             (_, _, "/dir") => (200, String::new(), directory.into_bytes()),
+            (Mode::OnlyHttp01, "POST", "/account") => (
+                201,
+                format!("Replay-Nonce: bm9uY2U\r\nLocation: {base}/acct/1\r\n"),
+                br#"{"status":"valid"}"#.to_vec(),
+            ),
+            (Mode::OnlyHttp01, "POST", "/order") => (
+                201,
+                format!("Replay-Nonce: bm9uY2U\r\nLocation: {base}/order/1\r\n"),
+                format!(r#"{{"status":"pending","authorizations":["{base}/authz/1"],"finalize":"{base}/finalize"}}"#).into_bytes(),
+            ),
+            (Mode::OnlyHttp01, "POST", "/authz/1") => {
+                let status = if challenged.load(Ordering::Relaxed) { "invalid" } else { "pending" };
+                (
+                    200,
+                    "Replay-Nonce: bm9uY2U\r\n".into(),
+                    format!(r#"{{"status":"{status}","identifier":{{"type":"dns","value":"chat.test"}},"challenges":[{{"type":"http-01","url":"{base}/chall/1","token":"dG9rZW4","status":"{status}","error":{{"detail":"fake CA: nothing was checked"}}}}]}}"#).into_bytes(),
+                )
+            }
+            (Mode::OnlyHttp01, "POST", "/chall/1") => {
+                challenged.store(true, Ordering::Relaxed);
+                (200, "Replay-Nonce: bm9uY2U\r\n".into(), b"{}".to_vec())
+            }
             (_, _, "/nonce") => (200, "Replay-Nonce: bm9uY2U\r\n".into(), Vec::new()),
             (Mode::RateLimited, "POST", "/account") => (
                 429,
@@ -143,6 +175,7 @@ fn answer(
         };
         let status_line = match status {
             200 => "200 OK",
+            201 => "201 Created",
             429 => "429 Too Many Requests",
             _ => "404 Not Found",
         };

@@ -103,20 +103,8 @@ impl Https {
         body: &[u8],
     ) -> Resp {
         let mut tls = self.connect();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n",
-            self.name,
-            self.addr.port()
-        );
-        if !self.jar.cookies.is_empty() {
-            req.push_str(&format!("Cookie: {}\r\n", self.jar.cookie_header()));
-        }
-        for (n, v) in headers {
-            req.push_str(&format!("{n}: {v}\r\n"));
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        let mut bytes = req.into_bytes();
-        bytes.extend_from_slice(body);
+        let host = format!("{}:{}", self.name, self.addr.port());
+        let bytes = self.jar.request_bytes(method, path, &host, headers, body);
         tls.write_all(&bytes).unwrap();
         let resp = read_response(&mut tls).unwrap();
         self.jar.absorb_cookies(&resp);

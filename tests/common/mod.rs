@@ -476,10 +476,23 @@ impl Client {
     ) -> Resp {
         let mut s = TcpStream::connect(self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
+        let bytes = self.request_bytes(method, path, &self.addr.to_string(), headers, body);
+        s.write_all(&bytes).unwrap();
+        let resp = read_response(&mut s).unwrap();
+        self.absorb_cookies(&resp);
+        resp
+    }
+
+    /// A request with the jar's cookies and origin, for `host`.
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        host: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
         if !self.cookies.is_empty() {
             req.push_str(&format!("Cookie: {}\r\n", self.cookie_header()));
         }
@@ -495,10 +508,7 @@ impl Client {
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(body);
-        s.write_all(&bytes).unwrap();
-        let resp = read_response(&mut s).unwrap();
-        self.absorb_cookies(&resp);
-        resp
+        bytes
     }
 
     pub fn absorb_cookies(&mut self, resp: &Resp) {

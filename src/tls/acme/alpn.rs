@@ -81,9 +81,12 @@ impl Responder for AlpnResponder {
 
 impl ResolvesServerCert for AlpnResponder {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme = hello
-            .alpn()
-            .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS));
+        // A CA offers `acme-tls/1` alone (RFC 8737 §3); a client offering
+        // it among others gets the usual certificate and its protocol.
+        let acme = hello.alpn().is_some_and(|protocols| {
+            let offered: Vec<&[u8]> = protocols.collect();
+            offered == [ACME_TLS]
+        });
         if acme {
             // Only the challenge's own certificate: never the usual one on
             // `acme-tls/1` (RFC 8737 §3), nothing for a name not asked for.

@@ -15,6 +15,9 @@ use super::jws::AccountKey;
 const MAX_BODY: u64 = 1 << 20;
 /// The longest one exchange may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest one attempt (a client's life) may take, however many
+/// exchanges the CA asks for.
+const ATTEMPT: Duration = Duration::from_secs(600);
 /// Debian's bundle of the system's trusted roots.
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -35,6 +38,11 @@ pub enum AcmeError {
         domain: String,
         challenge: &'static str,
         detail: String,
+    },
+    /// The CA offers no challenge of this kind for a domain.
+    NotOffered {
+        domain: String,
+        challenge: &'static str,
     },
     /// The CA's answer lacks what the protocol says it carries.
     Protocol(String),
@@ -59,6 +67,9 @@ impl std::fmt::Display for AcmeError {
                 f,
                 "the CA could not validate {domain} over {challenge}: {detail}"
             ),
+            AcmeError::NotOffered { domain, challenge } => {
+                write!(f, "{domain}: the CA offers no {challenge} challenge")
+            }
             AcmeError::Protocol(e) => write!(f, "ACME server: {e}"),
             AcmeError::Io(e) => write!(f, "ACME: {e}"),
         }
@@ -94,13 +105,18 @@ pub struct Directory {
 pub struct Reply {
     pub status: u16,
     pub location: Option<String>,
+    /// `Retry-After` in seconds (a polled order or authorization).
+    pub retry_after: Option<u64>,
     pub body: Value,
 }
 
 pub struct Client {
     agent: ureq::Agent,
     pub directory: Directory,
+    /// `meta.termsOfService`, when the directory names one.
+    pub terms: Option<String>,
     nonce: Option<String>,
+    until: std::time::Instant,
 }
 
 fn field(v: &Value, name: &str) -> Result<String> {
@@ -108,6 +124,11 @@ fn field(v: &Value, name: &str) -> Result<String> {
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| AcmeError::Protocol(format!("the directory has no {name}")))
+}
+
+/// The start of a body that is not the JSON expected (an HTML error page).
+fn snippet(text: &str) -> String {
+    super::ca_text(&text.chars().take(120).collect::<String>())
 }
 
 impl Client {
@@ -118,7 +139,12 @@ impl Client {
         let roots = match extra_ca {
             None => RootCerts::WebPki,
             Some(pem) => {
-                let system = std::fs::read(SYSTEM_ROOTS).unwrap_or_default();
+                let system = std::fs::read(SYSTEM_ROOTS).unwrap_or_else(|e| {
+                    crate::warn!(
+                        "acme: cannot read the system's roots ({SYSTEM_ROOTS}: {e}); trusting --acme-ca alone"
+                    );
+                    Vec::new()
+                });
                 let mut certs = Vec::new();
                 for item in ureq::tls::parse_pem(pem).chain(ureq::tls::parse_pem(&system)) {
                     if let Ok(PemItem::Certificate(c)) = item {
@@ -136,17 +162,29 @@ impl Client {
             .timeout_global(Some(TIMEOUT))
             .http_status_as_error(false)
             .max_redirects(0)
+            .https_only(true)
             .build()
             .into();
+        let until = std::time::Instant::now() + ATTEMPT;
         let mut resp = agent.get(url).call()?;
-        let dir: Value = serde_json::from_str(
-            &resp
-                .body_mut()
-                .with_config()
-                .limit(MAX_BODY)
-                .read_to_string()?,
-        )
-        .map_err(|e| AcmeError::Protocol(format!("the directory is not JSON: {e}")))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()?;
+        if status != 200 {
+            return Err(AcmeError::Http(format!(
+                "the directory answered {status}: {}",
+                snippet(&text)
+            )));
+        }
+        let dir: Value = serde_json::from_str(&text).map_err(|e| {
+            AcmeError::Protocol(format!(
+                "the directory is not JSON ({e}): {}",
+                snippet(&text)
+            ))
+        })?;
         let directory = Directory {
             new_nonce: field(&dir, "newNonce")?,
             new_account: field(&dir, "newAccount")?,
@@ -155,7 +193,9 @@ impl Client {
         Ok(Client {
             agent,
             directory,
+            terms: dir["meta"]["termsOfService"].as_str().map(super::ca_text),
             nonce: None,
+            until,
         })
     }
 
@@ -181,6 +221,11 @@ impl Client {
         payload: Option<&Value>,
     ) -> Result<Reply> {
         for attempt in 0..2 {
+            if std::time::Instant::now() > self.until {
+                return Err(AcmeError::Protocol(format!(
+                    "the attempt took longer than {ATTEMPT:?}"
+                )));
+            }
             let nonce = self.fresh_nonce()?;
             let body = key.sign(url, &nonce, kid, payload)?.to_string();
             let mut resp = self
@@ -208,21 +253,28 @@ impl Client {
             } else {
                 serde_json::from_str(&text).unwrap_or(Value::String(text))
             };
-            if status >= 400 {
-                let kind = body["type"].as_str().unwrap_or("").to_string();
+            // No redirect is followed, so a 3xx is as wrong as a 4xx.
+            if status >= 300 {
+                let kind = super::ca_text(body["type"].as_str().unwrap_or(""));
                 if attempt == 0 && kind.ends_with(":badNonce") {
                     continue;
                 }
+                let detail = match (&body["detail"], &body) {
+                    (Value::String(d), _) => super::ca_text(d),
+                    (_, Value::String(page)) => snippet(page),
+                    _ => String::new(),
+                };
                 return Err(AcmeError::Problem {
                     status,
                     kind,
-                    detail: body["detail"].as_str().unwrap_or("").to_string(),
+                    detail,
                     retry_after,
                 });
             }
             return Ok(Reply {
                 status,
                 location,
+                retry_after,
                 body,
             });
         }
@@ -238,6 +290,12 @@ impl Client {
         });
         let url = self.directory.new_account.clone();
         let reply = self.post(key, &url, None, Some(&payload))?;
+        if !matches!(reply.status, 200 | 201) {
+            return Err(AcmeError::Protocol(format!(
+                "newAccount answered {}",
+                reply.status
+            )));
+        }
         reply
             .location
             .ok_or_else(|| AcmeError::Protocol("the new account has no Location".into()))

@@ -41,20 +41,33 @@ impl AccountKey {
     pub fn load_or_create(path: &Path) -> std::io::Result<AccountKey> {
         let rng = SystemRandom::new();
         let pkcs8 = match std::fs::read(path) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => {
+                // A key restored with a looser mode is made private again.
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+                if mode != 0o600 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                bytes
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                     .map_err(|_| std::io::Error::other("cannot make an ECDSA P-256 key"))?;
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
+                    super::private_dir(dir)?;
                 }
+                // Written whole under another name, then renamed: a crash
+                // never leaves a short key behind.
+                let tmp = path.with_extension("tmp");
                 let mut f = std::fs::OpenOptions::new()
                     .write(true)
-                    .create_new(true)
+                    .create(true)
+                    .truncate(true)
                     .mode(0o600)
-                    .open(path)?;
+                    .open(&tmp)?;
                 f.write_all(doc.as_ref())?;
                 f.sync_all()?;
+                std::fs::rename(&tmp, path)?;
                 doc.as_ref().to_vec()
             }
             Err(e) => return Err(e),

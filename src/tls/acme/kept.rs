@@ -1,12 +1,14 @@
 //! The certificate an ACME CA issued, kept in a directory beside the
 //! account key: `chain.pem` (the chain, leaf first) and `key.pem` (its key,
-//! mode 0600), each written under a temporary name, synced and renamed, so
-//! a crash leaves the old pair or the new one, never half of one. And when
-//! it is due again: at two thirds of its lifetime, and on start also when
-//! it expires within 30 days (a certificate kept from a long time ago).
-//! The 30 days are a start-time rule only: for a 90-day certificate they
-//! are the same day, and a short-lived one (pebble's, or Let's Encrypt's
-//! six-day ones) would otherwise be renewed over and over.
+//! mode 0600). Both are written whole and synced under temporary names
+//! first, then renamed, key first; a crash between the two renames leaves
+//! the new key beside the new chain's complete temporary file, which the
+//! next `load` renames into place — so a crash leaves the old pair or the
+//! new one, never half of each. And when it is due again: at two thirds of
+//! its lifetime, and on start also when it expires within 30 days (a
+//! certificate kept from a long time ago) — for certificates that live
+//! longer than 30 days: a shorter-lived one (Let's Encrypt's six-day ones)
+//! would otherwise be renewed on every start; the two thirds govern it.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -18,13 +20,22 @@ use super::order::Issued;
 pub const RENEW_WITHIN_S: i64 = 30 * 24 * 3600;
 
 /// A kept certificate and what its leaf says of its lifetime.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Kept {
     pub chain_pem: String,
     pub key_pem: String,
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Kept {
@@ -39,7 +50,8 @@ impl Kept {
 
     /// Whether a server starting at `now` renews it at once.
     pub fn due_on_start(&self, now: i64) -> bool {
-        self.due(now) || self.not_after - now <= RENEW_WITHIN_S
+        let lifetime = self.not_after - self.not_before;
+        self.due(now) || (lifetime > RENEW_WITHIN_S && self.not_after - now <= RENEW_WITHIN_S)
     }
 }
 
@@ -53,17 +65,19 @@ fn validity(chain_pem: &str) -> Option<(i64, i64)> {
     Some((facts.not_before, facts.not_after))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+fn tmp(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(format!("{name}.tmp"))
+}
+
+fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
-        .open(&tmp)?;
+        .open(path)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    f.sync_all()
 }
 
 /// Keeps `issued` in `dir`; what was kept, with its lifetime.
@@ -74,11 +88,12 @@ pub fn save(dir: &Path, issued: &Issued) -> std::io::Result<Kept> {
             "the issued chain's first certificate cannot be read",
         )
     })?;
-    std::fs::create_dir_all(dir)?;
-    // The key first: a chain never stands beside another chain's key for
-    // longer than between the two renames.
-    write_atomically(&dir.join("key.pem"), issued.key_pem.as_bytes(), 0o600)?;
-    write_atomically(&dir.join("chain.pem"), issued.chain_pem.as_bytes(), 0o644)?;
+    super::private_dir(dir)?;
+    write_synced(&tmp(dir, "key.pem"), issued.key_pem.as_bytes(), 0o600)?;
+    write_synced(&tmp(dir, "chain.pem"), issued.chain_pem.as_bytes(), 0o644)?;
+    std::fs::rename(tmp(dir, "key.pem"), dir.join("key.pem"))?;
+    std::fs::rename(tmp(dir, "chain.pem"), dir.join("chain.pem"))?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(Kept {
         chain_pem: issued.chain_pem.clone(),
         key_pem: issued.key_pem.clone(),
@@ -87,8 +102,24 @@ pub fn save(dir: &Path, issued: &Issued) -> std::io::Result<Kept> {
     })
 }
 
+/// Finishes or forgets a save a crash interrupted: the key renamed but
+/// not the chain — the chain's synced temporary is renamed too; neither
+/// renamed — the temporaries go, the old pair stays.
+fn recover(dir: &Path) -> std::io::Result<()> {
+    let (key_tmp, chain_tmp) = (tmp(dir, "key.pem"), tmp(dir, "chain.pem"));
+    match (key_tmp.exists(), chain_tmp.exists()) {
+        (false, true) => std::fs::rename(chain_tmp, dir.join("chain.pem")),
+        (true, _) => {
+            let _ = std::fs::remove_file(&chain_tmp);
+            std::fs::remove_file(key_tmp)
+        }
+        (false, false) => Ok(()),
+    }
+}
+
 /// What `dir` keeps, if anything readable.
 pub fn load(dir: &Path) -> std::io::Result<Option<Kept>> {
+    recover(dir)?;
     let read = |name: &str| match std::fs::read_to_string(dir.join(name)) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -144,13 +175,20 @@ mod tests {
             ..ninety.clone()
         };
         assert_eq!(year.renew_at(), 365 * 86_400 * 2 / 3);
-        // Twenty days: it ends within thirty, so a start renews it at
-        // once; running, it waits for two thirds of its life.
+        // Sixty days, 29 left: a start renews it at once; running, it
+        // waits for two thirds of its life (day 40).
+        let sixty = Kept {
+            not_after: 60 * 86_400,
+            ..ninety.clone()
+        };
+        assert!(sixty.due_on_start(31 * 86_400) && !sixty.due(31 * 86_400));
+        // Twenty days (shorter than the thirty): two thirds only, or it
+        // would be renewed on every start.
         let short = Kept {
             not_after: 20 * 86_400,
             ..ninety
         };
-        assert!(short.due_on_start(0));
+        assert!(!short.due_on_start(0));
         assert!(!short.due(0) && short.due(short.renew_at()));
     }
 
@@ -177,6 +215,34 @@ mod tests {
             load(&dir).unwrap().is_none(),
             "an unreadable chain is not kept"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_save_a_crash_interrupted_is_finished_or_forgotten() {
+        let dir = std::env::temp_dir().join(format!("sc-kept-{}", crate::util::random_token()));
+        let a = issued((2026, 1, 1), 90);
+        let b = issued((2026, 2, 1), 90);
+        save(&dir, &a).unwrap();
+        // Crashed before either rename: the old pair, the leftovers gone.
+        std::fs::write(tmp(&dir, "key.pem"), &b.key_pem).unwrap();
+        std::fs::write(tmp(&dir, "chain.pem"), &b.chain_pem).unwrap();
+        let k = load(&dir).unwrap().unwrap();
+        assert_eq!(
+            (k.chain_pem.as_str(), k.key_pem.as_str()),
+            (a.chain_pem.as_str(), a.key_pem.as_str())
+        );
+        assert!(!tmp(&dir, "key.pem").exists() && !tmp(&dir, "chain.pem").exists());
+        // Crashed between the renames: the new key is in place, the new
+        // chain still under its temporary name — finished.
+        std::fs::write(dir.join("key.pem"), &b.key_pem).unwrap();
+        std::fs::write(tmp(&dir, "chain.pem"), &b.chain_pem).unwrap();
+        let k = load(&dir).unwrap().unwrap();
+        assert_eq!(
+            (k.chain_pem.as_str(), k.key_pem.as_str()),
+            (b.chain_pem.as_str(), b.key_pem.as_str())
+        );
+        assert!(!format!("{k:?}").contains("PRIVATE"), "Debug shows no key");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -49,7 +49,7 @@ pub trait Responder {
 }
 
 /// A certificate obtained: the chain (PEM, leaf first) and its key (PEM).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Issued {
     pub chain_pem: String,
     pub key_pem: String,
@@ -58,16 +58,47 @@ pub struct Issued {
     pub answered: usize,
 }
 
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("answered", &self.answered)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How long an authorization or the order may take to become valid.
 const PATIENCE: Duration = Duration::from_secs(90);
-/// Between polls.
+/// Between polls, unless the CA's `Retry-After` says longer (up to
+/// `POLL_MAX`).
 const POLL: Duration = Duration::from_millis(500);
+const POLL_MAX: Duration = Duration::from_secs(10);
 
 fn text(v: &Value, name: &str) -> Result<String> {
     v[name]
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| AcmeError::Protocol(format!("no {name} in {v}")))
+        .ok_or_else(|| AcmeError::Protocol(format!("no {name} in the CA's answer")))
+}
+
+/// The CSR for `domains`: the names as subject alternative names and an
+/// empty subject (a CA reads a subject CN as one more name to validate;
+/// rcgen's default one, "rcgen self signed cert", would be refused).
+fn csr(domains: &[String], key: &rcgen::KeyPair) -> Result<Vec<u8>> {
+    let mut params = rcgen::CertificateParams::new(domains.to_vec())
+        .map_err(|e| AcmeError::Protocol(format!("cannot make the CSR: {e}")))?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let csr = params
+        .serialize_request(key)
+        .map_err(|e| AcmeError::Protocol(format!("cannot make the CSR: {e}")))?;
+    Ok(csr.der().to_vec())
+}
+
+/// What the CA says went wrong with an order or authorization.
+fn problem_of(v: &Value) -> String {
+    v["error"]["detail"]
+        .as_str()
+        .map(super::ca_text)
+        .unwrap_or_else(|| format!("it is {}", v["status"]))
 }
 
 impl Client {
@@ -76,10 +107,15 @@ impl Client {
     fn poll(&mut self, key: &AccountKey, kid: &str, url: &str) -> Result<Value> {
         let until = Instant::now() + PATIENCE;
         loop {
-            let body = self.post(key, url, Some(kid), None)?.body;
+            let reply = self.post(key, url, Some(kid), None)?;
+            let wait = reply
+                .retry_after
+                .map_or(POLL, Duration::from_secs)
+                .clamp(POLL, POLL_MAX);
+            let body = reply.body;
             match body["status"].as_str() {
-                Some("pending" | "processing") if Instant::now() < until => {
-                    std::thread::sleep(POLL)
+                Some("pending" | "processing") if Instant::now() + wait < until => {
+                    std::thread::sleep(wait)
                 }
                 Some("pending" | "processing") => {
                     return Err(AcmeError::Protocol(format!(
@@ -115,6 +151,12 @@ impl Client {
         let order_url = placed
             .location
             .ok_or_else(|| AcmeError::Protocol("the order has no Location".into()))?;
+        if placed.status != 201 {
+            return Err(AcmeError::Protocol(format!(
+                "newOrder answered {}",
+                placed.status
+            )));
+        }
         let authorizations: Vec<String> = placed.body["authorizations"]
             .as_array()
             .map(|a| {
@@ -123,6 +165,15 @@ impl Client {
                     .collect()
             })
             .unwrap_or_default();
+        // One authorization per name asked for, no more: a CA listing
+        // thousands would otherwise keep one attempt going for hours.
+        if authorizations.is_empty() || authorizations.len() > domains.len() {
+            return Err(AcmeError::Protocol(format!(
+                "the order lists {} authorizations for {} names",
+                authorizations.len(),
+                domains.len()
+            )));
+        }
         let mut answered = 0;
         for authz_url in authorizations {
             let authz = self.post(key, &authz_url, Some(kid), None)?.body;
@@ -130,16 +181,20 @@ impl Client {
                 continue;
             }
             answered += 1;
-            let domain = text(&authz["identifier"], "value")?;
+            let domain = text(&authz["identifier"], "value")?.to_ascii_lowercase();
+            if !domains.contains(&domain) {
+                return Err(AcmeError::Protocol(format!(
+                    "the order asks to prove a name not asked for: {}",
+                    super::ca_text(&domain)
+                )));
+            }
             let chosen = authz["challenges"]
                 .as_array()
                 .and_then(|cs| cs.iter().find(|c| c["type"] == kind.name()))
                 .cloned()
-                .ok_or_else(|| {
-                    AcmeError::Protocol(format!(
-                        "{domain}: the CA offers no {} challenge",
-                        kind.name()
-                    ))
+                .ok_or_else(|| AcmeError::NotOffered {
+                    domain: domain.clone(),
+                    challenge: kind.name(),
                 })?;
             let token = text(&chosen, "token")?;
             let challenge = Challenge {
@@ -162,7 +217,7 @@ impl Client {
                     .as_array()
                     .and_then(|cs| cs.iter().find(|c| c["type"] == kind.name()))
                     .and_then(|c| c["error"]["detail"].as_str())
-                    .map(str::to_string)
+                    .map(super::ca_text)
                     .unwrap_or_else(|| format!("the authorization is {}", authz["status"]));
                 return Err(AcmeError::Invalid {
                     domain,
@@ -174,18 +229,22 @@ impl Client {
         // The key and CSR for the certificate.
         let cert_key = rcgen::KeyPair::generate()
             .map_err(|e| AcmeError::Protocol(format!("cannot make a key: {e}")))?;
-        let csr = rcgen::CertificateParams::new(domains.to_vec())
-            .and_then(|p| p.serialize_request(&cert_key))
-            .map_err(|e| AcmeError::Protocol(format!("cannot make the CSR: {e}")))?;
+        let csr = csr(domains, &cert_key)?;
         let order = self.poll(key, kid, &order_url)?;
+        if order["status"] != "ready" {
+            return Err(AcmeError::Protocol(format!(
+                "the order is not ready to finalize: {}",
+                problem_of(&order)
+            )));
+        }
         let finalize = text(&order, "finalize")?;
-        let b64 = super::jws::b64url(csr.der());
+        let b64 = super::jws::b64url(&csr);
         self.post(key, &finalize, Some(kid), Some(&json!({ "csr": b64 })))?;
         let order = self.poll(key, kid, &order_url)?;
         if order["status"] != "valid" {
             return Err(AcmeError::Protocol(format!(
-                "the order ended {}",
-                order["status"]
+                "the order was not issued: {}",
+                problem_of(&order)
             )));
         }
         let chain = self
@@ -201,5 +260,24 @@ impl Client {
             key_pem: cert_key.serialize_pem(),
             answered,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csr_names_the_domains_and_has_an_empty_subject() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = csr(&["chat.example.org".into(), "b.example.org".into()], &key).unwrap();
+        let has = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"chat.example.org") && has(b"b.example.org"));
+        assert!(!has(b"rcgen"), "rcgen's default subject");
+        // CertificationRequestInfo: version 0, then the subject — an empty
+        // SEQUENCE (30 00).
+        let (request, _) = crate::der::sequence(&der).unwrap();
+        let (info, _) = crate::der::sequence(request).unwrap();
+        assert_eq!(&info[..5], &[0x02, 0x01, 0x00, 0x30, 0x00]);
     }
 }

@@ -4,9 +4,12 @@
 //! new one when it is due — at once when there is none, when the kept one
 //! was for other domains or another CA, or expires within 30 days; then at
 //! two thirds of its lifetime, or when `securechat acme renew` asks — and
-//! swaps it in for new handshakes. A failed attempt is logged (never a
-//! key) and retried after a back-off that doubles from a minute to six
-//! hours, or later when the CA's rate limit says so. `status.json` records
+//! swaps it in for new handshakes, after `status.json` and the log say so.
+//! A failed attempt is logged (never a key) and retried after a back-off
+//! that doubles from a minute to six hours, or later when the CA's rate
+//! limit says so (followed across restarts and by `acme renew`); a
+//! certificate already due when it arrives counts as a failure, so a
+//! skewed clock cannot make a loop of issuances. `status.json` records
 //! every attempt for `securechat acme status`.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +26,7 @@ use super::status::{Attempt, Status};
 use crate::tls::live::{self, LiveCert};
 use crate::tls::{CertPaths, TlsError};
 use crate::util;
+use rustls::sign::CertifiedKey;
 
 /// Let's Encrypt's directories.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -73,6 +77,8 @@ pub struct Keeper {
     status: Status,
     /// Unix seconds.
     next: i64,
+    /// The CA's terms of service were named in the log.
+    told_terms: bool,
 }
 
 /// What `prepare` hands the server: the TLS configuration to serve, the
@@ -106,15 +112,56 @@ fn now_s() -> i64 {
     util::now_ms() / 1000
 }
 
-/// Loads what is kept and builds the listener's configuration;
-/// `plain_http`: the `--redirect-http` listener runs (HTTP-01 can be
-/// answered).
+/// Where the server listens: the HTTPS port and the plain one, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    pub host: std::net::IpAddr,
+    pub port: u16,
+    /// `--redirect-http` (HTTP-01 can be answered there).
+    pub plain: Option<u16>,
+}
+
+/// What a CA on the internet cannot reach, said once at start.
+fn warn_unreachable(listen: Listen, kinds: &[Kind]) {
+    if listen.host.is_loopback() {
+        crate::warn!(
+            "acme: listening on {} only, which no CA can reach: use --host 0.0.0.0 (or a public address)",
+            listen.host
+        );
+    }
+    if kinds.contains(&Kind::TlsAlpn01) && listen.port != 443 {
+        crate::warn!(
+            "acme: the CA checks tls-alpn-01 on port 443: make sure port 443 reaches port {}",
+            listen.port
+        );
+    }
+    if let Some(plain) = listen.plain.filter(|p| *p != 80)
+        && kinds.contains(&Kind::Http01)
+    {
+        crate::warn!(
+            "acme: the CA checks http-01 on port 80: make sure port 80 reaches port {plain}"
+        );
+    }
+}
+
+/// The challenge kinds to try, in order.
+fn kinds(settings: &Settings, plain_http: bool) -> Vec<Kind> {
+    match settings.challenge {
+        Some(kind) => vec![kind],
+        None if plain_http => vec![Kind::TlsAlpn01, Kind::Http01],
+        None => vec![Kind::TlsAlpn01],
+    }
+}
+
+/// Loads what is kept and builds the listener's configuration.
 pub fn prepare(
     settings: Settings,
     data_dir: &Path,
     self_signed: &CertPaths,
-    plain_http: bool,
+    listen: Listen,
 ) -> Result<Prepared, TlsError> {
+    let plain_http = listen.plain.is_some();
+    warn_unreachable(listen, &kinds(&settings, plain_http));
     if let Some(ca) = &settings.ca {
         // Refused at start, not at the first attempt: a typo here would
         // otherwise show only as failures in the log.
@@ -153,12 +200,23 @@ pub fn prepare(
     });
     let (live, next) = match usable {
         Some((pair, k)) => {
-            let same = status.directory == settings.directory && status.domains == settings.domains;
-            let next = if !same || k.due_on_start(now) {
+            let sorted = |d: &[String]| {
+                let mut d = d.to_vec();
+                d.sort();
+                d
+            };
+            let same = status.directory == settings.directory
+                && sorted(&status.domains) == sorted(&settings.domains);
+            let mut next = if !same || k.due_on_start(now) {
                 now
             } else {
                 k.renew_at()
             };
+            // While this certificate serves, a back-off outlives a restart
+            // (`acme renew` cuts it short).
+            if same && status.failures > 0 {
+                next = next.max(status.next_attempt.unwrap_or(0));
+            }
             println!(
                 "TLS certificate (ACME): {}, expires {}",
                 dir.join("chain.pem").display(),
@@ -199,18 +257,14 @@ pub fn prepare(
             http,
             status,
             next,
+            told_terms: false,
         },
     })
 }
 
 impl Keeper {
-    /// The challenge kinds to try, in order.
     fn kinds(&self) -> Vec<Kind> {
-        match self.settings.challenge {
-            Some(kind) => vec![kind],
-            None if self.http.is_some() => vec![Kind::TlsAlpn01, Kind::Http01],
-            None => vec![Kind::TlsAlpn01],
-        }
+        kinds(&self.settings, self.http.is_some())
     }
 
     /// Runs until `stopping`: waits for the next attempt (or a request),
@@ -221,17 +275,37 @@ impl Keeper {
                 if stopping() {
                     return;
                 }
-                if std::fs::remove_file(self.dir.join(RENEW_REQUEST)).is_ok() {
-                    crate::info!("acme: renewal asked for (securechat acme renew)");
-                    break;
+                if self.take_request() {
+                    let now = now_s();
+                    match self.status.not_before_retry.filter(|t| *t > now) {
+                        // A request cuts a back-off short, not the CA's
+                        // own rate limit.
+                        Some(t) => {
+                            crate::info!(
+                                "acme: renewal asked for (securechat acme renew); the CA asked not to be asked before {}",
+                                crate::tls::cert::date_time(t)
+                            );
+                            self.next = t;
+                        }
+                        None => {
+                            crate::info!("acme: renewal asked for (securechat acme renew)");
+                            break;
+                        }
+                    }
                 }
                 if now_s() >= self.next {
                     break;
                 }
                 std::thread::sleep(Duration::from_secs(1));
             }
+            // A request left while this attempt runs is answered by it.
+            let _ = self.take_request();
             self.attempt();
         }
+    }
+
+    fn take_request(&self) -> bool {
+        std::fs::remove_file(self.dir.join(RENEW_REQUEST)).is_ok()
     }
 
     fn attempt(&mut self) {
@@ -242,10 +316,23 @@ impl Keeper {
             "acme: asking {} for a certificate for {names}",
             self.settings.directory
         );
-        let result = self.obtain();
+        let result = self.obtain().and_then(|(k, pair, kind)| {
+            // Due again at once: a clock far ahead of the CA's, or a
+            // certificate that hardly lives. Served, but asked for again
+            // only after a back-off, never in a loop.
+            if k.renew_at() <= now_s() {
+                self.live.replace(pair);
+                return Err(AcmeError::Protocol(format!(
+                    "the new certificate (valid {} to {}) is already due for renewal: is this machine's clock right?",
+                    crate::tls::cert::date_time(k.not_before),
+                    crate::tls::cert::date_time(k.not_after)
+                )));
+            }
+            Ok((k, pair, kind))
+        });
         let took_ms = started.elapsed().as_millis() as u64;
-        match result {
-            Ok((k, kind)) => {
+        let served = match result {
+            Ok((k, pair, kind)) => {
                 self.status = Status {
                     directory: self.settings.directory.clone(),
                     domains: self.settings.domains.clone(),
@@ -272,6 +359,7 @@ impl Keeper {
                     crate::tls::cert::date_time(k.not_after),
                     crate::tls::cert::date_time(k.renew_at()),
                 );
+                Some(pair)
             }
             Err(e) => {
                 let failures = self.status.failures.saturating_add(1);
@@ -300,19 +388,25 @@ impl Keeper {
                 });
                 self.status.next_attempt = Some(self.next);
                 self.status.not_before_retry = retry_after.map(|s| at + s as i64);
+                None
             }
-        }
+        };
         if let Err(e) = self.status.save(&self.dir) {
             crate::warn!(
                 "acme: cannot write {}: {e}",
                 self.dir.join(super::status::FILE).display()
             );
         }
+        // Swapped in last: whoever sees the new certificate finds the
+        // status and the log already saying so.
+        if let Some(pair) = served {
+            self.live.replace(pair);
+        }
     }
 
     /// One attempt: the account, then an order per challenge kind until
-    /// one is validated; the certificate kept and swapped in.
-    fn obtain(&self) -> Result<(Kept, Option<Kind>), AcmeError> {
+    /// one is validated; the certificate kept (not yet served).
+    fn obtain(&mut self) -> Result<(Kept, CertifiedKey, Option<Kind>), AcmeError> {
         let ca = match &self.settings.ca {
             Some(path) => Some(std::fs::read(path)?),
             None => None,
@@ -320,6 +414,16 @@ impl Keeper {
         let mut client = Client::new(&self.settings.directory, ca.as_deref())?;
         let key = AccountKey::load_or_create(&self.dir.join("account.key"))?;
         let kid = client.account(&key, &self.settings.email)?;
+        if !self.told_terms {
+            self.told_terms = true;
+            match &client.terms {
+                Some(url) => crate::info!(
+                    "acme: using the CA's account for {}; its terms of service, agreed to by using --acme: {url}",
+                    self.settings.email
+                ),
+                None => crate::info!("acme: using the CA's account for {}", self.settings.email),
+            }
+        }
         let responders = Responders(&self.alpn, self.http.as_deref());
         let kinds = self.kinds();
         let mut failed = None;
@@ -329,10 +433,11 @@ impl Keeper {
                     let pair = live::certified_pem(&issued.chain_pem, &issued.key_pem)
                         .map_err(|e| AcmeError::Protocol(format!("the issued certificate: {e}")))?;
                     let k = kept::save(&self.dir, &issued)?;
-                    self.live.replace(pair);
-                    return Ok((k, (issued.answered > 0).then_some(kind)));
+                    return Ok((k, pair, (issued.answered > 0).then_some(kind)));
                 }
-                Err(e @ AcmeError::Invalid { .. }) if i + 1 < kinds.len() => {
+                Err(e @ (AcmeError::Invalid { .. } | AcmeError::NotOffered { .. }))
+                    if i + 1 < kinds.len() =>
+                {
                     crate::warn!("acme: {e}; trying {}", kinds[i + 1].name());
                     failed = Some(e);
                 }

@@ -60,7 +60,7 @@ impl Status {
 
     /// Writes it under a temporary name, then renames it into place.
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
+        super::private_dir(dir)?;
         let tmp = dir.join("status.json.tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
