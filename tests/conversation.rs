@@ -215,8 +215,12 @@ fn mentions_notify_members_elsewhere_and_count_apart_from_unread() {
     let sealed = r.json()["id"].as_i64().unwrap();
     join(&mut b, sealed);
     let (mut we, _) = open_group(&a, sealed);
-    let envelope = json!({"iv": "AAECAwQFBgcICQoL", "ciphertext": "c2VjcmV0IGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn",
-        "keys": {"ab".repeat(32): "S".repeat(344)}});
+    let dev = common::e2e::device(&mut a, common::e2e::KEY_A);
+    let envelope = common::e2e::signed(
+        json!({"iv": "AAECAwQFBgcICQoL", "ciphertext": "c2VjcmV0IGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn",
+            "keys": {"ab".repeat(32): "S".repeat(344)}}),
+        &dev,
+    );
     let id = post(&mut we, json!({"envelope": envelope, "mentions": ["bob"]}));
     let note = wait_for(&mut bob_ws, T, |v| v["type"] == "mention").unwrap();
     assert_eq!(

@@ -5,15 +5,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::e2e::{KEY_A, KEY_B, KEY_C, device, signed};
 use common::ws::*;
 use common::*;
 use serde_json::json;
 
-/// Two RSA-2048 SubjectPublicKeyInfo keys (public; generated for tests).
-const KEY_A: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAyc2QGhPBHqJsYh2wLG+uCRS0gn4/GMNvjfsdC6FVwPrbXD/PACq+DCwgxAFYLjKKYWXoHqu+rpinBnu7I6xVBdusV/7tfgU92tAaiSqdUJ2vfIQf/Pfw19m5xSNph5xhOOgjSeWz0z7H+y3hXU/mNKTCB7c6t6TlXRxVWsDL5IBs52inJ1KILifZrMed1NA41VxVPgg3zNI0y7r9ESsMWOfJ3rLyvm7wf+q/q0eAbx9DOvVIRrkjf3jfSC2QpSKrldJx2vRQYzZSTabByRS2Vp7FuP3q3+ifCzfLHwn59FHFRiPs+oXiroq4BAtFVs2vHY4/qeB0ZtepfWJQZt1WxwIDAQAB";
-const KEY_B: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAw2HgyNzYaFhxczhdxZX16dZmfVddiOUgLPrgG4aKrJEsfvTXFwZcA6bCKbRauqV8tRY7ZCm2O/0+1Ig8tkKmZzikdG8nzrtwQ9Op0CpRbBrwcPwW0HJvOgNVN5ni8Ki2N3MjnH7fHHDg1Y1p3vjGRMMIlOlAQlD5pC8cmJbEk4+NuwxOb8+tCaDutQSxcYFjpnGyFv73i47QzGUmGVIT+pjmWombukulVrlmnoPCco5Ubgl7rf5ti+cVJum+B8sYL1PkOFcuYIesRUnZpfQIkW3vibX1RtfY/r9N/2xWmLrU/rtNIjrBGWA3OcY+/ycraIlBL0T8A0Xq3dCwjKMLDwIDAQAB";
-/// A third RSA-2048 key (alice's second device).
-const KEY_C: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu5K1DxqvSR07xVOtgnd28RjCPuGeVNwmwpLnUGTn52WUcW65OPJDSNl/JG3VuU/GhenD2tbe1dFAjm9JzbqP0A28XsvTMbmqyXNuKgqPbBwZbyDPPNgxVSCZlzfpCUCB7UIkad5czw+YRntJ2fCCtfYeR7sGGRoDeo+aoFxn9qNgWEX27bBQofIqAF8+Az2exqBQhjSh9TDJEUOQ/O9HxcGwOOwCSBrG5Yoz6/+Ju4tLWl0f6VNGWFEvyrCawS8Sk08mQH26qioF9tBh2RChicQt8fla99yZ6qJDmKeCrg1OoCQz14cm1la9+n3WUcIX9XPBDWIHUtMfhys1vn1TAQIDAQAB";
 /// RSA keys the server must refuse: 1024 bits, and exponent 3.
 const KEY_1024: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDRh/kUY/LqdEQ03o5nmRLrkmQ36MNZC3XArI1yg3aShsEq6E6TUY/YKUtJtgHaeV85khWyoti0hWuqNsGKkpSbL80Nj5X9DdPQLR1XN3YG7hCQgyOhaWc41xjjniRtAPNFOl8XWm1P98oRfHcEIYoTQAlHg8n/dyI6tlRToihjhwIDAQAB";
 const KEY_E3: &str = "MIIBIDANBgkqhkiG9w0BAQEFAAOCAQ0AMIIBCAKCAQEAwZ4vEW8gkGD8b6t7Dx7W0ZBfGa+vX/qNNMgn7m9r22Psx7zfVuxs8y4AzearxJ1kY35Jx7UOKb8bCTJPUSkpafkIL6tTh2r5Ic2UCMhVidzO5cki+ek+blCV//UO8fx83da2Vr6x1f/RFcuHseBbdhWoGC43UGk5m/AKxPg6S11Fqb81h4ew602c8atHw7fQove8afq6S1WnbVXweF9bIXKzAc5AbjhYaIpNloqGMXlb8Ihfxr75QVU3jTKtaz3JVElbWBkC8A7EnjJ6qwzUtKRMuKq/L0adBvMSoETeQKdupfJ7oVQy729tlx+asIn2Nqsiwu92miued14E/91AlQIBAw==";
@@ -26,9 +22,13 @@ const EC_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEzmoVg7/prH/PI5ZGn8y13P
 const IV: &str = "AAECAwQFBgcICQoL";
 const WRAPPED: &str = "d3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBrZXkgYnl0ZXMgd3JhcHBlZCBr";
 
-/// A well-formed envelope around `ciphertext` (base64 of 16+ bytes).
-fn envelope_of(ciphertext: &str) -> serde_json::Value {
-    json!({ "iv": IV, "ciphertext": ciphertext, "keys": { "ab".repeat(32): WRAPPED } })
+/// A well-formed envelope around `ciphertext` (base64 of 16+ bytes),
+/// signed by the device `signer`.
+fn envelope_of(ciphertext: &str, signer: &str) -> serde_json::Value {
+    signed(
+        json!({ "iv": IV, "ciphertext": ciphertext, "keys": { "ab".repeat(32): WRAPPED } }),
+        signer,
+    )
 }
 
 fn sha256_hex(b64: &str) -> String {
@@ -181,7 +181,8 @@ fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
         .unwrap();
     let mut ws = connect(&a, &format!("/ws/chat/{id}"));
     expect(&mut ws, "hello");
-    let envelope = envelope_of("c2VjcmV0IGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn");
+    let dev = device(&mut a, KEY_A);
+    let envelope = envelope_of("c2VjcmV0IGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn", &dev);
     send(
         &mut ws,
         json!({ "type": "message", "envelope": envelope, "client_id": "e1" }),
@@ -219,6 +220,14 @@ fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
         with("ciphertext", json!("AAAA")),
         with("keys", json!({ fp.clone(): "d3JhcA==" })),
         with("iv", json!("not base64!")),
+        // Unsigned, signed by something that is not a device, a signature
+        // of another length.
+        with("signer", json!(null)),
+        with("sig", json!(null)),
+        with("signer", json!("alice")),
+        with("sig", json!("AAAA")),
+        // Signed by a device that is not the author's (nobody's here).
+        with("signer", json!("cd".repeat(32))),
     ];
     for b in bad {
         send(&mut ws, b.clone());
@@ -234,7 +243,7 @@ fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
             .status,
         400
     );
-    let env2 = envelope_of("bmV3IGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn");
+    let env2 = envelope_of("bmV3IGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn", &dev);
     let r = a.json("PATCH", &path, &json!({ "envelope": env2 }));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(expect(&mut ws, "edited")["envelope"], env2);
@@ -255,4 +264,279 @@ fn envelopes_are_validated_stored_verbatim_and_never_plaintext() {
         !s.log_text().contains("bmV3IGJ5dGVz"),
         "envelopes are never logged"
     );
+}
+
+#[test]
+fn signing_keys_devices_and_removal() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let fp_a = device(&mut a, KEY_A);
+    // Signing keys must be P-256 SPKIs.
+    for bad in [json!(KEY_C), json!("not base64!"), json!(5)] {
+        let r = a.json(
+            "PUT",
+            "/api/keys",
+            &json!({ "public_key": KEY_C, "signing_key": bad }),
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    // Bob's device never sent a signing key (a browser from before).
+    let r = b.json("PUT", "/api/keys", &json!({ "public_key": KEY_B }));
+    let fp_b = r.json()["fingerprint"].as_str().unwrap().to_string();
+    let id = a
+        .json(
+            "POST",
+            "/api/groups",
+            &json!({ "name": "signed", "e2e": true }),
+        )
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    join(&mut b, id);
+    let mut bob_ws = connect(&b, "/ws");
+    let mut bob_room = connect(&b, &format!("/ws/chat/{id}"));
+    expect(&mut bob_room, "hello");
+    let mut ws = connect(&a, &format!("/ws/chat/{id}"));
+    expect(&mut ws, "hello");
+
+    // A second device for alice: whoever shares an E2E room hears of it.
+    let fp_c = device(&mut a, KEY_C);
+    for w in [&mut bob_ws, &mut bob_room] {
+        let f = wait_for(w, Duration::from_secs(5), |v| v["type"] == "keys_changed").unwrap();
+        assert_eq!(f["username"], "alice");
+    }
+    let keys = b.get(&format!("/api/groups/{id}/keys")).json()["keys"].clone();
+    let entry = |fp: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["fingerprint"] == fp)
+            .cloned()
+    };
+    assert!(
+        entry(&fp_a).unwrap()["signing_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("MFkw"))
+    );
+    assert!(entry(&fp_c).is_some());
+    assert_eq!(
+        entry(&fp_b).unwrap()["signing_key"],
+        serde_json::Value::Null
+    );
+    // A refresh of a known device is no news.
+    device_refresh(&mut a);
+    assert!(
+        wait_for(&mut bob_room, Duration::from_millis(500), |v| v["type"]
+            == "keys_changed")
+        .is_none()
+    );
+
+    let env = |signer: &str| {
+        signed(
+            json!({ "iv": IV, "ciphertext": "c2lnbmVkIGJ5dGVzLCBlbm91Z2ggZm9yIGEgdGFn", "keys": { fp_b.clone(): WRAPPED } }),
+            signer,
+        )
+    };
+    // Signed by one of the author's devices: stored; by someone else's,
+    // by a device without a signing key: refused.
+    send(
+        &mut ws,
+        json!({ "type": "message", "envelope": env(&fp_c) }),
+    );
+    expect(&mut ws, "message");
+    send(
+        &mut ws,
+        json!({ "type": "message", "envelope": env(&fp_b) }),
+    );
+    let e = expect(&mut ws, "error");
+    assert_eq!(e["code"], "bad_request");
+    assert!(e["message"].as_str().unwrap().contains("signer"), "{e}");
+    send(
+        &mut bob_room,
+        json!({ "type": "message", "envelope": env(&fp_b) }),
+    );
+    assert_eq!(
+        wait_for(&mut bob_room, Duration::from_secs(5), |v| v["type"]
+            == "error")
+        .unwrap()["code"],
+        "bad_request"
+    );
+
+    // Alice's devices, with when they were first seen and last used.
+    let list = a.get("/api/keys").json()["devices"].clone();
+    let mine: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["fingerprint"].as_str().unwrap())
+        .collect();
+    assert_eq!(mine, [fp_a.as_str(), fp_c.as_str()]);
+    for d in list.as_array().unwrap() {
+        assert!(
+            d["created_at"].as_i64().unwrap() > 0 && d["last_used_at"].as_i64().is_some(),
+            "{d}"
+        );
+    }
+    assert_eq!(
+        b.get("/api/keys").json()["devices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Removing a device: gone from every key list, no longer a signer,
+    // never registered again; members hear of it.
+    let r = a.json(
+        "DELETE",
+        &format!("/api/keys/{fp_c}"),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let f = wait_for(&mut bob_room, Duration::from_secs(5), |v| {
+        v["type"] == "keys_changed"
+    })
+    .unwrap();
+    assert_eq!(f["username"], "alice");
+    let keys = b.get(&format!("/api/groups/{id}/keys")).json()["keys"].clone();
+    assert!(!keys.to_string().contains(&fp_c));
+    send(
+        &mut ws,
+        json!({ "type": "message", "envelope": env(&fp_c) }),
+    );
+    assert_eq!(expect(&mut ws, "error")["code"], "bad_request");
+    let r = a.json(
+        "PUT",
+        "/api/keys",
+        &json!({ "public_key": KEY_C, "signing_key": common::e2e::signing_key() }),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"], "device_removed");
+    // Only your own devices, once.
+    for fp in [fp_c.clone(), fp_b.clone(), "zz".into()] {
+        let r = a.json(
+            "DELETE",
+            &format!("/api/keys/{fp}"),
+            &serde_json::Value::Null,
+        );
+        assert_eq!(r.status, 404, "{fp}");
+    }
+    // Without the CSRF token: refused.
+    let r = a.request("DELETE", &format!("/api/keys/{fp_a}"), &[], b"");
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        a.get("/api/keys").json()["devices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    /// Registers alice's first key again as it is.
+    fn device_refresh(a: &mut Client) {
+        let key = a.get("/api/keys").json()["devices"][0]["signing_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = a.json(
+            "PUT",
+            "/api/keys",
+            &json!({ "public_key": KEY_A, "signing_key": key }),
+        );
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[test]
+fn e2e_dms_are_a_room_apart_from_the_plaintext_one() {
+    let s = Server::start(&["--msg-rate", "0"]);
+    let mut a = user(&s, "alice");
+    let mut b = user(&s, "bob");
+    let _c = user(&s, "carol");
+    let fp = device(&mut a, KEY_A);
+    let mut bob_ws = connect(&b, "/ws");
+    let dm = |c: &mut Client, body: serde_json::Value| {
+        let r = c.json("POST", "/api/dm", &body);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["group_id"].as_i64().unwrap()
+    };
+    let plain = dm(&mut a, json!({ "username": "bob" }));
+    let sealed = dm(&mut a, json!({ "username": "bob", "e2e": true }));
+    assert_ne!(plain, sealed);
+    assert_eq!(
+        dm(&mut a, json!({ "username": "bob", "e2e": true })),
+        sealed,
+        "reused"
+    );
+    assert_eq!(
+        dm(&mut b, json!({ "username": "alice", "e2e": true })),
+        sealed,
+        "either side"
+    );
+    assert_eq!(
+        dm(&mut a, json!({ "username": "bob", "e2e": false })),
+        plain
+    );
+    let group = dm(
+        &mut a,
+        json!({ "usernames": ["bob", "carol"], "e2e": true }),
+    );
+    assert!(![plain, sealed].contains(&group));
+    assert_eq!(
+        a.json(
+            "POST",
+            "/api/dm",
+            &json!({ "username": "bob", "e2e": "yes" })
+        )
+        .status,
+        400
+    );
+    // Bob heard of each new one.
+    let mut heard = Vec::new();
+    while let Some(f) = wait_for(&mut bob_ws, Duration::from_secs(2), |v| v["type"] == "dm") {
+        heard.push(f["group_id"].as_i64().unwrap());
+    }
+    heard.sort();
+    assert_eq!(heard, {
+        let mut w = vec![plain, sealed, group];
+        w.sort();
+        w
+    });
+    let list = b.get("/api/dms").json()["dms"].clone();
+    let e2e_of = |id: i64| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["group_id"] == id)
+            .unwrap()["e2e"]
+            .clone()
+    };
+    assert_eq!(
+        (e2e_of(plain), e2e_of(sealed), e2e_of(group)),
+        (json!(false), json!(true), json!(true))
+    );
+    // Like an E2E group: envelopes only, keys for its members.
+    let (mut ws, hello) = open_group(&a, sealed);
+    assert_eq!(hello["group"]["e2e"], true, "{hello}");
+    send(
+        &mut ws,
+        json!({ "type": "message", "content": "plaintext" }),
+    );
+    assert_eq!(expect(&mut ws, "error")["code"], "bad_request");
+    let env = signed(
+        json!({ "iv": IV, "ciphertext": "ZG0gYnl0ZXMsIGVub3VnaCBmb3IgYSB0YWc=", "keys": { fp.clone(): WRAPPED } }),
+        &fp,
+    );
+    send(&mut ws, json!({ "type": "message", "envelope": env }));
+    assert_eq!(expect(&mut ws, "message")["envelope"], env);
+    assert!(
+        b.get(&format!("/api/groups/{sealed}/keys")).json()["keys"]
+            .to_string()
+            .contains(&fp)
+    );
+    let (mut wp, _) = open_group(&a, plain);
+    send(&mut wp, json!({ "type": "message", "envelope": env }));
+    assert_eq!(expect(&mut wp, "error")["code"], "bad_request");
+    assert!(!stored_bodies(&s.data).contains("plaintext"));
 }

@@ -2,7 +2,8 @@
 //! be — a DER SubjectPublicKeyInfo for rsaEncryption whose modulus has
 //! 2048 to 4096 bits and whose exponent is 65537, nothing more and nothing
 //! less — its fingerprint (SHA-256 of the DER, lowercase hex) and the
-//! canonical base64 it is stored and served as.
+//! canonical base64 it is stored and served as; and a device's signing key
+//! for signed messages: exactly an ECDSA P-256 SPKI (uncompressed point).
 
 use crate::der::{self, BIT_STRING, INTEGER, NULL, OID};
 use crate::util;
@@ -26,6 +27,42 @@ pub struct PublicKey {
 
 /// Why a key was refused.
 pub const BAD_KEY: &str = "public_key must be a base64 RSA-OAEP SubjectPublicKeyInfo with a 2048-4096-bit modulus and exponent 65537.";
+
+/// Why a signing key was refused.
+pub const BAD_SIGNING_KEY: &str =
+    "signing_key must be a base64 ECDSA P-256 SubjectPublicKeyInfo (uncompressed point).";
+
+/// The DER of a P-256 SPKI up to its point: SEQUENCE { SEQUENCE { id-ecPublicKey,
+/// prime256v1 }, BIT STRING (0 unused bits, 0x04 = uncompressed) }.
+const P256_SPKI_PREFIX: &[u8] = &[
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+];
+
+/// Bytes of an ECDSA P-256 signature as WebCrypto makes it (r‖s).
+pub const SIGNATURE_BYTES: usize = 64;
+
+/// Checks a base64 signing key; its canonical base64.
+pub fn parse_signing_key(b64: &str) -> Result<String, &'static str> {
+    if b64.len() > 200 {
+        return Err(BAD_SIGNING_KEY);
+    }
+    let der = util::base64_decode(b64).ok_or(BAD_SIGNING_KEY)?;
+    if der.len() != P256_SPKI_PREFIX.len() + 64 || !der.starts_with(P256_SPKI_PREFIX) {
+        return Err(BAD_SIGNING_KEY);
+    }
+    Ok(canonical_base64(b64))
+}
+
+/// Standard base64 with padding for standard or URL-safe input.
+fn canonical_base64(b64: &str) -> String {
+    let canonical = b64
+        .trim_end_matches('=')
+        .replace('-', "+")
+        .replace('_', "/");
+    let padding = "=".repeat((4 - canonical.len() % 4) % 4);
+    format!("{canonical}{padding}")
+}
 
 /// Whether a fingerprint has the shape of ours: 64 lowercase hex digits.
 pub fn is_fingerprint(s: &str) -> bool {
@@ -77,14 +114,9 @@ pub fn parse_public_key(b64: &str) -> Result<PublicKey, &'static str> {
         Some(bits) if (MIN_BITS..=MAX_BITS).contains(&bits) => {}
         _ => return Err(BAD_KEY),
     }
-    let canonical = b64
-        .trim_end_matches('=')
-        .replace('-', "+")
-        .replace('_', "/");
-    let padding = "=".repeat((4 - canonical.len() % 4) % 4);
     Ok(PublicKey {
         fingerprint: util::hex(&util::sha256(&der)),
-        base64: format!("{canonical}{padding}"),
+        base64: canonical_base64(b64),
     })
 }
 
@@ -180,6 +212,31 @@ mod tests {
         assert!(
             !is_fingerprint(&"A".repeat(64)),
             "uppercase is not our shape"
+        );
+    }
+
+    #[test]
+    fn signing_keys() {
+        let mut der = P256_SPKI_PREFIX.to_vec();
+        der.extend([7u8; 64]);
+        let ok = b64(&der);
+        assert_eq!(parse_signing_key(&ok).as_deref(), Ok(ok.as_str()));
+        let url_safe = ok
+            .replace('+', "-")
+            .replace('/', "_")
+            .trim_end_matches('=')
+            .to_string();
+        assert_eq!(parse_signing_key(&url_safe).as_deref(), Ok(ok.as_str()));
+        der.push(0);
+        assert!(parse_signing_key(&b64(&der)).is_err(), "too long");
+        let mut p384 = P256_SPKI_PREFIX.to_vec();
+        p384[20] = 0x22;
+        p384.extend([7u8; 64]);
+        assert!(parse_signing_key(&b64(&p384)).is_err(), "another curve");
+        assert!(parse_signing_key("not base64!").is_err());
+        assert!(
+            parse_signing_key(&b64(&spki(2048, F4))).is_err(),
+            "an RSA key"
         );
     }
 }

@@ -2,14 +2,19 @@
 //! characters) in plain groups, an E2E envelope in encrypted ones. The
 //! server never reads inside an envelope, but checks all it can see: at
 //! most 64 KiB, no unknown fields, an AES-GCM iv (12–16 bytes) and a
-//! ciphertext with room for its tag, and message keys named by device
-//! fingerprints and as long as an RSA-OAEP output.
+//! ciphertext with room for its tag, message keys named by device
+//! fingerprints and as long as an RSA-OAEP output, and a signature: the
+//! `signer` (a device fingerprint; whether it is one of the author's
+//! devices is the caller's check, `Chat::signed_by_author`) and `sig`, 64
+//! bytes of ECDSA P-256 r‖s. The server cannot verify the signature — the
+//! signed bytes are the browser's to check — only refuse what is
+//! malformed.
 
 use serde_json::Value;
 
 use super::protocol::Draft;
 use super::refusal::Refusal;
-use crate::auth::keys::is_fingerprint;
+use crate::auth::keys::{SIGNATURE_BYTES, is_fingerprint};
 use crate::store::Body;
 
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -68,14 +73,22 @@ pub fn from_draft(e2e: bool, draft: &Draft) -> Result<Body, Refusal> {
     }
 }
 
+/// The device an envelope says signed it (checked by `envelope_body`).
+pub fn signer(draft: &Draft) -> Option<&str> {
+    draft.envelope.as_ref()?.get("signer")?.as_str()
+}
+
 /// How many bytes `s` decodes to, if it is base64.
 fn base64_len(s: &str) -> Option<usize> {
     crate::util::base64_decode(s).map(|b| b.len())
 }
 
 fn envelope_body(env: &Value) -> Result<Body, Refusal> {
-    let bad =
-        || Refusal::bad_request("envelope must be {iv, ciphertext, keys} with base64 strings");
+    let bad = || {
+        Refusal::bad_request(
+            "envelope must be {iv, ciphertext, keys, signer, sig} with base64 strings",
+        )
+    };
     let obj = env.as_object().ok_or_else(bad)?;
     let iv = obj.get("iv").and_then(Value::as_str).ok_or_else(bad)?;
     let ct = obj
@@ -83,8 +96,23 @@ fn envelope_body(env: &Value) -> Result<Body, Refusal> {
         .and_then(Value::as_str)
         .ok_or_else(bad)?;
     let keys = obj.get("keys").and_then(Value::as_object).ok_or_else(bad)?;
-    if obj.len() > 3 {
+    if obj
+        .keys()
+        .any(|k| !matches!(k.as_str(), "iv" | "ciphertext" | "keys" | "signer" | "sig"))
+    {
         return Err(Refusal::bad_request("envelope has unknown fields"));
+    }
+    let signer = obj.get("signer").and_then(Value::as_str);
+    if !signer.is_some_and(is_fingerprint) {
+        return Err(Refusal::bad_request(
+            "envelope must be signed: signer is the sending device's fingerprint (64 hex digits)",
+        ));
+    }
+    let sig = obj.get("sig").and_then(Value::as_str);
+    if sig.and_then(base64_len) != Some(SIGNATURE_BYTES) {
+        return Err(Refusal::bad_request(
+            "envelope sig must be base64 of a 64-byte ECDSA P-256 signature",
+        ));
     }
     let text = env.to_string();
     if text.len() > MAX_ENVELOPE_BYTES {
@@ -153,10 +181,11 @@ mod tests {
     }
 
     /// A well-formed envelope: a 12-byte iv, a 32-byte ciphertext, one
-    /// 256-byte wrapped key under a fingerprint.
+    /// 256-byte wrapped key under a fingerprint, a signer and a 64-byte sig.
     fn envelope() -> Value {
         let fp = "ab".repeat(32);
-        json!({"iv": "A".repeat(16), "ciphertext": "Q".repeat(44), "keys": {fp: "S".repeat(344)}})
+        json!({"iv": "A".repeat(16), "ciphertext": "Q".repeat(44), "keys": {&fp: "S".repeat(344)},
+            "signer": fp, "sig": format!("{}==", "A".repeat(86))})
     }
 
     #[test]
@@ -198,6 +227,19 @@ mod tests {
             Err("bad_request")
         );
         assert_eq!(with("extra", json!(1)), Err("bad_request"));
+        // Signed, by a device fingerprint, with 64 bytes.
+        assert_eq!(with("signer", json!(null)), Err("bad_request"));
+        assert_eq!(with("signer", json!("alice")), Err("bad_request"));
+        assert_eq!(with("sig", json!(null)), Err("bad_request"));
+        assert_eq!(with("sig", json!("AAAA")), Err("bad_request"), "3 bytes");
+        assert_eq!(with("sig", json!("not base64!")), Err("bad_request"));
+        let mut unsigned = envelope();
+        unsigned.as_object_mut().unwrap().remove("sig");
+        unsigned.as_object_mut().unwrap().remove("signer");
+        assert_eq!(
+            check(true, json!({ "envelope": unsigned })),
+            Err("bad_request")
+        );
         assert!(check(true, json!({"envelope": "string"})).is_err());
         assert_eq!(
             with("ciphertext", json!("A".repeat(70_000))),

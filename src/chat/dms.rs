@@ -1,6 +1,8 @@
 //! Direct conversations: one private room per set of people — two for a
 //! DM, up to ten for a group DM — created on first use and reused after,
-//! named by who is in it. A two-person DM with an account that was deleted
+//! named by who is in it; the end-to-end encrypted conversation with the
+//! same people is another room (`e2e`), made and reused the same way. A
+//! two-person DM with an account that was deleted
 //! stays readable and takes no new messages; a group DM goes on without
 //! them. Disabled accounts cannot be found.
 
@@ -22,14 +24,15 @@ pub struct DmSeen {
     /// Everyone else, by name (sorted).
     pub others: Vec<String>,
     pub closed: bool,
+    pub e2e: bool,
     pub read: ReadState,
 }
 
 impl Chat {
     /// The direct conversation of `user` and the users named `others` (one
-    /// to nine of them), created once and reused after; the others hear of
-    /// a new one on `/ws`.
-    pub fn open_dm(&self, user: &User, others: &[&str]) -> Result<Group, Refusal> {
+    /// to nine of them), end-to-end encrypted or not, created once and
+    /// reused after; the others hear of a new one on `/ws`.
+    pub fn open_dm(&self, user: &User, others: &[&str], e2e: bool) -> Result<Group, Refusal> {
         if others.is_empty() || others.len() > MAX_OTHERS {
             return Err(Refusal::bad_request(
                 "A conversation has one to nine other people.",
@@ -51,10 +54,10 @@ impl Chat {
             }
             people.push(other.id);
         }
-        if self.store.dm_of(&people)?.is_none() {
+        if self.store.dm_of(&people, e2e)?.is_none() {
             self.take(user.id, Action::NewDm)?;
         }
-        let (g, created) = self.store.open_dm(&people, util::now_ms())?;
+        let (g, created) = self.store.open_dm(&people, e2e, util::now_ms())?;
         if created {
             let note = ServerFrame::Dm {
                 group_id: g.id,
@@ -87,6 +90,7 @@ impl Chat {
                 name,
                 others,
                 closed: dm.closed,
+                e2e: dm.e2e,
                 read: self.store.read_state(user.id, dm.group_id)?,
             });
         }

@@ -46,6 +46,7 @@ impl Chat {
         let client_id = post.client_id;
         let attachments = Chat::attachment_ids(post.attachments)?;
         let body = body::from_post(room.group.e2e, post.draft, !attachments.is_empty())?;
+        self.signed_by_author(user, post.draft)?;
         // A resend of a message we already stored (its ack was lost): ack again.
         if let Some((cid, id)) = client_id.and_then(|c| Some((c, self.recent.get(user, group, c)?)))
         {
@@ -182,6 +183,17 @@ impl Chat {
         Ok((m, g, role))
     }
 
+    /// An envelope's signer must be one of its author's devices that can
+    /// sign (the browser checks the signature itself).
+    fn signed_by_author(&self, author: i64, draft: &Draft) -> Result<(), Refusal> {
+        match body::signer(draft) {
+            Some(fp) if !self.may_sign(author, fp)? => Err(Refusal::bad_request(
+                "the envelope's signer is not one of your devices with a signing key",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The message `id` if `user` wrote it (and still belongs to its
     /// group), with its group.
     fn own_message(&self, user: &User, id: i64) -> Result<(Message, Group), Refusal> {
@@ -196,6 +208,7 @@ impl Chat {
     pub fn edit(&self, user: &User, id: i64, draft: &Draft) -> Result<Message, Refusal> {
         let (_, g) = self.own_message(user, id)?;
         let body = body::from_draft(g.e2e, draft)?;
+        self.signed_by_author(user.id, draft)?;
         self.take(user.id, Action::Write)?;
         let edited = self.hub.change(g.id, || {
             let edited = self.store.edit_message(id, &body, util::now_ms());

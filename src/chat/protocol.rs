@@ -404,6 +404,11 @@ pub enum ServerFrame<'a> {
         message_id: i64,
         from: &'a str,
     },
+    /// A user's device keys changed (a device added or removed): to each
+    /// E2E room they are in and its members' `/ws`.
+    KeysChanged {
+        username: &'a str,
+    },
     /// To every socket of a user: they read a conversation up to here
     /// (on one device; the others follow).
     Read {
@@ -487,6 +492,8 @@ pub struct DmEntry<'a> {
     /// The other account of a two-person DM was deleted: readable, no new
     /// messages.
     pub closed: bool,
+    /// End-to-end encrypted.
+    pub e2e: bool,
     #[serde(flatten)]
     pub read: ReadView,
 }
@@ -525,6 +532,23 @@ pub struct KeyEntry<'a> {
     pub username: &'a str,
     pub fingerprint: &'a str,
     pub public_key: &'a str,
+    /// ECDSA P-256 (base64 SPKI); null for a device that never sent one.
+    pub signing_key: Option<&'a str>,
+}
+
+/// One entry of `GET /api/keys`: one of your devices.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceEntry<'a> {
+    pub fingerprint: &'a str,
+    pub signing_key: Option<&'a str>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// `GET /api/keys`
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceList<'a> {
+    pub devices: Vec<DeviceEntry<'a>>,
 }
 
 /// `GET /api/groups/{id}/keys`

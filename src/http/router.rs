@@ -46,6 +46,10 @@ pub enum Route {
     MarkRead(i64),
     Search,
     PutKey,
+    /// `GET /api/keys`: your devices.
+    Devices,
+    /// `DELETE /api/keys/{fingerprint}`.
+    RemoveDevice(String),
     GroupKeys(i64),
     GroupMembers(i64),
     AddMember(i64),
@@ -179,6 +183,10 @@ const ROUTES: &[(&str, &[Seg], Build)] = &[
     ),
     ("GET", &[Lit("files"), Id, Name], |p, _| Route::File(p[0])),
     ("PUT", &[Lit("api"), Lit("keys")], |_, _| Route::PutKey),
+    ("GET", &[Lit("api"), Lit("keys")], |_, _| Route::Devices),
+    ("DELETE", &[Lit("api"), Lit("keys"), Name], |_, r| {
+        Route::RemoveDevice(s(r, 0))
+    }),
     (
         "GET",
         &[Lit("api"), Lit("groups"), Id, Lit("keys")],

@@ -385,9 +385,10 @@ impl Store {
 
     /// The direct conversation of exactly these people (two for a DM, up
     /// to ten for a group DM), created with all of them as members on first
-    /// use. Returns the room and whether it was just created.
-    pub fn open_dm(&self, people: &[i64], now: i64) -> Result<(Group, bool)> {
-        let key = dm_key(people);
+    /// use — end-to-end encrypted or not, two rooms apart. Returns the room
+    /// and whether it was just created.
+    pub fn open_dm(&self, people: &[i64], e2e: bool, now: i64) -> Result<(Group, bool)> {
+        let key = dm_key(people, e2e);
         let creator = people.first().copied().unwrap_or_default();
         self.write(Part::Chat, |sql| {
             sql.begin()?;
@@ -396,9 +397,9 @@ impl Store {
             }
             let inserted = sql.row(
                 "INSERT INTO groups (name, name_key, kind, e2e, private, created_by, created_at)
-                 VALUES (?1, ?2, 'dm', 0, 1, ?3, ?4)
+                 VALUES (?1, ?2, 'dm', ?5, 1, ?3, ?4)
                  ON CONFLICT DO NOTHING RETURNING id",
-                &[&DM_NAME, &key, &creator, &now],
+                &[&DM_NAME, &key, &creator, &now, &e2e],
                 |r| r.get::<i64>(0),
             )?;
             let Some(id) = inserted else {
@@ -422,7 +423,7 @@ impl Store {
                 id,
                 name: DM_NAME.to_string(),
                 is_dm: true,
-                e2e: false,
+                e2e,
                 private: true,
                 created_at: now,
                 closed_at: None,
@@ -433,11 +434,24 @@ impl Store {
     }
 
     /// The direct conversation of exactly these people, if they have one.
-    pub fn dm_of(&self, people: &[i64]) -> Result<Option<i64>> {
+    pub fn dm_of(&self, people: &[i64], e2e: bool) -> Result<Option<i64>> {
         self.read(Part::Chat, |sql| {
             sql.row(
                 "SELECT id FROM groups WHERE kind = 'dm' AND name_key = ?1",
-                &[&dm_key(people)],
+                &[&dm_key(people, e2e)],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// The E2E rooms (groups and DMs) a user is in, by id.
+    pub fn e2e_rooms_of(&self, user_id: i64) -> Result<Vec<i64>> {
+        self.read(Part::Chat, |sql| {
+            sql.rows(
+                "SELECT g.id FROM groups g
+                 JOIN memberships m ON m.group_id = g.id AND m.user_id = ?1
+                 WHERE g.e2e = 1 ORDER BY g.id",
+                &[&user_id],
                 |r| r.get(0),
             )
         })
@@ -449,7 +463,7 @@ impl Store {
         // gathered here: no aggregate both engines spell alike.
         let rows = self.read(Part::Chat, |sql| {
             sql.rows(
-                "SELECT g.id, g.name, g.closed_at IS NOT NULL, o.user_id
+                "SELECT g.id, g.name, g.closed_at IS NOT NULL, o.user_id, g.e2e
                  FROM groups g JOIN memberships me ON me.group_id = g.id AND me.user_id = ?1
                  LEFT JOIN memberships o ON o.group_id = g.id AND o.user_id != ?1
                  WHERE g.kind = 'dm' ORDER BY g.id, o.user_id",
@@ -460,6 +474,7 @@ impl Store {
                             group_id: r.get(0)?,
                             name: r.get(1)?,
                             closed: r.get(2)?,
+                            e2e: r.get(4)?,
                             others: Vec::new(),
                         },
                         r.get::<Option<i64>>(3)?,
@@ -515,10 +530,11 @@ pub(super) fn add_member_on(
 }
 
 /// The key of a direct conversation: its people's ids, sorted.
-fn dm_key(people: &[i64]) -> String {
+fn dm_key(people: &[i64], e2e: bool) -> String {
     let mut ids = people.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-    format!("dm:{}", ids.join(":"))
+    let kind = if e2e { "dm-e2e" } else { "dm" };
+    format!("{kind}:{}", ids.join(":"))
 }

@@ -301,9 +301,23 @@ pub struct SessionUser {
 /// What registering a device key did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPut {
+    /// A new device, or a device's new signing key.
     Stored,
+    /// Already registered as it is: when it was last used moves.
+    Refreshed,
     /// Another user registered this fingerprint first.
     TakenByOther,
+    /// The user removed this device; its key stays out.
+    Removed,
+}
+
+/// A device key as registered: its fingerprint, public key and, from
+/// clients that sign, its signing key (all base64 SPKI).
+#[derive(Debug, Clone, Copy)]
+pub struct NewDeviceKey<'a> {
+    pub fingerprint: &'a str,
+    pub public_key: &'a str,
+    pub signing_key: Option<&'a str>,
 }
 
 /// One of a user's direct conversations.
@@ -317,6 +331,8 @@ pub struct DmRow {
     pub name: String,
     /// No new messages: the other account of a two-person DM was deleted.
     pub closed: bool,
+    /// End-to-end encrypted (a room apart from the plaintext DM).
+    pub e2e: bool,
 }
 
 /// A user as the admin command and page list them.
@@ -357,6 +373,12 @@ pub enum PrefixMatch {
 pub struct DeviceKey {
     pub fingerprint: String,
     pub public_key: String,
+    /// ECDSA P-256 (base64 SPKI); `None` for a device that never sent one.
+    pub signing_key: Option<String>,
+    /// First seen (ms).
+    pub created_at: i64,
+    /// Last registration refresh or signed message (ms).
+    pub last_used_at: Option<i64>,
 }
 
 /// A user's name with their device keys, oldest first.

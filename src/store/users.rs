@@ -8,8 +8,8 @@ use super::events::{self, Event};
 use super::sql::{Row, Sql};
 use super::sqlite::Migration;
 use super::{
-    DeviceKey, KeyPut, LastAdmin, Part, PrefixMatch, Result, SessionSummary, SessionUser, Store,
-    Unregistered, User, UserDeleted, UserKeys, UserSummary,
+    DeviceKey, KeyPut, LastAdmin, NewDeviceKey, Part, PrefixMatch, Result, SessionSummary,
+    SessionUser, Store, Unregistered, User, UserDeleted, UserKeys, UserSummary,
 };
 
 /// `last_seen_at` is written at most this often per account.
@@ -70,7 +70,17 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
+    Migration::Sql(DEVICE_SIGNING),
 ];
+
+/// Signed messages and device management: each device's ECDSA P-256
+/// signing key, when it was last used, and removed devices kept as
+/// tombstones (a removed key is not registered again).
+pub const DEVICE_SIGNING: &str = "
+ALTER TABLE device_keys ADD COLUMN signing_key TEXT;
+ALTER TABLE device_keys ADD COLUMN last_used_at BIGINT;
+ALTER TABLE device_keys ADD COLUMN removed_at BIGINT;
+";
 
 const V1: &str = r#"
 CREATE TABLE users (
@@ -721,15 +731,11 @@ impl Store {
         })
     }
 
-    /// Registers (or refreshes) a device key for a user, unless another
-    /// user registered the same key first.
-    pub fn put_device_key(
-        &self,
-        user_id: i64,
-        fingerprint: &str,
-        public_key: &str,
-        now: i64,
-    ) -> Result<KeyPut> {
+    /// Registers (or refreshes) a device key and its signing key for a
+    /// user, unless another user registered the same key first or the user
+    /// removed it. Refreshing keeps when it was first seen.
+    pub fn put_device_key(&self, user_id: i64, key: &NewDeviceKey<'_>, now: i64) -> Result<KeyPut> {
+        let fingerprint = key.fingerprint;
         self.write(Part::Users, |sql| {
             sql.begin()?;
             sql.serialize(&format!("device key {fingerprint}"))?;
@@ -740,23 +746,49 @@ impl Store {
             if theirs {
                 return Ok(KeyPut::TakenByOther);
             }
-            sql.exec(
-                "INSERT INTO device_keys (user_id, fingerprint, public_key, created_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (user_id, fingerprint) DO UPDATE SET created_at = excluded.created_at",
-                &[&user_id, &fingerprint, &public_key, &now],
+            let removed: bool = sql.value(
+                "SELECT EXISTS (SELECT 1 FROM device_keys
+                 WHERE fingerprint = ?1 AND user_id = ?2 AND removed_at IS NOT NULL)",
+                &[&fingerprint, &user_id],
+            )?;
+            if removed {
+                return Ok(KeyPut::Removed);
+            }
+            let known: bool = sql.value(
+                "SELECT EXISTS (SELECT 1 FROM device_keys
+                 WHERE fingerprint = ?1 AND user_id = ?2
+                 AND (CAST(?3 AS TEXT) IS NULL OR signing_key IS NOT DISTINCT FROM CAST(?3 AS TEXT)))",
+                &[&fingerprint, &user_id, &key.signing_key],
             )?;
             sql.exec(
-                "DELETE FROM device_keys WHERE user_id = ?1 AND id NOT IN
-                 (SELECT id FROM device_keys WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)",
-                &[&user_id, &MAX_DEVICE_KEYS],
+                "INSERT INTO device_keys
+                    (user_id, fingerprint, public_key, created_at, signing_key, last_used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?4)
+                 ON CONFLICT (user_id, fingerprint) DO UPDATE SET
+                    last_used_at = excluded.last_used_at,
+                    signing_key = coalesce(excluded.signing_key, device_keys.signing_key)",
+                &[&user_id, &fingerprint, &key.public_key, &now, &key.signing_key],
             )?;
+            // At most MAX_DEVICE_KEYS in use (the least recently used go)
+            // and as many tombstones.
+            for state in ["removed_at IS NULL", "removed_at IS NOT NULL"] {
+                sql.exec(
+                    &format!(
+                        "DELETE FROM device_keys WHERE user_id = ?1 AND {state}
+                         AND id NOT IN (SELECT id FROM device_keys WHERE user_id = ?1 AND {state}
+                            ORDER BY coalesce(removed_at, last_used_at, created_at) DESC, id DESC
+                            LIMIT ?2)"
+                    ),
+                    &[&user_id, &MAX_DEVICE_KEYS],
+                )?;
+            }
             sql.commit()?;
-            Ok(KeyPut::Stored)
+            Ok(if known { KeyPut::Refreshed } else { KeyPut::Stored })
         })
     }
 
-    /// A user's name and device keys, oldest first; `None` for no such user.
+    /// A user's name and device keys in use, oldest first; `None` for no
+    /// such user.
     pub fn device_keys(&self, user_id: i64) -> Result<Option<UserKeys>> {
         self.read(Part::Users, |sql| {
             let Some(username) = sql.row(
@@ -768,17 +800,60 @@ impl Store {
                 return Ok(None);
             };
             let keys = sql.rows(
-                "SELECT fingerprint, public_key FROM device_keys WHERE user_id = ?1
+                "SELECT fingerprint, public_key, signing_key, created_at, last_used_at
+                 FROM device_keys WHERE user_id = ?1 AND removed_at IS NULL
                  ORDER BY created_at, id",
                 &[&user_id],
                 |r| {
                     Ok(DeviceKey {
                         fingerprint: r.get(0)?,
                         public_key: r.get(1)?,
+                        signing_key: r.get(2)?,
+                        created_at: r.get(3)?,
+                        last_used_at: r.get(4)?,
                     })
                 },
             )?;
             Ok(Some(UserKeys { username, keys }))
+        })
+    }
+
+    /// Whether `fingerprint` is one of the user's devices in use with a
+    /// signing key (who may sign the user's messages); notes it was used
+    /// (at most once a minute: a busy room writes no row per message).
+    pub fn signing_device(&self, user_id: i64, fingerprint: &str, now: i64) -> Result<bool> {
+        let used = self.read(Part::Users, |sql| {
+            sql.row(
+                "SELECT coalesce(last_used_at, created_at) FROM device_keys
+                 WHERE user_id = ?1 AND fingerprint = ?2 AND removed_at IS NULL
+                 AND signing_key IS NOT NULL",
+                &[&user_id, &fingerprint],
+                |r| r.get::<i64>(0),
+            )
+        })?;
+        match used {
+            None => Ok(false),
+            Some(at) if now - at < 60_000 => Ok(true),
+            Some(_) => self.write(Part::Users, |sql| {
+                sql.exec(
+                    "UPDATE device_keys SET last_used_at = ?3 WHERE user_id = ?1 AND fingerprint = ?2",
+                    &[&user_id, &fingerprint, &now],
+                )?;
+                Ok(true)
+            }),
+        }
+    }
+
+    /// Removes one of the user's devices: its key is no longer handed out
+    /// and cannot be registered again. False if it is not theirs (or gone).
+    pub fn remove_device_key(&self, user_id: i64, fingerprint: &str, now: i64) -> Result<bool> {
+        self.write(Part::Users, |sql| {
+            let n = sql.exec(
+                "UPDATE device_keys SET removed_at = ?3
+                 WHERE user_id = ?1 AND fingerprint = ?2 AND removed_at IS NULL",
+                &[&user_id, &fingerprint, &now],
+            )?;
+            Ok(n > 0)
         })
     }
 }

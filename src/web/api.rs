@@ -11,8 +11,9 @@ use crate::auth::{Operator, Registration};
 use crate::chat::Refusal;
 use crate::chat::invites;
 use crate::chat::protocol::{
-    DmEntry, DmList, DmOpened, Draft, GroupList, GroupView, InviteList, InviteView, KeyEntry,
-    KeyList, KeyRegistered, Me, MemberList, MemberView, MessagePage, MessageView, OnlineList,
+    DeviceEntry, DeviceList, DmEntry, DmList, DmOpened, Draft, GroupList, GroupView, InviteList,
+    InviteView, KeyEntry, KeyList, KeyRegistered, Me, MemberList, MemberView, MessagePage,
+    MessageView, OnlineList,
 };
 use crate::http::router::{AdminOp, parse_id};
 use crate::http::{Request, Response};
@@ -328,7 +329,7 @@ pub fn group_online(web: &Web, req: &Request, id: i64) -> Result<Response> {
 }
 
 /// `POST /api/dm` `{"username"}` or `{"usernames": [...]}` (one to nine
-/// others)
+/// others), with `"e2e": true` for the end-to-end encrypted one
 pub fn open_dm(web: &Web, req: &Request) -> Result<Response> {
     let s = writer(web, req)?;
     let v = json_object(req)?;
@@ -342,7 +343,12 @@ pub fn open_dm(web: &Web, req: &Request) -> Result<Response> {
         }
         _ => return Err(bad("Send username (a string) or usernames (a list).")),
     };
-    let g = web.chat.open_dm(&s.user, &names)?;
+    let e2e = match v.get("e2e") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("e2e must be true or false.")),
+    };
+    let g = web.chat.open_dm(&s.user, &names, e2e)?;
     ok(200, &DmOpened { group_id: g.id })
 }
 
@@ -357,6 +363,7 @@ pub fn dms(web: &Web, req: &Request) -> Result<Response> {
             username: &dm.name,
             usernames: &dm.others,
             closed: dm.closed,
+            e2e: dm.e2e,
             read: dm.read.into(),
         })
         .collect();
@@ -378,7 +385,7 @@ pub fn delete_message(web: &Web, req: &Request, id: i64) -> Result<Response> {
     Ok(Response::no_content())
 }
 
-/// `PUT /api/keys` `{"public_key": "<base64 SPKI>"}`
+/// `PUT /api/keys` `{"public_key": "<base64 SPKI>", "signing_key"?: "<base64 SPKI>"}`
 pub fn put_key(web: &Web, req: &Request) -> Result<Response> {
     let s = writer(web, req)?;
     let v = json_object(req)?;
@@ -386,13 +393,41 @@ pub fn put_key(web: &Web, req: &Request) -> Result<Response> {
         .get("public_key")
         .and_then(Value::as_str)
         .ok_or_else(|| bad(crate::auth::keys::BAD_KEY))?;
-    let fingerprint = web.chat.register_key(&s.user, key)?;
+    let signing_key = match v.get("signing_key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) => Some(k.as_str()),
+        Some(_) => return Err(bad(crate::auth::keys::BAD_SIGNING_KEY)),
+    };
+    let fingerprint = web.chat.register_key(&s.user, key, signing_key)?;
     ok(
         200,
         &KeyRegistered {
             fingerprint: &fingerprint,
         },
     )
+}
+
+/// `GET /api/keys`: your devices.
+pub fn devices(web: &Web, req: &Request) -> Result<Response> {
+    let s = reader(web, req)?;
+    let found = web.chat.devices(&s.user)?;
+    let devices = found
+        .iter()
+        .map(|k| DeviceEntry {
+            fingerprint: &k.fingerprint,
+            signing_key: k.signing_key.as_deref(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+        })
+        .collect();
+    ok(200, &DeviceList { devices })
+}
+
+/// `DELETE /api/keys/{fingerprint}`: removes one of your devices.
+pub fn remove_device(web: &Web, req: &Request, fingerprint: &str) -> Result<Response> {
+    let s = writer(web, req)?;
+    web.chat.remove_device(&s.user, fingerprint)?;
+    Ok(Response::no_content())
 }
 
 /// `GET /api/groups/{id}/keys`
@@ -405,6 +440,7 @@ pub fn group_keys(web: &Web, req: &Request, id: i64) -> Result<Response> {
             username,
             fingerprint: &k.fingerprint,
             public_key: &k.public_key,
+            signing_key: k.signing_key.as_deref(),
         })
         .collect();
     ok(200, &KeyList { keys })

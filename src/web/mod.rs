@@ -147,6 +147,8 @@ impl Web {
                 "Send the file's bytes as the request body.",
             ))),
             Route::PutKey => respond(api::put_key(self, req)),
+            Route::Devices => respond(api::devices(self, req)),
+            Route::RemoveDevice(fp) => respond(api::remove_device(self, req, &fp)),
             Route::GroupKeys(id) => respond(api::group_keys(self, req, id)),
             Route::GroupMembers(id) => respond(api::members(self, req, id)),
             Route::AddMember(id) => respond(api::add_member(self, req, id)),

@@ -7,6 +7,7 @@
 //! and uses what it needs.
 #![allow(dead_code)]
 
+pub mod e2e;
 pub mod fake_ca;
 pub mod html;
 pub mod https;

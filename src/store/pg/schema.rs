@@ -208,6 +208,7 @@ ALTER TABLE messages ADD COLUMN search TSVECTOR GENERATED ALWAYS AS (
 ) STORED;
 CREATE INDEX messages_search ON messages USING GIN (search);
 "#,
+    crate::store::users::DEVICE_SIGNING,
 ];
 
 /// The schema version a database is at (0: none of ours).
