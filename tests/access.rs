@@ -266,7 +266,7 @@ fn ids_are_never_reused_and_a_deleted_users_dm_stays_readable_but_closed() {
     assert_eq!(
         dms,
         json!([{"group_id": dm, "username": "carol (deleted)", "usernames": [], "closed": true,
-            "last_read_id": 0, "unread": 1, "mentions": 0}])
+            "e2e": false, "last_read_id": 0, "unread": 1, "mentions": 0}])
     );
     let hist = a.get(&format!("/api/groups/{dm}/messages")).json();
     assert_eq!(hist["messages"][0]["content"], "hi alice");

@@ -407,12 +407,12 @@ fn direct_messages_and_notifications() {
     assert_eq!(a.get("/api/groups").json()["groups"], json!([]));
     assert_eq!(
         a.get("/api/dms").json()["dms"],
-        json!([{"group_id": gid, "username": "bob", "usernames": ["bob"], "closed": false,
+        json!([{"group_id": gid, "username": "bob", "usernames": ["bob"], "closed": false, "e2e": false,
             "last_read_id": 0, "unread": 0, "mentions": 0}])
     );
     assert_eq!(
         b.get("/api/dms").json()["dms"],
-        json!([{"group_id": gid, "username": "alice", "usernames": ["alice"], "closed": false,
+        json!([{"group_id": gid, "username": "alice", "usernames": ["alice"], "closed": false, "e2e": false,
             "last_read_id": 0, "unread": 0, "mentions": 0}])
     );
     assert_eq!(
