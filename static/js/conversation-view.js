@@ -235,7 +235,7 @@ export class ConversationView {
     const textEl = el.querySelector('.text');
     this.decodes.set(textEl, (this.decodes.get(textEl) || 0) + 1);
     this.files.release(el);
-    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar, .reactions, .reaction-picker, .attachments')) part.remove();
+    for (const part of el.querySelectorAll('.actions, .edit-form, .confirm-bar, .reactions, .reaction-picker, .attachments, .unverified')) part.remove();
     el.classList.remove('editing', 'confirming', 'encrypted', 'undecryptable');
     el.classList.add('removed');
     textEl.hidden = false;
@@ -446,6 +446,7 @@ export class ConversationView {
       else textEl.removeAttribute('title');
       el.classList.toggle('encrypted', !!r.encrypted);
       el.classList.toggle('undecryptable', !!r.failed);
+      this.setVerified(el, r);
       this.files.fill(el, m, r, this.codec.e2e);
       if (stick) this.scrollToBottom();
     };
@@ -461,6 +462,28 @@ export class ConversationView {
       el.classList.add('encrypted');
       r.then((v) => apply(v, true), () => apply(broken, true));
     } else apply(r, false);
+  }
+
+  /**
+   * An end-to-end encrypted message whose signature could not be checked
+   * (decode's `unverified`): a plain mark under its text says so, with the
+   * reason as its description. Verified messages get none.
+   */
+  setVerified(el, r) {
+    let mark = el.querySelector(':scope > .body > .unverified');
+    if (!r || !r.unverified) {
+      if (mark) mark.remove();
+      el.classList.remove('not-verified');
+      return;
+    }
+    if (!mark) {
+      mark = h('p', { class: 'unverified', role: 'note' });
+      el.querySelector(':scope > .body > .text').after(mark);
+    }
+    mark.replaceChildren(icon('alert', { size: 13, cls: 'text-icon' }), ' ', h('span', { class: 'unverified-text' }, r.unverified));
+    mark.title = r.unverifiedWhy || '';
+    mark.setAttribute('aria-label', r.unverifiedWhy ? `${r.unverified}. ${r.unverifiedWhy}` : r.unverified);
+    el.classList.add('not-verified');
   }
 
   /**

@@ -286,6 +286,7 @@ export class Conversation {
         if (f.group) this.app.updateGroup(f.group, false);
         return undefined;
       case 'typing': return this.view.typingFrom(f.username);
+      case 'keys_changed': return this.app.keysChanged ? this.app.keysChanged(f) : this.keysMayHaveChanged();
       case 'error': return this.onError(f);
       default: return undefined;
     }

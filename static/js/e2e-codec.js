@@ -9,12 +9,22 @@
 // author, so the server cannot move a message to another group or another
 // name without it failing to decrypt.
 //
+// Signing: every envelope (new messages and edits) also carries
+// `signer` (the sending device's fingerprint) and `sig`, an ECDSA P-256 /
+// SHA-256 signature (WebCrypto's raw r||s, 64 bytes, base64) over the
+// canonical bytes of signedBytes() below: the group, the author, the IV,
+// the ciphertext and every wrapped key.
+//
 // Receiving: keys[this device's fingerprint] is unwrapped with the
 // non-extractable private key (keys.js) and the text decrypted; the page
-// shows it with textContent only. Nothing here logs plaintext or keys.
+// shows it with textContent only. The signature is checked against the
+// signing key the group's key directory lists for `signer`, which must be
+// a device of the message's author (or, for a device removed since, the
+// key this browser remembered for it: trust.js); a message that fails is
+// shown with "Unverified". Nothing here logs plaintext or keys.
 
 import { registerE2E } from './e2e.js';
-import { hasWebCrypto, deviceKey, registerDevice, toB64, fromB64, fingerprintOf } from './keys.js';
+import { hasWebCrypto, deviceKey, registerDevice, toB64, fromB64, fingerprintOf, ECDSA, ECDSA_SIGN } from './keys.js';
 import { pack, unpack } from './e2e-message.js';
 
 /** Re-fetch the member keys before sending when they are older than this. */
@@ -34,7 +44,57 @@ export const TEXT = {
   failedHelp: 'The encrypted message is damaged or was altered, or it was not meant for this group.',
   noCrypto: 'Encrypted message — open SecureChat over HTTPS (or on localhost) to read it',
   plaintext: 'An unencrypted message in this encrypted group was hidden',
+  unverified: 'Unverified — could not confirm who sent this',
 };
+
+/** Why a message is unverified (the mark's description). */
+export const WHY = {
+  unsigned: 'This message has no valid signature (it was sent before messages were signed, or by another client).',
+  unknown: 'It was signed by a device that is not among the group\'s keys and that this browser has never seen.',
+  notAuthor: (a) => `It was signed by a device that does not belong to ${a}.`,
+  noKey: 'The sending device has no signing key.',
+  bad: (a) => `Its signature does not match: it was changed after it was sent, or it was not sent by ${a}.`,
+};
+
+/**
+ * The canonical bytes a signature covers (README "End-to-end encrypted
+ * groups"): the UTF-8 of
+ * JSON.stringify(["securechat-sig/v1", groupId, author lower-cased, iv,
+ * ciphertext, [[fingerprint, wrapped], …] sorted by fingerprint]).
+ */
+export function signedBytes(groupId, author, env) {
+  const keys = env.keys && typeof env.keys === 'object' ? env.keys : {};
+  return enc.encode(JSON.stringify(['securechat-sig/v1', Number(groupId), String(author).toLowerCase(), env.iv, env.ciphertext,
+    Object.keys(keys).sort().map((fp) => [fp, keys[fp]])]));
+}
+
+/** signing spki (base64) → Promise<CryptoKey> */
+const verifiers = new Map();
+
+function importVerifier(spki) {
+  let p = verifiers.get(spki);
+  if (!p) {
+    p = crypto.subtle.importKey('spki', fromB64(spki), ECDSA, false, ['verify']);
+    p.catch(() => verifiers.delete(spki));
+    verifiers.set(spki, p);
+    if (verifiers.size > 5000) verifiers.delete(verifiers.keys().next().value);
+  }
+  return p;
+}
+
+/** A cheap hash of the wrapped keys, for the decode cache (FNV-1a). */
+function keysHash(keys) {
+  let x = 0x811c9dc5;
+  if (!keys || typeof keys !== 'object') return 0;
+  for (const fp of Object.keys(keys).sort()) {
+    const v = `${fp}=${keys[fp]};`;
+    for (let i = 0; i < v.length; i += 1) {
+      x ^= v.charCodeAt(i);
+      x = Math.imul(x, 0x01000193) >>> 0;
+    }
+  }
+  return x;
+}
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -80,6 +140,8 @@ class GroupCodec {
     this.lastHint = 0;
     this.closed = false;
     this.warnedMismatch = false;
+    /** Signers we fetched the keys again for (verify()). */
+    this.askedFor = new Set();
   }
 
   /** Loads this device's key (registering it) and the members' keys. */
@@ -133,6 +195,11 @@ class GroupCodec {
     return by;
   }
 
+  /** Map fingerprint → signing key (base64 SPKI or null) of the current member devices. */
+  signingKeys() {
+    return new Map((this.directory || []).map((k) => [k.fingerprint, k.signing]));
+  }
+
   /** Fetches the members' device keys (one request at a time). */
   refresh() {
     if (!this.crypto) return Promise.resolve();
@@ -158,7 +225,8 @@ class GroupCodec {
           }
           if (seen.has(imp.fingerprint)) continue;
           seen.add(imp.fingerprint);
-          list.push({ username: k.username, fingerprint: imp.fingerprint, key: imp.key });
+          const signing = typeof k.signing_key === 'string' && k.signing_key ? k.signing_key : null;
+          list.push({ username: k.username, fingerprint: imp.fingerprint, key: imp.key, signing });
         }
         if (this.closed) return;
         if (mismatch && !this.warnedMismatch) {
@@ -166,8 +234,9 @@ class GroupCodec {
           this.ctx.alert?.('The server sent a member key whose fingerprint does not match it; that key was ignored.');
         }
         this.directory = list;
+        this.byFingerprint = new Map(list.map((k) => [k.fingerprint, k]));
         this.fetchedAt = Date.now();
-        if (this.ctx.trust) this.ctx.trust.observe(this.keysByUser(), this.myFingerprint);
+        if (this.ctx.trust) this.ctx.trust.observe(this.keysByUser(), this.myFingerprint, this.signingKeys());
         for (const fn of this.listeners) fn();
       } finally {
         this.fetching = null;
@@ -202,7 +271,7 @@ class GroupCodec {
   }
 
   cacheKey(author, env) {
-    return `${String(author).toLowerCase()}|${env.iv}|${env.ciphertext}`;
+    return `${String(author).toLowerCase()}|${env.iv}|${env.ciphertext}|${env.signer}|${env.sig}|${keysHash(env.keys)}`;
   }
 
   remember(key, entry) {
@@ -216,9 +285,9 @@ class GroupCodec {
    */
   async encode(text, { files = [] } = {}) {
     if (!this.canSend) throw new Error(this.reason);
-    if (!this.device) {
-      this.device = await registerDevice(this.ctx.me);
-    }
+    // (Memoized: the same device unless the server said it was removed and
+    // a new one was registered.)
+    this.device = await registerDevice(this.ctx.me);
     if (!this.directory || Date.now() - this.fetchedAt > KEYS_TTL) {
       try {
         await this.refresh();
@@ -239,10 +308,14 @@ class GroupCodec {
     const keys = {};
     recipients.forEach((r, i) => { keys[r.fingerprint] = toB64(wrapped[i]); });
     const envelope = { iv: toB64(iv), ciphertext: toB64(ciphertext), keys };
+    if (!this.device.signPrivate) throw new Error('This browser has no signing key, so it cannot send encrypted messages.');
+    const sig = await subtle.sign(ECDSA_SIGN, this.device.signPrivate, signedBytes(this.group.id, this.ctx.me.username, envelope));
+    envelope.signer = this.device.fingerprint;
+    envelope.sig = toB64(sig);
     if (JSON.stringify(envelope).length > MAX_ENVELOPE) {
       throw new Error(`This message is too long to encrypt for the ${recipients.length} devices in this group. Please send a shorter one.`);
     }
-    this.remember(this.cacheKey(this.ctx.me.username, envelope), { result: { text, files, encrypted: false, failed: false } });
+    this.remember(this.cacheKey(this.ctx.me.username, envelope), { result: { text, files, encrypted: false, failed: false, verified: true } });
     return { envelope };
   }
 
@@ -252,9 +325,10 @@ class GroupCodec {
     if (!env || typeof env !== 'object' || typeof env.iv !== 'string' || typeof env.ciphertext !== 'string') {
       // The server refuses plaintext in encrypted groups: a message without
       // an envelope here did not come from a member's client.
+      const unverified = { unverified: TEXT.unverified, unverifiedWhy: WHY.unsigned, verified: false };
       return typeof m.content === 'string'
-        ? { text: TEXT.plaintext, encrypted: true, failed: true, icon: 'alert', title: 'The server accepts only encrypted messages here, so this one did not come from a member\'s client.' }
-        : { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
+        ? { text: TEXT.plaintext, encrypted: true, failed: true, icon: 'alert', title: 'The server accepts only encrypted messages here, so this one did not come from a member\'s client.', ...unverified }
+        : { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp, ...unverified };
     }
     if (!this.crypto) return { text: TEXT.noCrypto, encrypted: true, failed: true, title: NO_WEBCRYPTO };
     const key = this.cacheKey(m.author, env);
@@ -270,6 +344,12 @@ class GroupCodec {
   }
 
   async decrypt(m, env) {
+    const [plain, check] = await Promise.all([this.open(m, env), this.verify(m, env).catch(() => ({ verified: false, why: WHY.unsigned }))]);
+    if (check.verified) return { ...plain, verified: true };
+    return { ...plain, verified: false, unverified: TEXT.unverified, unverifiedWhy: check.why };
+  }
+
+  async open(m, env) {
     let dev;
     try {
       dev = this.device || await deviceKey(this.ctx.me);
@@ -290,6 +370,55 @@ class GroupCodec {
     } catch {
       return { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
     }
+  }
+
+  /** The signing key (base64 SPKI) of device `fp` and whose it is: the directory's, else the one remembered. */
+  signerOf(fp) {
+    const k = this.byFingerprint && this.byFingerprint.get(fp);
+    if (k) return { username: k.username, signing: k.signing };
+    const r = this.ctx.trust && this.ctx.trust.rememberedSigner ? this.ctx.trust.rememberedSigner(fp) : null;
+    return r ? { username: r.username, signing: r.signing } : null;
+  }
+
+  /** `{verified, why}`: whether the envelope's signature is the author's. */
+  async verify(m, env) {
+    const author = String(m.author || '');
+    const signer = typeof env.signer === 'string' ? env.signer.toLowerCase() : '';
+    if (!/^[0-9a-f]{64}$/u.test(signer) || typeof env.sig !== 'string') return { verified: false, why: WHY.unsigned };
+    let sig;
+    try {
+      sig = fromB64(env.sig);
+    } catch {
+      return { verified: false, why: WHY.unsigned };
+    }
+    if (sig.length !== 64) return { verified: false, why: WHY.unsigned };
+    let who = this.signerOf(signer);
+    const missing = (w) => !w || (w.username.toLowerCase() === author.toLowerCase() && !w.signing);
+    if (missing(who)) {
+      // A device we have not heard of yet (or whose signing key is new):
+      // the keys being fetched may have it; else ask once more for it (a
+      // few dozen such devices at most, so forged signers cannot make us
+      // fetch forever).
+      if (this.fetching) await this.fetching.catch(() => {});
+      who = this.signerOf(signer);
+      if (missing(who) && !this.askedFor.has(signer) && this.askedFor.size < 50) {
+        this.askedFor.add(signer);
+        await this.refresh().catch(() => {});
+        if (this.fetching) await this.fetching.catch(() => {});
+        who = this.signerOf(signer);
+      }
+    }
+    if (!who) return { verified: false, why: WHY.unknown };
+    if (who.username.toLowerCase() !== author.toLowerCase()) return { verified: false, why: WHY.notAuthor(author) };
+    if (!who.signing) return { verified: false, why: WHY.noKey };
+    let key;
+    try {
+      key = await importVerifier(who.signing);
+    } catch {
+      return { verified: false, why: WHY.noKey };
+    }
+    const ok = await crypto.subtle.verify(ECDSA_SIGN, key, sig, signedBytes(this.group.id, author, env));
+    return ok ? { verified: true } : { verified: false, why: WHY.bad(author) };
   }
 }
 

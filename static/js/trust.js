@@ -4,6 +4,12 @@
 // a known user's set changes later (a device added or removed — or keys
 // slipped in by the server), a `role="alert"` warning names the user until
 // someone acknowledges it, which remembers the new set.
+//
+// Each device's signing key is remembered the same way (first seen,
+// trusted): a known device whose signing key changes counts as a key
+// change too. (A device first seen without one, from before signatures,
+// may get one silently: that is its first signing key.) The remembered
+// keys also verify messages of devices removed since (rememberedSigner).
 
 import { h, icon } from './dom.js';
 import { groupFingerprint } from './keys.js';
@@ -58,28 +64,45 @@ export class KeyTrust {
    * with what this browser remembers. `ownFingerprint`: this device's key,
    * which is never news for its own account.
    */
-  observe(byUser, ownFingerprint) {
+  observe(byUser, ownFingerprint, signers = new Map()) {
     const known = this.load();
     let dirty = false;
     let changed = false;
     const meLower = this.me.username.toLowerCase();
+    const sigOf = (fps) => {
+      const out = {};
+      for (const f of fps) if (signers.get(f)) out[f] = signers.get(f);
+      return out;
+    };
     for (const [username, fps] of byUser) {
       const k = username.toLowerCase();
       const current = [...new Set(fps)].sort();
       const self = k === meLower;
       let prev = known[k];
       if (!prev || !Array.isArray(prev.fps)) {
-        known[k] = { username, fps: current };
+        known[k] = { username, fps: current, sig: sigOf(current) };
         dirty = true;
         if (this.changes.delete(k)) changed = true;
         continue;
       }
+      const prevSig = prev.sig && typeof prev.sig === 'object' ? prev.sig : {};
+      // First signing keys of known devices: remembered silently (also
+      // those of devices that are gone now stay, for rememberedSigner).
+      const currentSig = sigOf(current);
+      for (const [f, key] of Object.entries(currentSig)) {
+        if (!prevSig[f] && prev.fps.includes(f)) {
+          prevSig[f] = key;
+          prev.sig = prevSig;
+          dirty = true;
+        }
+      }
       if (self && ownFingerprint && current.includes(ownFingerprint) && !prev.fps.includes(ownFingerprint)) {
-        prev = { username, fps: [...prev.fps, ownFingerprint].sort() };
+        prev = { username, fps: [...prev.fps, ownFingerprint].sort(), sig: { ...prevSig, ...(currentSig[ownFingerprint] ? { [ownFingerprint]: currentSig[ownFingerprint] } : {}) } };
         known[k] = prev;
         dirty = true;
       }
-      if (sameSet(prev.fps, current)) {
+      const resigned = current.filter((f) => prev.fps.includes(f) && prevSig[f] && currentSig[f] && prevSig[f] !== currentSig[f]);
+      if (sameSet(prev.fps, current) && !resigned.length) {
         if (this.changes.delete(k)) changed = true;
         continue;
       }
@@ -87,11 +110,13 @@ export class KeyTrust {
         username,
         self,
         current,
+        sig: currentSig,
+        resigned,
         added: current.filter((f) => !prev.fps.includes(f)),
         removed: prev.fps.filter((f) => !current.includes(f)),
       };
       const old = this.changes.get(k);
-      if (!old || !sameSet(old.current, current)) {
+      if (!old || signature(old) !== signature(next)) {
         this.changes.set(k, next);
         changed = true;
       }
@@ -105,10 +130,27 @@ export class KeyTrust {
     const c = this.changes.get(k);
     if (!c) return;
     const known = this.load();
-    known[k] = { username: c.username, fps: c.current };
+    // Signing keys of devices that are gone stay remembered: they still verify their old messages.
+    const kept = known[k] && known[k].sig && typeof known[k].sig === 'object' ? known[k].sig : {};
+    known[k] = { username: c.username, fps: c.current, sig: { ...kept, ...c.sig } };
     this.save(known);
     this.changes.delete(k);
     this.render();
+  }
+
+  /**
+   * The signing key this browser remembered for device `fp`
+   * (`{username, signing}`), or null: it verifies messages of a device
+   * that has been removed since.
+   */
+  rememberedSigner(fp) {
+    const known = this.load();
+    for (const v of Object.values(known)) {
+      if (v && v.sig && typeof v.sig === 'object' && typeof v.sig[fp] === 'string' && typeof v.username === 'string') {
+        return { username: v.username, signing: v.sig[fp] };
+      }
+    }
+    return null;
   }
 
   /** Whether a warning about `username` is waiting. */
@@ -142,6 +184,7 @@ export class KeyTrust {
     const rows = [
       ...c.added.map((f) => h('li', {}, h('span', { class: 'fp-tag added' }, 'New'), ' ', h('code', { class: 'fp' }, groupFingerprint(f)))),
       ...c.removed.map((f) => h('li', {}, h('span', { class: 'fp-tag removed' }, 'Removed'), ' ', h('code', { class: 'fp' }, groupFingerprint(f)))),
+      ...(c.resigned || []).map((f) => h('li', {}, h('span', { class: 'fp-tag added' }, 'New signing key'), ' ', h('code', { class: 'fp' }, groupFingerprint(f)))),
     ];
     const accept = h('button', {
       type: 'button',
@@ -162,5 +205,5 @@ export class KeyTrust {
 }
 
 function signature(c) {
-  return c.current.join(',');
+  return `${c.current.join(',')}|${(c.resigned || []).map((f) => `${f}:${c.sig[f]}`).join(',')}`;
 }

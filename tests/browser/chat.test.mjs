@@ -174,7 +174,13 @@ describe('chat between two browsers', () => {
     // An envelope wrapped only for some other device (see e2e.test.mjs for real ones).
     // Well-formed as the server checks it: a 12-byte iv, a ciphertext with room for its tag,
     // a 256-byte wrapped key under a fingerprint that is not this device's.
-    const envelope = { iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'B'.repeat(24), keys: { ['ab'.repeat(32)]: 'C'.repeat(344) } };
+    // Signed (as the server requires) by alice's device: a signature that does not match,
+    // which the server cannot tell.
+    const signer = await alice.page.evaluate(async (g) => (await (await fetch(`/api/groups/${g}/keys`)).json())
+      .keys.find((k) => k.username === 'alice').fingerprint, id);
+    const envelope = {
+      iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'B'.repeat(24), keys: { ['ab'.repeat(32)]: 'C'.repeat(344) }, signer, sig: Buffer.alloc(64, 7).toString('base64'),
+    };
     await H.sendViaSocket(alice.page, id, [{ envelope }]);
     await H.log(alice.page).getByText('Not encrypted for this device').waitFor();
   });

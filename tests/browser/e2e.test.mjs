@@ -91,7 +91,9 @@ describe('end-to-end encrypted groups', () => {
     assert.equal(stored.length, 2);
     for (const m of stored) {
       assert.equal(m.content, undefined);
-      assert.deepEqual(Object.keys(m.envelope).sort(), ['ciphertext', 'iv', 'keys']);
+      assert.deepEqual(Object.keys(m.envelope).sort(), ['ciphertext', 'iv', 'keys', 'sig', 'signer']);
+      assert.equal(Buffer.from(m.envelope.sig, 'base64').length, 64);
+      assert.equal(m.envelope.signer, keys.find((k) => k.username === m.author).fingerprint);
       assert.deepEqual(Object.keys(m.envelope.keys).sort(), keys.map((k) => k.fingerprint).sort());
       assert.equal(Buffer.from(m.envelope.iv, 'base64').length, 12);
     }

@@ -308,10 +308,10 @@ describe('files in an end-to-end encrypted group', () => {
     assert.deepEqual([size.w, size.h], [40, 30]);
     assert.match(size.src, /^blob:/);
 
-    // What the server has: an envelope (its three fields only) and an opaque file.
+    // What the server has: an envelope (its five fields only) and an opaque file.
     const [m] = (await storedMessages(erin.page, groupId)).filter((x) => x.attachments.length);
     assert.equal(m.content, undefined);
-    assert.deepEqual(Object.keys(m.envelope).sort(), ['ciphertext', 'iv', 'keys']);
+    assert.deepEqual(Object.keys(m.envelope).sort(), ['ciphertext', 'iv', 'keys', 'sig', 'signer']);
     const [f] = m.attachments;
     assert.equal(f.name, 'encrypted');
     assert.equal(f.content_type, 'application/octet-stream');
