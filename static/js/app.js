@@ -10,7 +10,7 @@ import { api, wsUrl } from './api.js';
 import { LiveSocket, SESSION_ENDED } from './socket.js';
 import { Conversation } from './conversation.js';
 import { KeyTrust } from './trust.js';
-import { hasWebCrypto, registerDevice, groupFingerprint } from './keys.js';
+import { hasWebCrypto, registerDevice, groupFingerprint, onReplaced, REPLACED_TEXT } from './keys.js';
 import './e2e-codec.js';
 import { UnreadCounts } from './unread.js';
 import { Notifier } from './notifications.js';
@@ -149,7 +149,7 @@ medium.addEventListener('change', updateScrim);
 // ---------------------------------------------------------------- alerts
 
 /** Shows a message to the user in a `role="alert"` toast. */
-app.alert = (text, kind = 'error') => {
+app.alert = (text, kind = 'error', { sticky = false } = {}) => {
   if (!text) return;
   for (const old of ui.alerts.children) {
     if (old.dataset.text === text) old.remove();
@@ -161,7 +161,7 @@ app.alert = (text, kind = 'error') => {
   close.addEventListener('click', remove);
   ui.alerts.append(toast);
   while (ui.alerts.children.length > 3) ui.alerts.firstElementChild.remove();
-  setTimeout(remove, 7000);
+  if (!sticky) setTimeout(remove, 7000);
 };
 
 // ----------------------------------------------------- connection status
@@ -270,6 +270,7 @@ function renderDms() {
       h('span', { class: 'avatar-wrap' }, avatar(others.length > 1 ? String(others.length) : d.username, 'avatar-xs'),
         h('span', { class: `presence-dot${isOn ? ' on' : ''}`, 'aria-hidden': 'true' })),
       h('span', { class: 'name' }, dmName(d)),
+      d.e2e ? lockMark() : null,
       isOn ? h('span', { class: 'sr-only' }, ' (online)') : null,
       app.unread.badges(d.group_id)));
   });
@@ -429,6 +430,7 @@ const notify = new LiveSocket({
     else if (f.type === 'group_deleted') app.groupDeleted(Number(f.group_id));
     else if (f.type === 'mention') onMention(f);
     else if (f.type === 'read') app.unread.set(Number(f.group_id), f.unread, f.mentions);
+    else if (f.type === 'keys_changed') onKeysChanged();
   },
   onState: (state, info) => app.socketState('notify', state, info),
   onEnd: (ev) => {
@@ -438,6 +440,24 @@ const notify = new LiveSocket({
     // Possibly logged out: /api/me answers 401 and api() goes to the login page.
     if (n % 5 === 0) api('GET', '/api/me').catch(() => {});
   },
+});
+
+/**
+ * `/ws` (and an E2E room's socket): someone's device keys changed (a device
+ * added or removed). The open E2E conversation fetches the keys again,
+ * which raises the key-change warning. (If this very device was removed,
+ * it learns so when it next registers, on its next load: see keys.js.)
+ */
+app.keysChanged = () => onKeysChanged();
+function onKeysChanged() {
+  const c = app.current;
+  if (c && c.codec && c.codec.e2e && c.codec.refreshSoon) c.codec.refreshSoon(50);
+}
+
+onReplaced(() => {
+  app.alert(REPLACED_TEXT, 'warn', { sticky: true });
+  const c = app.current;
+  if (c && c.codec && c.codec.e2e && c.codec.refreshSoon) c.codec.refreshSoon(50);
 });
 
 /** A message in a group we belong to but do not have open. */
@@ -463,7 +483,7 @@ function onDmNotice(f) {
     // list was loaded at start and after every reconnect), so nothing is
     // unread yet; every later notice is a message. The list names a group
     // DM by all its members: ask for it.
-    app.dms.set(id, { group_id: id, username: f.from, usernames: [f.from] });
+    app.dms.set(id, { group_id: id, username: f.from, usernames: [f.from], e2e: !!f.e2e });
     renderDms();
     refreshLists();
     return;
@@ -566,13 +586,15 @@ async function joinGroup(id) {
  * Opens (or reuses: the server keeps one per set of people) the direct
  * conversation with one or more others. Resolves to whether it worked.
  */
-async function startDm(names) {
+async function startDm(names, { e2e = false } = {}) {
   const usernames = [].concat(names);
   try {
-    const r = await api('POST', '/api/dm', usernames.length === 1 ? { username: usernames[0] } : { usernames });
+    const body = usernames.length === 1 ? { username: usernames[0] } : { usernames };
+    if (e2e) body.e2e = true;
+    const r = await api('POST', '/api/dm', body);
     if (!app.dms.has(r.group_id)) {
       const sorted = usernames.slice().sort((a, b) => a.localeCompare(b));
-      app.dms.set(r.group_id, { group_id: r.group_id, username: sorted.join(', '), usernames: sorted });
+      app.dms.set(r.group_id, { group_id: r.group_id, username: sorted.join(', '), usernames: sorted, e2e });
       refreshLists();
     }
     renderDms();

@@ -1,7 +1,9 @@
 // The "New message" people picker of the Direct messages section: choose one
 // to nine other people (from who is online, or by typing a username), see
-// them as removable chips, and Start. The server keeps one conversation per
-// set of people, so picking the same people again reopens it.
+// them as removable chips, tick Encrypted for an end-to-end encrypted one,
+// and Start. The server keeps one conversation per set of people (and one
+// more, encrypted, when asked for), so picking the same people again
+// reopens it.
 
 import { h, renderList } from './dom.js';
 
@@ -13,7 +15,7 @@ export const MAX_PEOPLE = 9;
 export class PeoplePicker {
   /**
    * @param app    the shell: `me`, `onlineUsers`
-   * @param start  async (usernames) => whether the conversation opened
+   * @param start  async (usernames, {e2e}) => whether the conversation opened
    */
   constructor(app, start) {
     this.app = app;
@@ -33,6 +35,8 @@ export class PeoplePicker {
     this.problem = h('p', { class: 'form-error', role: 'alert', hidden: true });
     this.suggest = h('ul', { class: 'people-suggest', 'aria-label': 'Online people to add' });
     this.go = h('button', { type: 'submit', class: 'small', disabled: true }, 'Start');
+    this.e2e = h('input', { type: 'checkbox', id: 'people-e2e', name: 'e2e' });
+    const e2eHelp = 'Encrypted in your browsers: the server cannot read it. A separate conversation from the unencrypted one with the same people.';
     const cancel = h('button', { type: 'button', class: 'ghost small', onclick: () => this.setOpen(false) }, 'Cancel');
     const form = h('form', { class: 'people-form', novalidate: true },
       h('label', { for: 'people-input' }, 'Add people'),
@@ -40,6 +44,7 @@ export class PeoplePicker {
       h('div', { class: 'create-row' }, this.input, h('button', { type: 'button', class: 'ghost small', onclick: () => this.addTyped() }, 'Add')),
       this.problem,
       this.suggest,
+      h('label', { class: 'check people-e2e', title: e2eHelp }, this.e2e, h('span', {}, 'Encrypted')),
       h('div', { class: 'people-actions' }, cancel, this.go));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -74,6 +79,7 @@ export class PeoplePicker {
     } else {
       this.chosen = [];
       this.input.value = '';
+      this.e2e.checked = false;
       this.say('');
       this.toggleBtn.focus();
     }
@@ -148,7 +154,7 @@ export class PeoplePicker {
       return;
     }
     this.go.disabled = true;
-    const ok = await this.start(this.chosen.slice());
+    const ok = await this.start(this.chosen.slice(), { e2e: this.e2e.checked });
     this.go.disabled = false;
     if (ok) this.setOpen(false);
   }
