@@ -356,7 +356,8 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     await warning.waitFor({ state: 'detached' });
 
     // On his first browser, bob opens /account: both devices, this one marked.
-    await bob.page.goto('/account');
+    await bob.page.getByRole('link', { name: 'Account', exact: true }).click();
+    await bob.page.waitForURL(/\/account$/);
     const list = bob.page.getByRole('list', { name: 'Your devices' });
     await list.getByRole('listitem').nth(1).waitFor();
     assert.equal(await list.getByRole('listitem').count(), 2);
