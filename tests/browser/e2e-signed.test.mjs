@@ -404,6 +404,57 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     await bob2.context.close();
   });
 
+  test('a device from before signatures gets a signing key on its next load and registers both keys', async () => {
+    const dave = await ctx.register('dave');
+    // Replace this browser's device with one as older versions stored it: an RSA key only.
+    const old = await dave.page.evaluate(async () => {
+      const id = Number(document.getElementById('me').dataset.userId);
+      const pair = await crypto.subtle.generateKey({
+        name: 'RSA-OAEP', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256',
+      }, false, ['wrapKey', 'unwrapKey']);
+      const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+      const b64 = btoa(String.fromCharCode(...spki));
+      const fingerprint = [...new Uint8Array(await crypto.subtle.digest('SHA-256', spki))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      const db = await new Promise((resolve, reject) => {
+        const req = indexedDB.open('securechat-e2e', 1);
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      await new Promise((resolve, reject) => {
+        const t = db.transaction('device-keys', 'readwrite');
+        t.objectStore('device-keys').put({
+          privateKey: pair.privateKey, publicKey: pair.publicKey, spki: b64, fingerprint, username: 'dave', createdAt: Date.now(),
+        }, `user-${id}`);
+        t.oncomplete = resolve;
+        t.onerror = () => reject(t.error);
+      });
+      db.close();
+      const csrf = document.querySelector('meta[name="csrf-token"]').content;
+      const r = await fetch('/api/keys', {
+        method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ public_key: b64 }),
+      });
+      return { fingerprint, status: r.status };
+    });
+    assert.equal(old.status, 200);
+    const before = (await getJson(dave.page, '/api/keys')).devices.find((d) => d.fingerprint === old.fingerprint);
+    assert.equal(before.signing_key, null);
+    await dave.page.reload();
+    await H.waitLive(dave.page, 'dave');
+    let upgraded = null;
+    for (let i = 0; i < 50 && !upgraded; i += 1) {
+      upgraded = (await getJson(dave.page, '/api/keys')).devices.find((d) => d.fingerprint === old.fingerprint && d.signing_key);
+      if (!upgraded) await H.sleep(200);
+    }
+    assert.ok(upgraded, 'the old device registered a signing key');
+    // The same device (fingerprint) signs now: a message in an encrypted DM verifies for bob.
+    const id = await openDm(dave.page, ['bob'], { e2e: true });
+    await H.send(dave.page, 'dave, upgraded');
+    const [m] = await storedMessages(dave.page, id);
+    assert.equal(m.envelope.signer, old.fingerprint);
+    const k = (await groupKeys(dave.page, id)).find((x) => x.fingerprint === old.fingerprint);
+    assert.ok(nodeVerifies(k.signing_key, id, 'dave', m.envelope));
+  });
+
   test('no console errors', () => {
     H.assertNoErrors(ctx.errors);
   });
