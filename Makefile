@@ -94,9 +94,10 @@ release:
 # p50/p99, PostgreSQL vs SQLite (--stored-senders, --stored-rooms,
 # --stored-messages, --stored-window).
 # e.g. make bench BENCH_ARGS="--scenario instances --runs 3"
-bench: pg-deps
+bench: pg-deps browser-deps
 	$(CARGO) build --release
 	SECURECHAT_PG_DURABLE=1 tests/with-postgres target/release/loadgen $(BENCH_ARGS)
+	cd $(BROWSER_DIR) && SECURECHAT_BIN=$(CURDIR)/target/release/securechat node e2e-bench.mjs
 
 clean:
 	$(CARGO) clean

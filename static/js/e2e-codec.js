@@ -12,8 +12,8 @@
 // Signing: every envelope (new messages and edits) also carries
 // `signer` (the sending device's fingerprint) and `sig`, an ECDSA P-256 /
 // SHA-256 signature (WebCrypto's raw r||s, 64 bytes, base64) over the
-// canonical bytes of signedBytes() below: the group, the author, the IV,
-// the ciphertext and every wrapped key.
+// canonical bytes of signedBytes() (e2e-crypto.js): the group, the author,
+// the IV, the ciphertext and every wrapped key.
 //
 // Receiving: keys[this device's fingerprint] is unwrapped with the
 // non-extractable private key (keys.js) and the text decrypted; the page
@@ -21,11 +21,18 @@
 // signing key the group's key directory lists for `signer`, which must be
 // a device of the message's author (or, for a device removed since, the
 // key this browser remembered for it: trust.js); a message that fails is
-// shown with "Unverified". Nothing here logs plaintext or keys.
+// shown with "Unverified".
+//
+// The cryptography itself (seal, open, verify: e2e-crypto.js) runs in the
+// E2E worker (e2e-offload.js), off the page's thread; this codec decides
+// what to encrypt for whom, whose signature to expect, and what the user
+// is shown. Nothing here logs plaintext or keys.
 
 import { registerE2E } from './e2e.js';
-import { hasWebCrypto, deviceKey, registerDevice, toB64, fromB64, fingerprintOf, ECDSA, ECDSA_SIGN } from './keys.js';
+import { hasWebCrypto, deviceKey, registerDevice, fingerprintOf } from './keys.js';
+import { fromB64 } from './base64.js';
 import { pack, unpack } from './e2e-message.js';
+import { run } from './e2e-offload.js';
 
 /** Re-fetch the member keys before sending when they are older than this. */
 const KEYS_TTL = 10000;
@@ -56,50 +63,16 @@ export const WHY = {
   bad: (a) => `Its signature does not match: it was changed after it was sent, or it was not sent by ${a}.`,
 };
 
-/**
- * The canonical bytes a signature covers (README "End-to-end encrypted
- * groups"): the UTF-8 of
- * JSON.stringify(["securechat-sig/v1", groupId, author lower-cased, iv,
- * ciphertext, [[fingerprint, wrapped], …] sorted by fingerprint]).
- */
-export function signedBytes(groupId, author, env) {
-  const keys = env.keys && typeof env.keys === 'object' ? env.keys : {};
-  return enc.encode(JSON.stringify(['securechat-sig/v1', Number(groupId), String(author).toLowerCase(), env.iv, env.ciphertext,
-    Object.keys(keys).sort().map((fp) => [fp, keys[fp]])]));
+/** Whether two envelopes' wrapped keys are the same (a cache hit must be the same message, keys included). */
+function sameKeys(a, b) {
+  if (a === b) return true;
+  if (!a || !b || typeof a !== 'object' || typeof b !== 'object') return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((fp) => Object.hasOwn(b, fp) && b[fp] === a[fp]);
 }
 
-/** signing spki (base64) → Promise<CryptoKey> */
-const verifiers = new Map();
-
-function importVerifier(spki) {
-  let p = verifiers.get(spki);
-  if (!p) {
-    p = crypto.subtle.importKey('spki', fromB64(spki), ECDSA, false, ['verify']);
-    p.catch(() => verifiers.delete(spki));
-    verifiers.set(spki, p);
-    if (verifiers.size > 5000) verifiers.delete(verifiers.keys().next().value);
-  }
-  return p;
-}
-
-/** A cheap hash of the wrapped keys, for the decode cache (FNV-1a). */
-function keysHash(keys) {
-  let x = 0x811c9dc5;
-  if (!keys || typeof keys !== 'object') return 0;
-  for (const fp of Object.keys(keys).sort()) {
-    const v = `${fp}=${keys[fp]};`;
-    for (let i = 0; i < v.length; i += 1) {
-      x ^= v.charCodeAt(i);
-      x = Math.imul(x, 0x01000193) >>> 0;
-    }
-  }
-  return x;
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: true });
-
-/** spki (base64) → Promise<{fingerprint, key}> */
+/** spki (base64) → Promise<fingerprint>: the key checked and its fingerprint computed here. */
 const imported = new Map();
 
 function importPublic(spki) {
@@ -109,9 +82,11 @@ function importPublic(spki) {
       const der = fromB64(spki);
       const [fingerprint, key] = await Promise.all([
         fingerprintOf(der),
+        // (Imported only to refuse what is not an RSA-OAEP key; the
+        // worker wraps with its own import.)
         crypto.subtle.importKey('spki', der, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['wrapKey']),
       ]);
-      return { fingerprint, key };
+      return fingerprint;
     })();
     p.catch(() => imported.delete(spki));
     imported.set(spki, p);
@@ -127,13 +102,13 @@ class GroupCodec {
     this.crypto = hasWebCrypto();
     this.canSend = this.crypto;
     this.reason = this.crypto ? '' : NO_WEBCRYPTO;
-    /** [{username, fingerprint, key}] of every member device, or null before the first fetch. */
+    /** [{username, fingerprint, spki, signing}] of every member device, or null before the first fetch. */
     this.directory = null;
     this.fetchedAt = 0;
     this.fetching = null;
     this.device = null;
     this.listeners = new Set();
-    /** `author|iv|ciphertext` → {result} | {promise} */
+    /** `author|iv|ciphertext|signer|sig` → {keys, result} | {keys, promise} */
     this.cache = new Map();
     this.timer = null;
     this.poll = null;
@@ -212,21 +187,21 @@ class GroupCodec {
         let mismatch = false;
         for (const k of (data && Array.isArray(data.keys) ? data.keys : [])) {
           if (!k || typeof k.public_key !== 'string' || typeof k.username !== 'string') continue;
-          let imp;
+          let fingerprint;
           try {
-            imp = await importPublic(k.public_key);
+            fingerprint = await importPublic(k.public_key);
           } catch {
             continue;
           }
           // The id we wrap under is the fingerprint we computed ourselves.
-          if (imp.fingerprint !== String(k.fingerprint).toLowerCase()) {
+          if (fingerprint !== String(k.fingerprint).toLowerCase()) {
             mismatch = true;
             continue;
           }
-          if (seen.has(imp.fingerprint)) continue;
-          seen.add(imp.fingerprint);
+          if (seen.has(fingerprint)) continue;
+          seen.add(fingerprint);
           const signing = typeof k.signing_key === 'string' && k.signing_key ? k.signing_key : null;
-          list.push({ username: k.username, fingerprint: imp.fingerprint, key: imp.key, signing });
+          list.push({ username: k.username, fingerprint, spki: k.public_key, signing });
         }
         if (this.closed) return;
         if (mismatch && !this.warnedMismatch) {
@@ -266,12 +241,8 @@ class GroupCodec {
     }
   }
 
-  aad(author) {
-    return enc.encode(`securechat-e2e/v1\ngroup:${this.group.id}\nauthor:${String(author).toLowerCase()}`);
-  }
-
   cacheKey(author, env) {
-    return `${String(author).toLowerCase()}|${env.iv}|${env.ciphertext}|${env.signer}|${env.sig}|${keysHash(env.keys)}`;
+    return `${String(author).toLowerCase()}|${env.iv}|${env.ciphertext}|${env.signer}|${env.sig}`;
   }
 
   remember(key, entry) {
@@ -296,26 +267,20 @@ class GroupCodec {
         if (!this.directory) throw new Error(`The group's encryption keys could not be loaded: ${e.message || 'error'}`);
       }
     }
-    const recipients = this.directory.slice();
-    if (!recipients.some((r) => r.fingerprint === this.device.fingerprint)) {
-      recipients.push({ username: this.ctx.me.username, fingerprint: this.device.fingerprint, key: this.device.publicKey });
-    }
-    const subtle = crypto.subtle;
-    const aes = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt']);
-    const iv = crypto.getRandomValues(new Uint8Array(12));
-    const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: this.aad(this.ctx.me.username) }, aes, enc.encode(pack(text, files)));
-    const wrapped = await Promise.all(recipients.map((r) => subtle.wrapKey('raw', aes, r.key, { name: 'RSA-OAEP' })));
-    const keys = {};
-    recipients.forEach((r, i) => { keys[r.fingerprint] = toB64(wrapped[i]); });
-    const envelope = { iv: toB64(iv), ciphertext: toB64(ciphertext), keys };
     if (!this.device.signPrivate) throw new Error('This browser has no signing key, so it cannot send encrypted messages.');
-    const sig = await subtle.sign(ECDSA_SIGN, this.device.signPrivate, signedBytes(this.group.id, this.ctx.me.username, envelope));
-    envelope.signer = this.device.fingerprint;
-    envelope.sig = toB64(sig);
+    const recipients = this.directory.map((r) => ({ fingerprint: r.fingerprint, spki: r.spki }));
+    if (!recipients.some((r) => r.fingerprint === this.device.fingerprint)) {
+      recipients.push({ fingerprint: this.device.fingerprint, spki: this.device.spki });
+    }
+    const sealed = await run('seal', {
+      groupId: Number(this.group.id), author: this.ctx.me.username, plain: pack(text, files), recipients, signKey: this.device.signPrivate,
+    });
+    const envelope = { iv: sealed.iv, ciphertext: sealed.ciphertext, keys: sealed.keys, signer: this.device.fingerprint, sig: sealed.sig };
     if (JSON.stringify(envelope).length > MAX_ENVELOPE) {
       throw new Error(`This message is too long to encrypt for the ${recipients.length} devices in this group. Please send a shorter one.`);
     }
-    this.remember(this.cacheKey(this.ctx.me.username, envelope), { result: { text, files, encrypted: false, failed: false, verified: true } });
+    this.remember(this.cacheKey(this.ctx.me.username, envelope),
+      { keys: envelope.keys, result: { text, files, encrypted: false, failed: false, verified: true } });
     return { envelope };
   }
 
@@ -333,8 +298,8 @@ class GroupCodec {
     if (!this.crypto) return { text: TEXT.noCrypto, encrypted: true, failed: true, title: NO_WEBCRYPTO };
     const key = this.cacheKey(m.author, env);
     const hit = this.cache.get(key);
-    if (hit) return hit.result || hit.promise;
-    const entry = {};
+    if (hit && sameKeys(hit.keys, env.keys)) return hit.result || hit.promise;
+    const entry = { keys: env.keys };
     entry.promise = this.decrypt(m, env).then((result) => {
       entry.result = result;
       return result;
@@ -356,20 +321,18 @@ class GroupCodec {
     } catch {
       return { text: TEXT.failed, encrypted: true, failed: true, title: 'This browser has no usable encryption key.' };
     }
-    const wrapped = env.keys && typeof env.keys === 'object' ? env.keys[dev.fingerprint] : undefined;
-    if (typeof wrapped !== 'string') {
-      return { text: TEXT.notForDevice, encrypted: true, failed: true, title: TEXT.notForDeviceHelp };
-    }
-    try {
-      const aes = await crypto.subtle.unwrapKey('raw', fromB64(wrapped), dev.privateKey, { name: 'RSA-OAEP' },
-        { name: 'AES-GCM', length: 256 }, false, ['decrypt']);
-      const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromB64(env.iv), additionalData: this.aad(m.author) },
-        aes, fromB64(env.ciphertext));
-      const { text, files } = unpack(dec.decode(plain));
-      return { text, files, encrypted: false, failed: false };
-    } catch {
-      return { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
-    }
+    // Only this device's wrapped key goes to the worker (the others are
+    // needed for the signature alone).
+    const mine = env.keys && typeof env.keys === 'object' && Object.hasOwn(env.keys, dev.fingerprint) ? env.keys[dev.fingerprint] : undefined;
+    if (typeof mine !== 'string') return { text: TEXT.notForDevice, encrypted: true, failed: true, title: TEXT.notForDeviceHelp };
+    const r = await run('open', {
+      groupId: Number(this.group.id), author: String(m.author), env: { iv: env.iv, ciphertext: env.ciphertext, keys: { [dev.fingerprint]: mine } },
+      fingerprint: dev.fingerprint, privateKey: dev.privateKey,
+    }).catch(() => ({ failed: true }));
+    if (r.missing) return { text: TEXT.notForDevice, encrypted: true, failed: true, title: TEXT.notForDeviceHelp };
+    if (typeof r.plain !== 'string') return { text: TEXT.failed, encrypted: true, failed: true, title: TEXT.failedHelp };
+    const { text, files } = unpack(r.plain);
+    return { text, files, encrypted: false, failed: false };
   }
 
   /** The signing key (base64 SPKI) of device `fp` and whose it is: the directory's, else the one remembered. */
@@ -411,14 +374,14 @@ class GroupCodec {
     if (!who) return { verified: false, why: WHY.unknown };
     if (who.username.toLowerCase() !== author.toLowerCase()) return { verified: false, why: WHY.notAuthor(author) };
     if (!who.signing) return { verified: false, why: WHY.noKey };
-    let key;
-    try {
-      key = await importVerifier(who.signing);
-    } catch {
-      return { verified: false, why: WHY.noKey };
-    }
-    const ok = await crypto.subtle.verify(ECDSA_SIGN, key, sig, signedBytes(this.group.id, author, env));
-    return ok ? { verified: true } : { verified: false, why: WHY.bad(author) };
+    const r = await run('verify', {
+      groupId: Number(this.group.id), author,
+      // (The fields the signature covers: what came from the server may carry more.)
+      env: { iv: env.iv, ciphertext: env.ciphertext, keys: env.keys, sig: env.sig },
+      spki: who.signing,
+    });
+    if (r.badKey) return { verified: false, why: WHY.noKey };
+    return r.ok ? { verified: true } : { verified: false, why: WHY.bad(author) };
   }
 }
 

@@ -10,7 +10,7 @@
 // e2e-message.js), never in the envelope: the server validates that and
 // allows no extra fields. Nothing here logs keys or plaintext.
 
-import { toB64, fromB64 } from './keys.js';
+import { toB64, fromB64 } from './base64.js';
 
 /** Authenticated data of every file: a file's bytes cannot pass for a message's. */
 const AAD = new TextEncoder().encode('securechat-file/v1');

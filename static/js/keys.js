@@ -1,5 +1,5 @@
-// This browser's device keys for end-to-end encrypted groups, fingerprints
-// and base64. A device has two key pairs: RSA-OAEP (the message keys are
+// This browser's device keys for end-to-end encrypted groups, and
+// fingerprints. A device has two key pairs: RSA-OAEP (the message keys are
 // wrapped for it) and ECDSA P-256 (it signs every envelope it sends). Both
 // private keys are generated non-extractable and live in IndexedDB (one
 // device per account per browser); only the public keys (SPKI) ever leave
@@ -7,18 +7,8 @@
 // RSA key. Nothing here logs keys.
 
 import { api } from './api.js';
-
-/** RSA-OAEP 2048 / SHA-256: wraps each message's AES key for one device. */
-export const RSA = {
-  name: 'RSA-OAEP',
-  modulusLength: 2048,
-  publicExponent: new Uint8Array([1, 0, 1]),
-  hash: 'SHA-256',
-};
-
-/** ECDSA P-256 / SHA-256: signs each envelope (the signature is WebCrypto's raw r||s, 64 bytes). */
-export const ECDSA = { name: 'ECDSA', namedCurve: 'P-256' };
-export const ECDSA_SIGN = { name: 'ECDSA', hash: 'SHA-256' };
+import { toB64 } from './base64.js';
+import { RSA, ECDSA } from './e2e-crypto.js';
 
 /** What the user is told when the server said this browser's key was removed from the account. */
 export const REPLACED_TEXT = 'This browser\'s old key was removed from your account; it now has a new key. Messages sent to the old key cannot be read here any more.';
@@ -30,26 +20,6 @@ export const REPLACED_TEXT = 'This browser\'s old key was removed from your acco
  */
 export function hasWebCrypto() {
   return typeof crypto !== 'undefined' && !!crypto.subtle;
-}
-
-// ---------------------------------------------------------------- base64
-
-export function toB64(data) {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-/** Decodes standard or URL-safe base64; throws on anything else. */
-export function fromB64(s) {
-  if (typeof s !== 'string') throw new TypeError('not base64');
-  let t = s.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/u, '');
-  t += '='.repeat((4 - (t.length % 4)) % 4);
-  const bin = atob(t);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i += 1) out[i] = bin.charCodeAt(i);
-  return out;
 }
 
 // ----------------------------------------------------------- fingerprints

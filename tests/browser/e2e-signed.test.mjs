@@ -161,6 +161,22 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     for (const u of [alice, bob]) assert.equal(await H.log(u.page).getByText(UNVERIFIED).count(), 0, u.username);
   });
 
+  test('the cryptography runs in the E2E worker, off the page\'s thread', async () => {
+    for (const u of [alice, bob]) {
+      // Both pages sealed or opened messages above: through the worker, not the page's fallback.
+      const worker = u.page.workers().find((w) => new URL(w.url()).pathname === '/static/js/e2e-worker.js');
+      assert.ok(worker, `${u.username}: no E2E worker among ${u.page.workers().map((w) => w.url())}`);
+      assert.equal(await u.page.evaluate(async () => (await import('/static/js/e2e-offload.js')).where()), 'worker', u.username);
+    }
+    // What the worker sealed arrives, readable and signed.
+    await H.composer(alice.page).fill('sealed in the worker');
+    await H.composer(alice.page).press('Enter');
+    await H.messageTexts(bob.page, 'sealed in the worker').waitFor();
+    const keys = await groupKeys(bob.page, dm);
+    const sent = (await storedMessages(bob.page, dm)).reduce((a, b) => (b.id > a.id ? b : a));
+    assert.ok(nodeVerifies(keys.find((k) => k.username === 'alice').signing_key, dm, 'alice', sent.envelope));
+  });
+
   test('a tampered, foreign-signed, unsigned or malformed envelope is marked unverified and nothing breaks', async () => {
     const texts = ['tamper one', 'tamper two', 'tamper three', 'tamper four', 'left alone'];
     for (const t of texts) await H.send(alice.page, t);
@@ -453,6 +469,38 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     assert.equal(m.envelope.signer, old.fingerprint);
     const k = (await groupKeys(dave.page, id)).find((x) => x.fingerprint === old.fingerprint);
     assert.ok(nodeVerifies(k.signing_key, id, 'dave', m.envelope));
+  });
+
+  test('an encrypted DM of three: each reads the others, every message verified and wrapped for all their devices', async () => {
+    for (const u of [alice, bob, carol]) {
+      await u.page.goto('/chat');
+      await H.waitLive(u.page, u.username);
+    }
+    const trio = await openDm(alice.page, ['bob', 'carol'], { e2e: true });
+    assert.notEqual(trio, dm);
+    await H.send(alice.page, 'three of us, from alice');
+    for (const u of [bob, carol]) {
+      await dmLink(u.page, trio).getByRole('img', { name: 'End-to-end encrypted' }).waitFor();
+      await dmLink(u.page, trio).click();
+      await H.messageTexts(u.page, 'three of us, from alice').waitFor();
+      await H.send(u.page, `three of us, from ${u.username}`);
+    }
+    for (const u of [alice, bob, carol]) {
+      for (const from of ['alice', 'bob', 'carol']) await H.messageTexts(u.page, `three of us, from ${from}`).waitFor();
+    }
+    const keys = await groupKeys(carol.page, trio);
+    // (bob has two devices by now: his first and the one that came back with a new key.)
+    assert.deepEqual([...new Set(keys.map((k) => k.username))].sort(), ['alice', 'bob', 'carol']);
+    const stored = await storedMessages(carol.page, trio);
+    assert.equal(stored.length, 3);
+    for (const m of stored) {
+      assert.deepEqual(Object.keys(m.envelope.keys).sort(), keys.map((k) => k.fingerprint).sort());
+      const k = keys.find((x) => x.fingerprint === m.envelope.signer);
+      assert.equal(k.username, m.author);
+      assert.ok(nodeVerifies(k.signing_key, trio, m.author, m.envelope), `signature of ${m.author}`);
+    }
+    await H.sleep(300);
+    for (const u of [alice, bob, carol]) assert.equal(await H.log(u.page).getByText(UNVERIFIED).count(), 0, u.username);
   });
 
   test('no console errors', () => {
