@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::e2e::{KEY_A, KEY_B, KEY_C, device, signed};
+use common::e2e::{KEY_A, KEY_B, KEY_C, device, signed, signing_key};
 use common::ws::*;
 use common::*;
 use serde_json::json;
@@ -324,6 +324,15 @@ fn signing_keys_devices_and_removal() {
         entry(&fp_b).unwrap()["signing_key"],
         serde_json::Value::Null
     );
+    // A device's signing key never changes once registered (another one
+    // would verify as that device).
+    let r = a.json(
+        "PUT",
+        "/api/keys",
+        &json!({ "public_key": KEY_A, "signing_key": signing_key() }),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"], "signing_key_mismatch");
     // A refresh of a known device is no news.
     device_refresh(&mut a);
     assert!(
@@ -362,6 +371,27 @@ fn signing_keys_devices_and_removal() {
         .unwrap()["code"],
         "bad_request"
     );
+    // A device without one may get its first (then it is fixed too).
+    let first_of_b = signing_key();
+    let r = b.json(
+        "PUT",
+        "/api/keys",
+        &json!({ "public_key": KEY_B, "signing_key": first_of_b }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = b.json(
+        "PUT",
+        "/api/keys",
+        &json!({ "public_key": KEY_B, "signing_key": signing_key() }),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let listed = b.get("/api/keys").json()["devices"][0]["signing_key"].clone();
+    assert_eq!(listed, first_of_b.as_str());
+    // (The first one is news to those who share a room with bob.)
+    for w in [&mut bob_ws, &mut bob_room] {
+        let f = wait_for(w, Duration::from_secs(5), |v| v["type"] == "keys_changed").unwrap();
+        assert_eq!(f["username"], "bob");
+    }
 
     // Alice's devices, with when they were first seen and last used.
     let list = a.get("/api/keys").json()["devices"].clone();

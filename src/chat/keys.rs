@@ -46,6 +46,10 @@ impl Chat {
                 "device_removed",
                 "This device was removed from your account: make a new key.",
             )),
+            KeyPut::SigningKeyFixed => Err(Refusal::conflict(
+                "signing_key_mismatch",
+                "This device already has another signing key; a device's signing key never changes.",
+            )),
         }
     }
 

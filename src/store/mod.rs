@@ -301,7 +301,7 @@ pub struct SessionUser {
 /// What registering a device key did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPut {
-    /// A new device, or a device's new signing key.
+    /// A new device, or a device's first signing key.
     Stored,
     /// Already registered as it is: when it was last used moves.
     Refreshed,
@@ -309,6 +309,9 @@ pub enum KeyPut {
     TakenByOther,
     /// The user removed this device; its key stays out.
     Removed,
+    /// The device already has another signing key: a signing key, once
+    /// registered, never changes (a new one would verify as the device).
+    SigningKeyFixed,
 }
 
 /// A device key as registered: its fingerprint, public key and, from

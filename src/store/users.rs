@@ -754,6 +754,15 @@ impl Store {
             if removed {
                 return Ok(KeyPut::Removed);
             }
+            let other_signing: bool = sql.value(
+                "SELECT EXISTS (SELECT 1 FROM device_keys
+                 WHERE fingerprint = ?1 AND user_id = ?2 AND signing_key IS NOT NULL
+                 AND CAST(?3 AS TEXT) IS NOT NULL AND signing_key != CAST(?3 AS TEXT))",
+                &[&fingerprint, &user_id, &key.signing_key],
+            )?;
+            if other_signing {
+                return Ok(KeyPut::SigningKeyFixed);
+            }
             let known: bool = sql.value(
                 "SELECT EXISTS (SELECT 1 FROM device_keys
                  WHERE fingerprint = ?1 AND user_id = ?2

@@ -53,7 +53,7 @@ function row(d) {
       label: `Remove ${label}`,
       text: self
         ? 'Remove this browser\'s key? It will make a new one next time, and cannot read older encrypted messages.'
-        : 'Remove this device\'s key? It can no longer read new encrypted messages or sign as you.',
+        : 'Remove this device\'s key? It gets no new encrypted messages and can no longer sign as you. If that browser is still logged in it makes a new key: change your password to log it out.',
       yes: 'Remove key',
       onYes: async () => {
         try {

@@ -89,7 +89,13 @@ $('theme-toggle').addEventListener('click', () => {
 /** Trust on first use of members' device keys; warnings go above the conversation. */
 app.trust = new KeyTrust(app.me, $('key-alerts'));
 app.trust.onChange = () => {
-  if (app.current) app.current.view.refreshPresence();
+  const c = app.current;
+  if (!c) return;
+  c.view.refreshPresence();
+  if (c.codec && c.codec.forgetUnverified) {
+    c.codec.forgetUnverified();
+    c.view.recheckUnverified();
+  }
 };
 
 const meAvatar = $('me-avatar');
@@ -430,7 +436,7 @@ const notify = new LiveSocket({
     else if (f.type === 'group_deleted') app.groupDeleted(Number(f.group_id));
     else if (f.type === 'mention') onMention(f);
     else if (f.type === 'read') app.unread.set(Number(f.group_id), f.unread, f.mentions);
-    else if (f.type === 'keys_changed') onKeysChanged();
+    else if (f.type === 'keys_changed') onKeysChanged(f);
   },
   onState: (state, info) => app.socketState('notify', state, info),
   onEnd: (ev) => {
@@ -445,11 +451,16 @@ const notify = new LiveSocket({
 /**
  * `/ws` (and an E2E room's socket): someone's device keys changed (a device
  * added or removed). The open E2E conversation fetches the keys again,
- * which raises the key-change warning. (If this very device was removed,
- * it learns so when it next registers, on its next load: see keys.js.)
+ * which raises the key-change warning. Our own keys changed: this device
+ * registers again, so that if it is the one removed it learns so at once
+ * (409 device_removed: it makes a new key and says so, keys.js) instead
+ * of failing every send until the page is loaded again.
  */
-app.keysChanged = () => onKeysChanged();
-function onKeysChanged() {
+app.keysChanged = (f) => onKeysChanged(f);
+function onKeysChanged(f) {
+  if (f && typeof f.username === 'string' && f.username.toLowerCase() === app.me.username.toLowerCase() && hasWebCrypto()) {
+    registerDevice(app.me, { again: true }).catch(() => {});
+  }
   const c = app.current;
   if (c && c.codec && c.codec.e2e && c.codec.refreshSoon) c.codec.refreshSoon(50);
 }

@@ -862,4 +862,11 @@ export class ConversationView {
   refreshPresence() {
     this.renderPresence(this.presence);
   }
+
+  /** Checks again every message shown as unverified (what this browser trusts changed). */
+  recheckUnverified() {
+    for (const { el, entry } of this.rows.values()) {
+      if (el.classList.contains('not-verified')) this.fillText(el, entry.msg);
+    }
+  }
 }

@@ -61,6 +61,7 @@ export const WHY = {
   notAuthor: (a) => `It was signed by a device that does not belong to ${a}.`,
   noKey: 'The sending device has no signing key.',
   bad: (a) => `Its signature does not match: it was changed after it was sent, or it was not sent by ${a}.`,
+  pending: (a) => `It was signed by a new key of ${a}'s that you have not accepted yet: compare fingerprints, then accept the new keys in the warning above.`,
 };
 
 /** Whether two envelopes' wrapped keys are the same (a cache hit must be the same message, keys included). */
@@ -148,6 +149,16 @@ class GroupCodec {
     clearTimeout(this.timer);
     clearInterval(this.poll);
     this.listeners.clear();
+  }
+
+  /**
+   * What this browser trusts changed (keys accepted, a change noticed):
+   * results not verified may verify now, so they are worked out again.
+   */
+  forgetUnverified() {
+    for (const [k, e] of [...this.cache]) {
+      if (!e.result || !e.result.verified) this.cache.delete(k);
+    }
   }
 
   /** Calls `fn` whenever the member keys were fetched again. */
@@ -373,12 +384,20 @@ class GroupCodec {
     }
     if (!who) return { verified: false, why: WHY.unknown };
     if (who.username.toLowerCase() !== author.toLowerCase()) return { verified: false, why: WHY.notAuthor(author) };
-    if (!who.signing) return { verified: false, why: WHY.noKey };
+    // The key to check against is the one this browser trusts for the
+    // device (first seen, or accepted), not a newer one the server lists
+    // now; a device or key still waiting in a key-change warning verifies
+    // nothing until the user accepts it.
+    const trusted = this.ctx.trust && this.ctx.trust.signerState ? this.ctx.trust.signerState(signer, author) : null;
+    if (trusted && trusted.pending) return { verified: false, why: WHY.pending(author) };
+    if (trusted && trusted.username.toLowerCase() !== author.toLowerCase()) return { verified: false, why: WHY.notAuthor(author) };
+    const spki = (trusted && trusted.signing) || who.signing;
+    if (!spki) return { verified: false, why: WHY.noKey };
     const r = await run('verify', {
       groupId: Number(this.group.id), author,
       // (The fields the signature covers: what came from the server may carry more.)
       env: { iv: env.iv, ciphertext: env.ciphertext, keys: env.keys, sig: env.sig },
-      spki: who.signing,
+      spki,
     });
     if (r.badKey) return { verified: false, why: WHY.noKey };
     return r.ok ? { verified: true } : { verified: false, why: WHY.bad(author) };

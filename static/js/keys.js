@@ -66,6 +66,26 @@ function tx(db, mode, fn) {
   });
 }
 
+/**
+ * In one readwrite transaction: reads record `id`, stores `pick(stored)`
+ * unless that is the stored record itself; resolves to what is stored.
+ */
+function swap(db, id, pick) {
+  return new Promise((resolve, reject) => {
+    const t = db.transaction(STORE, 'readwrite');
+    const s = t.objectStore(STORE);
+    let out;
+    const get = s.get(id);
+    get.onsuccess = () => {
+      out = pick(get.result);
+      if (out !== get.result) s.put(out, id);
+    };
+    t.oncomplete = () => resolve(out);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error || new Error('IndexedDB transaction aborted'));
+  });
+}
+
 function usable(rec) {
   return !!rec && rec.privateKey instanceof CryptoKey && rec.publicKey instanceof CryptoKey
     && typeof rec.spki === 'string' && /^[0-9a-f]{64}$/u.test(rec.fingerprint || '');
@@ -111,11 +131,14 @@ async function loadOrCreate(me, { replace = null } = {}) {
     if (usable(rec) && rec.fingerprint !== replace) {
       if (canSign(rec)) return rec;
       // A device from before signatures: it gets a signing key now (and
-      // registers both keys). Another tab may add one at the same time:
-      // the one stored last wins, and each tab registers what it stored.
-      const upgraded = { ...rec, ...(await newSigningKey()) };
-      await tx(db, 'readwrite', (s) => s.put(upgraded, id));
-      return upgraded;
+      // registers both keys). Another tab may make one at the same time:
+      // the first stored wins (read and written in one transaction), and
+      // every tab uses and registers that one — the server keeps a
+      // device's first signing key and refuses any other.
+      const signing = await newSigningKey();
+      return swap(db, id, (stored) => (usable(stored) && stored.fingerprint === rec.fingerprint && canSign(stored)
+        ? stored
+        : { ...rec, ...signing }));
     }
     const stale = rec !== undefined;
     const fresh = await newDevice(me);

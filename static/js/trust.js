@@ -26,6 +26,8 @@ export class KeyTrust {
   constructor(me, container) {
     this.me = me;
     this.storageKey = `${PREFIX}${me.id}`;
+    /** The parsed storage (load()), null until read or after another tab changed it. */
+    this.memo = null;
     this.container = container;
     /** lower-case username → {username, added, removed, current, self} */
     this.changes = new Map();
@@ -34,6 +36,7 @@ export class KeyTrust {
     window.addEventListener('storage', (e) => {
       // Acknowledged in another tab: forget warnings that no longer apply.
       if (e.key !== this.storageKey) return;
+      this.memo = null;
       const known = this.load();
       for (const [k, c] of [...this.changes]) {
         if (known[k] && sameSet(known[k].fps, c.current)) this.changes.delete(k);
@@ -43,15 +46,19 @@ export class KeyTrust {
   }
 
   load() {
+    // (Parsed once per change: every signature check reads it.)
+    if (this.memo) return this.memo;
     try {
       const v = JSON.parse(localStorage.getItem(this.storageKey) || '{}');
-      return v && typeof v === 'object' ? v : {};
+      this.memo = v && typeof v === 'object' ? v : {};
     } catch {
-      return {};
+      this.memo = {};
     }
+    return this.memo;
   }
 
   save(known) {
+    this.memo = known;
     try {
       localStorage.setItem(this.storageKey, JSON.stringify(known));
     } catch {
@@ -86,11 +93,14 @@ export class KeyTrust {
         continue;
       }
       const prevSig = prev.sig && typeof prev.sig === 'object' ? prev.sig : {};
-      // First signing keys of known devices: remembered silently (also
-      // those of devices that are gone now stay, for rememberedSigner).
+      // This device's own first signing key is no news. Any other known
+      // device's first one is a key change like any other: the server
+      // takes a device's first signing key from whoever holds the session,
+      // so only the user can vouch for it. (Keys of devices that are gone
+      // stay remembered, for rememberedSigner.)
       const currentSig = sigOf(current);
       for (const [f, key] of Object.entries(currentSig)) {
-        if (!prevSig[f] && prev.fps.includes(f)) {
+        if (!prevSig[f] && self && f === ownFingerprint && prev.fps.includes(f)) {
           prevSig[f] = key;
           prev.sig = prevSig;
           dirty = true;
@@ -101,7 +111,7 @@ export class KeyTrust {
         known[k] = prev;
         dirty = true;
       }
-      const resigned = current.filter((f) => prev.fps.includes(f) && prevSig[f] && currentSig[f] && prevSig[f] !== currentSig[f]);
+      const resigned = current.filter((f) => prev.fps.includes(f) && currentSig[f] && prevSig[f] !== currentSig[f]);
       if (sameSet(prev.fps, current) && !resigned.length) {
         if (this.changes.delete(k)) changed = true;
         continue;
@@ -151,6 +161,20 @@ export class KeyTrust {
       }
     }
     return null;
+  }
+
+  /**
+   * What this browser trusts for device `fp` of `username`, to check a
+   * message's signature against: `{pending: true}` while a key change of
+   * that user naming this device (new, or with a new signing key) waits to
+   * be accepted; else the remembered `{username, signing}` (first seen, or
+   * accepted) — never a newer key the server lists now; null for a device
+   * this browser has never heard of.
+   */
+  signerState(fp, username) {
+    const c = this.changes.get(String(username).toLowerCase());
+    if (c && (c.added.includes(fp) || (c.resigned || []).includes(fp))) return { pending: true };
+    return this.rememberedSigner(fp);
   }
 
   /** Whether a warning about `username` is waiting. */

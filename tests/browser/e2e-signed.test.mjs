@@ -5,11 +5,15 @@
 // is marked "Unverified" (nothing breaks on malformed envelopes); the
 // server refuses envelopes without a valid-looking signature from the
 // author's device (and the page says so); a device removed on /account gets
-// a new key on its next load, and the other member is warned both times.
+// a new key on its next load, and the other member is warned both times;
+// the cryptography runs in the E2E worker; an encrypted DM of three works,
+// and an envelope replayed there from another room is marked.
 
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, verify as nodeVerify, randomBytes } from 'node:crypto';
+import {
+  createPublicKey, verify as nodeVerify, sign as nodeSign, randomBytes, createCipheriv, publicEncrypt, generateKeyPairSync, constants,
+} from 'node:crypto';
 import * as H from './helpers.mjs';
 
 const UNVERIFIED = 'Unverified — could not confirm who sent this';
@@ -365,11 +369,15 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     const second = bob2Fp.find((f) => f !== fps.bob);
     await H.send(bob2.page, 'from my second browser');
     await H.messageTexts(alice.page, 'from my second browser').waitFor();
-    assert.equal(await row(alice.page, 'from my second browser').getByText(UNVERIFIED).count(), 0);
+    // A new device verifies nothing until alice accepts it (the server could have slipped it in).
+    const pendingMark = row(alice.page, 'from my second browser').getByRole('note').filter({ hasText: UNVERIFIED });
+    await pendingMark.waitFor();
+    assert.match(await pendingMark.getAttribute('aria-label'), /not accepted yet/);
     const warning = alice.page.getByRole('alert').filter({ hasText: "bob's encryption keys changed" });
     await warning.waitFor();
     await warning.getByRole('button', { name: 'Accept new keys' }).click();
     await warning.waitFor({ state: 'detached' });
+    await pendingMark.waitFor({ state: 'detached' });
 
     // On his first browser, bob opens /account: both devices, this one marked.
     await bob.page.getByRole('link', { name: 'Account', exact: true }).click();
@@ -395,23 +403,22 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     // alice is told at once (keys_changed), naming the removed key.
     await warning.waitFor();
     await warning.locator('li', { hasText: 'Removed' }).getByText(grouped(second)).waitFor();
-    await warning.getByRole('button', { name: 'Accept new keys' }).click();
-    await warning.waitFor({ state: 'detached' });
 
-    // The removed browser comes back: a new key, and it says so.
-    await bob2.page.reload();
+    // The removed browser, still open, learns it at once (keys_changed): a new key, and it says so.
     await bob2.page.getByRole('alert').filter({ hasText: REPLACED }).waitFor();
     const after = (await groupKeys(alice.page, dm)).filter((k) => k.username === 'bob').map((k) => k.fingerprint);
     assert.equal(after.length, 2);
     const third = after.find((f) => f !== fps.bob);
     assert.notEqual(third, second);
     assert.equal(after.includes(second), false);
-    await H.log(bob2.page).locator('.log-top.start').waitFor();
+    // alice's warning names the new key too; until she accepts it, it verifies nothing.
+    await warning.locator('li', { hasText: 'New' }).getByText(grouped(third)).waitFor();
     await H.send(bob2.page, 'back with a new key');
     await H.messageTexts(alice.page, 'back with a new key').waitFor();
-    await warning.getByText(grouped(third)).waitFor();
-    await H.sleep(300);
-    assert.equal(await row(alice.page, 'back with a new key').getByText(UNVERIFIED).count(), 0);
+    await row(alice.page, 'back with a new key').getByText(UNVERIFIED).waitFor();
+    await warning.getByRole('button', { name: 'Accept new keys' }).click();
+    await warning.waitFor({ state: 'detached' });
+    await row(alice.page, 'back with a new key').getByText(UNVERIFIED).waitFor({ state: 'detached' });
     // The message of the removed device still verifies (alice remembered its key).
     assert.equal(await row(alice.page, 'from my second browser').getByText(UNVERIFIED).count(), 0);
     // bob's account page lists the new one.
@@ -471,7 +478,59 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     assert.ok(nodeVerifies(k.signing_key, id, 'dave', m.envelope));
   });
 
-  test('an encrypted DM of three: each reads the others, every message verified and wrapped for all their devices', async () => {
+  test('a message the server forges with a signing key it slipped in for a known device is unverified until accepted', async () => {
+    await carol.page.goto('/chat');
+    await H.waitLive(carol.page, 'carol');
+    const id = await openDm(carol.page, ['bob'], { e2e: true });
+    const real = await groupKeys(carol.page, id);
+    const victim = real.find((k) => k.username === 'bob');
+    // The server's forgery: its own signing key listed for bob's device, and a message that
+    // decrypts for carol, signed with it.
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const forgedKey = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const aes = randomBytes(32);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', aes, iv);
+    cipher.setAAD(Buffer.from(`securechat-e2e/v1\ngroup:${id}\nauthor:bob`));
+    const ct = Buffer.concat([cipher.update('forged by the server', 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const keys = {};
+    for (const k of real.filter((x) => x.username === 'carol')) {
+      const pub = createPublicKey({ key: Buffer.from(k.public_key, 'base64'), format: 'der', type: 'spki' });
+      keys[k.fingerprint] = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, aes).toString('base64');
+    }
+    const envelope = { iv: iv.toString('base64'), ciphertext: ct.toString('base64'), keys, signer: victim.fingerprint };
+    envelope.sig = nodeSign('sha256', signedBytes(id, 'bob', envelope), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64');
+    await carol.page.route(`**/api/groups/${id}/keys`, async (route) => {
+      const resp = await route.fetch();
+      const json = await resp.json();
+      for (const k of json.keys) if (k.fingerprint === victim.fingerprint) k.signing_key = forgedKey;
+      await route.fulfill({ response: resp, json });
+    });
+    await carol.page.route(`**/api/groups/${id}/messages*`, async (route) => {
+      const resp = await route.fetch();
+      const json = await resp.json();
+      const last = json.messages.reduce((a, b) => (b.id > a.id ? b : a));
+      json.messages.push({ ...last, id: last.id + 1000, author: 'bob', envelope, created_at: last.created_at + 1 });
+      await route.fulfill({ response: resp, json });
+    });
+    await carol.page.reload();
+    const warning = carol.page.getByRole('alert').filter({ hasText: "bob's encryption keys changed" });
+    await warning.waitFor();
+    const forged = row(carol.page, 'forged by the server').getByRole('note').filter({ hasText: UNVERIFIED });
+    await forged.waitFor();
+    assert.match(await forged.getAttribute('aria-label'), /new key of bob's that you have not accepted yet/);
+    // Accepting (trust is the user's call after comparing fingerprints) makes it verify.
+    await warning.getByRole('button', { name: 'Accept new keys' }).click();
+    await forged.waitFor({ state: 'detached' });
+    // The real keys again: bob's real key is now the change to accept; accepting it restores trust.
+    await carol.page.unrouteAll({ behavior: 'wait' });
+    await carol.page.reload();
+    await warning.waitFor();
+    await warning.getByRole('button', { name: 'Accept new keys' }).click();
+    await warning.waitFor({ state: 'detached' });
+  });
+
+  test('an encrypted DM of three: each reads the others, every message verified and wrapped for all their devices; a replay from another room is marked', async () => {
     for (const u of [alice, bob, carol]) {
       await u.page.goto('/chat');
       await H.waitLive(u.page, u.username);
@@ -501,6 +560,18 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     }
     await H.sleep(300);
     for (const u of [alice, bob, carol]) assert.equal(await H.log(u.page).getByText(UNVERIFIED).count(), 0, u.username);
+
+    // A real envelope of alice's from the two-person DM, replayed into this room (by her own
+    // client here; the server could do the same): the server cannot tell, so it is stored, but
+    // it neither decrypts nor verifies here — group and author are bound and signed.
+    const original = (await storedMessages(alice.page, dm)).find((m) => m.author === 'alice');
+    const ack = await sendRaw(alice.page, trio, original.envelope);
+    assert.equal(ack.type, 'ack', JSON.stringify(ack));
+    const replayed = H.log(bob.page).locator('.msg.undecryptable').filter({ has: bob.page.getByRole('note').filter({ hasText: UNVERIFIED }) });
+    await replayed.waitFor();
+    assert.match(await replayed.getByRole('note').filter({ hasText: UNVERIFIED }).getAttribute('aria-label'), /signature does not match/);
+    await H.send(bob.page, 'still talking after the replay');
+    await H.messageTexts(carol.page, 'still talking after the replay').waitFor();
   });
 
   test('no console errors', () => {
