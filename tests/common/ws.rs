@@ -234,6 +234,28 @@ pub fn drain<S: Stream>(ws: &mut Ws<S>, quiet: Duration) -> Vec<Value> {
 }
 
 /// Reads until the server closes; returns the close code if one came.
+/// The JSON text frames read until the socket closes (`true`) or
+/// `timeout` passes (`false`).
+pub fn frames_until_close<S: Stream>(ws: &mut Ws<S>, timeout: Duration) -> (Vec<Value>, bool) {
+    let until = Instant::now() + timeout;
+    let mut frames = Vec::new();
+    loop {
+        match read_before(ws, until) {
+            None => return (frames, false),
+            Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(t.as_str()).unwrap()),
+            Some(Ok(Message::Close(_))) => return (frames, true),
+            Some(Ok(_)) => continue,
+            Some(Err(tungstenite::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return (frames, false);
+            }
+            Some(Err(_)) => return (frames, true),
+        }
+    }
+}
+
 pub fn close_code<S: Stream>(ws: &mut Ws<S>, timeout: Duration) -> Option<u16> {
     let until = Instant::now() + timeout;
     loop {
