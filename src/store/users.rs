@@ -739,36 +739,38 @@ impl Store {
         self.write(Part::Users, |sql| {
             sql.begin()?;
             sql.serialize(&format!("device key {fingerprint}"))?;
-            let theirs: bool = sql.value(
-                "SELECT EXISTS (SELECT 1 FROM device_keys WHERE fingerprint = ?1 AND user_id != ?2)",
-                &[&fingerprint, &user_id],
+            // Whose this fingerprint is already, whether it was removed,
+            // and its signing key.
+            let existing = sql.rows(
+                "SELECT user_id, removed_at IS NOT NULL, signing_key FROM device_keys
+                 WHERE fingerprint = ?1",
+                &[&fingerprint],
+                |r| {
+                    Ok((
+                        r.get::<i64>(0)?,
+                        r.get::<bool>(1)?,
+                        r.get::<Option<String>>(2)?,
+                    ))
+                },
             )?;
-            if theirs {
+            if existing.iter().any(|(owner, ..)| *owner != user_id) {
                 return Ok(KeyPut::TakenByOther);
             }
-            let removed: bool = sql.value(
-                "SELECT EXISTS (SELECT 1 FROM device_keys
-                 WHERE fingerprint = ?1 AND user_id = ?2 AND removed_at IS NOT NULL)",
-                &[&fingerprint, &user_id],
-            )?;
-            if removed {
-                return Ok(KeyPut::Removed);
+            let mine = existing.into_iter().next();
+            if let Some((_, removed, signing)) = &mine {
+                if *removed {
+                    return Ok(KeyPut::Removed);
+                }
+                if signing.is_some()
+                    && key.signing_key.is_some()
+                    && signing.as_deref() != key.signing_key
+                {
+                    return Ok(KeyPut::SigningKeyFixed);
+                }
             }
-            let other_signing: bool = sql.value(
-                "SELECT EXISTS (SELECT 1 FROM device_keys
-                 WHERE fingerprint = ?1 AND user_id = ?2 AND signing_key IS NOT NULL
-                 AND CAST(?3 AS TEXT) IS NOT NULL AND signing_key != CAST(?3 AS TEXT))",
-                &[&fingerprint, &user_id, &key.signing_key],
-            )?;
-            if other_signing {
-                return Ok(KeyPut::SigningKeyFixed);
-            }
-            let known: bool = sql.value(
-                "SELECT EXISTS (SELECT 1 FROM device_keys
-                 WHERE fingerprint = ?1 AND user_id = ?2
-                 AND (CAST(?3 AS TEXT) IS NULL OR signing_key IS NOT DISTINCT FROM CAST(?3 AS TEXT)))",
-                &[&fingerprint, &user_id, &key.signing_key],
-            )?;
+            let known = mine.is_some_and(|(_, _, signing)| {
+                key.signing_key.is_none() || signing.as_deref() == key.signing_key
+            });
             sql.exec(
                 "INSERT INTO device_keys
                     (user_id, fingerprint, public_key, created_at, signing_key, last_used_at)
@@ -776,7 +778,13 @@ impl Store {
                  ON CONFLICT (user_id, fingerprint) DO UPDATE SET
                     last_used_at = excluded.last_used_at,
                     signing_key = coalesce(excluded.signing_key, device_keys.signing_key)",
-                &[&user_id, &fingerprint, &key.public_key, &now, &key.signing_key],
+                &[
+                    &user_id,
+                    &fingerprint,
+                    &key.public_key,
+                    &now,
+                    &key.signing_key,
+                ],
             )?;
             // At most MAX_DEVICE_KEYS in use (the least recently used go)
             // and as many tombstones.
@@ -792,7 +800,11 @@ impl Store {
                 )?;
             }
             sql.commit()?;
-            Ok(if known { KeyPut::Refreshed } else { KeyPut::Stored })
+            Ok(if known {
+                KeyPut::Refreshed
+            } else {
+                KeyPut::Stored
+            })
         })
     }
 

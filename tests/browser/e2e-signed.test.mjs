@@ -67,23 +67,6 @@ function nodeVerifies(signingKey, groupId, author, env) {
 const row = (page, text) => H.log(page).locator('.msg')
   .filter({ has: page.locator('.text').filter({ hasText: new RegExp(`^${H.escapeRe(text)}$`) }) });
 
-/** Opens a socket to room `id` in `page`, sends one `message` frame with `envelope`; resolves to the answer frame. */
-function sendRaw(page, id, envelope) {
-  return page.evaluate(([gid, env]) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${window.location.host}/ws/chat/${gid}`);
-    const timer = setTimeout(() => reject(new Error('no answer')), 10000);
-    ws.onmessage = (ev) => {
-      const f = JSON.parse(ev.data);
-      if (f.type === 'hello') ws.send(JSON.stringify({ type: 'message', envelope: env, client_id: 'raw-1' }));
-      else if (f.type === 'error' || f.type === 'ack') {
-        clearTimeout(timer);
-        ws.close();
-        resolve(f);
-      }
-    };
-  }), [id, envelope]);
-}
-
 const b64 = (n) => randomBytes(n).toString('base64');
 
 describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
@@ -278,13 +261,13 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
       'no such device': { ...base(), signer: 'ab'.repeat(32), sig: b64(64) },
     };
     for (const [what, env] of Object.entries(cases)) {
-      const f = await sendRaw(alice.page, dm, env);
+      const f = await H.answerTo(alice.page, dm, { envelope: env });
       assert.equal(f.type, 'error', what);
       assert.equal(f.code, 'bad_request', what);
     }
     // A well-formed signature that is wrong passes the server (it cannot
     // check it) and is marked by the reader.
-    const forged = await sendRaw(alice.page, dm, { ...base(), signer: fps.alice, sig: b64(64) });
+    const forged = await H.answerTo(alice.page, dm, { envelope: { ...base(), signer: fps.alice, sig: b64(64) } });
     assert.equal(forged.type, 'ack');
     await H.log(bob.page).locator('.msg').last().getByRole('note').filter({ hasText: UNVERIFIED }).waitFor();
 
@@ -565,7 +548,7 @@ describe('signed end-to-end encrypted messages, E2E DMs and devices', () => {
     // client here; the server could do the same): the server cannot tell, so it is stored, but
     // it neither decrypts nor verifies here — group and author are bound and signed.
     const original = (await storedMessages(alice.page, dm)).find((m) => m.author === 'alice');
-    const ack = await sendRaw(alice.page, trio, original.envelope);
+    const ack = await H.answerTo(alice.page, trio, { envelope: original.envelope });
     assert.equal(ack.type, 'ack', JSON.stringify(ack));
     const replayed = H.log(bob.page).locator('.msg.undecryptable').filter({ has: bob.page.getByRole('note').filter({ hasText: UNVERIFIED }) });
     await replayed.waitFor();

@@ -120,19 +120,7 @@ describe('end-to-end encrypted groups', () => {
   });
 
   test('plaintext is refused in an encrypted group', async () => {
-    const frame = await alice.page.evaluate(([id, text]) => new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${window.location.host}/ws/chat/${id}`);
-      const timer = setTimeout(() => reject(new Error('no answer')), 10000);
-      ws.onmessage = (ev) => {
-        const f = JSON.parse(ev.data);
-        if (f.type === 'hello') ws.send(JSON.stringify({ type: 'message', content: text, client_id: 'plain-1' }));
-        else if (f.type === 'error' || f.type === 'ack') {
-          clearTimeout(timer);
-          ws.close();
-          resolve(f);
-        }
-      };
-    }), [groupId, LEAK]);
+    const frame = await H.answerTo(alice.page, groupId, { content: LEAK });
     assert.equal(frame.type, 'error');
     assert.equal(frame.code, 'bad_request');
     // Edits with plaintext are refused too.

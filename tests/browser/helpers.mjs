@@ -300,6 +300,28 @@ export function escapeRe(s) {
 }
 
 /**
+ * Sends one `message` frame with the fields of `body` to a group from
+ * inside a page over its own WebSocket, as no client of ours would (bad
+ * input on purpose); resolves to the server's answer, `ack` or `error`.
+ */
+export function answerTo(page, groupId, body) {
+  return page.evaluate(([id, fields]) => new Promise((resolve, reject) => {
+    const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${window.location.host}/ws/chat/${id}`);
+    const timer = setTimeout(() => reject(new Error('no answer')), 10000);
+    ws.onmessage = (ev) => {
+      const f = JSON.parse(ev.data);
+      if (f.type === 'hello') ws.send(JSON.stringify({ type: 'message', ...fields, client_id: `raw-${Math.random()}` }));
+      else if (f.type === 'error' || f.type === 'ack') {
+        clearTimeout(timer);
+        ws.close();
+        resolve(f);
+      }
+    };
+  }), [groupId, body]);
+}
+
+/**
  * Sends many messages to a group from inside a page over its own WebSocket
  * (the page's session cookie authenticates it); resolves when all are acked.
  */
